@@ -1,0 +1,387 @@
+//! Carts: guest carts (by token) and customer carts, and the rules that change them.
+//!
+//! The rules live here, in plain functions on [`Cart`], so every store applies the same ones;
+//! a [`CartStore`] only loads and saves whole carts with a compare-and-set on
+//! [`Cart::version`]. Adding to a cart reserves no stock: stock is taken at checkout.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Offer;
+use crate::error::CartError;
+use crate::id::{CartId, CustomerId, Sku};
+use crate::money::{Currency, Money, MoneyError};
+
+/// Per-line and per-cart limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartLimits {
+    /// Most units of one SKU in a cart.
+    pub max_line_quantity: u32,
+    /// Most distinct SKUs in a cart.
+    pub max_lines: usize,
+}
+
+impl Default for CartLimits {
+    fn default() -> Self {
+        CartLimits {
+            max_line_quantity: 99,
+            max_lines: 100,
+        }
+    }
+}
+
+/// One SKU in a cart, at the price it was added at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartLine {
+    /// The SKU.
+    pub sku: Sku,
+    /// Display title when added.
+    pub title: String,
+    /// How many.
+    pub quantity: u32,
+    /// Catalog price when the line was added or last re-priced.
+    pub unit_price: Money,
+}
+
+impl CartLine {
+    /// `unit_price * quantity`.
+    ///
+    /// # Errors
+    /// [`MoneyError::Overflow`].
+    pub fn total(&self) -> Result<Money, MoneyError> {
+        self.unit_price.checked_mul(self.quantity)
+    }
+}
+
+/// A cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cart {
+    /// Id: the guest's token, or [`CartId::for_customer`].
+    pub id: CartId,
+    /// The customer, for a customer's persistent cart; `None` for a guest cart.
+    pub customer: Option<CustomerId>,
+    /// Lines, at most one per SKU, in the order they were first added.
+    pub lines: Vec<CartLine>,
+    /// Version for compare-and-set: 0 for a cart never saved, bumped by every save.
+    pub version: u64,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Cart {
+    /// An empty guest cart with a new token.
+    pub fn new_guest() -> Self {
+        Cart::empty(CartId::new(), None)
+    }
+
+    /// The empty persistent cart of a customer.
+    pub fn new_for_customer(customer: CustomerId) -> Self {
+        Cart::empty(CartId::for_customer(customer), Some(customer))
+    }
+
+    fn empty(id: CartId, customer: Option<CustomerId>) -> Self {
+        Cart {
+            id,
+            customer,
+            lines: Vec::new(),
+            version: 0,
+            updated_at: Utc::now(),
+        }
+    }
+
+    /// The currency of the cart: that of its first line.
+    pub fn currency(&self) -> Option<Currency> {
+        self.lines.first().map(|l| l.unit_price.currency)
+    }
+
+    /// Whether the cart has no lines.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Total units over all lines.
+    pub fn item_count(&self) -> u64 {
+        self.lines.iter().map(|l| u64::from(l.quantity)).sum()
+    }
+
+    /// Sum of line totals at the cart's prices, `None` for an empty cart.
+    ///
+    /// # Errors
+    /// [`MoneyError`] on overflow or mixed currencies.
+    pub fn subtotal(&self) -> Result<Option<Money>, MoneyError> {
+        let Some(currency) = self.currency() else {
+            return Ok(None);
+        };
+        let totals = self
+            .lines
+            .iter()
+            .map(CartLine::total)
+            .collect::<Result<Vec<_>, _>>()?;
+        Money::sum(currency, totals).map(Some)
+    }
+
+    /// The line of this SKU.
+    pub fn line(&self, sku: &Sku) -> Option<&CartLine> {
+        self.lines.iter().find(|l| &l.sku == sku)
+    }
+
+    /// Adds `quantity` units of the offer: an existing line grows, a new line takes the
+    /// offer's price. Changes nothing on error.
+    ///
+    /// # Errors
+    /// [`CartError::Unavailable`], [`CartError::InvalidQuantity`] (zero, or the line would pass
+    /// the limit), [`CartError::TooManyLines`], [`CartError::CurrencyMismatch`].
+    pub fn add(&mut self, offer: &Offer, quantity: u32, limits: &CartLimits) -> Result<(), CartError> {
+        check_offer(self, offer)?;
+        let existing = self.line(&offer.sku).map_or(0, |l| l.quantity);
+        let wanted = u64::from(existing) + u64::from(quantity);
+        if quantity == 0 || wanted > u64::from(limits.max_line_quantity) {
+            return Err(CartError::InvalidQuantity {
+                sku: offer.sku.clone(),
+                requested: i64::try_from(wanted).unwrap_or(i64::MAX),
+                max: limits.max_line_quantity,
+            });
+        }
+        self.put(offer, wanted as u32, limits)
+    }
+
+    /// Sets the quantity of a SKU; 0 removes the line. Changes nothing on error.
+    ///
+    /// # Errors
+    /// As [`Cart::add`].
+    pub fn set_quantity(
+        &mut self,
+        offer: &Offer,
+        quantity: u32,
+        limits: &CartLimits,
+    ) -> Result<(), CartError> {
+        if quantity == 0 {
+            self.lines.retain(|l| l.sku != offer.sku);
+            return Ok(());
+        }
+        check_offer(self, offer)?;
+        if quantity > limits.max_line_quantity {
+            return Err(CartError::InvalidQuantity {
+                sku: offer.sku.clone(),
+                requested: i64::from(quantity),
+                max: limits.max_line_quantity,
+            });
+        }
+        self.put(offer, quantity, limits)
+    }
+
+    /// Removes the line of a SKU.
+    ///
+    /// # Errors
+    /// [`CartError::LineNotFound`].
+    pub fn remove(&mut self, sku: &Sku) -> Result<(), CartError> {
+        let before = self.lines.len();
+        self.lines.retain(|l| &l.sku != sku);
+        if self.lines.len() == before {
+            return Err(CartError::LineNotFound(sku.clone()));
+        }
+        Ok(())
+    }
+
+    /// Merges another cart's lines into this one (guest into customer on login): the same SKU
+    /// adds up, capped at the per-line limit; new SKUs are appended while there is room; lines
+    /// in another currency than this cart's are dropped. Returns the SKUs that could not be
+    /// merged in full.
+    pub fn merge_from(&mut self, other: &Cart, limits: &CartLimits) -> Vec<Sku> {
+        let mut clipped = Vec::new();
+        for line in &other.lines {
+            if let Some(currency) = self.currency() {
+                if currency != line.unit_price.currency {
+                    clipped.push(line.sku.clone());
+                    continue;
+                }
+            }
+            let room = self.lines.len() < limits.max_lines;
+            match self.lines.iter_mut().find(|l| l.sku == line.sku) {
+                Some(mine) => {
+                    let sum = mine.quantity.saturating_add(line.quantity);
+                    if sum > limits.max_line_quantity {
+                        clipped.push(line.sku.clone());
+                    }
+                    mine.quantity = sum.min(limits.max_line_quantity);
+                }
+                None if room => {
+                    let mut line = line.clone();
+                    if line.quantity > limits.max_line_quantity {
+                        clipped.push(line.sku.clone());
+                        line.quantity = limits.max_line_quantity;
+                    }
+                    self.lines.push(line);
+                }
+                None => clipped.push(line.sku.clone()),
+            }
+        }
+        clipped
+    }
+
+    fn put(&mut self, offer: &Offer, quantity: u32, limits: &CartLimits) -> Result<(), CartError> {
+        match self.lines.iter_mut().find(|l| l.sku == offer.sku) {
+            Some(line) => {
+                line.quantity = quantity;
+            }
+            None => {
+                if self.lines.len() >= limits.max_lines {
+                    return Err(CartError::TooManyLines {
+                        max: limits.max_lines,
+                    });
+                }
+                self.lines.push(CartLine {
+                    sku: offer.sku.clone(),
+                    title: offer.title.clone(),
+                    quantity,
+                    unit_price: offer.price,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_offer(cart: &Cart, offer: &Offer) -> Result<(), CartError> {
+    if !offer.available {
+        return Err(CartError::Unavailable(offer.sku.clone()));
+    }
+    let other_currency = cart
+        .lines
+        .iter()
+        .find(|l| l.sku != offer.sku)
+        .map(|l| l.unit_price.currency);
+    match other_currency {
+        Some(cart_currency) if cart_currency != offer.price.currency => {
+            Err(CartError::CurrencyMismatch {
+                cart: cart_currency,
+                item: offer.price.currency,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Where carts are kept.
+///
+/// A store keeps whole carts and knows nothing of the rules. Every implementation must:
+/// - make [`CartStore::save`] a compare-and-set: it writes only if the stored version equals
+///   `cart.version` (or the cart is absent and `cart.version == 0`), stores the cart with
+///   `version + 1`, and returns the stored cart; otherwise it fails with
+///   [`CartError::VersionConflict`] and writes nothing;
+/// - make [`CartStore::save_merged`] atomic: both the save and the delete happen, or neither;
+/// - make deletes idempotent.
+///
+/// A store may expire carts (a TTL refreshed by every save); an expired cart reads as absent.
+#[async_trait]
+pub trait CartStore: Debug + Send + Sync + 'static {
+    /// The cart, or `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`CartError::Store`], and for stored data that cannot be decoded a
+    /// [`StoreError::Corrupt`] inside it.
+    async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError>;
+
+    /// Compare-and-set write of a whole cart (see the trait docs).
+    ///
+    /// # Errors
+    /// [`CartError::VersionConflict`], [`CartError::Store`].
+    async fn save(&self, cart: &Cart) -> Result<Cart, CartError>;
+
+    /// Deletes the cart; absent is fine.
+    ///
+    /// # Errors
+    /// [`CartError::Store`].
+    async fn delete(&self, id: CartId) -> Result<(), CartError>;
+
+    /// Atomically saves `merged` (compare-and-set as [`CartStore::save`]) and deletes the cart
+    /// `consumed` if it is still at `consumed_version`, so a merge happens once even when login
+    /// is retried.
+    ///
+    /// # Errors
+    /// [`CartError::VersionConflict`] when either cart changed, [`CartError::Store`].
+    async fn save_merged(
+        &self,
+        merged: &Cart,
+        consumed: CartId,
+        consumed_version: u64,
+    ) -> Result<Cart, CartError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::ProductId;
+
+    fn offer(sku: &str, minor: i64) -> Offer {
+        Offer {
+            sku: Sku::new(sku).unwrap(),
+            product: ProductId::new(),
+            title: sku.into(),
+            price: Money::from_minor(minor, Currency::Usd),
+            available: true,
+        }
+    }
+
+    #[test]
+    fn add_caps_and_validates() {
+        let limits = CartLimits {
+            max_line_quantity: 5,
+            max_lines: 2,
+        };
+        let mut cart = Cart::new_guest();
+        cart.add(&offer("A", 100), 3, &limits).unwrap();
+        let before = cart.clone();
+        assert!(matches!(
+            cart.add(&offer("A", 100), 3, &limits),
+            Err(CartError::InvalidQuantity { requested: 6, max: 5, .. })
+        ));
+        assert!(matches!(
+            cart.add(&offer("A", 100), 0, &limits),
+            Err(CartError::InvalidQuantity { .. })
+        ));
+        assert_eq!(cart, before);
+        cart.add(&offer("B", 100), 1, &limits).unwrap();
+        assert!(matches!(
+            cart.add(&offer("C", 100), 1, &limits),
+            Err(CartError::TooManyLines { max: 2 })
+        ));
+        let mut eur = offer("B", 100);
+        eur.price.currency = Currency::Eur;
+        assert!(matches!(
+            cart.add(&eur, 1, &limits),
+            Err(CartError::CurrencyMismatch { .. })
+        ));
+        let mut hidden = offer("D", 1);
+        hidden.available = false;
+        assert!(matches!(
+            cart.add(&hidden, 1, &limits),
+            Err(CartError::Unavailable(_))
+        ));
+        assert_eq!(cart.item_count(), 4);
+        assert_eq!(
+            cart.subtotal().unwrap(),
+            Some(Money::from_minor(400, Currency::Usd))
+        );
+    }
+
+    #[test]
+    fn merge_adds_up_and_caps() {
+        let limits = CartLimits {
+            max_line_quantity: 5,
+            max_lines: 10,
+        };
+        let mut guest = Cart::new_guest();
+        guest.add(&offer("A", 100), 4, &limits).unwrap();
+        guest.add(&offer("B", 100), 1, &limits).unwrap();
+        let mut mine = Cart::new_for_customer(CustomerId::new());
+        mine.add(&offer("A", 100), 3, &limits).unwrap();
+        let clipped = mine.merge_from(&guest, &limits);
+        assert_eq!(clipped, vec![Sku::new("A").unwrap()]);
+        assert_eq!(mine.line(&Sku::new("A").unwrap()).unwrap().quantity, 5);
+        assert_eq!(mine.line(&Sku::new("B").unwrap()).unwrap().quantity, 1);
+    }
+}

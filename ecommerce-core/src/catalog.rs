@@ -1,0 +1,278 @@
+//! The catalog: products, their variants (one per [`Sku`]) and categories.
+//!
+//! The catalog is the pricing authority: a cart line takes its price from
+//! [`CatalogStore::offers`], never from the caller. [`Product::validate`] holds the rules every
+//! store enforces before writing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CatalogError, ValidationError};
+use crate::id::{CategoryId, ProductId, Sku};
+use crate::money::Money;
+
+/// Longest product title, in characters.
+pub const MAX_TITLE_LEN: usize = 200;
+/// Longest product description, in characters.
+pub const MAX_DESCRIPTION_LEN: usize = 10_000;
+/// Longest brand, category name, attribute name or attribute value, in characters.
+pub const MAX_LABEL_LEN: usize = 100;
+/// Most variants per product.
+pub const MAX_VARIANTS: usize = 100;
+/// Most attributes (or options) per product or variant.
+pub const MAX_ATTRIBUTES: usize = 50;
+
+/// A category of the catalog tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    /// The slug.
+    pub id: CategoryId,
+    /// Display name.
+    pub name: String,
+    /// Parent category, if any.
+    pub parent: Option<CategoryId>,
+}
+
+/// One purchasable variant of a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variant {
+    /// The SKU, unique across the catalog.
+    pub sku: Sku,
+    /// Options that tell variants apart (`size: M`, `color: red`).
+    pub options: BTreeMap<String, String>,
+    /// The price, in the product's currency.
+    pub price: Money,
+    /// Whether this variant is for sale (the product must be published too).
+    pub published: bool,
+}
+
+/// A product as shoppers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// Id.
+    pub id: ProductId,
+    /// Title.
+    pub title: String,
+    /// Description (plain text).
+    pub description: String,
+    /// Brand.
+    pub brand: String,
+    /// Category.
+    pub category: CategoryId,
+    /// Free-form attributes (`material: cotton`).
+    pub attributes: BTreeMap<String, String>,
+    /// Variants; at least one.
+    pub variants: Vec<Variant>,
+    /// Whether the product is for sale.
+    pub published: bool,
+    /// When the product was first created.
+    pub created_at: DateTime<Utc>,
+}
+
+fn check_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<(), ValidationError> {
+    if required && value.trim().is_empty() {
+        return Err(ValidationError::Empty { field });
+    }
+    if value.chars().count() > max {
+        return Err(ValidationError::TooLong { field, max });
+    }
+    Ok(())
+}
+
+fn check_pairs(
+    field: &'static str,
+    pairs: &BTreeMap<String, String>,
+) -> Result<(), ValidationError> {
+    if pairs.len() > MAX_ATTRIBUTES {
+        return Err(ValidationError::Invalid {
+            field,
+            reason: format!("at most {MAX_ATTRIBUTES} entries"),
+        });
+    }
+    for (k, v) in pairs {
+        check_text(field, k, MAX_LABEL_LEN, true)?;
+        check_text(field, v, MAX_LABEL_LEN, false)?;
+    }
+    Ok(())
+}
+
+impl Product {
+    /// Checks the rules every store enforces before writing a product: non-empty title, text
+    /// lengths, 1 to [`MAX_VARIANTS`] variants with distinct SKUs, non-negative prices, one
+    /// currency for all variants.
+    ///
+    /// # Errors
+    /// The first broken rule.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        check_text("title", &self.title, MAX_TITLE_LEN, true)?;
+        check_text(
+            "description",
+            &self.description,
+            MAX_DESCRIPTION_LEN,
+            false,
+        )?;
+        check_text("brand", &self.brand, MAX_LABEL_LEN, false)?;
+        check_pairs("attributes", &self.attributes)?;
+        if self.variants.is_empty() {
+            return Err(ValidationError::Invalid {
+                field: "variants",
+                reason: "a product needs at least one variant".into(),
+            });
+        }
+        if self.variants.len() > MAX_VARIANTS {
+            return Err(ValidationError::Invalid {
+                field: "variants",
+                reason: format!("at most {MAX_VARIANTS} variants"),
+            });
+        }
+        let currency = self.variants[0].price.currency;
+        let mut seen = HashSet::new();
+        for v in &self.variants {
+            if !seen.insert(&v.sku) {
+                return Err(ValidationError::Invalid {
+                    field: "variants",
+                    reason: format!("sku {} appears twice", v.sku),
+                });
+            }
+            if v.price.is_negative() {
+                return Err(ValidationError::Negative { field: "price" });
+            }
+            if v.price.currency != currency {
+                return Err(ValidationError::Invalid {
+                    field: "price",
+                    reason: "all variants of a product share one currency".into(),
+                });
+            }
+            check_pairs("options", &v.options)?;
+        }
+        Ok(())
+    }
+
+    /// The variant with this SKU.
+    pub fn variant(&self, sku: &Sku) -> Option<&Variant> {
+        self.variants.iter().find(|v| &v.sku == sku)
+    }
+
+    /// The offer of one variant, as carts and checkout see it.
+    pub fn offer(&self, variant: &Variant) -> Offer {
+        let mut title = self.title.clone();
+        if !variant.options.is_empty() {
+            let opts: Vec<&str> = variant.options.values().map(String::as_str).collect();
+            title = format!("{title} ({})", opts.join(", "));
+        }
+        Offer {
+            sku: variant.sku.clone(),
+            product: self.id,
+            title,
+            price: variant.price,
+            available: self.published && variant.published,
+        }
+    }
+
+    /// The lowest price over the product's variants.
+    pub fn min_price(&self) -> Option<Money> {
+        self.variants
+            .iter()
+            .map(|v| v.price)
+            .min_by(|a, b| a.amount.cmp(&b.amount))
+    }
+}
+
+impl Category {
+    /// Checks the category's name.
+    ///
+    /// # Errors
+    /// An empty or overlong name.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        check_text("category name", &self.name, MAX_LABEL_LEN, true)
+    }
+}
+
+/// What a cart or checkout needs to know about one SKU: the authoritative price and whether it
+/// is for sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The SKU.
+    pub sku: Sku,
+    /// The product it belongs to.
+    pub product: ProductId,
+    /// Display title (product title with the variant's options).
+    pub title: String,
+    /// Current catalog price.
+    pub price: Money,
+    /// Whether the product and the variant are both published.
+    pub available: bool,
+}
+
+/// A page of a listing, with the cursor of the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T, C> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass this to get the next page; `None` on the last page.
+    pub next: Option<C>,
+}
+
+/// Where a product listing continues: after this product (listings are ordered by id).
+pub type ProductCursor = ProductId;
+
+/// The catalog's storage.
+///
+/// Every implementation must:
+/// - validate with [`Product::validate`] / [`Category::validate`] before writing, and write
+///   nothing on error;
+/// - keep SKUs unique across products ([`CatalogError::DuplicateSku`]);
+/// - make `upsert_product` atomic: readers see the old product or the new one, never a mix.
+#[async_trait]
+pub trait CatalogStore: Debug + Send + Sync + 'static {
+    /// Creates or replaces a category.
+    ///
+    /// # Errors
+    /// [`CatalogError::Invalid`], [`CatalogError::Store`].
+    async fn upsert_category(&self, category: Category) -> Result<(), CatalogError>;
+
+    /// Every category, ordered by id.
+    ///
+    /// # Errors
+    /// [`CatalogError::Store`].
+    async fn categories(&self) -> Result<Vec<Category>, CatalogError>;
+
+    /// Creates or replaces a product with all its variants.
+    ///
+    /// # Errors
+    /// [`CatalogError::Invalid`], [`CatalogError::DuplicateSku`], [`CatalogError::Store`].
+    async fn upsert_product(&self, product: Product) -> Result<(), CatalogError>;
+
+    /// The product, or `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`CatalogError::Store`].
+    async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError>;
+
+    /// Published products, optionally of one category, ordered by id, `limit` at most, after
+    /// the cursor.
+    ///
+    /// # Errors
+    /// [`CatalogError::Store`].
+    async fn list_products(
+        &self,
+        category: Option<CategoryId>,
+        after: Option<ProductCursor>,
+        limit: usize,
+    ) -> Result<Page<Product, ProductCursor>, CatalogError>;
+
+    /// The offers of these SKUs; unknown SKUs are absent from the map.
+    ///
+    /// # Errors
+    /// [`CatalogError::Store`].
+    async fn offers(&self, skus: &[Sku]) -> Result<HashMap<Sku, Offer>, CatalogError>;
+}

@@ -1,0 +1,485 @@
+//! Errors: one enum per area, and [`Error`] over all of them.
+//!
+//! Variants carry what the caller needs to act on: which SKU is short and by how much, which
+//! version an order was really at, which prices changed. Messages are lowercase without a
+//! trailing period. Backend failures keep their `source` chain ([`StoreError`]).
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use crate::id::{CartId, IdError, IdempotencyKey, OrderId, ProductId, Sku};
+use crate::money::{Currency, Money, MoneyError};
+use crate::order::OrderStatus;
+
+/// A boxed error from a storage driver, shareable so errors stay `Clone`.
+pub type BoxError = Arc<dyn StdError + Send + Sync + 'static>;
+
+/// A storage backend failed. The operation did not happen, or (for [`StoreError::Unavailable`]
+/// on a write) its outcome is unknown; every store operation is idempotent so it is safe to retry.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend cannot be reached (connection refused, pool timed out, server restarting).
+    #[error("storage backend unavailable: {message}")]
+    Unavailable {
+        /// What was being done.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A transient conflict (deadlock, serialization failure) that survived the store's retries.
+    #[error("storage conflict: {message}")]
+    Conflict {
+        /// What was being done.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Data in the backend could not be decoded (a foreign or corrupted value).
+    #[error("corrupt data in storage: {message}")]
+    Corrupt {
+        /// What could not be decoded.
+        message: String,
+    },
+    /// Any other backend failure.
+    #[error("storage backend failed: {message}")]
+    Backend {
+        /// What was being done.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl StoreError {
+    /// A backend failure with its driver error as the source.
+    pub fn backend(message: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
+        StoreError::Backend {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// An unreachable backend with its driver error as the source.
+    pub fn unavailable(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Unavailable {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Conflict { .. }
+        )
+    }
+}
+
+/// Input that breaks a rule of the domain (not a backend failure).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// A required text field is empty.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// The field.
+        field: &'static str,
+    },
+    /// A text field is longer than allowed.
+    #[error("{field} is longer than {max} characters")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The limit, in characters.
+        max: usize,
+    },
+    /// An amount that must not be negative is negative.
+    #[error("{field} must not be negative")]
+    Negative {
+        /// The field.
+        field: &'static str,
+    },
+    /// Any other broken rule.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A malformed id.
+    #[error(transparent)]
+    Id(#[from] IdError),
+}
+
+/// Errors of the catalog.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The product or category breaks a rule; nothing was written.
+    #[error("invalid catalog entry: {0}")]
+    Invalid(#[from] ValidationError),
+    /// The SKU already belongs to another product.
+    #[error("sku {sku} already belongs to product {owner}")]
+    DuplicateSku {
+        /// The SKU.
+        sku: Sku,
+        /// The product that has it.
+        owner: ProductId,
+    },
+    /// No such product.
+    #[error("product {0} not found")]
+    ProductNotFound(ProductId),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of carts.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CartError {
+    /// No cart with this id (it never existed, was checked out, or expired).
+    #[error("cart {0} not found")]
+    NotFound(CartId),
+    /// The SKU is not in the catalog.
+    #[error("unknown sku {0}")]
+    UnknownSku(Sku),
+    /// The SKU exists but is not for sale (unpublished).
+    #[error("sku {0} is not available")]
+    Unavailable(Sku),
+    /// The quantity is zero, negative, or above the per-line limit.
+    #[error("invalid quantity {requested} for sku {sku}: must be between 1 and {max}")]
+    InvalidQuantity {
+        /// The SKU.
+        sku: Sku,
+        /// What was asked for.
+        requested: i64,
+        /// The per-line limit.
+        max: u32,
+    },
+    /// The cart already has the most lines it may have.
+    #[error("cart cannot hold more than {max} lines")]
+    TooManyLines {
+        /// The per-cart limit.
+        max: usize,
+    },
+    /// The item is priced in another currency than the cart.
+    #[error("cart is in {cart}, item is in {item}")]
+    CurrencyMismatch {
+        /// The cart's currency.
+        cart: Currency,
+        /// The item's currency.
+        item: Currency,
+    },
+    /// The SKU is not in the cart.
+    #[error("sku {0} is not in the cart")]
+    LineNotFound(Sku),
+    /// The cart was changed concurrently (compare-and-set on its version failed).
+    #[error("cart {cart} was changed concurrently")]
+    VersionConflict {
+        /// The cart.
+        cart: CartId,
+    },
+    /// The cart belongs to a customer and cannot be merged as a guest cart.
+    #[error("cart {0} is not a guest cart")]
+    NotAGuestCart(CartId),
+    /// The catalog could not be read.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A money rule was broken.
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One SKU that could not be taken in full.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shortage {
+    /// The SKU.
+    pub sku: Sku,
+    /// How many the order needs (lines of the same SKU summed).
+    pub requested: u32,
+    /// How many were available when the order was refused.
+    pub available: u32,
+}
+
+/// Errors of inventory.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum InventoryError {
+    /// Not enough stock for these SKUs; nothing was taken.
+    #[error("out of stock: {}", shortages.iter().map(|s| format!("{} (requested {}, available {})", s.sku, s.requested, s.available)).collect::<Vec<_>>().join(", "))]
+    OutOfStock {
+        /// Every SKU that was short.
+        shortages: Vec<Shortage>,
+    },
+    /// The SKU has no stock record.
+    #[error("unknown sku {0}")]
+    UnknownSku(Sku),
+    /// A zero or oversized quantity.
+    #[error("invalid quantity {quantity} for sku {sku}")]
+    InvalidQuantity {
+        /// The SKU.
+        sku: Sku,
+        /// The quantity given.
+        quantity: u32,
+    },
+    /// A reservation with no lines.
+    #[error("a reservation needs at least one line")]
+    EmptyReservation,
+    /// The order has no reservation.
+    #[error("order {0} has no reservation")]
+    NoReservation(OrderId),
+    /// The reservation was released (payment failed or it expired) and cannot be committed.
+    #[error("reservation of order {0} was released")]
+    Released(OrderId),
+    /// The reservation is held, not sold, so there is nothing to return; release it instead.
+    #[error("reservation of order {0} was never committed")]
+    NotCommitted(OrderId),
+    /// The reservation was committed (stock sold) and cannot be released; use a return.
+    #[error("reservation of order {0} was already committed")]
+    Committed(OrderId),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of orders.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrderError {
+    /// No such order.
+    #[error("order {0} not found")]
+    NotFound(OrderId),
+    /// The order was not at the expected version (a concurrent change won); nothing was written.
+    #[error("order {order} is at version {actual}, expected {expected}")]
+    VersionConflict {
+        /// The order.
+        order: OrderId,
+        /// The version the caller read.
+        expected: u64,
+        /// The version the order is at.
+        actual: u64,
+    },
+    /// The order lifecycle does not allow this change.
+    #[error("order cannot go from {from} to {to}")]
+    InvalidTransition {
+        /// Current status.
+        from: OrderStatus,
+        /// Requested status.
+        to: OrderStatus,
+    },
+    /// The idempotency key was already used for a different request.
+    #[error("idempotency key {0} was used for a different request")]
+    IdempotencyConflict(IdempotencyKey),
+    /// The order id already exists.
+    #[error("order {0} already exists")]
+    Duplicate(OrderId),
+    /// An order that breaks a rule (no lines, mixed currencies).
+    #[error("invalid order: {0}")]
+    Invalid(#[from] ValidationError),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors talking to a payment provider. A decline is not an error: it is a
+/// [`crate::payment::PaymentStatus::Failed`] outcome.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaymentError {
+    /// The provider did not answer in time: the charge may or may not have happened.
+    #[error("payment provider timed out")]
+    Timeout,
+    /// The provider could not be reached: the charge may or may not have happened.
+    #[error("payment provider unavailable: {message}")]
+    Unavailable {
+        /// Details.
+        message: String,
+        /// The transport error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The provider refused the request itself (bad amount, unknown payment).
+    #[error("payment request rejected: {message}")]
+    Rejected {
+        /// The provider's reason.
+        message: String,
+    },
+    /// The provider answered something this adapter cannot understand.
+    #[error("unexpected provider response: {message}")]
+    Protocol {
+        /// Details.
+        message: String,
+    },
+}
+
+impl PaymentError {
+    /// Whether the charge may have happened despite the error (ask the provider later).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            PaymentError::Timeout | PaymentError::Unavailable { .. } | PaymentError::Protocol { .. }
+        )
+    }
+}
+
+/// A cart line whose price changed since it was added.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PriceChange {
+    /// The SKU.
+    pub sku: Sku,
+    /// The price the line was added at.
+    pub was: Money,
+    /// The catalog price now.
+    pub now: Money,
+}
+
+/// Errors of the checkout saga.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckoutError {
+    /// There is no cart with this id.
+    #[error("cart {0} not found")]
+    CartNotFound(CartId),
+    /// The cart has no lines.
+    #[error("cart {0} is empty")]
+    EmptyCart(CartId),
+    /// Catalog prices changed since the lines were added; the cart now holds the new prices and
+    /// no order was placed. Show the changes and let the shopper confirm again.
+    #[error("{} price(s) changed since the items were added", changes.len())]
+    PricesChanged {
+        /// Each changed line.
+        changes: Vec<PriceChange>,
+    },
+    /// An item in the cart is no longer for sale; no order was placed.
+    #[error("sku {0} is no longer available")]
+    ItemUnavailable(Sku),
+    /// Stock ran out; the order is FAILED and nothing was charged.
+    #[error("order {order} failed: out of stock")]
+    OutOfStock {
+        /// The failed order.
+        order: OrderId,
+        /// Every SKU that was short.
+        shortages: Vec<Shortage>,
+    },
+    /// The payment was declined; the order is FAILED and its stock released.
+    #[error("order {order} failed: payment declined ({reason})")]
+    PaymentDeclined {
+        /// The failed order.
+        order: OrderId,
+        /// The provider's reason.
+        reason: String,
+    },
+    /// The idempotency key was already used for a different request; nothing was done.
+    #[error("idempotency key {0} was used for a different request")]
+    IdempotencyConflict(IdempotencyKey),
+    /// A cart rule or the cart store failed.
+    #[error(transparent)]
+    Cart(#[from] CartError),
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The inventory failed. The order stays PENDING; `recover()` finishes it.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// The order store failed. An order that exists stays PENDING; `recover()` finishes it.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// Money arithmetic failed (mixed currencies in one cart).
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    /// The payment provider failed before answering. The order stays PENDING with its stock
+    /// held; `recover()` asks the provider and finishes it.
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+}
+
+/// Errors of event delivery.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The sink could not take the event; it stays in the outbox and is delivered again.
+    #[error("event delivery failed: {message}")]
+    Delivery {
+        /// Details.
+        message: String,
+        /// The sink's error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The outbox failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of product search.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SearchError {
+    /// The query breaks a limit (page size, filter range).
+    #[error("invalid search query: {0}")]
+    InvalidQuery(String),
+    /// The index failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of recommendation stores.
+pub type RecommendationError = StoreError;
+
+/// Any error of the library.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A validation rule.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// Catalog.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Carts.
+    #[error(transparent)]
+    Cart(#[from] CartError),
+    /// Inventory.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// Orders.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// Payments.
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    /// Checkout.
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
+    /// Events.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// Search.
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    /// Money.
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    /// A malformed id.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// A storage backend.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A webhook that failed verification.
+    #[error(transparent)]
+    Webhook(#[from] crate::payment::WebhookError),
+}

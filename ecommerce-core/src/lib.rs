@@ -1,0 +1,37 @@
+//! The core of the ecommerce SDK: domain types, store traits, the checkout saga, in-memory
+//! stores and the conformance testkit.
+//!
+//! Most applications use the facade crate `ecommerce`, which re-exports this crate and the
+//! storage backends behind features.
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`money`], [`id`] | amounts and currencies, typed ids |
+//! | [`catalog`], [`cart`], [`inventory`], [`order`], [`payment`], [`recommend`], [`search`], [`events`] | each concept's types and its store trait |
+//! | [`checkout`] | the checkout saga, payment callbacks, recovery, cancellation |
+//! | [`storefront`] | [`Storefront`], the API applications call |
+//! | [`memory`] | an in-memory implementation of every store trait |
+//! | `testkit` (feature `testkit`) | the conformance suite every store runs |
+//! | [`error`] | one error enum per area, and [`Error`] |
+
+pub mod cart;
+pub mod catalog;
+pub mod checkout;
+pub mod error;
+pub mod events;
+pub mod id;
+pub mod inventory;
+pub mod memory;
+pub mod money;
+pub mod order;
+pub mod payment;
+pub mod recommend;
+pub mod search;
+pub mod storefront;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use checkout::{CheckoutRequest, RecoveryReport};
+pub use error::Error;
+pub use money::{Currency, Money};
+pub use storefront::{Storefront, StorefrontConfig};

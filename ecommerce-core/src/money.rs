@@ -1,0 +1,307 @@
+//! Money: a decimal amount in one currency.
+//!
+//! Amounts are [`Decimal`], never `f64`. Arithmetic across currencies is an error
+//! ([`MoneyError::CurrencyMismatch`]), never a panic and never a silent conversion.
+//! [`Money::round`] rounds to the currency's minor unit (half away from zero, as
+//! receipts do).
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// An ISO 4217 currency the library knows the minor unit of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
+pub enum Currency {
+    /// United States dollar.
+    Usd,
+    /// Euro.
+    Eur,
+    /// Pound sterling.
+    Gbp,
+    /// Swiss franc.
+    Chf,
+    /// Canadian dollar.
+    Cad,
+    /// Australian dollar.
+    Aud,
+    /// Swedish krona.
+    Sek,
+    /// Japanese yen (no minor unit).
+    Jpy,
+    /// Kuwaiti dinar (three decimals).
+    Kwd,
+}
+
+impl Currency {
+    /// Every currency the library knows.
+    pub const ALL: [Currency; 9] = [
+        Currency::Usd,
+        Currency::Eur,
+        Currency::Gbp,
+        Currency::Chf,
+        Currency::Cad,
+        Currency::Aud,
+        Currency::Sek,
+        Currency::Jpy,
+        Currency::Kwd,
+    ];
+
+    /// The three-letter ISO 4217 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Usd => "USD",
+            Currency::Eur => "EUR",
+            Currency::Gbp => "GBP",
+            Currency::Chf => "CHF",
+            Currency::Cad => "CAD",
+            Currency::Aud => "AUD",
+            Currency::Sek => "SEK",
+            Currency::Jpy => "JPY",
+            Currency::Kwd => "KWD",
+        }
+    }
+
+    /// Number of decimal places of the minor unit (cents: 2, yen: 0).
+    pub fn minor_units(self) -> u32 {
+        match self {
+            Currency::Jpy => 0,
+            Currency::Kwd => 3,
+            Currency::Usd
+            | Currency::Eur
+            | Currency::Gbp
+            | Currency::Chf
+            | Currency::Cad
+            | Currency::Aud
+            | Currency::Sek => 2,
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for Currency {
+    type Err = MoneyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Currency::ALL
+            .into_iter()
+            .find(|c| c.code().eq_ignore_ascii_case(s))
+            .ok_or_else(|| MoneyError::UnknownCurrency(s.chars().take(16).collect()))
+    }
+}
+
+/// What can go wrong with money.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MoneyError {
+    /// Two amounts in different currencies were combined.
+    #[error("currency mismatch: {left} and {right}")]
+    CurrencyMismatch {
+        /// Currency of the left operand.
+        left: Currency,
+        /// Currency of the right operand.
+        right: Currency,
+    },
+    /// The result does not fit in a decimal.
+    #[error("amount overflow")]
+    Overflow,
+    /// The code is not a currency the library knows.
+    #[error("unknown currency `{0}`")]
+    UnknownCurrency(String),
+}
+
+/// An amount of money in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    /// The amount, in major units (12.50 is twelve dollars fifty).
+    pub amount: Decimal,
+    /// The currency of the amount.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// An amount in major units, kept as given (see [`Money::round`]).
+    pub fn new(amount: Decimal, currency: Currency) -> Self {
+        Money { amount, currency }
+    }
+
+    /// An amount in minor units: `Money::from_minor(1250, Currency::Usd)` is 12.50 USD.
+    pub fn from_minor(minor: i64, currency: Currency) -> Self {
+        Money {
+            amount: Decimal::new(minor, currency.minor_units()),
+            currency,
+        }
+    }
+
+    /// Zero in `currency`.
+    pub fn zero(currency: Currency) -> Self {
+        Money {
+            amount: Decimal::ZERO,
+            currency,
+        }
+    }
+
+    /// Whether the amount is below zero.
+    pub fn is_negative(&self) -> bool {
+        self.amount.is_sign_negative() && !self.amount.is_zero()
+    }
+
+    /// The amount rounded to the currency's minor unit, half away from zero.
+    pub fn round(self) -> Self {
+        Money {
+            amount: self.amount.round_dp_with_strategy(
+                self.currency.minor_units(),
+                RoundingStrategy::MidpointAwayFromZero,
+            ),
+            currency: self.currency,
+        }
+    }
+
+    /// The amount in minor units after rounding (cents for USD), as payment providers expect.
+    ///
+    /// # Errors
+    /// [`MoneyError::Overflow`] when the amount does not fit in an `i64`.
+    pub fn to_minor(self) -> Result<i64, MoneyError> {
+        let scaled = self
+            .round()
+            .amount
+            .checked_mul(Decimal::from(10i64.pow(self.currency.minor_units())))
+            .ok_or(MoneyError::Overflow)?;
+        i64::try_from(scaled).map_err(|_| MoneyError::Overflow)
+    }
+
+    /// `self + other`.
+    ///
+    /// # Errors
+    /// [`MoneyError::CurrencyMismatch`] across currencies, [`MoneyError::Overflow`].
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let amount = self
+            .amount
+            .checked_add(other.amount)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money::new(amount, self.currency))
+    }
+
+    /// `self - other`.
+    ///
+    /// # Errors
+    /// [`MoneyError::CurrencyMismatch`] across currencies, [`MoneyError::Overflow`].
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let amount = self
+            .amount
+            .checked_sub(other.amount)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money::new(amount, self.currency))
+    }
+
+    /// `self * quantity`, as for a line total.
+    ///
+    /// # Errors
+    /// [`MoneyError::Overflow`].
+    pub fn checked_mul(self, quantity: u32) -> Result<Money, MoneyError> {
+        let amount = self
+            .amount
+            .checked_mul(Decimal::from(quantity))
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money::new(amount, self.currency))
+    }
+
+    /// Sums amounts that must all be in `currency`.
+    ///
+    /// # Errors
+    /// [`MoneyError::CurrencyMismatch`] when one amount is in another currency.
+    pub fn sum<I: IntoIterator<Item = Money>>(
+        currency: Currency,
+        amounts: I,
+    ) -> Result<Money, MoneyError> {
+        amounts
+            .into_iter()
+            .try_fold(Money::zero(currency), Money::checked_add)
+    }
+
+    fn same_currency(self, other: Money) -> Result<(), MoneyError> {
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch {
+                left: self.currency,
+                right: other.currency,
+            })
+        }
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rounded = self.round();
+        write!(
+            f,
+            "{:.*} {}",
+            self.currency.minor_units() as usize,
+            rounded.amount,
+            self.currency
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn cross_currency_arithmetic_is_an_error() {
+        let usd = Money::from_minor(100, Currency::Usd);
+        let eur = Money::from_minor(100, Currency::Eur);
+        assert_eq!(
+            usd.checked_add(eur),
+            Err(MoneyError::CurrencyMismatch {
+                left: Currency::Usd,
+                right: Currency::Eur
+            })
+        );
+        assert!(usd.checked_sub(eur).is_err());
+        assert!(Money::sum(Currency::Usd, [usd, eur]).is_err());
+    }
+
+    #[test]
+    fn rounds_to_the_minor_unit() {
+        let m = Money::new(Decimal::new(12345, 3), Currency::Usd);
+        assert_eq!(m.round().amount, Decimal::new(1235, 2));
+        assert_eq!(m.to_minor(), Ok(1235));
+        let yen = Money::new(Decimal::new(1005, 1), Currency::Jpy);
+        assert_eq!(yen.to_minor(), Ok(101));
+        let kwd = Money::from_minor(1234, Currency::Kwd);
+        assert_eq!(kwd.to_string(), "1.234 KWD");
+        assert_eq!(Money::from_minor(5, Currency::Usd).to_string(), "0.05 USD");
+    }
+
+    #[test]
+    fn overflow_is_an_error() {
+        let m = Money::new(Decimal::MAX, Currency::Usd);
+        assert_eq!(m.checked_add(m), Err(MoneyError::Overflow));
+        assert_eq!(m.checked_mul(2), Err(MoneyError::Overflow));
+        assert_eq!(m.to_minor(), Err(MoneyError::Overflow));
+    }
+
+    #[test]
+    fn currency_codes_parse() {
+        assert_eq!("usd".parse::<Currency>(), Ok(Currency::Usd));
+        assert!(matches!(
+            "XYZ".parse::<Currency>(),
+            Err(MoneyError::UnknownCurrency(_))
+        ));
+        let json = serde_json::to_string(&Money::from_minor(1999, Currency::Eur)).unwrap();
+        assert_eq!(json, r#"{"amount":"19.99","currency":"EUR"}"#);
+    }
+}

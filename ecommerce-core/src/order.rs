@@ -1,0 +1,376 @@
+//! Orders: the record of a checkout, its lifecycle, and where orders are kept.
+//!
+//! The lifecycle is an explicit state machine ([`OrderStatus::can_become`]):
+//!
+//! ```text
+//! PENDING -> CONFIRMED -> SHIPPED -> DELIVERED
+//! PENDING -> FAILED
+//! CONFIRMED -> CANCELLED
+//! ```
+//!
+//! Every change is a compare-and-set on [`Order::version`] ([`OrderStore::update`]), so of two
+//! concurrent changes made from the same version exactly one wins, and a duplicate callback
+//! changes nothing. The domain events of a change are written with it, atomically, to the
+//! store's outbox ([`crate::events::Outbox`]).
+
+use std::fmt::{self, Debug};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Page;
+use crate::error::{OrderError, Shortage};
+use crate::events::DomainEvent;
+use crate::id::{CartId, CustomerId, IdempotencyKey, OrderId, Sku};
+use crate::money::Money;
+use crate::payment::{PaymentId, PaymentStatus};
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Created; stock and payment in progress.
+    Pending,
+    /// Paid; stock sold.
+    Confirmed,
+    /// Handed to the carrier.
+    Shipped,
+    /// Received by the customer.
+    Delivered,
+    /// Never completed: out of stock, or payment failed. Nothing is charged or held.
+    Failed,
+    /// Confirmed, then cancelled: refunded and restocked.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// Every status.
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::Pending,
+        OrderStatus::Confirmed,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Failed,
+        OrderStatus::Cancelled,
+    ];
+
+    /// Whether the lifecycle allows going from `self` to `next`.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Confirmed)
+                | (Pending, Failed)
+                | (Confirmed, Shipped)
+                | (Confirmed, Cancelled)
+                | (Shipped, Delivered)
+        )
+    }
+
+    /// Whether no further change is possible. `Confirmed` and `Shipped` are settled for the
+    /// checkout (the saga is done) but not terminal.
+    pub fn is_terminal(self) -> bool {
+        match self {
+            OrderStatus::Delivered | OrderStatus::Failed | OrderStatus::Cancelled => true,
+            OrderStatus::Pending | OrderStatus::Confirmed | OrderStatus::Shipped => false,
+        }
+    }
+
+    /// The lowercase wire name (`pending`, `confirmed`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Confirmed => "confirmed",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Failed => "failed",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an order failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FailureReason {
+    /// Stock ran out for these SKUs.
+    OutOfStock {
+        /// Every short SKU.
+        shortages: Vec<Shortage>,
+    },
+    /// The payment provider declined the payment.
+    PaymentDeclined {
+        /// The provider's reason.
+        reason: String,
+    },
+    /// The payment never happened (the checkout was interrupted before the charge, or the
+    /// customer abandoned it).
+    PaymentNotCompleted,
+    /// The payment succeeded after the stock was released and could not be taken again: the
+    /// payment was refunded.
+    StockLostAfterPayment {
+        /// Every short SKU.
+        shortages: Vec<Shortage>,
+    },
+}
+
+/// One line of an order, frozen at checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// The SKU.
+    pub sku: Sku,
+    /// Title at checkout.
+    pub title: String,
+    /// Units.
+    pub quantity: u32,
+    /// Catalog price at checkout.
+    pub unit_price: Money,
+}
+
+/// The payment of an order, as last reported by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPayment {
+    /// The gateway's id of the payment.
+    pub id: PaymentId,
+    /// Its status.
+    pub status: PaymentStatus,
+}
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Id (UUID v7: sorts by creation).
+    pub id: OrderId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// The cart it was placed from.
+    pub cart: CartId,
+    /// The key the checkout was placed with.
+    pub idempotency_key: IdempotencyKey,
+    /// A fingerprint of the checkout request; the same key with another fingerprint is a
+    /// conflict.
+    pub request_fingerprint: String,
+    /// Status.
+    pub status: OrderStatus,
+    /// Version for compare-and-set; 1 when created, bumped by every change.
+    pub version: u64,
+    /// Lines.
+    pub lines: Vec<OrderLine>,
+    /// Sum of the lines.
+    pub total: Money,
+    /// The payment, once the gateway answered.
+    pub payment: Option<OrderPayment>,
+    /// Why it failed, for FAILED orders.
+    pub failure: Option<FailureReason>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A change to an order: a new status and/or payment and failure details.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPatch {
+    /// The new status, if it changes.
+    pub status: Option<OrderStatus>,
+    /// The payment, if it changes.
+    pub payment: Option<OrderPayment>,
+    /// The failure reason, if it changes.
+    pub failure: Option<FailureReason>,
+}
+
+impl OrderPatch {
+    /// A status change.
+    pub fn status(status: OrderStatus) -> Self {
+        OrderPatch {
+            status: Some(status),
+            ..OrderPatch::default()
+        }
+    }
+
+    /// Adds the payment.
+    pub fn with_payment(mut self, payment: OrderPayment) -> Self {
+        self.payment = Some(payment);
+        self
+    }
+
+    /// Adds the failure reason.
+    pub fn with_failure(mut self, failure: FailureReason) -> Self {
+        self.failure = Some(failure);
+        self
+    }
+}
+
+impl Order {
+    /// Applies a patch, as every store does inside its compare-and-set: checks the version and
+    /// the transition, bumps the version and the update time.
+    ///
+    /// # Errors
+    /// [`OrderError::VersionConflict`], [`OrderError::InvalidTransition`].
+    pub fn apply(
+        &self,
+        expected_version: u64,
+        patch: &OrderPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Order, OrderError> {
+        if self.version != expected_version {
+            return Err(OrderError::VersionConflict {
+                order: self.id,
+                expected: expected_version,
+                actual: self.version,
+            });
+        }
+        let mut next = self.clone();
+        if let Some(status) = patch.status {
+            if !self.status.can_become(status) {
+                return Err(OrderError::InvalidTransition {
+                    from: self.status,
+                    to: status,
+                });
+            }
+            next.status = status;
+        }
+        if let Some(payment) = &patch.payment {
+            next.payment = Some(payment.clone());
+        }
+        if let Some(failure) = &patch.failure {
+            next.failure = Some(failure.clone());
+        }
+        next.version += 1;
+        next.updated_at = now.max(self.updated_at);
+        Ok(next)
+    }
+}
+
+/// What [`OrderStore::create`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// The order was created.
+    New(Order),
+    /// An order with the same idempotency key exists; this is it, unchanged.
+    Existing(Order),
+}
+
+impl Created {
+    /// The order, new or existing.
+    pub fn into_order(self) -> Order {
+        match self {
+            Created::New(o) | Created::Existing(o) => o,
+        }
+    }
+}
+
+/// Where order history continues: after this order (history is newest first).
+pub type HistoryCursor = OrderId;
+
+/// Most orders in one page of history.
+pub const MAX_HISTORY_PAGE: usize = 100;
+
+/// Where orders are kept, with their outbox.
+///
+/// Every implementation must guarantee:
+/// - **One order per idempotency key**, even under concurrent `create`s with the same key:
+///   exactly one returns [`Created::New`], the others [`Created::Existing`] with that order.
+/// - **Compare-and-set**: [`OrderStore::update`] applies the patch with [`Order::apply`]
+///   against the stored order, atomically; of two updates from one version, one wins and the
+///   other gets [`OrderError::VersionConflict`].
+/// - **Outbox atomicity**: the events passed to `create` and `update` are appended to the
+///   outbox in the same atomic step as the change, or not at all.
+/// - **History** is newest first (by order id, which sorts by creation), paged by cursor.
+#[async_trait]
+pub trait OrderStore: Debug + Send + Sync + 'static {
+    /// Creates an order (version 1, as given) with its events, unless its idempotency key is
+    /// taken.
+    ///
+    /// # Errors
+    /// [`OrderError::Duplicate`] when the id exists under another key, [`OrderError::Store`].
+    async fn create(&self, order: Order, events: Vec<DomainEvent>) -> Result<Created, OrderError>;
+
+    /// The order, or `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`OrderError::Store`].
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, OrderError>;
+
+    /// The order placed with this key, or `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`OrderError::Store`].
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, OrderError>;
+
+    /// Compare-and-set change with its events (see the trait docs). Returns the new order.
+    ///
+    /// # Errors
+    /// [`OrderError::NotFound`], [`OrderError::VersionConflict`],
+    /// [`OrderError::InvalidTransition`], [`OrderError::Store`].
+    async fn update(
+        &self,
+        id: OrderId,
+        expected_version: u64,
+        patch: OrderPatch,
+        events: Vec<DomainEvent>,
+    ) -> Result<Order, OrderError>;
+
+    /// A customer's orders, newest first, at most `limit` (capped at [`MAX_HISTORY_PAGE`]),
+    /// older than the cursor.
+    ///
+    /// # Errors
+    /// [`OrderError::Store`].
+    async fn history(
+        &self,
+        customer: CustomerId,
+        before: Option<HistoryCursor>,
+        limit: usize,
+    ) -> Result<Page<Order, HistoryCursor>, OrderError>;
+
+    /// PENDING orders created before `cutoff`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`OrderError::Store`].
+    async fn pending_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, OrderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_lifecycle_transitions_are_allowed() {
+        use OrderStatus::*;
+        let allowed = [
+            (Pending, Confirmed),
+            (Pending, Failed),
+            (Confirmed, Shipped),
+            (Confirmed, Cancelled),
+            (Shipped, Delivered),
+        ];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from} -> {to}");
+            }
+            if from.is_terminal() {
+                assert!(OrderStatus::ALL.iter().all(|to| !from.can_become(*to)));
+            }
+            assert_eq!(OrderStatus::parse(from.as_str()), Some(from));
+        }
+    }
+}

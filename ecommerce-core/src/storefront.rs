@@ -1,0 +1,573 @@
+//! The storefront: one store of each kind composed behind the API applications call.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ecommerce_core::payment::TestGateway;
+//! use ecommerce_core::Storefront;
+//!
+//! let shop = Storefront::in_memory(Arc::new(TestGateway::default()));
+//! # let _ = shop;
+//! ```
+//!
+//! Build one from other stores with [`Storefront::builder`]. The checkout saga, payment
+//! callbacks, recovery and cancellation are in [`crate::checkout`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cart::{Cart, CartLimits, CartStore};
+use crate::catalog::{CatalogStore, Category, Offer, Page, Product, ProductCursor};
+use crate::error::{
+    CartError, CatalogError, InventoryError, OrderError, SearchError, StoreError, ValidationError,
+};
+use crate::events::{DomainEvent, Outbox};
+use crate::id::{CartId, CategoryId, CustomerId, OrderId, ProductId, Sku};
+use crate::inventory::{InventoryStore, StockLevel};
+use crate::memory::{
+    MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore, MemoryRecommendations,
+    MemorySearch,
+};
+use crate::order::{HistoryCursor, Order, OrderPatch, OrderStatus, OrderStore};
+use crate::payment::PaymentGateway;
+use crate::recommend::{AlsoBought, RecommendationStore};
+use crate::search::{ProductSearch, SearchDocument, SearchQuery, SearchResults};
+
+/// How many times a cart change is retried when a concurrent change wins the compare-and-set.
+const CART_RETRIES: usize = 8;
+
+/// Settings of a storefront.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorefrontConfig {
+    /// Per-line and per-cart limits.
+    pub cart_limits: CartLimits,
+    /// How long checkout holds stock for an order awaiting payment. Must be longer than the
+    /// payment provider's timeout; a payment that succeeds after it re-takes the stock or is
+    /// refunded.
+    pub reservation_ttl: Duration,
+    /// How many PENDING orders one `recover()` pass looks at.
+    pub recovery_batch: usize,
+}
+
+impl Default for StorefrontConfig {
+    fn default() -> Self {
+        StorefrontConfig {
+            cart_limits: CartLimits::default(),
+            reservation_ttl: Duration::from_secs(15 * 60),
+            recovery_batch: 500,
+        }
+    }
+}
+
+/// The stores of one shop. Cheap to clone (every store is an `Arc`).
+#[derive(Clone)]
+pub struct Storefront {
+    pub(crate) catalog: Arc<dyn CatalogStore>,
+    pub(crate) carts: Arc<dyn CartStore>,
+    pub(crate) inventory: Arc<dyn InventoryStore>,
+    pub(crate) orders: Arc<dyn OrderStore>,
+    pub(crate) outbox: Arc<dyn Outbox>,
+    pub(crate) payments: Arc<dyn PaymentGateway>,
+    pub(crate) recommendations: Arc<dyn RecommendationStore>,
+    pub(crate) search: Arc<dyn ProductSearch>,
+    pub(crate) config: StorefrontConfig,
+}
+
+impl fmt::Debug for Storefront {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storefront")
+            .field("catalog", &self.catalog)
+            .field("carts", &self.carts)
+            .field("inventory", &self.inventory)
+            .field("orders", &self.orders)
+            .field("payments", &self.payments)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of merging a guest cart on login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedCart {
+    /// The customer's cart after the merge.
+    pub cart: Cart,
+    /// SKUs that did not fit in full (per-line or per-cart limit, or another currency).
+    pub clipped: Vec<Sku>,
+}
+
+/// Builds a [`Storefront`] from one store of each kind.
+#[derive(Default)]
+pub struct StorefrontBuilder {
+    catalog: Option<Arc<dyn CatalogStore>>,
+    carts: Option<Arc<dyn CartStore>>,
+    inventory: Option<Arc<dyn InventoryStore>>,
+    orders: Option<(Arc<dyn OrderStore>, Arc<dyn Outbox>)>,
+    payments: Option<Arc<dyn PaymentGateway>>,
+    recommendations: Option<Arc<dyn RecommendationStore>>,
+    search: Option<Arc<dyn ProductSearch>>,
+    config: StorefrontConfig,
+}
+
+impl fmt::Debug for StorefrontBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorefrontBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StorefrontBuilder {
+    /// The catalog store (required).
+    pub fn catalog(mut self, store: Arc<dyn CatalogStore>) -> Self {
+        self.catalog = Some(store);
+        self
+    }
+
+    /// The cart store (required).
+    pub fn carts(mut self, store: Arc<dyn CartStore>) -> Self {
+        self.carts = Some(store);
+        self
+    }
+
+    /// The inventory store (required).
+    pub fn inventory(mut self, store: Arc<dyn InventoryStore>) -> Self {
+        self.inventory = Some(store);
+        self
+    }
+
+    /// The order store and its outbox (required); usually the same object.
+    pub fn orders(mut self, store: Arc<dyn OrderStore>, outbox: Arc<dyn Outbox>) -> Self {
+        self.orders = Some((store, outbox));
+        self
+    }
+
+    /// The payment gateway (required).
+    pub fn payments(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
+        self.payments = Some(gateway);
+        self
+    }
+
+    /// The recommendation store (default: in memory).
+    pub fn recommendations(mut self, store: Arc<dyn RecommendationStore>) -> Self {
+        self.recommendations = Some(store);
+        self
+    }
+
+    /// The search engine (default: [`MemorySearch`]).
+    pub fn search(mut self, engine: Arc<dyn ProductSearch>) -> Self {
+        self.search = Some(engine);
+        self
+    }
+
+    /// Settings.
+    pub fn config(mut self, config: StorefrontConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The storefront.
+    ///
+    /// # Errors
+    /// [`ValidationError::Invalid`] naming the first required store that is missing.
+    pub fn build(self) -> Result<Storefront, ValidationError> {
+        fn required<T>(v: Option<T>, field: &'static str) -> Result<T, ValidationError> {
+            v.ok_or(ValidationError::Invalid {
+                field,
+                reason: "no store given to the builder".into(),
+            })
+        }
+        let (orders, outbox) = required(self.orders, "orders")?;
+        Ok(Storefront {
+            catalog: required(self.catalog, "catalog")?,
+            carts: required(self.carts, "carts")?,
+            inventory: required(self.inventory, "inventory")?,
+            orders,
+            outbox,
+            payments: required(self.payments, "payments")?,
+            recommendations: self
+                .recommendations
+                .unwrap_or_else(|| Arc::new(MemoryRecommendations::new())),
+            search: self.search.unwrap_or_else(|| Arc::new(MemorySearch::new())),
+            config: self.config,
+        })
+    }
+}
+
+impl Storefront {
+    /// A builder.
+    pub fn builder() -> StorefrontBuilder {
+        StorefrontBuilder::default()
+    }
+
+    /// A shop with every store in memory and this payment gateway.
+    pub fn in_memory(payments: Arc<dyn PaymentGateway>) -> Storefront {
+        let orders = Arc::new(MemoryOrderStore::new());
+        Storefront::builder()
+            .catalog(Arc::new(MemoryCatalog::new()))
+            .carts(Arc::new(MemoryCartStore::new()))
+            .inventory(Arc::new(MemoryInventory::new()))
+            .orders(orders.clone(), orders)
+            .payments(payments)
+            .build()
+            .expect("every store is given")
+    }
+
+    /// The catalog store.
+    pub fn catalog(&self) -> &Arc<dyn CatalogStore> {
+        &self.catalog
+    }
+
+    /// The cart store.
+    pub fn carts(&self) -> &Arc<dyn CartStore> {
+        &self.carts
+    }
+
+    /// The inventory store.
+    pub fn inventory(&self) -> &Arc<dyn InventoryStore> {
+        &self.inventory
+    }
+
+    /// The order store.
+    pub fn orders(&self) -> &Arc<dyn OrderStore> {
+        &self.orders
+    }
+
+    /// The outbox of the order store (give it to an [`crate::events::OutboxRelay`]).
+    pub fn outbox(&self) -> &Arc<dyn Outbox> {
+        &self.outbox
+    }
+
+    /// The payment gateway.
+    pub fn payments(&self) -> &Arc<dyn PaymentGateway> {
+        &self.payments
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StorefrontConfig {
+        &self.config
+    }
+
+    // ----- catalog -----
+
+    /// Creates or replaces a category.
+    ///
+    /// # Errors
+    /// [`CatalogError`].
+    pub async fn upsert_category(&self, category: Category) -> Result<(), CatalogError> {
+        self.catalog.upsert_category(category).await
+    }
+
+    /// Creates or replaces a product and (re)indexes it for search; an unpublished product is
+    /// removed from the index.
+    ///
+    /// # Errors
+    /// [`CatalogError`]; a search index failure is reported as [`CatalogError::Store`] after
+    /// the catalog was written (index again with [`Storefront::reindex_product`]).
+    pub async fn upsert_product(&self, product: Product) -> Result<(), CatalogError> {
+        let id = product.id;
+        self.catalog.upsert_product(product).await?;
+        self.reindex_product(id).await
+    }
+
+    /// Re-reads a product and its stock and updates the search index.
+    ///
+    /// # Errors
+    /// [`CatalogError::ProductNotFound`], [`CatalogError::Store`].
+    pub async fn reindex_product(&self, id: ProductId) -> Result<(), CatalogError> {
+        let product = self
+            .catalog
+            .product(id)
+            .await?
+            .ok_or(CatalogError::ProductNotFound(id))?;
+        let mut in_stock = false;
+        for v in &product.variants {
+            match self.inventory.level(&v.sku).await {
+                Ok(level) if level.on_hand > 0 => {
+                    in_stock = true;
+                    break;
+                }
+                Ok(_) | Err(InventoryError::UnknownSku(_)) => {}
+                Err(InventoryError::Store(e)) => return Err(e.into()),
+                Err(other) => return Err(search_store_error(other)),
+            }
+        }
+        let result = match SearchDocument::from_product(&product, in_stock) {
+            Some(doc) => self.search.index(vec![doc]).await,
+            None => self.search.remove(id).await,
+        };
+        result.map_err(search_store_error)
+    }
+
+    /// A product, or `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`CatalogError::Store`].
+    pub async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError> {
+        self.catalog.product(id).await
+    }
+
+    /// Published products, optionally of one category, by page.
+    ///
+    /// # Errors
+    /// [`CatalogError::Store`].
+    pub async fn products(
+        &self,
+        category: Option<CategoryId>,
+        after: Option<ProductCursor>,
+        limit: usize,
+    ) -> Result<Page<Product, ProductCursor>, CatalogError> {
+        self.catalog
+            .list_products(category, after, limit.clamp(1, 100))
+            .await
+    }
+
+    /// Every category.
+    ///
+    /// # Errors
+    /// [`CatalogError::Store`].
+    pub async fn categories(&self) -> Result<Vec<Category>, CatalogError> {
+        self.catalog.categories().await
+    }
+
+    /// Searches the catalog.
+    ///
+    /// # Errors
+    /// [`SearchError`].
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
+        self.search.search(query).await
+    }
+
+    /// "Customers who bought this also bought": the `k` SKUs most often bought with `sku`.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn also_bought(&self, sku: &Sku, k: usize) -> Result<Vec<AlsoBought>, StoreError> {
+        self.recommendations.also_bought(sku, k).await
+    }
+
+    // ----- stock -----
+
+    /// Receives units of a SKU into stock and refreshes the product's in-stock flag in search.
+    ///
+    /// # Errors
+    /// [`InventoryError`].
+    pub async fn receive_stock(&self, sku: &Sku, quantity: u32) -> Result<StockLevel, InventoryError> {
+        let level = self.inventory.receive(sku, quantity).await?;
+        if let Ok(offers) = self.catalog.offers(std::slice::from_ref(sku)).await {
+            if let Some(offer) = offers.get(sku) {
+                // The stock is received either way; a stale in-stock flag is refreshed by the
+                // next reindex.
+                let _ = self.reindex_product(offer.product).await;
+            }
+        }
+        Ok(level)
+    }
+
+    /// The stock of a SKU.
+    ///
+    /// # Errors
+    /// [`InventoryError`].
+    pub async fn stock(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
+        self.inventory.level(sku).await
+    }
+
+    // ----- carts -----
+
+    /// Creates an empty guest cart; its id is the guest's cart token.
+    ///
+    /// # Errors
+    /// [`CartError::Store`].
+    pub async fn create_guest_cart(&self) -> Result<Cart, CartError> {
+        self.carts.save(&Cart::new_guest()).await
+    }
+
+    /// The persistent cart of a customer, created empty if it does not exist.
+    ///
+    /// # Errors
+    /// [`CartError::Store`].
+    pub async fn customer_cart(&self, customer: CustomerId) -> Result<Cart, CartError> {
+        let id = CartId::for_customer(customer);
+        for _ in 0..CART_RETRIES {
+            if let Some(cart) = self.carts.load(id).await? {
+                return Ok(cart);
+            }
+            match self.carts.save(&Cart::new_for_customer(customer)).await {
+                Err(CartError::VersionConflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(CartError::VersionConflict { cart: id })
+    }
+
+    /// A cart, or `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`CartError::Store`].
+    pub async fn cart(&self, id: CartId) -> Result<Option<Cart>, CartError> {
+        self.carts.load(id).await
+    }
+
+    /// Adds units of a SKU at its catalog price.
+    ///
+    /// # Errors
+    /// [`CartError::NotFound`], [`CartError::UnknownSku`], [`CartError::Unavailable`],
+    /// [`CartError::InvalidQuantity`], [`CartError::TooManyLines`],
+    /// [`CartError::CurrencyMismatch`]; nothing changes on error.
+    pub async fn add_item(&self, cart: CartId, sku: &Sku, quantity: u32) -> Result<Cart, CartError> {
+        let offer = self.offer(sku).await?;
+        let limits = self.config.cart_limits;
+        self.change_cart(cart, |c| c.add(&offer, quantity, &limits))
+            .await
+    }
+
+    /// Sets the units of a SKU; 0 removes the line.
+    ///
+    /// # Errors
+    /// As [`Storefront::add_item`].
+    pub async fn set_quantity(
+        &self,
+        cart: CartId,
+        sku: &Sku,
+        quantity: u32,
+    ) -> Result<Cart, CartError> {
+        let limits = self.config.cart_limits;
+        if quantity == 0 {
+            return self.remove_item(cart, sku).await;
+        }
+        let offer = self.offer(sku).await?;
+        self.change_cart(cart, |c| c.set_quantity(&offer, quantity, &limits))
+            .await
+    }
+
+    /// Removes the line of a SKU.
+    ///
+    /// # Errors
+    /// [`CartError::NotFound`], [`CartError::LineNotFound`].
+    pub async fn remove_item(&self, cart: CartId, sku: &Sku) -> Result<Cart, CartError> {
+        self.change_cart(cart, |c| c.remove(sku)).await
+    }
+
+    /// On login: merges the guest cart into the customer's persistent cart (same SKU adds up,
+    /// capped by the per-line limit) and deletes the guest cart, atomically. Calling it again
+    /// with the same guest cart finds it gone and returns the customer's cart unchanged.
+    ///
+    /// # Errors
+    /// [`CartError::NotAGuestCart`], [`CartError::Store`].
+    pub async fn merge_guest_cart(
+        &self,
+        guest: CartId,
+        customer: CustomerId,
+    ) -> Result<MergedCart, CartError> {
+        let limits = self.config.cart_limits;
+        for _ in 0..CART_RETRIES {
+            let Some(guest_cart) = self.carts.load(guest).await? else {
+                return Ok(MergedCart {
+                    cart: self.customer_cart(customer).await?,
+                    clipped: Vec::new(),
+                });
+            };
+            if guest_cart.customer.is_some() {
+                return Err(CartError::NotAGuestCart(guest));
+            }
+            let mut mine = self
+                .carts
+                .load(CartId::for_customer(customer))
+                .await?
+                .unwrap_or_else(|| Cart::new_for_customer(customer));
+            let clipped = mine.merge_from(&guest_cart, &limits);
+            match self
+                .carts
+                .save_merged(&mine, guest_cart.id, guest_cart.version)
+                .await
+            {
+                Ok(cart) => return Ok(MergedCart { cart, clipped }),
+                Err(CartError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CartError::VersionConflict { cart: guest })
+    }
+
+    async fn offer(&self, sku: &Sku) -> Result<Offer, CartError> {
+        self.catalog
+            .offers(std::slice::from_ref(sku))
+            .await?
+            .remove(sku)
+            .ok_or_else(|| CartError::UnknownSku(sku.clone()))
+    }
+
+    /// Applies a rule to a cart with compare-and-set, retrying when a concurrent change won.
+    async fn change_cart(
+        &self,
+        id: CartId,
+        rule: impl Fn(&mut Cart) -> Result<(), CartError>,
+    ) -> Result<Cart, CartError> {
+        for _ in 0..CART_RETRIES {
+            let mut cart = self.carts.load(id).await?.ok_or(CartError::NotFound(id))?;
+            rule(&mut cart)?;
+            match self.carts.save(&cart).await {
+                Err(CartError::VersionConflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(CartError::VersionConflict { cart: id })
+    }
+
+    // ----- orders -----
+
+    /// An order, or `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`OrderError::Store`].
+    pub async fn order(&self, id: OrderId) -> Result<Option<Order>, OrderError> {
+        self.orders.get(id).await
+    }
+
+    /// A customer's orders, newest first, by page.
+    ///
+    /// # Errors
+    /// [`OrderError::Store`].
+    pub async fn order_history(
+        &self,
+        customer: CustomerId,
+        before: Option<HistoryCursor>,
+        limit: usize,
+    ) -> Result<Page<Order, HistoryCursor>, OrderError> {
+        self.orders.history(customer, before, limit).await
+    }
+
+    /// CONFIRMED to SHIPPED.
+    ///
+    /// # Errors
+    /// [`OrderError::NotFound`], [`OrderError::InvalidTransition`],
+    /// [`OrderError::VersionConflict`] when the order changed since `expected_version`.
+    pub async fn ship(&self, id: OrderId, expected_version: u64) -> Result<Order, OrderError> {
+        self.orders
+            .update(
+                id,
+                expected_version,
+                OrderPatch::status(OrderStatus::Shipped),
+                vec![DomainEvent::OrderShipped { order: id }],
+            )
+            .await
+    }
+
+    /// SHIPPED to DELIVERED.
+    ///
+    /// # Errors
+    /// As [`Storefront::ship`].
+    pub async fn deliver(&self, id: OrderId, expected_version: u64) -> Result<Order, OrderError> {
+        self.orders
+            .update(
+                id,
+                expected_version,
+                OrderPatch::status(OrderStatus::Delivered),
+                vec![DomainEvent::OrderDelivered { order: id }],
+            )
+            .await
+    }
+}
+
+fn search_store_error(e: impl std::error::Error + Send + Sync + 'static) -> CatalogError {
+    CatalogError::Store(StoreError::backend("updating the search index", e))
+}

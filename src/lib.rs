@@ -1,0 +1,33 @@
+//! # ecommerce
+//!
+//! A storefront SDK for Rust: browse and search a catalog, keep carts, check out and pay
+//! without ever overselling, and show order history and "customers also bought".
+//!
+//! The library owns the rules (pricing authority, the oversell-safe stock reservation, the
+//! checkout saga, the order lifecycle, cart merge); storage is pluggable through small async
+//! store traits, so each shop composes the stores it wants.
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | *(default)* | the core: domain types, store traits, the checkout saga, in-memory stores |
+//! | `testkit` | [`testkit`]: the conformance suite a custom store runs against itself |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ecommerce::payment::TestGateway;
+//! use ecommerce::Storefront;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), ecommerce::Error> {
+//! let shop = Storefront::in_memory(Arc::new(TestGateway::default()));
+//! let cart = shop.create_guest_cart().await?;
+//! assert!(cart.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See `examples/quickstart.rs` for a whole browse, cart, checkout, history and also-bought
+//! run.
+
+#[doc(inline)]
+pub use ecommerce_core::*;

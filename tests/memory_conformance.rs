@@ -1,0 +1,3 @@
+//! The whole conformance suite against the in-memory stores.
+
+ecommerce::conformance_suite!(ecommerce::testkit::MemoryFactory);

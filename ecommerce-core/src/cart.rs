@@ -134,7 +134,12 @@ impl Cart {
     /// # Errors
     /// [`CartError::Unavailable`], [`CartError::InvalidQuantity`] (zero, or the line would pass
     /// the limit), [`CartError::TooManyLines`], [`CartError::CurrencyMismatch`].
-    pub fn add(&mut self, offer: &Offer, quantity: u32, limits: &CartLimits) -> Result<(), CartError> {
+    pub fn add(
+        &mut self,
+        offer: &Offer,
+        quantity: u32,
+        limits: &CartLimits,
+    ) -> Result<(), CartError> {
         check_offer(self, offer)?;
         let existing = self.line(&offer.sku).map_or(0, |l| l.quantity);
         let wanted = u64::from(existing) + u64::from(quantity);
@@ -276,13 +281,14 @@ fn check_offer(cart: &Cart, offer: &Offer) -> Result<(), CartError> {
 /// - make deletes idempotent.
 ///
 /// A store may expire carts (a TTL refreshed by every save); an expired cart reads as absent.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait CartStore: Debug + Send + Sync + 'static {
     /// The cart, or `Ok(None)`.
     ///
     /// # Errors
     /// [`CartError::Store`], and for stored data that cannot be decoded a
-    /// [`StoreError::Corrupt`] inside it.
+    /// [`crate::error::StoreError::Corrupt`] inside it.
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError>;
 
     /// Compare-and-set write of a whole cart (see the trait docs).
@@ -337,7 +343,11 @@ mod tests {
         let before = cart.clone();
         assert!(matches!(
             cart.add(&offer("A", 100), 3, &limits),
-            Err(CartError::InvalidQuantity { requested: 6, max: 5, .. })
+            Err(CartError::InvalidQuantity {
+                requested: 6,
+                max: 5,
+                ..
+            })
         ));
         assert!(matches!(
             cart.add(&offer("A", 100), 0, &limits),

@@ -32,7 +32,9 @@ use crate::id::{CartId, CustomerId, IdempotencyKey, OrderId};
 use crate::inventory::{ReservationLine, ReservationState};
 use crate::money::Money;
 use crate::order::{FailureReason, Order, OrderLine, OrderPatch, OrderPayment, OrderStatus};
-use crate::payment::{Charge, ChargeRequest, PaymentEvent, PaymentMethod, PaymentStatus, RefundRequest};
+use crate::payment::{
+    Charge, ChargeRequest, PaymentEvent, PaymentMethod, PaymentStatus, RefundRequest,
+};
 use crate::storefront::Storefront;
 
 /// What the shopper asked for when pressing "Pay".
@@ -268,7 +270,11 @@ impl Storefront {
     async fn drive(&self, order: Order, method: &PaymentMethod) -> Result<Order, CheckoutError> {
         match self
             .inventory
-            .reserve(order.id, &reservation_lines(&order), self.config.reservation_ttl)
+            .reserve(
+                order.id,
+                &reservation_lines(&order),
+                self.config.reservation_ttl,
+            )
             .await
         {
             Ok(_) => {}
@@ -312,15 +318,20 @@ impl Storefront {
                 };
                 outcome(self.fail(order, reason, Some(payment)).await?)
             }
-            PaymentStatus::Refunded => {
-                outcome(self.fail(order, FailureReason::PaymentNotCompleted, Some(payment)).await?)
-            }
+            PaymentStatus::Refunded => outcome(
+                self.fail(order, FailureReason::PaymentNotCompleted, Some(payment))
+                    .await?,
+            ),
             PaymentStatus::Pending => {
                 if order.payment.as_ref() == Some(&payment) {
                     return Ok(order);
                 }
                 let patch = OrderPatch::default().with_payment(payment);
-                match self.orders.update(order.id, order.version, patch, Vec::new()).await {
+                match self
+                    .orders
+                    .update(order.id, order.version, patch, Vec::new())
+                    .await
+                {
                     Ok(order) => Ok(order),
                     Err(OrderError::VersionConflict { .. }) => self.reload(order.id).await,
                     Err(e) => Err(e.into()),
@@ -373,7 +384,11 @@ impl Storefront {
         let event = DomainEvent::OrderConfirmed {
             order: order.id,
             customer: order.customer,
-            lines: order.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect(),
+            lines: order
+                .lines
+                .iter()
+                .map(|l| (l.sku.clone(), l.quantity))
+                .collect(),
             total: order.total,
         };
         let patch = OrderPatch::status(OrderStatus::Confirmed).with_payment(payment.clone());
@@ -450,7 +465,11 @@ impl Storefront {
         Ok(self.orders.get(id).await?.ok_or(OrderError::NotFound(id))?)
     }
 
-    async fn refund(&self, order: &Order, payment: &OrderPayment) -> Result<OrderPayment, CheckoutError> {
+    async fn refund(
+        &self,
+        order: &Order,
+        payment: &OrderPayment,
+    ) -> Result<OrderPayment, CheckoutError> {
         self.payments
             .refund(&RefundRequest {
                 payment_id: payment.id.clone(),
@@ -480,13 +499,21 @@ impl Storefront {
 
     /// Records a payment change on an order without changing its status, retrying on
     /// conflicts (the status is terminal, so only payment details race).
-    async fn record_payment(&self, mut order: Order, payment: OrderPayment) -> Result<Order, CheckoutError> {
+    async fn record_payment(
+        &self,
+        mut order: Order,
+        payment: OrderPayment,
+    ) -> Result<Order, CheckoutError> {
         for _ in 0..8 {
             if order.payment.as_ref() == Some(&payment) {
                 return Ok(order);
             }
             let patch = OrderPatch::default().with_payment(payment.clone());
-            match self.orders.update(order.id, order.version, patch, Vec::new()).await {
+            match self
+                .orders
+                .update(order.id, order.version, patch, Vec::new())
+                .await
+            {
                 Ok(updated) => return Ok(updated),
                 Err(OrderError::VersionConflict { .. }) => order = self.current(order.id).await?,
                 Err(e) => return Err(e.into()),
@@ -561,7 +588,8 @@ impl Storefront {
                 .await?,
             ..RecoveryReport::default()
         };
-        let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        let cutoff =
+            Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
         let pending = self
             .orders
             .pending_before(cutoff, self.config.recovery_batch)
@@ -570,7 +598,10 @@ impl Storefront {
             let id = order.id;
             let result = match self.payments.lookup(&charge_key(id)).await {
                 Ok(Some(charge)) => self.apply_charge(order, charge).await,
-                Ok(None) => self.fail(order, FailureReason::PaymentNotCompleted, None).await,
+                Ok(None) => {
+                    self.fail(order, FailureReason::PaymentNotCompleted, None)
+                        .await
+                }
                 Err(e) => Err(e.into()),
             };
             match result {
@@ -618,3 +649,6 @@ impl Storefront {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -56,7 +56,10 @@ pub enum StoreError {
 
 impl StoreError {
     /// A backend failure with its driver error as the source.
-    pub fn backend(message: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
+    pub fn backend(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
         StoreError::Backend {
             message: message.into(),
             source: Some(Arc::new(source)),
@@ -330,7 +333,9 @@ impl PaymentError {
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(
             self,
-            PaymentError::Timeout | PaymentError::Unavailable { .. } | PaymentError::Protocol { .. }
+            PaymentError::Timeout
+                | PaymentError::Unavailable { .. }
+                | PaymentError::Protocol { .. }
         )
     }
 }

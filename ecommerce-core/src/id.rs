@@ -116,7 +116,10 @@ impl CartId {
     /// The persistent cart of a customer: the same id on every device, so a cart started on
     /// mobile shows on desktop.
     pub fn for_customer(customer: CustomerId) -> Self {
-        CartId(Uuid::new_v5(&CUSTOMER_CART_NAMESPACE, customer.0.as_bytes()))
+        CartId(Uuid::new_v5(
+            &CUSTOMER_CART_NAMESPACE,
+            customer.0.as_bytes(),
+        ))
     }
 }
 
@@ -270,6 +273,9 @@ mod tests {
     fn customer_cart_id_is_stable() {
         let c = CustomerId::new();
         assert_eq!(CartId::for_customer(c), CartId::for_customer(c));
-        assert_ne!(CartId::for_customer(c), CartId::for_customer(CustomerId::new()));
+        assert_ne!(
+            CartId::for_customer(c),
+            CartId::for_customer(CustomerId::new())
+        );
     }
 }

@@ -56,9 +56,15 @@ impl StockLevel {
                     replay.on_hand += n;
                     true
                 }
-                MovementKind::Reserved => take(&mut replay.on_hand, n) && give(&mut replay.reserved, n),
-                MovementKind::Released => take(&mut replay.reserved, n) && give(&mut replay.on_hand, n),
-                MovementKind::Committed => take(&mut replay.reserved, n) && give(&mut replay.sold, n),
+                MovementKind::Reserved => {
+                    take(&mut replay.on_hand, n) && give(&mut replay.reserved, n)
+                }
+                MovementKind::Released => {
+                    take(&mut replay.reserved, n) && give(&mut replay.on_hand, n)
+                }
+                MovementKind::Committed => {
+                    take(&mut replay.reserved, n) && give(&mut replay.sold, n)
+                }
                 MovementKind::Returned => take(&mut replay.sold, n) && give(&mut replay.on_hand, n),
             };
             if !ok {
@@ -202,6 +208,7 @@ pub fn normalize_lines(lines: &[ReservationLine]) -> Result<Vec<ReservationLine>
 /// - **Conservation**: every change appends [`StockMovement`]s, and
 ///   [`StockLevel::conserved`] holds for every SKU's level and ledger.
 /// - No network I/O other than to the store itself while a transaction or lock is held.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait InventoryStore: Debug + Send + Sync + 'static {
     /// Adds `quantity` units on hand (creating the SKU's stock record if needed).
@@ -328,7 +335,10 @@ mod tests {
             sold: 2,
         };
         assert!(level.conserved(&ledger));
-        let wrong = StockLevel { on_hand: 4, ..level };
+        let wrong = StockLevel {
+            on_hand: 4,
+            ..level
+        };
         assert!(!wrong.conserved(&ledger));
         assert!(!level.conserved(&[mv(MovementKind::Reserved, 1)]));
     }

@@ -289,6 +289,7 @@ pub const MAX_HISTORY_PAGE: usize = 100;
 /// - **Outbox atomicity**: the events passed to `create` and `update` are appended to the
 ///   outbox in the same atomic step as the change, or not at all.
 /// - **History** is newest first (by order id, which sorts by creation), paged by cursor.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait OrderStore: Debug + Send + Sync + 'static {
     /// Creates an order (version 1, as given) with its events, unless its idempotency key is
@@ -308,10 +309,7 @@ pub trait OrderStore: Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`OrderError::Store`].
-    async fn by_idempotency_key(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<Order>, OrderError>;
+    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, OrderError>;
 
     /// Compare-and-set change with its events (see the trait docs). Returns the new order.
     ///
@@ -365,7 +363,11 @@ mod tests {
         ];
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {
-                assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from} -> {to}");
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
             }
             if from.is_terminal() {
                 assert!(OrderStatus::ALL.iter().all(|to| !from.can_become(*to)));

@@ -186,6 +186,7 @@ pub struct Refund {
 ///   a second one);
 /// - return `Ok` for every answer the provider gave (including declines) and `Err` only when
 ///   the outcome is unknown or the request was refused as malformed.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait PaymentGateway: Debug + Send + Sync + 'static {
     /// Takes money, or starts a payment that completes later ([`PaymentStatus::Pending`]).
@@ -307,7 +308,10 @@ impl WebhookVerifier {
         for part in header.split(',') {
             match part.trim().split_once('=') {
                 Some(("t", v)) => {
-                    timestamp = Some(v.parse::<i64>().map_err(|_| WebhookError::MalformedHeader)?)
+                    timestamp = Some(
+                        v.parse::<i64>()
+                            .map_err(|_| WebhookError::MalformedHeader)?,
+                    )
                 }
                 Some(("v1", v)) => {
                     signatures.push(hex::decode(v).map_err(|_| WebhookError::MalformedHeader)?)
@@ -324,7 +328,8 @@ impl WebhookVerifier {
             return Err(WebhookError::Expired);
         }
         for signature in signatures {
-            let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+            let mut mac =
+                HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
             mac.update(timestamp.to_string().as_bytes());
             mac.update(b".");
             mac.update(payload);
@@ -456,32 +461,31 @@ impl TestGateway {
         payment_id: &PaymentId,
         succeed: bool,
     ) -> Result<SignedWebhook, PaymentError> {
-        let event = {
-            let mut ledger = self.lock();
-            let (key, order) = ledger
-                .order_of
-                .get(payment_id)
-                .cloned()
-                .ok_or_else(|| PaymentError::Rejected {
-                    message: format!("unknown payment {payment_id}"),
+        let event =
+            {
+                let mut ledger = self.lock();
+                let (key, order) = ledger.order_of.get(payment_id).cloned().ok_or_else(|| {
+                    PaymentError::Rejected {
+                        message: format!("unknown payment {payment_id}"),
+                    }
                 })?;
-            let charge = ledger.by_key.get_mut(&key).expect("indexed charge exists");
-            if charge.status == PaymentStatus::Pending {
-                if succeed {
-                    charge.status = PaymentStatus::Succeeded;
-                } else {
-                    charge.status = PaymentStatus::Failed;
-                    charge.failure_reason = Some("authentication failed".into());
+                let charge = ledger.by_key.get_mut(&key).expect("indexed charge exists");
+                if charge.status == PaymentStatus::Pending {
+                    if succeed {
+                        charge.status = PaymentStatus::Succeeded;
+                    } else {
+                        charge.status = PaymentStatus::Failed;
+                        charge.failure_reason = Some("authentication failed".into());
+                    }
+                    charge.next_action = None;
                 }
-                charge.next_action = None;
-            }
-            PaymentEvent {
-                order,
-                payment_id: payment_id.clone(),
-                status: charge.status,
-                failure_reason: charge.failure_reason.clone(),
-            }
-        };
+                PaymentEvent {
+                    order,
+                    payment_id: payment_id.clone(),
+                    status: charge.status,
+                    failure_reason: charge.failure_reason.clone(),
+                }
+            };
         Ok(self.webhook_for(&event))
     }
 
@@ -578,10 +582,15 @@ impl PaymentGateway for TestGateway {
         let charge = ledger.by_key.get_mut(&key).expect("indexed charge exists");
         if charge.status != PaymentStatus::Succeeded {
             return Err(PaymentError::Rejected {
-                message: format!("payment {} is {:?}, not refundable", request.payment_id, charge.status),
+                message: format!(
+                    "payment {} is {:?}, not refundable",
+                    request.payment_id, charge.status
+                ),
             });
         }
-        if request.amount.currency != charge.amount.currency || request.amount.amount > charge.amount.amount {
+        if request.amount.currency != charge.amount.currency
+            || request.amount.amount > charge.amount.amount
+        {
             return Err(PaymentError::Rejected {
                 message: "refund exceeds the payment".into(),
             });
@@ -638,7 +647,10 @@ mod tests {
     fn without_a_secret_every_webhook_is_refused() {
         let now = Utc::now();
         let header = sign_webhook(b"", now.timestamp(), b"{}");
-        for verifier in [WebhookVerifier::new(None), WebhookVerifier::new(Some(Vec::new()))] {
+        for verifier in [
+            WebhookVerifier::new(None),
+            WebhookVerifier::new(Some(Vec::new())),
+        ] {
             assert_eq!(
                 verifier.verify(&header, b"{}", now),
                 Err(WebhookError::NotConfigured)

@@ -32,6 +32,7 @@ pub struct AlsoBought {
 /// - count each unordered pair of distinct SKUs of an order once (duplicates in `skus` count
 ///   once);
 /// - order [`RecommendationStore::also_bought`] by count descending, then SKU ascending.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait RecommendationStore: Debug + Send + Sync + 'static {
     /// Counts the co-purchases of an order. Returns whether it was counted now (`false` when it

@@ -94,10 +94,11 @@ impl SearchFilters {
             && self.min_price.is_none_or(|p| doc.price.amount >= p)
             && self.max_price.is_none_or(|p| doc.price.amount <= p)
             && (!self.in_stock_only || doc.in_stock)
-            && self
-                .attributes
-                .iter()
-                .all(|(k, v)| doc.attributes.get(k).is_some_and(|d| d.eq_ignore_ascii_case(v)))
+            && self.attributes.iter().all(|(k, v)| {
+                doc.attributes
+                    .get(k)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(v))
+            })
     }
 }
 
@@ -306,7 +307,10 @@ mod tests {
         assert_eq!(price_bucket(Decimal::new(2499, 2)), "0-25");
         assert_eq!(price_bucket(Decimal::from(25)), "25-50");
         assert_eq!(price_bucket(Decimal::from(9000)), "500+");
-        assert_eq!(terms("Wireless  HEAD-phones!"), vec!["wireless", "head", "phones"]);
+        assert_eq!(
+            terms("Wireless  HEAD-phones!"),
+            vec!["wireless", "head", "phones"]
+        );
         assert_eq!(allowed_typos(3), 0);
         assert_eq!(allowed_typos(5), 1);
         assert_eq!(allowed_typos(9), 2);

@@ -351,7 +351,11 @@ impl Storefront {
     ///
     /// # Errors
     /// [`InventoryError`].
-    pub async fn receive_stock(&self, sku: &Sku, quantity: u32) -> Result<StockLevel, InventoryError> {
+    pub async fn receive_stock(
+        &self,
+        sku: &Sku,
+        quantity: u32,
+    ) -> Result<StockLevel, InventoryError> {
         let level = self.inventory.receive(sku, quantity).await?;
         if let Ok(offers) = self.catalog.offers(std::slice::from_ref(sku)).await {
             if let Some(offer) = offers.get(sku) {
@@ -413,7 +417,12 @@ impl Storefront {
     /// [`CartError::NotFound`], [`CartError::UnknownSku`], [`CartError::Unavailable`],
     /// [`CartError::InvalidQuantity`], [`CartError::TooManyLines`],
     /// [`CartError::CurrencyMismatch`]; nothing changes on error.
-    pub async fn add_item(&self, cart: CartId, sku: &Sku, quantity: u32) -> Result<Cart, CartError> {
+    pub async fn add_item(
+        &self,
+        cart: CartId,
+        sku: &Sku,
+        quantity: u32,
+    ) -> Result<Cart, CartError> {
         let offer = self.offer(sku).await?;
         let limits = self.config.cart_limits;
         self.change_cart(cart, |c| c.add(&offer, quantity, &limits))

@@ -224,7 +224,9 @@ fn product(title: &str, variants: &[(&str, i64)]) -> Product {
 async fn stocked(shop: &Storefront, title: &str, items: &[(&str, i64, u32)]) -> Product {
     let variants: Vec<(&str, i64)> = items.iter().map(|(s, p, _)| (*s, *p)).collect();
     let p = product(title, &variants);
-    shop.upsert_product(p.clone()).await.expect("product is valid");
+    shop.upsert_product(p.clone())
+        .await
+        .expect("product is valid");
     for (s, _, stock) in items {
         if *stock > 0 {
             shop.receive_stock(&sku(s), *stock).await.expect("receive");
@@ -236,7 +238,9 @@ async fn stocked(shop: &Storefront, title: &str, items: &[(&str, i64, u32)]) -> 
 async fn cart_with(shop: &Storefront, items: &[(&str, u32)]) -> CartId {
     let cart = shop.create_guest_cart().await.expect("create cart");
     for (s, q) in items {
-        shop.add_item(cart.id, &sku(s), *q).await.expect("add to cart");
+        shop.add_item(cart.id, &sku(s), *q)
+            .await
+            .expect("add to cart");
     }
     cart.id
 }
@@ -360,9 +364,18 @@ pub async fn catalog_keeps_skus_unique(backend: Backend) {
     // Replacing the first product without UNQ-2 frees the SKU.
     first.variants.truncate(1);
     first.title = "First, renamed".into();
-    catalog.upsert_product(first.clone()).await.expect("replace");
-    assert_eq!(catalog.product(first.id).await.expect("read"), Some(first.clone()));
-    catalog.upsert_product(second.clone()).await.expect("now free");
+    catalog
+        .upsert_product(first.clone())
+        .await
+        .expect("replace");
+    assert_eq!(
+        catalog.product(first.id).await.expect("read"),
+        Some(first.clone())
+    );
+    catalog
+        .upsert_product(second.clone())
+        .await
+        .expect("now free");
     let offers = catalog
         .offers(&[sku("UNQ-1"), sku("UNQ-2"), sku("UNQ-9")])
         .await
@@ -401,7 +414,10 @@ pub async fn catalog_lists_published_products_by_page(backend: Backend) {
             None => break,
         }
     }
-    assert_eq!(seen, ids, "pages must cover every published product once, in id order");
+    assert_eq!(
+        seen, ids,
+        "pages must cover every published product once, in id order"
+    );
     let gear = catalog
         .list_products(Some(category()), None, 100)
         .await
@@ -419,7 +435,10 @@ pub async fn cart_save_is_compare_and_set(backend: Backend) {
     let saved = carts.save(&cart).await.expect("first save");
     assert_eq!(saved.version, 1);
     assert!(
-        matches!(carts.save(&cart).await, Err(CartError::VersionConflict { .. })),
+        matches!(
+            carts.save(&cart).await,
+            Err(CartError::VersionConflict { .. })
+        ),
         "saving a new cart over an existing one must conflict"
     );
     let mut a = saved.clone();
@@ -458,7 +477,12 @@ pub async fn cart_rules_reject_bad_input_and_change_nothing(backend: Backend) {
         },
         ..StorefrontConfig::default()
     });
-    stocked(&shop, "Mug", &[("BAD-1", 900, 10), ("BAD-2", 900, 10), ("BAD-3", 900, 10)]).await;
+    stocked(
+        &shop,
+        "Mug",
+        &[("BAD-1", 900, 10), ("BAD-2", 900, 10), ("BAD-3", 900, 10)],
+    )
+    .await;
     let mut hidden = product("Hidden", &[("BAD-H", 100)]);
     hidden.published = false;
     shop.upsert_product(hidden).await.expect("upsert");
@@ -468,10 +492,18 @@ pub async fn cart_rules_reject_bad_input_and_change_nothing(backend: Backend) {
 
     let cart = cart_with(&shop, &[("BAD-1", 2)]).await;
     let before = shop.cart(cart).await.expect("load").expect("exists");
-    let attempts: Vec<(&str, u32)> = vec![("BAD-1", 0), ("BAD-1", 4), ("BAD-2", 6), ("BAD-2", u32::MAX)];
+    let attempts: Vec<(&str, u32)> = vec![
+        ("BAD-1", 0),
+        ("BAD-1", 4),
+        ("BAD-2", 6),
+        ("BAD-2", u32::MAX),
+    ];
     for (s, q) in attempts {
         let r = shop.add_item(cart, &sku(s), q).await;
-        assert!(matches!(r, Err(CartError::InvalidQuantity { .. })), "{s} x{q}: {r:?}");
+        assert!(
+            matches!(r, Err(CartError::InvalidQuantity { .. })),
+            "{s} x{q}: {r:?}"
+        );
     }
     assert!(matches!(
         shop.add_item(cart, &sku("NOPE-1"), 1).await,
@@ -490,7 +522,9 @@ pub async fn cart_rules_reject_bad_input_and_change_nothing(backend: Backend) {
         Err(CartError::LineNotFound(_))
     ));
     assert_eq!(shop.cart(cart).await.expect("load"), Some(before));
-    shop.add_item(cart, &sku("BAD-2"), 1).await.expect("second line");
+    shop.add_item(cart, &sku("BAD-2"), 1)
+        .await
+        .expect("second line");
     assert!(matches!(
         shop.add_item(cart, &sku("BAD-3"), 1).await,
         Err(CartError::TooManyLines { max: 2 })
@@ -501,9 +535,15 @@ pub async fn cart_rules_reject_bad_input_and_change_nothing(backend: Backend) {
         Err(CartError::NotFound(_))
     ));
     assert_eq!(shop.cart(unknown).await.expect("load"), None);
-    let cart = shop.set_quantity(cart, &sku("BAD-1"), 5).await.expect("set");
+    let cart = shop
+        .set_quantity(cart, &sku("BAD-1"), 5)
+        .await
+        .expect("set");
     assert_eq!(cart.line(&sku("BAD-1")).map(|l| l.quantity), Some(5));
-    let cart = shop.set_quantity(cart.id, &sku("BAD-1"), 0).await.expect("remove");
+    let cart = shop
+        .set_quantity(cart.id, &sku("BAD-1"), 0)
+        .await
+        .expect("remove");
     assert!(cart.line(&sku("BAD-1")).is_none());
 }
 
@@ -517,7 +557,12 @@ pub async fn cart_merge_adds_up_capped_and_happens_once(backend: Backend) {
         },
         ..StorefrontConfig::default()
     });
-    stocked(&shop, "Sock", &[("MRG-1", 300, 0), ("MRG-2", 400, 0), ("MRG-3", 500, 0)]).await;
+    stocked(
+        &shop,
+        "Sock",
+        &[("MRG-1", 300, 0), ("MRG-2", 400, 0), ("MRG-3", 500, 0)],
+    )
+    .await;
     let customer = CustomerId::new();
     let mine = shop.customer_cart(customer).await.expect("customer cart");
     assert_eq!(mine.id, CartId::for_customer(customer));
@@ -531,10 +576,20 @@ pub async fn cart_merge_adds_up_capped_and_happens_once(backend: Backend) {
     assert_eq!(qty(&merged.cart, "MRG-2"), Some(1));
     assert_eq!(qty(&merged.cart, "MRG-3"), Some(2));
     assert_eq!(merged.clipped, vec![sku("MRG-1")]);
-    assert_eq!(shop.cart(guest).await.expect("load"), None, "guest cart is consumed");
+    assert_eq!(
+        shop.cart(guest).await.expect("load"),
+        None,
+        "guest cart is consumed"
+    );
 
-    let again = shop.merge_guest_cart(guest, customer).await.expect("merge again");
-    assert_eq!(again.cart.lines, merged.cart.lines, "a repeated login changes nothing");
+    let again = shop
+        .merge_guest_cart(guest, customer)
+        .await
+        .expect("merge again");
+    assert_eq!(
+        again.cart.lines, merged.cart.lines,
+        "a repeated login changes nothing"
+    );
     // The same cart on another device: it is the customer's cart id.
     let desktop = shop.customer_cart(customer).await.expect("cart");
     assert_eq!(desktop.lines, merged.cart.lines);
@@ -554,7 +609,11 @@ pub async fn reserve_is_all_or_nothing(backend: Backend) {
     inv.receive(&sku("AON-2"), 1).await.expect("receive");
     let order = OrderId::new();
     let r = inv
-        .reserve(order, &[line("AON-1", 2), line("AON-2", 2), line("AON-9", 1)], TTL)
+        .reserve(
+            order,
+            &[line("AON-1", 2), line("AON-2", 2), line("AON-9", 1)],
+            TTL,
+        )
         .await;
     match r {
         Err(InventoryError::OutOfStock { shortages }) => {
@@ -566,13 +625,23 @@ pub async fn reserve_is_all_or_nothing(backend: Backend) {
         }
         other => panic!("a short line must fail the reservation, got {other:?}"),
     }
-    assert_eq!(inv.level(&sku("AON-1")).await.expect("level").on_hand, 5, "nothing taken");
+    assert_eq!(
+        inv.level(&sku("AON-1")).await.expect("level").on_hand,
+        5,
+        "nothing taken"
+    );
     assert_eq!(inv.reservation(order).await.expect("read"), None);
     // Two lines of one SKU: 3 + 3 > 5 is short even though each line alone fits.
-    let r = inv.reserve(order, &[line("AON-1", 3), line("AON-1", 3)], TTL).await;
+    let r = inv
+        .reserve(order, &[line("AON-1", 3), line("AON-1", 3)], TTL)
+        .await;
     assert!(matches!(r, Err(InventoryError::OutOfStock { .. })), "{r:?}");
     let r = inv
-        .reserve(order, &[line("AON-1", 2), line("AON-2", 1), line("AON-1", 3)], TTL)
+        .reserve(
+            order,
+            &[line("AON-1", 2), line("AON-2", 1), line("AON-1", 3)],
+            TTL,
+        )
         .await
         .expect("fits exactly");
     assert_eq!(r.lines, vec![line("AON-1", 5), line("AON-2", 1)]);
@@ -582,7 +651,10 @@ pub async fn reserve_is_all_or_nothing(backend: Backend) {
     for bad in [vec![], vec![line("AON-1", 0)]] {
         let r = inv.reserve(OrderId::new(), &bad, TTL).await;
         assert!(
-            matches!(r, Err(InventoryError::EmptyReservation | InventoryError::InvalidQuantity { .. })),
+            matches!(
+                r,
+                Err(InventoryError::EmptyReservation | InventoryError::InvalidQuantity { .. })
+            ),
             "{r:?}"
         );
     }
@@ -602,15 +674,24 @@ pub async fn reserve_is_idempotent_per_order(backend: Backend) {
     let inv = &backend.inventory;
     inv.receive(&sku("IDM-1"), 10).await.expect("receive");
     let order = OrderId::new();
-    let first = inv.reserve(order, &[line("IDM-1", 3)], TTL).await.expect("reserve");
-    let again = inv.reserve(order, &[line("IDM-1", 3)], TTL).await.expect("again");
+    let first = inv
+        .reserve(order, &[line("IDM-1", 3)], TTL)
+        .await
+        .expect("reserve");
+    let again = inv
+        .reserve(order, &[line("IDM-1", 3)], TTL)
+        .await
+        .expect("again");
     assert_eq!(first.id, again.id);
     let lines = [line("IDM-1", 3)];
-    let results =
-        futures::future::join_all((0..16).map(|_| inv.reserve(order, &lines, TTL))).await;
+    let results = futures::future::join_all((0..16).map(|_| inv.reserve(order, &lines, TTL))).await;
     assert!(results.iter().all(Result::is_ok));
     let level = inv.level(&sku("IDM-1")).await.expect("level");
-    assert_eq!((level.on_hand, level.reserved), (7, 3), "one order takes once");
+    assert_eq!(
+        (level.on_hand, level.reserved),
+        (7, 3),
+        "one order takes once"
+    );
     assert_conserved(inv.as_ref(), &sku("IDM-1"), 10).await;
 }
 
@@ -621,28 +702,51 @@ pub async fn commit_release_and_return_are_idempotent(backend: Backend) {
     inv.receive(&s, 10).await.expect("receive");
     let sold = OrderId::new();
     let dropped = OrderId::new();
-    inv.reserve(sold, &[line("CRR-1", 2)], TTL).await.expect("reserve");
-    inv.reserve(dropped, &[line("CRR-1", 3)], TTL).await.expect("reserve");
+    inv.reserve(sold, &[line("CRR-1", 2)], TTL)
+        .await
+        .expect("reserve");
+    inv.reserve(dropped, &[line("CRR-1", 3)], TTL)
+        .await
+        .expect("reserve");
     for _ in 0..3 {
         let r = inv.commit(sold).await.expect("commit");
         assert_eq!(r.state, ReservationState::Committed);
-        let r = inv.release(dropped).await.expect("release").expect("exists");
+        let r = inv
+            .release(dropped)
+            .await
+            .expect("release")
+            .expect("exists");
         assert_eq!(r.state, ReservationState::Released);
     }
     let level = inv.level(&s).await.expect("level");
     assert_eq!((level.on_hand, level.reserved, level.sold), (8, 0, 2));
-    assert!(matches!(inv.release(sold).await, Err(InventoryError::Committed(_))));
-    assert!(matches!(inv.commit(dropped).await, Err(InventoryError::Released(_))));
-    assert!(matches!(inv.return_stock(dropped).await, Err(InventoryError::Released(_))));
+    assert!(matches!(
+        inv.release(sold).await,
+        Err(InventoryError::Committed(_))
+    ));
+    assert!(matches!(
+        inv.commit(dropped).await,
+        Err(InventoryError::Released(_))
+    ));
+    assert!(matches!(
+        inv.return_stock(dropped).await,
+        Err(InventoryError::Released(_))
+    ));
     assert_eq!(inv.release(OrderId::new()).await.expect("absent"), None);
     assert!(matches!(
         inv.commit(OrderId::new()).await,
         Err(InventoryError::NoReservation(_))
     ));
     // Re-reserving a released order takes stock again (a late payment).
-    let r = inv.reserve(dropped, &[line("CRR-1", 3)], TTL).await.expect("again");
+    let r = inv
+        .reserve(dropped, &[line("CRR-1", 3)], TTL)
+        .await
+        .expect("again");
     assert_eq!(r.state, ReservationState::Held);
-    assert!(matches!(inv.return_stock(dropped).await, Err(InventoryError::NotCommitted(_))));
+    assert!(matches!(
+        inv.return_stock(dropped).await,
+        Err(InventoryError::NotCommitted(_))
+    ));
     for _ in 0..3 {
         let r = inv.return_stock(sold).await.expect("return");
         assert_eq!(r.state, ReservationState::Returned);
@@ -660,14 +764,23 @@ pub async fn expired_reservations_are_released(backend: Backend) {
     let short = OrderId::new();
     let long = OrderId::new();
     let sold = OrderId::new();
-    inv.reserve(short, &[line("EXP-1", 2)], Duration::from_millis(1)).await.expect("reserve");
-    inv.reserve(sold, &[line("EXP-1", 1)], Duration::from_millis(1)).await.expect("reserve");
+    inv.reserve(short, &[line("EXP-1", 2)], Duration::from_millis(1))
+        .await
+        .expect("reserve");
+    inv.reserve(sold, &[line("EXP-1", 1)], Duration::from_millis(1))
+        .await
+        .expect("reserve");
     inv.commit(sold).await.expect("commit");
-    inv.reserve(long, &[line("EXP-1", 3)], TTL).await.expect("reserve");
+    inv.reserve(long, &[line("EXP-1", 3)], TTL)
+        .await
+        .expect("reserve");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let released = inv.release_expired(100).await.expect("expire");
     assert_eq!(released, vec![short]);
-    assert_eq!(inv.release_expired(100).await.expect("expire again"), Vec::<OrderId>::new());
+    assert_eq!(
+        inv.release_expired(100).await.expect("expire again"),
+        Vec::<OrderId>::new()
+    );
     let level = inv.level(&s).await.expect("level");
     assert_eq!((level.on_hand, level.reserved, level.sold), (6, 3, 1));
     assert_conserved(inv.as_ref(), &s, 10).await;
@@ -681,7 +794,9 @@ pub async fn ledger_proves_stock_is_conserved(backend: Backend) {
     inv.receive(&s, 6).await.expect("receive");
     let orders: Vec<OrderId> = (0..4).map(|_| OrderId::new()).collect();
     for o in &orders {
-        inv.reserve(*o, &[line("LED-1", 2)], TTL).await.expect("reserve");
+        inv.reserve(*o, &[line("LED-1", 2)], TTL)
+            .await
+            .expect("reserve");
     }
     inv.commit(orders[0]).await.expect("commit");
     inv.release(orders[1]).await.expect("release");
@@ -692,7 +807,10 @@ pub async fn ledger_proves_stock_is_conserved(backend: Backend) {
     use crate::inventory::MovementKind::*;
     assert_eq!(
         kinds,
-        vec![Received, Received, Reserved, Reserved, Reserved, Reserved, Committed, Released, Committed, Returned]
+        vec![
+            Received, Received, Reserved, Reserved, Reserved, Reserved, Committed, Released,
+            Committed, Returned
+        ]
     );
     assert!(ledger.iter().skip(2).all(|m| m.order.is_some()));
     let level = inv.level(&s).await.expect("level");
@@ -746,7 +864,9 @@ pub async fn one_order_per_idempotency_key(backend: Backend) {
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let orders = orders.clone();
-            tokio::spawn(async move { orders.create(new_order(customer, "same-key"), vec![]).await })
+            tokio::spawn(
+                async move { orders.create(new_order(customer, "same-key"), vec![]).await },
+            )
         })
         .collect();
     let mut created = Vec::new();
@@ -759,7 +879,10 @@ pub async fn one_order_per_idempotency_key(backend: Backend) {
     }
     assert_eq!(created.len(), 1, "exactly one create wins");
     assert!(existing.iter().all(|o| o.id == created[0].id));
-    let by_key = orders.by_idempotency_key(&key("same-key")).await.expect("read");
+    let by_key = orders
+        .by_idempotency_key(&key("same-key"))
+        .await
+        .expect("read");
     assert_eq!(by_key.map(|o| o.id), Some(created[0].id));
     let history = orders.history(customer, None, 100).await.expect("history");
     assert_eq!(history.items.len(), 1);
@@ -790,30 +913,68 @@ pub async fn order_update_is_compare_and_set(backend: Backend) {
     let fail = orders.update(order.id, 1, OrderPatch::status(OrderStatus::Failed), vec![]);
     let (a, b) = tokio::join!(confirm, fail);
     let winner = match (a, b) {
-        (Ok(o), Err(OrderError::VersionConflict { expected: 1, actual: 2, .. }))
-        | (Err(OrderError::VersionConflict { expected: 1, actual: 2, .. }), Ok(o)) => o,
+        (
+            Ok(o),
+            Err(OrderError::VersionConflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }),
+        )
+        | (
+            Err(OrderError::VersionConflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }),
+            Ok(o),
+        ) => o,
         other => panic!("exactly one update from one version wins: {other:?}"),
     };
     assert_eq!(winner.version, 2);
     let stored = orders.get(order.id).await.expect("read").expect("exists");
     assert_eq!(stored, winner);
     let invalid = orders
-        .update(order.id, 2, OrderPatch::status(OrderStatus::Pending), vec![])
+        .update(
+            order.id,
+            2,
+            OrderPatch::status(OrderStatus::Pending),
+            vec![],
+        )
         .await;
     assert!(
-        matches!(invalid, Err(OrderError::InvalidTransition { to: OrderStatus::Pending, .. })),
+        matches!(
+            invalid,
+            Err(OrderError::InvalidTransition {
+                to: OrderStatus::Pending,
+                ..
+            })
+        ),
         "{invalid:?}"
     );
     if winner.status == OrderStatus::Failed {
         let r = orders
-            .update(order.id, 2, OrderPatch::status(OrderStatus::Shipped), vec![])
+            .update(
+                order.id,
+                2,
+                OrderPatch::status(OrderStatus::Shipped),
+                vec![],
+            )
             .await;
-        assert!(matches!(r, Err(OrderError::InvalidTransition { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(OrderError::InvalidTransition { .. })),
+            "{r:?}"
+        );
     }
     assert_eq!(orders.get(order.id).await.expect("read"), Some(stored));
     assert!(matches!(
         orders
-            .update(OrderId::new(), 1, OrderPatch::status(OrderStatus::Failed), vec![])
+            .update(
+                OrderId::new(),
+                1,
+                OrderPatch::status(OrderStatus::Failed),
+                vec![]
+            )
             .await,
         Err(OrderError::NotFound(_))
     ));
@@ -850,7 +1011,10 @@ pub async fn history_is_newest_first_with_cursor(backend: Backend) {
         }
     }
     assert_eq!(seen, ids, "newest first, every order once");
-    let empty = orders.history(CustomerId::new(), None, 3).await.expect("page");
+    let empty = orders
+        .history(CustomerId::new(), None, 3)
+        .await
+        .expect("page");
     assert!(empty.items.is_empty() && empty.next.is_none());
 }
 
@@ -892,7 +1056,10 @@ pub async fn outbox_delivers_every_event_at_least_once(backend: Backend) {
     let sink = Arc::new(RecordingSink::new());
     let relay = OutboxRelay::new(backend.outbox.clone(), sink.clone()).batch_size(1);
     sink.fail_next(1);
-    assert!(relay.run_once().await.is_err(), "a failing sink is reported");
+    assert!(
+        relay.run_once().await.is_err(),
+        "a failing sink is reported"
+    );
     assert_eq!(relay.drain().await.expect("drain"), 2);
     assert_eq!(relay.drain().await.expect("drain again"), 0);
     let kinds: Vec<&'static str> = sink
@@ -905,7 +1072,14 @@ pub async fn outbox_delivers_every_event_at_least_once(backend: Backend) {
         })
         .collect();
     assert_eq!(kinds, vec!["placed", "shipped"]);
-    assert!(backend.outbox.pending(10).await.expect("pending").is_empty());
+    assert!(
+        backend
+            .outbox
+            .pending(10)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
     // Delivered twice (ack lost): the sink sees the same id and drops it.
     let again = sink.events()[0].clone();
     sink.deliver(&again).await.expect("redeliver");
@@ -916,19 +1090,44 @@ pub async fn outbox_delivers_every_event_at_least_once(backend: Backend) {
 pub async fn co_purchases_count_once_per_order(backend: Backend) {
     let rec = &backend.recommendations;
     let a = OrderId::new();
-    assert!(rec.record_order(a, &[sku("REC-A"), sku("REC-B"), sku("REC-A")]).await.expect("record"));
-    assert!(!rec.record_order(a, &[sku("REC-A"), sku("REC-B")]).await.expect("record"));
-    rec.record_order(OrderId::new(), &[sku("REC-A"), sku("REC-C")]).await.expect("record");
-    rec.record_order(OrderId::new(), &[sku("REC-A"), sku("REC-C"), sku("REC-D")]).await.expect("record");
-    rec.record_order(OrderId::new(), &[sku("REC-A")]).await.expect("record");
+    assert!(
+        rec.record_order(a, &[sku("REC-A"), sku("REC-B"), sku("REC-A")])
+            .await
+            .expect("record")
+    );
+    assert!(
+        !rec.record_order(a, &[sku("REC-A"), sku("REC-B")])
+            .await
+            .expect("record")
+    );
+    rec.record_order(OrderId::new(), &[sku("REC-A"), sku("REC-C")])
+        .await
+        .expect("record");
+    rec.record_order(OrderId::new(), &[sku("REC-A"), sku("REC-C"), sku("REC-D")])
+        .await
+        .expect("record");
+    rec.record_order(OrderId::new(), &[sku("REC-A")])
+        .await
+        .expect("record");
     let top = rec.also_bought(&sku("REC-A"), 10).await.expect("top");
     let top: Vec<(Sku, u64)> = top.into_iter().map(|a| (a.sku, a.count)).collect();
-    assert_eq!(top, vec![(sku("REC-C"), 2), (sku("REC-B"), 1), (sku("REC-D"), 1)]);
-    assert_eq!(rec.also_bought(&sku("REC-A"), 1).await.expect("top").len(), 1);
+    assert_eq!(
+        top,
+        vec![(sku("REC-C"), 2), (sku("REC-B"), 1), (sku("REC-D"), 1)]
+    );
+    assert_eq!(
+        rec.also_bought(&sku("REC-A"), 1).await.expect("top").len(),
+        1
+    );
     let b = rec.also_bought(&sku("REC-B"), 10).await.expect("top");
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].count, 1);
-    assert!(rec.also_bought(&sku("REC-Z"), 10).await.expect("none").is_empty());
+    assert!(
+        rec.also_bought(&sku("REC-Z"), 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
 }
 
 /// Search finds products by misspelt and half-typed words, filters, sorts and counts facets.
@@ -948,18 +1147,42 @@ pub async fn search_tolerates_typos_prefixes_and_counts_facets(backend: Backend)
         shop.upsert_product(p.clone()).await.expect("upsert");
     }
     shop.receive_stock(&sku("SRCH-1"), 3).await.expect("stock");
-    let ids = |r: &crate::search::SearchResults| r.hits.iter().map(|h| h.product).collect::<Vec<_>>();
+    let ids =
+        |r: &crate::search::SearchResults| r.hits.iter().map(|h| h.product).collect::<Vec<_>>();
 
-    let exact = shop.search(&SearchQuery::text("headphones")).await.expect("search");
+    let exact = shop
+        .search(&SearchQuery::text("headphones"))
+        .await
+        .expect("search");
     assert_eq!(ids(&exact), vec![headphones.id]);
-    let typo = shop.search(&SearchQuery::text("wireles headphnoes")).await.expect("search");
-    assert_eq!(ids(&typo), vec![headphones.id], "typos within the allowed distance match");
-    let prefix = shop.search(&SearchQuery::text("blueto")).await.expect("search");
-    assert_eq!(ids(&prefix), vec![speaker.id], "the last term matches as a prefix");
-    let none = shop.search(&SearchQuery::text("wireless xylophone")).await.expect("search");
+    let typo = shop
+        .search(&SearchQuery::text("wireles headphnoes"))
+        .await
+        .expect("search");
+    assert_eq!(
+        ids(&typo),
+        vec![headphones.id],
+        "typos within the allowed distance match"
+    );
+    let prefix = shop
+        .search(&SearchQuery::text("blueto"))
+        .await
+        .expect("search");
+    assert_eq!(
+        ids(&prefix),
+        vec![speaker.id],
+        "the last term matches as a prefix"
+    );
+    let none = shop
+        .search(&SearchQuery::text("wireless xylophone"))
+        .await
+        .expect("search");
     assert_eq!(none.total, 0, "every term must match");
     let weird = shop
-        .search(&SearchQuery::text(format!("\"(AND OR*:~ {}", "z".repeat(5000))))
+        .search(&SearchQuery::text(format!(
+            "\"(AND OR*:~ {}",
+            "z".repeat(5000)
+        )))
         .await
         .expect("any text is a valid query");
     assert_eq!(weird.total, 0);
@@ -972,11 +1195,23 @@ pub async fn search_tolerates_typos_prefixes_and_counts_facets(backend: Backend)
     let all = shop.search(&q).await.expect("search");
     assert_eq!(ids(&all), vec![kettle.id, speaker.id, headphones.id]);
     let facets = all.facets.expect("facets asked for");
-    let brand: Vec<(String, u64)> = facets.brand.iter().map(|f| (f.value.clone(), f.count)).collect();
+    let brand: Vec<(String, u64)> = facets
+        .brand
+        .iter()
+        .map(|f| (f.value.clone(), f.count))
+        .collect();
     assert_eq!(brand, vec![("Sonic".into(), 2), ("Acme".into(), 1)]);
-    let stock: Vec<(String, u64)> = facets.in_stock.iter().map(|f| (f.value.clone(), f.count)).collect();
+    let stock: Vec<(String, u64)> = facets
+        .in_stock
+        .iter()
+        .map(|f| (f.value.clone(), f.count))
+        .collect();
     assert_eq!(stock, vec![("false".into(), 2), ("true".into(), 1)]);
-    let price: Vec<(String, u64)> = facets.price.iter().map(|f| (f.value.clone(), f.count)).collect();
+    let price: Vec<(String, u64)> = facets
+        .price
+        .iter()
+        .map(|f| (f.value.clone(), f.count))
+        .collect();
     assert_eq!(price, vec![("25-50".into(), 2), ("100-250".into(), 1)]);
 
     q.filters = SearchFilters {
@@ -992,14 +1227,20 @@ pub async fn search_tolerates_typos_prefixes_and_counts_facets(backend: Backend)
         in_stock_only: true,
         ..SearchFilters::default()
     };
-    assert_eq!(ids(&shop.search(&q).await.expect("search")), vec![headphones.id]);
+    assert_eq!(
+        ids(&shop.search(&q).await.expect("search")),
+        vec![headphones.id]
+    );
     q.filters = SearchFilters::default();
     q.limit = 1;
     q.offset = 1;
     let page = shop.search(&q).await.expect("search");
     assert_eq!((ids(&page), page.total), (vec![speaker.id], 3));
     q.limit = 0;
-    assert!(shop.search(&q).await.is_err(), "a zero page size is refused");
+    assert!(
+        shop.search(&q).await.is_err(),
+        "a zero page size is refused"
+    );
 }
 
 // ----- checkout saga -----
@@ -1008,7 +1249,12 @@ pub async fn search_tolerates_typos_prefixes_and_counts_facets(backend: Backend)
 /// `OrderConfirmed` and counts co-purchases.
 pub async fn checkout_confirms_sells_stock_and_records(backend: Backend) {
     let (shop, gateway) = shop(&backend);
-    stocked(&shop, "Tent", &[("SAGA-1", 12_000, 5), ("SAGA-2", 2_500, 5)]).await;
+    stocked(
+        &shop,
+        "Tent",
+        &[("SAGA-1", 12_000, 5), ("SAGA-2", 2_500, 5)],
+    )
+    .await;
     let cart = cart_with(&shop, &[("SAGA-1", 1), ("SAGA-2", 2)]).await;
     let customer = CustomerId::new();
     let order = shop
@@ -1017,15 +1263,28 @@ pub async fn checkout_confirms_sells_stock_and_records(backend: Backend) {
         .expect("checkout");
     assert_eq!(order.status, OrderStatus::Confirmed);
     assert_eq!(order.total, usd(17_000));
-    assert_eq!(order.payment.as_ref().map(|p| p.status), Some(PaymentStatus::Succeeded));
+    assert_eq!(
+        order.payment.as_ref().map(|p| p.status),
+        Some(PaymentStatus::Succeeded)
+    );
     let level = shop.stock(&sku("SAGA-2")).await.expect("level");
     assert_eq!((level.on_hand, level.reserved, level.sold), (3, 0, 2));
-    assert_eq!(shop.cart(cart).await.expect("load"), None, "the cart is cleared");
+    assert_eq!(
+        shop.cart(cart).await.expect("load"),
+        None,
+        "the cart is cleared"
+    );
     assert_eq!(gateway.charges().len(), 1);
     assert_eq!(gateway.charges()[0].amount, usd(17_000));
-    let also = shop.also_bought(&sku("SAGA-1"), 5).await.expect("also bought");
+    let also = shop
+        .also_bought(&sku("SAGA-1"), 5)
+        .await
+        .expect("also bought");
     assert_eq!(also.first().map(|a| a.sku.clone()), Some(sku("SAGA-2")));
-    let history = shop.order_history(customer, None, 10).await.expect("history");
+    let history = shop
+        .order_history(customer, None, 10)
+        .await
+        .expect("history");
     assert_eq!(history.items, vec![order.clone()]);
     let events = backend.outbox.pending(100).await.expect("outbox");
     assert!(events.iter().any(|e| matches!(
@@ -1044,7 +1303,16 @@ pub async fn checkout_confirms_sells_stock_and_records(backend: Backend) {
 /// Stock that is short fails the order, names every short SKU, and charges nothing.
 pub async fn checkout_out_of_stock_fails_naming_skus(backend: Backend) {
     let (shop, gateway) = shop(&backend);
-    stocked(&shop, "Lamp", &[("OOS-1", 1_000, 1), ("OOS-2", 1_000, 5), ("OOS-3", 1_000, 0)]).await;
+    stocked(
+        &shop,
+        "Lamp",
+        &[
+            ("OOS-1", 1_000, 1),
+            ("OOS-2", 1_000, 5),
+            ("OOS-3", 1_000, 0),
+        ],
+    )
+    .await;
     let cart = cart_with(&shop, &[("OOS-1", 2), ("OOS-2", 1), ("OOS-3", 1)]).await;
     let customer = CustomerId::new();
     let result = shop
@@ -1062,7 +1330,10 @@ pub async fn checkout_out_of_stock_fails_naming_skus(backend: Backend) {
     assert_eq!(stored.status, OrderStatus::Failed);
     assert!(gateway.charges().is_empty(), "nothing is charged");
     assert_eq!(shop.stock(&sku("OOS-2")).await.expect("level").on_hand, 5);
-    assert!(shop.cart(cart).await.expect("load").is_some(), "the cart stays");
+    assert!(
+        shop.cart(cart).await.expect("load").is_some(),
+        "the cart stays"
+    );
     let again = shop
         .place_order(request(cart, customer, "tok_approve", "oos"))
         .await;
@@ -1092,7 +1363,12 @@ pub async fn checkout_decline_releases_stock(backend: Backend) {
     assert_eq!((level.on_hand, level.reserved, level.sold), (2, 0, 0));
     let stored = shop.order(order).await.expect("read").expect("exists");
     assert_eq!(stored.status, OrderStatus::Failed);
-    let reservation = backend.inventory.reservation(order).await.expect("read").expect("exists");
+    let reservation = backend
+        .inventory
+        .reservation(order)
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(reservation.state, ReservationState::Released);
     // A new attempt with a new key and another card goes through.
     let ok = shop
@@ -1125,7 +1401,10 @@ pub async fn checkout_reprices_changed_lines(backend: Backend) {
     assert!(gateway.charges().is_empty());
     assert_eq!(shop.stock(&sku("PRC-1")).await.expect("level").on_hand, 3);
     let repriced = shop.cart(cart).await.expect("load").expect("exists");
-    assert_eq!(repriced.line(&sku("PRC-1")).map(|l| l.unit_price), Some(usd(12_000)));
+    assert_eq!(
+        repriced.line(&sku("PRC-1")).map(|l| l.unit_price),
+        Some(usd(12_000))
+    );
     let order = shop
         .place_order(request(cart, customer, "tok_approve", "reprice-2"))
         .await
@@ -1140,31 +1419,44 @@ pub async fn checkout_rejects_bad_input_and_changes_nothing(backend: Backend) {
     let customer = CustomerId::new();
     let empty = shop.create_guest_cart().await.expect("cart").id;
     assert!(matches!(
-        shop.place_order(request(empty, customer, "tok_approve", "bad-1")).await,
+        shop.place_order(request(empty, customer, "tok_approve", "bad-1"))
+            .await,
         Err(CheckoutError::EmptyCart(_))
     ));
     assert!(matches!(
-        shop.place_order(request(CartId::new(), customer, "tok_approve", "bad-2")).await,
+        shop.place_order(request(CartId::new(), customer, "tok_approve", "bad-2"))
+            .await,
         Err(CheckoutError::CartNotFound(_))
     ));
     // Another customer's cart is not found.
     let theirs = shop.customer_cart(CustomerId::new()).await.expect("cart");
-    shop.add_item(theirs.id, &sku("CHK-1"), 1).await.expect("add");
+    shop.add_item(theirs.id, &sku("CHK-1"), 1)
+        .await
+        .expect("add");
     assert!(matches!(
-        shop.place_order(request(theirs.id, customer, "tok_approve", "bad-3")).await,
+        shop.place_order(request(theirs.id, customer, "tok_approve", "bad-3"))
+            .await,
         Err(CheckoutError::CartNotFound(_))
     ));
     let cart = cart_with(&shop, &[("CHK-1", 1)]).await;
     p.published = false;
     shop.upsert_product(p.clone()).await.expect("unpublish");
     assert!(matches!(
-        shop.place_order(request(cart, customer, "tok_approve", "bad-4")).await,
+        shop.place_order(request(cart, customer, "tok_approve", "bad-4"))
+            .await,
         Err(CheckoutError::ItemUnavailable(_))
     ));
     p.published = true;
     shop.upsert_product(p).await.expect("publish");
     for k in ["bad-1", "bad-2", "bad-3", "bad-4"] {
-        assert_eq!(backend.orders.by_idempotency_key(&key(k)).await.expect("read"), None);
+        assert_eq!(
+            backend
+                .orders
+                .by_idempotency_key(&key(k))
+                .await
+                .expect("read"),
+            None
+        );
     }
     let order = shop
         .place_order(request(cart, customer, "tok_approve", "bad-5"))
@@ -1173,7 +1465,8 @@ pub async fn checkout_rejects_bad_input_and_changes_nothing(backend: Backend) {
     // The same key with a different request is a conflict, never a silent update.
     let other_cart = cart_with(&shop, &[("CHK-1", 1)]).await;
     assert!(matches!(
-        shop.place_order(request(other_cart, customer, "tok_approve", "bad-5")).await,
+        shop.place_order(request(other_cart, customer, "tok_approve", "bad-5"))
+            .await,
         Err(CheckoutError::IdempotencyConflict(_))
     ));
     assert_eq!(gateway.charges().len(), 1);
@@ -1251,10 +1544,16 @@ pub async fn pending_payment_completes_by_callback(backend: Backend) {
         .verifier()
         .payment_event(&webhook.signature, &webhook.payload, Utc::now())
         .expect("signed");
-    let confirmed = shop.handle_payment_event(event.clone()).await.expect("callback");
+    let confirmed = shop
+        .handle_payment_event(event.clone())
+        .await
+        .expect("callback");
     assert_eq!(confirmed.status, OrderStatus::Confirmed);
     let dup = shop.handle_payment_event(event).await.expect("duplicate");
-    assert_eq!(dup.version, confirmed.version, "a duplicate changes nothing");
+    assert_eq!(
+        dup.version, confirmed.version,
+        "a duplicate changes nothing"
+    );
     // A stale failure arriving after the success changes nothing either.
     let stale = crate::payment::PaymentEvent {
         order: order.id,
@@ -1263,7 +1562,10 @@ pub async fn pending_payment_completes_by_callback(backend: Backend) {
         failure_reason: Some("timeout".into()),
     };
     let still = shop.handle_payment_event(stale).await.expect("stale");
-    assert_eq!((still.status, still.version), (OrderStatus::Confirmed, confirmed.version));
+    assert_eq!(
+        (still.status, still.version),
+        (OrderStatus::Confirmed, confirmed.version)
+    );
 
     // The second one fails authentication: stock goes back.
     let cart = cart_with(&shop, &[("PND-1", 1)]).await;
@@ -1277,7 +1579,10 @@ pub async fn pending_payment_completes_by_callback(backend: Backend) {
         .verifier()
         .payment_event(&webhook.signature, &webhook.payload, Utc::now())
         .expect("signed");
-    let failed = shop.handle_payment_event(event.clone()).await.expect("callback");
+    let failed = shop
+        .handle_payment_event(event.clone())
+        .await
+        .expect("callback");
     assert_eq!(failed.status, OrderStatus::Failed);
     shop.handle_payment_event(event).await.expect("duplicate");
     let level = shop.stock(&sku("PND-1")).await.expect("level");
@@ -1286,7 +1591,10 @@ pub async fn pending_payment_completes_by_callback(backend: Backend) {
     let retried = shop
         .place_order(request(cart, customer, "tok_pending", "pending-2"))
         .await;
-    assert!(matches!(retried, Err(CheckoutError::PaymentDeclined { .. })), "{retried:?}");
+    assert!(
+        matches!(retried, Err(CheckoutError::PaymentDeclined { .. })),
+        "{retried:?}"
+    );
     assert_conserved(backend.inventory.as_ref(), &sku("PND-1"), 2).await;
 }
 
@@ -1307,7 +1615,10 @@ pub async fn late_success_after_failure_is_refunded(backend: Backend) {
         .await
         .expect("pending");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let report = shop.recover(Duration::from_secs(3600)).await.expect("recover");
+    let report = shop
+        .recover(Duration::from_secs(3600))
+        .await
+        .expect("recover");
     assert_eq!(report.expired_reservations, vec![order.id]);
     assert_eq!(shop.stock(&sku("LATE-1")).await.expect("level").on_hand, 1);
     let payment = order.payment.clone().expect("payment");
@@ -1321,14 +1632,18 @@ pub async fn late_success_after_failure_is_refunded(backend: Backend) {
     assert_eq!(shop.stock(&sku("LATE-1")).await.expect("level").sold, 1);
 
     // Expired and the stock sold to someone else: the late success is refunded.
-    shop.receive_stock(&sku("LATE-1"), 1).await.expect("restock");
+    shop.receive_stock(&sku("LATE-1"), 1)
+        .await
+        .expect("restock");
     let cart = cart_with(&shop, &[("LATE-1", 1)]).await;
     let slow = shop
         .place_order(request(cart, customer, "tok_pending", "late-2"))
         .await
         .expect("pending");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    shop.recover(Duration::from_secs(3600)).await.expect("recover");
+    shop.recover(Duration::from_secs(3600))
+        .await
+        .expect("recover");
     let other = cart_with(&shop, &[("LATE-1", 1)]).await;
     shop.place_order(request(other, CustomerId::new(), "tok_approve", "late-3"))
         .await
@@ -1339,17 +1654,31 @@ pub async fn late_success_after_failure_is_refunded(backend: Backend) {
         .verifier()
         .payment_event(&webhook.signature, &webhook.payload, Utc::now())
         .expect("signed");
-    let failed = shop.handle_payment_event(event.clone()).await.expect("callback");
+    let failed = shop
+        .handle_payment_event(event.clone())
+        .await
+        .expect("callback");
     assert_eq!(failed.status, OrderStatus::Failed);
-    assert!(matches!(failed.failure, Some(crate::order::FailureReason::StockLostAfterPayment { .. })));
-    assert_eq!(failed.payment.as_ref().map(|p| p.status), Some(PaymentStatus::Refunded));
-    assert_eq!(gateway.charge_of(&payment.id).map(|c| c.status), Some(PaymentStatus::Refunded));
+    assert!(matches!(
+        failed.failure,
+        Some(crate::order::FailureReason::StockLostAfterPayment { .. })
+    ));
+    assert_eq!(
+        failed.payment.as_ref().map(|p| p.status),
+        Some(PaymentStatus::Refunded)
+    );
+    assert_eq!(
+        gateway.charge_of(&payment.id).map(|c| c.status),
+        Some(PaymentStatus::Refunded)
+    );
     let again = shop.handle_payment_event(event).await.expect("duplicate");
     assert_eq!(again.version, failed.version);
 
     // Failed first (declined by the callback), then a success arrives: refunded.
     let cart = cart_with(&shop, &[("LATE-1", 1)]).await;
-    shop.receive_stock(&sku("LATE-1"), 1).await.expect("restock");
+    shop.receive_stock(&sku("LATE-1"), 1)
+        .await
+        .expect("restock");
     let order = shop
         .place_order(request(cart, customer, "tok_pending", "late-4"))
         .await
@@ -1367,9 +1696,15 @@ pub async fn late_success_after_failure_is_refunded(backend: Backend) {
         .verifier()
         .payment_event(&webhook.signature, &webhook.payload, Utc::now())
         .expect("signed");
-    let refunded = shop.handle_payment_event(event).await.expect("late success");
+    let refunded = shop
+        .handle_payment_event(event)
+        .await
+        .expect("late success");
     assert_eq!(refunded.status, OrderStatus::Failed);
-    assert_eq!(refunded.payment.map(|p| p.status), Some(PaymentStatus::Refunded));
+    assert_eq!(
+        refunded.payment.map(|p| p.status),
+        Some(PaymentStatus::Refunded)
+    );
     assert_conserved(backend.inventory.as_ref(), &sku("LATE-1"), 3).await;
 }
 
@@ -1408,7 +1743,10 @@ pub async fn recover_finishes_interrupted_checkouts(backend: Backend) {
     assert_eq!(shop.stock(&sku("RCV-1")).await.expect("level").reserved, 3);
 
     // Too recent: left alone.
-    let report = shop.recover(Duration::from_secs(3600)).await.expect("recover");
+    let report = shop
+        .recover(Duration::from_secs(3600))
+        .await
+        .expect("recover");
     assert!(report.confirmed.is_empty() && report.failed.is_empty());
 
     let report = shop.recover(Duration::ZERO).await.expect("recover");
@@ -1419,8 +1757,16 @@ pub async fn recover_finishes_interrupted_checkouts(backend: Backend) {
     assert_eq!(charged.status, OrderStatus::Confirmed);
     let never = shop.order(never.id).await.expect("read").expect("exists");
     assert_eq!(never.status, OrderStatus::Failed);
-    assert_eq!(never.failure, Some(crate::order::FailureReason::PaymentNotCompleted));
-    assert!(gateway.charges().iter().all(|c| c.status == PaymentStatus::Succeeded));
+    assert_eq!(
+        never.failure,
+        Some(crate::order::FailureReason::PaymentNotCompleted)
+    );
+    assert!(
+        gateway
+            .charges()
+            .iter()
+            .all(|c| c.status == PaymentStatus::Succeeded)
+    );
     let level = shop.stock(&sku("RCV-1")).await.expect("level");
     assert_eq!((level.on_hand, level.reserved, level.sold), (4, 0, 1));
     // Running it again finds nothing to do.
@@ -1437,11 +1783,21 @@ pub async fn lifecycle_ship_deliver_cancel(backend: Backend) {
     stocked(&shop, "Chair", &[("LIFE-1", 15_000, 4)]).await;
     let customer = CustomerId::new();
     let a = shop
-        .place_order(request(cart_with(&shop, &[("LIFE-1", 1)]).await, customer, "tok_approve", "life-a"))
+        .place_order(request(
+            cart_with(&shop, &[("LIFE-1", 1)]).await,
+            customer,
+            "tok_approve",
+            "life-a",
+        ))
         .await
         .expect("order a");
     let b = shop
-        .place_order(request(cart_with(&shop, &[("LIFE-1", 2)]).await, customer, "tok_approve", "life-b"))
+        .place_order(request(
+            cart_with(&shop, &[("LIFE-1", 2)]).await,
+            customer,
+            "tok_approve",
+            "life-b",
+        ))
         .await
         .expect("order b");
 
@@ -1463,7 +1819,10 @@ pub async fn lifecycle_ship_deliver_cancel(backend: Backend) {
 
     let cancelled = shop.cancel(b.id).await.expect("cancel");
     assert_eq!(cancelled.status, OrderStatus::Cancelled);
-    assert_eq!(cancelled.payment.as_ref().map(|p| p.status), Some(PaymentStatus::Refunded));
+    assert_eq!(
+        cancelled.payment.as_ref().map(|p| p.status),
+        Some(PaymentStatus::Refunded)
+    );
     let again = shop.cancel(b.id).await.expect("cancel again");
     assert_eq!(again.version, cancelled.version);
     let level = shop.stock(&sku("LIFE-1")).await.expect("level");
@@ -1494,8 +1853,13 @@ pub async fn oversell_concurrent_checkouts(backend: Backend) {
         .map(|(i, cart)| {
             let shop = shop.clone();
             tokio::spawn(async move {
-                shop.place_order(request(cart, CustomerId::new(), "tok_approve", &format!("flash-{i}")))
-                    .await
+                shop.place_order(request(
+                    cart,
+                    CustomerId::new(),
+                    "tok_approve",
+                    &format!("flash-{i}"),
+                ))
+                .await
             })
         })
         .collect();
@@ -1513,7 +1877,11 @@ pub async fn oversell_concurrent_checkouts(backend: Backend) {
     }
     assert_eq!(confirmed, stock, "exactly the stock is sold");
     assert_eq!(out_of_stock, 64 - stock);
-    assert_eq!(gateway.charges().len() as u32, stock, "only buyers who got stock are charged");
+    assert_eq!(
+        gateway.charges().len() as u32,
+        stock,
+        "only buyers who got stock are charged"
+    );
     let level = shop.stock(&sku("FLASH-1")).await.expect("level");
     assert_eq!((level.on_hand, level.reserved, level.sold), (0, 0, stock));
     assert_conserved(backend.inventory.as_ref(), &sku("FLASH-1"), stock).await;
@@ -1530,7 +1898,10 @@ pub async fn oversell_randomized_histories(backend: Backend) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| rand::rng().random());
-    eprintln!("oversell_randomized_histories: {} histories, seed {seed}", backend.histories);
+    eprintln!(
+        "oversell_randomized_histories: {} histories, seed {seed}",
+        backend.histories
+    );
     for history in 0..backend.histories {
         // A gateway per history, so its charges are this history's alone.
         let (shop, gateway) = shop(&backend);
@@ -1556,7 +1927,8 @@ async fn run_history(
         items.push((s.clone(), 1_000 + i as i64, stock));
         skus.push((s, stock));
     }
-    let borrowed: Vec<(&str, i64, u32)> = items.iter().map(|(s, p, q)| (s.as_str(), *p, *q)).collect();
+    let borrowed: Vec<(&str, i64, u32)> =
+        items.iter().map(|(s, p, q)| (s.as_str(), *p, *q)).collect();
     stocked(shop, &format!("History {history}"), &borrowed).await;
 
     let mut plans = Vec::new();
@@ -1572,44 +1944,67 @@ async fn run_history(
             70..85 => "tok_decline",
             _ => "tok_pending",
         };
-        plans.push((shopper, lines, token, rng.random_bool(0.5), rng.random_bool(0.3)));
+        plans.push((
+            shopper,
+            lines,
+            token,
+            rng.random_bool(0.5),
+            rng.random_bool(0.3),
+        ));
     }
     let tasks: Vec<_> = plans
         .into_iter()
-        .map(|(shopper, lines, token, pending_succeeds, callback_twice)| {
-            let shop = shop.clone();
-            let gateway = gateway.clone();
-            tokio::spawn(async move {
-                let cart = shop.create_guest_cart().await.expect("cart");
-                for (s, q) in &lines {
-                    shop.add_item(cart.id, &sku(s), *q).await.expect("add");
-                }
-                let req = request(cart.id, CustomerId::new(), token, &format!("h{history}-{shopper}"));
-                let result = shop.place_order(req).await;
-                let order = match result {
-                    Ok(o) if o.status == OrderStatus::Pending => o,
-                    Ok(o) => return o.id,
-                    Err(CheckoutError::OutOfStock { order, .. } | CheckoutError::PaymentDeclined { order, .. }) => {
-                        return order;
+        .map(
+            |(shopper, lines, token, pending_succeeds, callback_twice)| {
+                let shop = shop.clone();
+                let gateway = gateway.clone();
+                tokio::spawn(async move {
+                    let cart = shop.create_guest_cart().await.expect("cart");
+                    for (s, q) in &lines {
+                        shop.add_item(cart.id, &sku(s), *q).await.expect("add");
                     }
-                    Err(e) => panic!("unexpected checkout error: {e}"),
-                };
-                tokio::task::yield_now().await;
-                let payment = order.payment.clone().expect("pending payment");
-                let hook = gateway.complete(&payment.id, pending_succeeds).expect("complete");
-                let event: crate::payment::PaymentEvent =
-                    serde_json::from_slice(&hook.payload).expect("event");
-                let times = if callback_twice { 2 } else { 1 };
-                for _ in 0..times {
-                    shop.handle_payment_event(event.clone()).await.expect("callback");
-                }
-                order.id
-            })
-        })
+                    let req = request(
+                        cart.id,
+                        CustomerId::new(),
+                        token,
+                        &format!("h{history}-{shopper}"),
+                    );
+                    let result = shop.place_order(req).await;
+                    let order = match result {
+                        Ok(o) if o.status == OrderStatus::Pending => o,
+                        Ok(o) => return o.id,
+                        Err(
+                            CheckoutError::OutOfStock { order, .. }
+                            | CheckoutError::PaymentDeclined { order, .. },
+                        ) => {
+                            return order;
+                        }
+                        Err(e) => panic!("unexpected checkout error: {e}"),
+                    };
+                    tokio::task::yield_now().await;
+                    let payment = order.payment.clone().expect("pending payment");
+                    let hook = gateway
+                        .complete(&payment.id, pending_succeeds)
+                        .expect("complete");
+                    let event: crate::payment::PaymentEvent =
+                        serde_json::from_slice(&hook.payload).expect("event");
+                    let times = if callback_twice { 2 } else { 1 };
+                    for _ in 0..times {
+                        shop.handle_payment_event(event.clone())
+                            .await
+                            .expect("callback");
+                    }
+                    order.id
+                })
+            },
+        )
         .collect();
     let mut order_ids = Vec::new();
     for t in tasks {
-        order_ids.push(t.await.unwrap_or_else(|e| panic!("{context}: task failed: {e}")));
+        order_ids.push(
+            t.await
+                .unwrap_or_else(|e| panic!("{context}: task failed: {e}")),
+        );
     }
 
     let mut sold_by_orders: HashMap<Sku, u32> = HashMap::new();
@@ -1636,11 +2031,20 @@ async fn run_history(
         };
         let sold = sold_by_orders.get(&s).copied().unwrap_or(0);
         assert!(sold <= *stock, "{context}: oversold {s}: {sold} of {stock}");
-        assert_eq!(level.sold, sold, "{context}: sold units of {s} match confirmed orders");
-        assert_eq!(level.reserved, 0, "{context}: nothing stays reserved for {s}");
+        assert_eq!(
+            level.sold, sold,
+            "{context}: sold units of {s} match confirmed orders"
+        );
+        assert_eq!(
+            level.reserved, 0,
+            "{context}: nothing stays reserved for {s}"
+        );
         assert_eq!(level.total(), u64::from(*stock), "{context}: {s} conserved");
         let ledger = backend.inventory.ledger(&s).await.expect("ledger");
-        assert!(level.conserved(&ledger), "{context}: ledger of {s} replays to its level");
+        assert!(
+            level.conserved(&ledger),
+            "{context}: ledger of {s} replays to its level"
+        );
     }
     let kept: Vec<_> = gateway
         .charges()
@@ -1654,5 +2058,9 @@ async fn run_history(
             "{context}: money kept for payment {p} without a confirmed order"
         );
     }
-    assert_eq!(kept.len(), confirmed_payments.len(), "{context}: every confirmed order was paid");
+    assert_eq!(
+        kept.len(),
+        confirmed_payments.len(),
+        "{context}: every confirmed order was paid"
+    );
 }

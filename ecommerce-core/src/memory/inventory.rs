@@ -66,7 +66,10 @@ impl State {
         to: ReservationState,
         kind: MovementKind,
     ) -> Reservation {
-        let reservation = self.reservations.get_mut(&order).expect("checked by caller");
+        let reservation = self
+            .reservations
+            .get_mut(&order)
+            .expect("checked by caller");
         reservation.state = to;
         let reservation = reservation.clone();
         self.apply(order, &reservation.lines, kind);
@@ -178,11 +181,9 @@ impl InventoryStore for MemoryInventory {
             .get(&order)
             .ok_or(InventoryError::NoReservation(order))?;
         match r.state {
-            ReservationState::Held => Ok(state.transition(
-                order,
-                ReservationState::Committed,
-                MovementKind::Committed,
-            )),
+            ReservationState::Held => {
+                Ok(state.transition(order, ReservationState::Committed, MovementKind::Committed))
+            }
             ReservationState::Committed | ReservationState::Returned => Ok(r.clone()),
             ReservationState::Released => Err(InventoryError::Released(order)),
         }
@@ -213,11 +214,9 @@ impl InventoryStore for MemoryInventory {
             .get(&order)
             .ok_or(InventoryError::NoReservation(order))?;
         match r.state {
-            ReservationState::Committed => Ok(state.transition(
-                order,
-                ReservationState::Returned,
-                MovementKind::Returned,
-            )),
+            ReservationState::Committed => {
+                Ok(state.transition(order, ReservationState::Returned, MovementKind::Returned))
+            }
             ReservationState::Returned => Ok(r.clone()),
             ReservationState::Held => Err(InventoryError::NotCommitted(order)),
             ReservationState::Released => Err(InventoryError::Released(order)),

@@ -72,10 +72,7 @@ impl OrderStore for MemoryOrderStore {
         Ok(lock(&self.state).orders.get(&id).cloned())
     }
 
-    async fn by_idempotency_key(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<Order>, OrderError> {
+    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, OrderError> {
         let state = lock(&self.state);
         Ok(state.by_key.get(key).map(|id| state.orders[id].clone()))
     }

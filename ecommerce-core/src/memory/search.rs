@@ -21,11 +21,7 @@ struct Indexed {
 
 impl Indexed {
     fn new(doc: SearchDocument) -> Self {
-        let attributes: Vec<String> = doc
-            .attributes
-            .values()
-            .flat_map(|v| terms(v))
-            .collect();
+        let attributes: Vec<String> = doc.attributes.values().flat_map(|v| terms(v)).collect();
         let fields = vec![
             (terms(&doc.title), 3.0),
             (terms(&doc.brand), 2.0),
@@ -178,7 +174,9 @@ impl ProductSearch for MemorySearch {
             in_stock: count(matches.iter().map(|(d, _)| d.in_stock.to_string())),
         });
         let newest = |a: &SearchDocument, b: &SearchDocument| {
-            b.created_at.cmp(&a.created_at).then_with(|| a.product.cmp(&b.product))
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.product.cmp(&b.product))
         };
         match query.sort {
             SortOrder::Relevance => matches.sort_by(|(a, sa), (b, sb)| {
@@ -187,10 +185,16 @@ impl ProductSearch for MemorySearch {
                     .then_with(|| newest(a, b))
             }),
             SortOrder::PriceAscending => matches.sort_by(|(a, _), (b, _)| {
-                a.price.amount.cmp(&b.price.amount).then_with(|| newest(a, b))
+                a.price
+                    .amount
+                    .cmp(&b.price.amount)
+                    .then_with(|| newest(a, b))
             }),
             SortOrder::PriceDescending => matches.sort_by(|(a, _), (b, _)| {
-                b.price.amount.cmp(&a.price.amount).then_with(|| newest(a, b))
+                b.price
+                    .amount
+                    .cmp(&a.price.amount)
+                    .then_with(|| newest(a, b))
             }),
             SortOrder::Newest => matches.sort_by(|(a, _), (b, _)| newest(a, b)),
         }

@@ -1,0 +1,474 @@
+//! Failure paths of the saga, with mockall mocks of the store traits and the gateway.
+//!
+//! The mocks delegate to the in-memory stores and fail once at a chosen step, as a process
+//! that dies there would leave things. `recover()` must then finish every order: confirmed
+//! with its stock sold when the charge happened, failed with its stock back when it did not,
+//! and never a charge without a confirmed order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::executor::block_on;
+
+use super::*;
+use crate::cart::{CartStore, MockCartStore};
+use crate::catalog::{CatalogStore, Product, Variant};
+use crate::error::StoreError;
+use crate::id::{ProductId, Sku};
+use crate::inventory::{InventoryStore, MockInventoryStore};
+use crate::memory::{
+    MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore, MemoryRecommendations,
+};
+use crate::money::Currency;
+use crate::order::{MockOrderStore, OrderStore};
+use crate::payment::{MockPaymentGateway, PaymentGateway, PaymentId, TestGateway};
+use crate::recommend::{MockRecommendationStore, RecommendationStore};
+
+/// Where the process dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    CreateOrder,
+    Reserve,
+    ChargeNeverSent,
+    ChargeAnswerLost,
+    Commit,
+    RecordCoPurchases,
+    ClearCart,
+    MarkConfirmed,
+    ReleaseAfterDecline,
+    MarkFailed,
+}
+
+#[derive(Debug, Clone)]
+struct Fault {
+    step: Step,
+    armed: Arc<AtomicBool>,
+}
+
+impl Fault {
+    fn at(step: Step) -> Self {
+        Fault {
+            step,
+            armed: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Whether the call at `step` fails now (once).
+    fn hit(&self, step: Step) -> bool {
+        self.step == step && self.armed.swap(false, Ordering::SeqCst)
+    }
+}
+
+fn crash() -> StoreError {
+    StoreError::Unavailable {
+        message: "process died".into(),
+        source: None,
+    }
+}
+
+fn sku() -> Sku {
+    Sku::new("SAGA-T").unwrap()
+}
+
+struct World {
+    catalog: Arc<MemoryCatalog>,
+    carts: Arc<MemoryCartStore>,
+    inventory: Arc<MemoryInventory>,
+    orders: Arc<MemoryOrderStore>,
+    recommendations: Arc<MemoryRecommendations>,
+    gateway: Arc<TestGateway>,
+}
+
+impl World {
+    async fn new() -> World {
+        let world = World {
+            catalog: Arc::new(MemoryCatalog::new()),
+            carts: Arc::new(MemoryCartStore::new()),
+            inventory: Arc::new(MemoryInventory::new()),
+            orders: Arc::new(MemoryOrderStore::new()),
+            recommendations: Arc::new(MemoryRecommendations::new()),
+            gateway: Arc::new(TestGateway::default()),
+        };
+        let product = Product {
+            id: ProductId::new(),
+            title: "Saga tester".into(),
+            description: String::new(),
+            brand: "Acme".into(),
+            category: crate::id::CategoryId::new("test").unwrap(),
+            attributes: Default::default(),
+            variants: vec![
+                Variant {
+                    sku: sku(),
+                    options: Default::default(),
+                    price: Money::from_minor(2_000, Currency::Usd),
+                    published: true,
+                },
+                Variant {
+                    sku: Sku::new("SAGA-U").unwrap(),
+                    options: Default::default(),
+                    price: Money::from_minor(500, Currency::Usd),
+                    published: true,
+                },
+            ],
+            published: true,
+            created_at: Utc::now(),
+        };
+        world.catalog.upsert_product(product).await.unwrap();
+        world.inventory.receive(&sku(), 3).await.unwrap();
+        world
+            .inventory
+            .receive(&Sku::new("SAGA-U").unwrap(), 3)
+            .await
+            .unwrap();
+        world
+    }
+
+    /// A storefront whose stores fail once at the fault's step.
+    fn storefront(&self, fault: &Fault) -> Storefront {
+        self.storefront_with(fault, self.gateway.clone())
+    }
+
+    fn storefront_with(&self, fault: &Fault, payments: Arc<dyn PaymentGateway>) -> Storefront {
+        let orders = Arc::new(self.order_mock(fault));
+        Storefront::builder()
+            .catalog(self.catalog.clone())
+            .carts(Arc::new(self.cart_mock(fault)))
+            .inventory(Arc::new(self.inventory_mock(fault)))
+            .orders(orders, self.orders.clone())
+            .payments(payments)
+            .recommendations(Arc::new(self.recommendation_mock(fault)))
+            .build()
+            .unwrap()
+    }
+
+    fn inventory_mock(&self, fault: &Fault) -> MockInventoryStore {
+        let mut m = MockInventoryStore::new();
+        let (s, f) = (self.inventory.clone(), fault.clone());
+        m.expect_reserve().returning(move |o, l, t| {
+            if f.hit(Step::Reserve) {
+                return Err(crash().into());
+            }
+            block_on(s.reserve(o, l, t))
+        });
+        let (s, f) = (self.inventory.clone(), fault.clone());
+        m.expect_commit().returning(move |o| {
+            if f.hit(Step::Commit) {
+                return Err(crash().into());
+            }
+            block_on(s.commit(o))
+        });
+        let (s, f) = (self.inventory.clone(), fault.clone());
+        m.expect_release().returning(move |o| {
+            if f.hit(Step::ReleaseAfterDecline) {
+                return Err(crash().into());
+            }
+            block_on(s.release(o))
+        });
+        let s = self.inventory.clone();
+        m.expect_release_expired()
+            .returning(move |n| block_on(s.release_expired(n)));
+        let s = self.inventory.clone();
+        m.expect_reservation()
+            .returning(move |o| block_on(s.reservation(o)));
+        let s = self.inventory.clone();
+        m.expect_return_stock()
+            .returning(move |o| block_on(s.return_stock(o)));
+        let s = self.inventory.clone();
+        m.expect_level().returning(move |k| block_on(s.level(k)));
+        m
+    }
+
+    fn order_mock(&self, fault: &Fault) -> MockOrderStore {
+        let mut m = MockOrderStore::new();
+        let (s, f) = (self.orders.clone(), fault.clone());
+        m.expect_create().returning(move |o, e| {
+            if f.hit(Step::CreateOrder) {
+                return Err(crash().into());
+            }
+            block_on(s.create(o, e))
+        });
+        let (s, f) = (self.orders.clone(), fault.clone());
+        m.expect_update().returning(move |id, v, patch, e| {
+            let step = match patch.status {
+                Some(OrderStatus::Confirmed) => Some(Step::MarkConfirmed),
+                Some(OrderStatus::Failed) => Some(Step::MarkFailed),
+                _ => None,
+            };
+            if step.is_some_and(|step| f.hit(step)) {
+                return Err(crash().into());
+            }
+            block_on(s.update(id, v, patch, e))
+        });
+        let s = self.orders.clone();
+        m.expect_get().returning(move |id| block_on(s.get(id)));
+        let s = self.orders.clone();
+        m.expect_by_idempotency_key()
+            .returning(move |k| block_on(s.by_idempotency_key(k)));
+        let s = self.orders.clone();
+        m.expect_pending_before()
+            .returning(move |c, n| block_on(s.pending_before(c, n)));
+        m
+    }
+
+    fn cart_mock(&self, fault: &Fault) -> MockCartStore {
+        let mut m = MockCartStore::new();
+        let s = self.carts.clone();
+        m.expect_load().returning(move |id| block_on(s.load(id)));
+        let s = self.carts.clone();
+        m.expect_save().returning(move |c| block_on(s.save(c)));
+        let (s, f) = (self.carts.clone(), fault.clone());
+        m.expect_delete().returning(move |id| {
+            if f.hit(Step::ClearCart) {
+                return Err(crash().into());
+            }
+            block_on(s.delete(id))
+        });
+        m
+    }
+
+    fn recommendation_mock(&self, fault: &Fault) -> MockRecommendationStore {
+        let mut m = MockRecommendationStore::new();
+        let (s, f) = (self.recommendations.clone(), fault.clone());
+        m.expect_record_order().returning(move |o, skus| {
+            if f.hit(Step::RecordCoPurchases) {
+                return Err(crash());
+            }
+            block_on(s.record_order(o, skus))
+        });
+        m
+    }
+
+    async fn cart(&self, shop: &Storefront) -> CartId {
+        let cart = shop.create_guest_cart().await.unwrap();
+        shop.add_item(cart.id, &sku(), 2).await.unwrap();
+        shop.add_item(cart.id, &Sku::new("SAGA-U").unwrap(), 1)
+            .await
+            .unwrap();
+        cart.id
+    }
+
+    async fn assert_conserved(&self) {
+        for s in [sku(), Sku::new("SAGA-U").unwrap()] {
+            let level = self.inventory.level(&s).await.unwrap();
+            let ledger = self.inventory.ledger(&s).await.unwrap();
+            assert_eq!(level.total(), 3, "{s} conserved: {level:?}");
+            assert!(level.conserved(&ledger));
+            assert_eq!(level.reserved, 0, "nothing left held for {s}");
+        }
+    }
+}
+
+fn request(cart: CartId, token: &str) -> CheckoutRequest {
+    CheckoutRequest {
+        cart,
+        customer: CustomerId::new(),
+        payment_method: PaymentMethod::new(token).unwrap(),
+        idempotency_key: IdempotencyKey::new("crash-test").unwrap(),
+    }
+}
+
+/// What the world must look like once `recover()` has run.
+#[derive(Debug, PartialEq, Eq)]
+enum Expect {
+    NoOrder,
+    Confirmed,
+    Failed,
+}
+
+async fn crash_then_recover(step: Step, token: &str, expect: Expect) {
+    let world = World::new().await;
+    let fault = Fault::at(step);
+    let shop = world.storefront(&fault);
+    let cart = world.cart(&shop).await;
+    let result = shop.place_order(request(cart, token)).await;
+    assert!(
+        result.is_err(),
+        "{step:?}: the interrupted checkout reports an error"
+    );
+    // The charge steps fail through the test gateway's token; the others through a store.
+    let through_token = matches!(step, Step::ChargeNeverSent | Step::ChargeAnswerLost);
+    assert!(
+        through_token || !fault.armed.load(Ordering::SeqCst),
+        "{step:?}: the fault was reached"
+    );
+
+    let report = shop.recover(Duration::ZERO).await.unwrap();
+    assert!(report.errors.is_empty(), "{step:?}: {:?}", report.errors);
+    let again = shop.recover(Duration::ZERO).await.unwrap();
+    assert!(
+        again.confirmed.is_empty() && again.failed.is_empty(),
+        "{step:?}: a second pass finds nothing"
+    );
+
+    let order = world
+        .orders
+        .by_idempotency_key(&IdempotencyKey::new("crash-test").unwrap())
+        .await
+        .unwrap();
+    let kept_charges = world
+        .gateway
+        .charges()
+        .into_iter()
+        .filter(|c| c.status == PaymentStatus::Succeeded)
+        .count();
+    let level = world.inventory.level(&sku()).await.unwrap();
+    match expect {
+        Expect::NoOrder => {
+            assert!(order.is_none(), "{step:?}");
+            assert_eq!(kept_charges, 0);
+            assert_eq!(level.on_hand, 3);
+        }
+        Expect::Failed => {
+            let order = order.expect("order exists");
+            assert_eq!(order.status, OrderStatus::Failed, "{step:?}");
+            assert_eq!(report.failed, vec![order.id]);
+            assert_eq!(
+                kept_charges, 0,
+                "{step:?}: no money kept for a failed order"
+            );
+            assert_eq!(level.on_hand, 3, "{step:?}: stock back");
+        }
+        Expect::Confirmed => {
+            let order = order.expect("order exists");
+            assert_eq!(order.status, OrderStatus::Confirmed, "{step:?}");
+            assert_eq!(report.confirmed, vec![order.id]);
+            assert_eq!(kept_charges, 1, "{step:?}: charged exactly once");
+            assert_eq!(
+                (level.on_hand, level.sold),
+                (1, 2),
+                "{step:?}: stock sold once"
+            );
+            assert_eq!(
+                world.carts.load(cart).await.unwrap(),
+                None,
+                "{step:?}: cart cleared"
+            );
+            let also = world.recommendations.also_bought(&sku(), 5).await.unwrap();
+            assert_eq!(also.len(), 1, "{step:?}: co-purchase counted once");
+            assert_eq!(also[0].count, 1);
+        }
+    }
+    world.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn crash_between_any_two_steps_is_finished_by_recover() {
+    use Step::*;
+    let cases = [
+        (CreateOrder, "tok_approve", Expect::NoOrder),
+        (Reserve, "tok_approve", Expect::Failed),
+        (ChargeNeverSent, "tok_unavailable", Expect::Failed),
+        (ChargeAnswerLost, "tok_timeout", Expect::Confirmed),
+        (Commit, "tok_approve", Expect::Confirmed),
+        (RecordCoPurchases, "tok_approve", Expect::Confirmed),
+        (ClearCart, "tok_approve", Expect::Confirmed),
+        (MarkConfirmed, "tok_approve", Expect::Confirmed),
+        (ReleaseAfterDecline, "tok_decline", Expect::Failed),
+        (MarkFailed, "tok_decline", Expect::Failed),
+    ];
+    for (step, token, expect) in cases {
+        crash_then_recover(step, token, expect).await;
+    }
+}
+
+fn charge(status: PaymentStatus) -> Charge {
+    Charge {
+        payment_id: PaymentId("pay_mock_1".into()),
+        status,
+        amount: Money::from_minor(4_500, Currency::Usd),
+        failure_reason: None,
+        next_action: None,
+    }
+}
+
+#[tokio::test]
+async fn payment_timeout_holds_stock_until_recover_asks_the_gateway() {
+    let world = World::new().await;
+    let fault = Fault::at(Step::CreateOrder);
+    fault.armed.store(false, Ordering::SeqCst);
+
+    let mut gateway = MockPaymentGateway::new();
+    gateway.expect_charge().times(1).returning(|request| {
+        assert_eq!(request.idempotency_key, charge_key(request.order));
+        Err(PaymentError::Timeout)
+    });
+    gateway.expect_refund().never();
+    let shop = world.storefront_with(&fault, Arc::new(gateway));
+    let cart = world.cart(&shop).await;
+    let result = shop.place_order(request(cart, "tok_any")).await;
+    assert!(matches!(
+        result,
+        Err(CheckoutError::Payment(PaymentError::Timeout))
+    ));
+    let level = world.inventory.level(&sku()).await.unwrap();
+    assert_eq!(
+        (level.on_hand, level.reserved),
+        (1, 2),
+        "stock held while unknown"
+    );
+
+    // The gateway is still down when the first recovery runs: nothing changes.
+    let mut down = MockPaymentGateway::new();
+    down.expect_lookup()
+        .times(1)
+        .returning(|_| Err(PaymentError::Timeout));
+    let recovering = world.storefront_with(&fault, Arc::new(down));
+    let report = recovering.recover(Duration::ZERO).await.unwrap();
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(world.inventory.level(&sku()).await.unwrap().reserved, 2);
+
+    // Then it answers that the charge went through: the order is confirmed.
+    let mut up = MockPaymentGateway::new();
+    up.expect_lookup().times(1).returning(|key| {
+        assert!(key.ends_with("-charge"));
+        Ok(Some(charge(PaymentStatus::Succeeded)))
+    });
+    up.expect_charge().never();
+    let recovering = world.storefront_with(&fault, Arc::new(up));
+    let report = recovering.recover(Duration::ZERO).await.unwrap();
+    assert_eq!(report.confirmed.len(), 1);
+    let level = world.inventory.level(&sku()).await.unwrap();
+    assert_eq!((level.on_hand, level.reserved, level.sold), (1, 0, 2));
+    world.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn a_provider_rejection_fails_the_order_and_releases_stock() {
+    let world = World::new().await;
+    let fault = Fault::at(Step::CreateOrder);
+    fault.armed.store(false, Ordering::SeqCst);
+    let mut gateway = MockPaymentGateway::new();
+    gateway.expect_charge().times(1).returning(|_| {
+        Err(PaymentError::Rejected {
+            message: "amount too large".into(),
+        })
+    });
+    let shop = world.storefront_with(&fault, Arc::new(gateway));
+    let cart = world.cart(&shop).await;
+    let result = shop.place_order(request(cart, "tok_any")).await;
+    assert!(
+        matches!(&result, Err(CheckoutError::PaymentDeclined { reason, .. }) if reason.contains("too large")),
+        "{result:?}"
+    );
+    world.assert_conserved().await;
+    assert_eq!(world.inventory.level(&sku()).await.unwrap().on_hand, 3);
+}
+
+#[tokio::test]
+async fn a_store_error_before_the_order_exists_changes_nothing() {
+    let world = World::new().await;
+    let fault = Fault::at(Step::CreateOrder);
+    let mut gateway = MockPaymentGateway::new();
+    gateway.expect_charge().never();
+    let shop = world.storefront_with(&fault, Arc::new(gateway));
+    let cart = world.cart(&shop).await;
+    let result = shop.place_order(request(cart, "tok_any")).await;
+    assert!(matches!(
+        result,
+        Err(CheckoutError::Order(OrderError::Store(_)))
+    ));
+    assert!(world.carts.load(cart).await.unwrap().is_some());
+    assert_eq!(world.inventory.level(&sku()).await.unwrap().on_hand, 3);
+}

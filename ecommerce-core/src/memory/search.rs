@@ -55,8 +55,8 @@ impl Indexed {
     }
 }
 
-/// How well a query term matches a document term: 1 exact, 0.8 prefix, 0.5 within the
-/// allowed edit distance, 0 not at all.
+/// How well a query term matches a document term: 1 exact, 0.8 prefix, 0.6 one edit away,
+/// 0.4 two edits away (within the allowed distance), 0.3 a prefix with typos, 0 not at all.
 fn term_match(query: &str, term: &str, as_prefix: bool) -> f32 {
     if query == term {
         return 1.0;
@@ -64,26 +64,29 @@ fn term_match(query: &str, term: &str, as_prefix: bool) -> f32 {
     if as_prefix && term.starts_with(query) {
         return 0.8;
     }
-    let max = allowed_typos(query.chars().count());
-    if max > 0 && within_distance(query, term, max as usize) {
-        return 0.5;
+    let max = usize::from(allowed_typos(query.chars().count()));
+    if max == 0 {
+        return 0.0;
     }
-    if as_prefix && max > 0 {
+    if let Some(d) = distance_within(query, term, max) {
+        return if d <= 1 { 0.6 } else { 0.4 };
+    }
+    if as_prefix {
         // A misspelt prefix: compare with the term cut to the query's length.
         let cut: String = term.chars().take(query.chars().count()).collect();
-        if within_distance(query, &cut, max as usize) {
-            return 0.4;
+        if distance_within(query, &cut, max).is_some() {
+            return 0.3;
         }
     }
     0.0
 }
 
-/// Whether the Levenshtein distance of `a` and `b` is at most `max`.
-fn within_distance(a: &str, b: &str, max: usize) -> bool {
+/// The Levenshtein distance of `a` and `b` if it is at most `max`.
+fn distance_within(a: &str, b: &str, max: usize) -> Option<usize> {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     if a.len().abs_diff(b.len()) > max {
-        return false;
+        return None;
     }
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
@@ -96,11 +99,11 @@ fn within_distance(a: &str, b: &str, max: usize) -> bool {
             row_min = row_min.min(cur[j]);
         }
         if row_min > max {
-            return false;
+            return None;
         }
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()] <= max
+    (prev[b.len()] <= max).then_some(prev[b.len()])
 }
 
 fn count(values: impl Iterator<Item = String>) -> Vec<FacetCount> {
@@ -225,12 +228,14 @@ mod tests {
 
     #[test]
     fn edit_distance_bound() {
-        assert!(within_distance("headphones", "headphnoes", 2));
-        assert!(within_distance("kitten", "sitten", 1));
-        assert!(!within_distance("kitten", "sitting", 2));
-        assert!(within_distance("", "", 0));
+        assert_eq!(distance_within("headphones", "headphnoes", 2), Some(2));
+        assert_eq!(distance_within("kitten", "sitten", 1), Some(1));
+        assert_eq!(distance_within("kitten", "sitting", 2), None);
+        assert_eq!(distance_within("", "", 0), Some(0));
         assert_eq!(term_match("head", "headphones", true), 0.8);
         assert_eq!(term_match("head", "headphones", false), 0.0);
-        assert_eq!(term_match("hexdp", "headphones", true), 0.4);
+        assert_eq!(term_match("hedphones", "headphones", false), 0.6);
+        assert_eq!(term_match("hedphones", "headphone", false), 0.4);
+        assert_eq!(term_match("hexdp", "headphones", true), 0.3);
     }
 }

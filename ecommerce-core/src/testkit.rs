@@ -258,6 +258,30 @@ fn shop(backend: &Backend) -> (Storefront, Arc<TestGateway>) {
     backend.storefront(StorefrontConfig::default())
 }
 
+fn shop_with_limits(backend: &Backend, max_line_quantity: u32, max_lines: usize) -> Storefront {
+    let config = StorefrontConfig {
+        cart_limits: CartLimits {
+            max_line_quantity,
+            max_lines,
+        },
+        ..StorefrontConfig::default()
+    };
+    backend.storefront(config).0
+}
+
+/// Completes a pending payment at the gateway and returns the verified callback it sends.
+fn complete(
+    gateway: &TestGateway,
+    payment: &crate::payment::PaymentId,
+    succeed: bool,
+) -> crate::payment::PaymentEvent {
+    let webhook = gateway.complete(payment, succeed).expect("complete");
+    gateway
+        .verifier()
+        .payment_event(&webhook.signature, &webhook.payload, Utc::now())
+        .expect("signed by the gateway")
+}
+
 async fn assert_conserved(inventory: &dyn InventoryStore, s: &Sku, received: u32) {
     let level = inventory.level(s).await.expect("level");
     let ledger = inventory.ledger(s).await.expect("ledger");
@@ -470,13 +494,7 @@ pub async fn cart_save_is_compare_and_set(backend: Backend) {
 
 /// Cart rules refuse bad input with a typed error and leave the cart as it was.
 pub async fn cart_rules_reject_bad_input_and_change_nothing(backend: Backend) {
-    let (shop, _) = backend.storefront(StorefrontConfig {
-        cart_limits: CartLimits {
-            max_line_quantity: 5,
-            max_lines: 2,
-        },
-        ..StorefrontConfig::default()
-    });
+    let shop = shop_with_limits(&backend, 5, 2);
     stocked(
         &shop,
         "Mug",
@@ -550,13 +568,7 @@ pub async fn cart_rules_reject_bad_input_and_change_nothing(backend: Backend) {
 /// On login the guest cart merges into the customer's: quantities add up, capped; the guest
 /// cart is gone; a repeated login merges nothing twice.
 pub async fn cart_merge_adds_up_capped_and_happens_once(backend: Backend) {
-    let (shop, _) = backend.storefront(StorefrontConfig {
-        cart_limits: CartLimits {
-            max_line_quantity: 5,
-            max_lines: 10,
-        },
-        ..StorefrontConfig::default()
-    });
+    let shop = shop_with_limits(&backend, 5, 10);
     stocked(
         &shop,
         "Sock",
@@ -1539,11 +1551,7 @@ pub async fn pending_payment_completes_by_callback(backend: Backend) {
     let payment = order.payment.clone().expect("payment recorded");
     assert_eq!(payment.status, PaymentStatus::Pending);
     assert_eq!(shop.stock(&sku("PND-1")).await.expect("level").reserved, 1);
-    let webhook = gateway.complete(&payment.id, true).expect("complete");
-    let event = gateway
-        .verifier()
-        .payment_event(&webhook.signature, &webhook.payload, Utc::now())
-        .expect("signed");
+    let event = complete(&gateway, &payment.id, true);
     let confirmed = shop
         .handle_payment_event(event.clone())
         .await
@@ -1574,11 +1582,7 @@ pub async fn pending_payment_completes_by_callback(backend: Backend) {
         .await
         .expect("pending");
     let payment = order.payment.clone().expect("payment");
-    let webhook = gateway.complete(&payment.id, false).expect("complete");
-    let event = gateway
-        .verifier()
-        .payment_event(&webhook.signature, &webhook.payload, Utc::now())
-        .expect("signed");
+    let event = complete(&gateway, &payment.id, false);
     let failed = shop
         .handle_payment_event(event.clone())
         .await
@@ -1622,11 +1626,7 @@ pub async fn late_success_after_failure_is_refunded(backend: Backend) {
     assert_eq!(report.expired_reservations, vec![order.id]);
     assert_eq!(shop.stock(&sku("LATE-1")).await.expect("level").on_hand, 1);
     let payment = order.payment.clone().expect("payment");
-    let webhook = gateway.complete(&payment.id, true).expect("complete");
-    let event = gateway
-        .verifier()
-        .payment_event(&webhook.signature, &webhook.payload, Utc::now())
-        .expect("signed");
+    let event = complete(&gateway, &payment.id, true);
     let confirmed = shop.handle_payment_event(event).await.expect("callback");
     assert_eq!(confirmed.status, OrderStatus::Confirmed);
     assert_eq!(shop.stock(&sku("LATE-1")).await.expect("level").sold, 1);
@@ -1649,11 +1649,7 @@ pub async fn late_success_after_failure_is_refunded(backend: Backend) {
         .await
         .expect("someone else buys it");
     let payment = slow.payment.clone().expect("payment");
-    let webhook = gateway.complete(&payment.id, true).expect("complete");
-    let event = gateway
-        .verifier()
-        .payment_event(&webhook.signature, &webhook.payload, Utc::now())
-        .expect("signed");
+    let event = complete(&gateway, &payment.id, true);
     let failed = shop
         .handle_payment_event(event.clone())
         .await
@@ -1691,11 +1687,7 @@ pub async fn late_success_after_failure_is_refunded(backend: Backend) {
         failure_reason: Some("abandoned".into()),
     };
     shop.handle_payment_event(failure).await.expect("fail");
-    let webhook = gateway.complete(&payment.id, true).expect("complete");
-    let event = gateway
-        .verifier()
-        .payment_event(&webhook.signature, &webhook.payload, Utc::now())
-        .expect("signed");
+    let event = complete(&gateway, &payment.id, true);
     let refunded = shop
         .handle_payment_event(event)
         .await

@@ -68,6 +68,9 @@ pub struct Backend {
     pub search: Arc<dyn ProductSearch>,
     /// How many randomized histories [`oversell_randomized_histories`] runs on this backend.
     pub histories: usize,
+    /// Whatever must live as long as the backend (dropping it removes the backend's schema,
+    /// database or files).
+    pub guard: Option<Arc<dyn std::fmt::Debug + Send + Sync>>,
 }
 
 impl Backend {
@@ -83,6 +86,7 @@ impl Backend {
             recommendations: Arc::new(MemoryRecommendations::new()),
             search: Arc::new(MemorySearch::new()),
             histories: 1_000,
+            guard: None,
         }
     }
 

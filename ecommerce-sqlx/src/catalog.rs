@@ -1,0 +1,226 @@
+//! The catalog on SQL: products as JSON documents, with a `variants` table that keeps SKUs
+//! unique across products and resolves offers.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use ecommerce_core::catalog::{CatalogStore, Category, Offer, Page, Product, ProductCursor};
+use ecommerce_core::error::CatalogError;
+use ecommerce_core::id::{CategoryId, ProductId, Sku};
+use sqlx::AssertSqlSafe;
+
+use crate::db::{Db, Dialect, decode, encode, is_unique_violation, store_error};
+
+/// The catalog in a SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlCatalog {
+    db: Db,
+}
+
+impl SqlCatalog {
+    /// The catalog in this database (migrated with [`Db::migrate`]).
+    pub fn new(db: Db) -> Self {
+        SqlCatalog { db }
+    }
+}
+
+enum Upsert {
+    Done,
+    Taken { sku: Sku, owner: String },
+}
+
+#[async_trait]
+impl CatalogStore for SqlCatalog {
+    async fn upsert_category(&self, category: Category) -> Result<(), CatalogError> {
+        category.validate()?;
+        let db = &self.db;
+        let sql = match db.dialect() {
+            Dialect::MySql => {
+                "INSERT INTO categories (id, data) VALUES (?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data)"
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                "INSERT INTO categories (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data"
+            }
+        };
+        sqlx::query(sql)
+            .bind(category.id.as_str())
+            .bind(encode(&category))
+            .execute(db.pool())
+            .await
+            .map_err(|e| store_error("upserting a category", e))?;
+        Ok(())
+    }
+
+    async fn categories(&self) -> Result<Vec<Category>, CatalogError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM categories ORDER BY id")
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| store_error("listing categories", e))?;
+        Ok(rows
+            .iter()
+            .map(|(json,)| decode("category", json))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn upsert_product(&self, product: Product) -> Result<(), CatalogError> {
+        product.validate()?;
+        let db = &self.db;
+        let id = product.id.to_string();
+        let data = encode(&product);
+        let published = i64::from(product.published);
+        let skus: Vec<String> = product.variants.iter().map(|v| v.sku.to_string()).collect();
+        let outcome = db
+            .retry("upserting a product", || async {
+                let mut tx = db.begin_write().await?;
+                for sku in &skus {
+                    let owner: Option<(String,)> = sqlx::query_as(db.sql(
+                        "SELECT product_id FROM variants WHERE sku = $1 FOR UPDATE",
+                    ))
+                    .bind(sku)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((owner,)) = owner.filter(|(owner,)| owner != &id) {
+                        return Ok(Upsert::Taken {
+                            sku: Sku::new(sku.clone()).expect("stored skus are valid"),
+                            owner,
+                        });
+                    }
+                }
+                let upsert = match db.dialect() {
+                    Dialect::MySql => "INSERT INTO products (id, category, published, data) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE category = VALUES(category), published = VALUES(published), data = VALUES(data)",
+                    Dialect::Postgres | Dialect::Sqlite => "INSERT INTO products (id, category, published, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET category = excluded.category, published = excluded.published, data = excluded.data",
+                };
+                sqlx::query(upsert)
+                    .bind(&id)
+                    .bind(product.category.as_str())
+                    .bind(published)
+                    .bind(&data)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(db.sql("DELETE FROM variants WHERE product_id = $1"))
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                for sku in &skus {
+                    let inserted = sqlx::query(db.sql(
+                        "INSERT INTO variants (sku, product_id) VALUES ($1, $2)",
+                    ))
+                    .bind(sku)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Ok(_) => {}
+                        // A concurrent upsert took the SKU after our check.
+                        Err(e) if is_unique_violation(&e) => {
+                            tx.rollback().await?;
+                            return Ok(Upsert::Taken {
+                                sku: Sku::new(sku.clone()).expect("stored skus are valid"),
+                                owner: String::new(),
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                tx.commit().await?;
+                Ok(Upsert::Done)
+            })
+            .await?;
+        match outcome {
+            Upsert::Done => Ok(()),
+            Upsert::Taken { sku, owner } => {
+                let owner = match owner.parse::<ProductId>() {
+                    Ok(owner) => owner,
+                    Err(_) => self.owner_of(&sku).await?.unwrap_or(product.id),
+                };
+                Err(CatalogError::DuplicateSku { sku, owner })
+            }
+        }
+    }
+
+    async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError> {
+        let row: Option<(String,)> =
+            sqlx::query_as(self.db.sql("SELECT data FROM products WHERE id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(|e| store_error("reading a product", e))?;
+        Ok(row.map(|(json,)| decode("product", &json)).transpose()?)
+    }
+
+    async fn list_products(
+        &self,
+        category: Option<CategoryId>,
+        after: Option<ProductCursor>,
+        limit: usize,
+    ) -> Result<Page<Product, ProductCursor>, CatalogError> {
+        let limit = limit.clamp(1, 1_000);
+        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
+            "SELECT data FROM products WHERE published = 1 AND (category = $1 OR $2 = 0) AND id > $3 ORDER BY id LIMIT $4",
+        ))
+        .bind(category.as_ref().map_or("", |c| c.as_str()))
+        .bind(i64::from(category.is_some()))
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(limit as i64 + 1)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| store_error("listing products", e))?;
+        let mut items: Vec<Product> = rows
+            .iter()
+            .map(|(json,)| decode("product", json))
+            .collect::<Result<_, _>>()?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|p| p.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn offers(&self, skus: &[Sku]) -> Result<HashMap<Sku, Offer>, CatalogError> {
+        if skus.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let dialect = self.db.dialect();
+        let sql = format!(
+            "SELECT v.sku, p.data FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+            dialect.placeholders(1, skus.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+        for sku in skus {
+            query = query.bind(sku.as_str());
+        }
+        let rows = query
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| store_error("reading offers", e))?;
+        let mut offers = HashMap::with_capacity(rows.len());
+        for (sku, json) in rows {
+            let product: Product = decode("product", &json)?;
+            let sku = Sku::new(sku).map_err(|e| {
+                CatalogError::Store(ecommerce_core::error::StoreError::Corrupt {
+                    message: e.to_string(),
+                })
+            })?;
+            if let Some(variant) = product.variant(&sku) {
+                offers.insert(sku, product.offer(variant));
+            }
+        }
+        Ok(offers)
+    }
+}
+
+impl SqlCatalog {
+    async fn owner_of(&self, sku: &Sku) -> Result<Option<ProductId>, CatalogError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            self.db
+                .sql("SELECT product_id FROM variants WHERE sku = $1"),
+        )
+        .bind(sku.as_str())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading a sku owner", e))?;
+        Ok(row.and_then(|(id,)| id.parse().ok()))
+    }
+}

@@ -1,0 +1,113 @@
+//! PostgreSQL, MySQL/MariaDB and SQLite stores for the ecommerce SDK.
+//!
+//! | feature | database | URL |
+//! | --- | --- | --- |
+//! | `postgres` | PostgreSQL | `postgres://user@host:5432/db` |
+//! | `mysql` | MySQL, MariaDB | `mysql://user@host:3306/db` |
+//! | `sqlite` | SQLite (bundled) | `sqlite://shop.db?mode=rwc` |
+//!
+//! One code path serves the three databases through sqlx's `Any` driver; statements are
+//! written for PostgreSQL and translated where the dialects differ. Records that are read
+//! whole (products, carts, orders, events) are JSON documents beside the columns that are
+//! queried; stock levels, reservations and the stock ledger are plain columns, because the
+//! database itself guards them (`CHECK (on_hand >= 0)`, conditional decrements, row locks).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use ecommerce_core::payment::TestGateway;
+//! use ecommerce_sqlx::SqlStores;
+//!
+//! let stores = SqlStores::connect("sqlite://shop.db?mode=rwc").await?;
+//! let shop = stores.storefront(Arc::new(TestGateway::default()))?;
+//! # let _ = shop;
+//! # Ok(())
+//! # }
+//! ```
+
+mod cart;
+mod catalog;
+mod db;
+mod inventory;
+mod order;
+mod recommend;
+mod sharded;
+
+use std::sync::Arc;
+
+use ecommerce_core::error::ValidationError;
+use ecommerce_core::payment::PaymentGateway;
+use ecommerce_core::storefront::{Storefront, StorefrontBuilder};
+
+pub use cart::SqlCartStore;
+pub use catalog::SqlCatalog;
+pub use db::{Db, DbOptions, Dialect, SqlError};
+pub use inventory::SqlInventory;
+pub use order::SqlOrderStore;
+pub use recommend::SqlRecommendations;
+pub use sharded::ShardedOrderStore;
+
+/// Every SQL store over one database.
+#[derive(Debug, Clone)]
+pub struct SqlStores {
+    /// The database.
+    pub db: Db,
+    /// Catalog.
+    pub catalog: Arc<SqlCatalog>,
+    /// Persistent carts.
+    pub carts: Arc<SqlCartStore>,
+    /// Inventory.
+    pub inventory: Arc<SqlInventory>,
+    /// Orders and their outbox.
+    pub orders: Arc<SqlOrderStore>,
+    /// Co-purchase counts.
+    pub recommendations: Arc<SqlRecommendations>,
+}
+
+impl SqlStores {
+    /// Connects, applies the migrations, and makes every store.
+    ///
+    /// # Errors
+    /// [`SqlError`]: a URL that does not parse, a database that is down, migrations the
+    /// database does not agree with.
+    pub async fn connect(url: &str) -> Result<SqlStores, SqlError> {
+        let db = Db::connect(url).await?;
+        db.migrate().await?;
+        Ok(SqlStores::new(db))
+    }
+
+    /// Every store over an already migrated database.
+    pub fn new(db: Db) -> SqlStores {
+        SqlStores {
+            catalog: Arc::new(SqlCatalog::new(db.clone())),
+            carts: Arc::new(SqlCartStore::new(db.clone())),
+            inventory: Arc::new(SqlInventory::new(db.clone())),
+            orders: Arc::new(SqlOrderStore::new(db.clone())),
+            recommendations: Arc::new(SqlRecommendations::new(db.clone())),
+            db,
+        }
+    }
+
+    /// A storefront builder with every SQL store set; add search or swap stores before
+    /// building.
+    pub fn builder(&self, payments: Arc<dyn PaymentGateway>) -> StorefrontBuilder {
+        Storefront::builder()
+            .catalog(self.catalog.clone())
+            .carts(self.carts.clone())
+            .inventory(self.inventory.clone())
+            .orders(self.orders.clone(), self.orders.clone())
+            .recommendations(self.recommendations.clone())
+            .payments(payments)
+    }
+
+    /// A storefront over these stores (search in memory).
+    ///
+    /// # Errors
+    /// None in practice: every required store is set.
+    pub fn storefront(
+        &self,
+        payments: Arc<dyn PaymentGateway>,
+    ) -> Result<Storefront, ValidationError> {
+        self.builder(payments).build()
+    }
+}

@@ -1,0 +1,269 @@
+//! Orders and their outbox on SQL. The idempotency key is a unique column; every change locks
+//! the order row, applies the patch with the core's rules, writes it only at the expected
+//! version, and appends its events to `outbox`, all in one transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ecommerce_core::catalog::Page;
+use ecommerce_core::error::{OrderError, StoreError};
+use ecommerce_core::events::{DomainEvent, EventEnvelope, Outbox};
+use ecommerce_core::id::{CustomerId, EventId, IdempotencyKey, OrderId};
+use ecommerce_core::order::{
+    Created, HistoryCursor, MAX_HISTORY_PAGE, Order, OrderPatch, OrderStatus, OrderStore,
+};
+use sqlx::{Any, AssertSqlSafe, Transaction};
+
+use crate::db::{Db, Dialect, decode, encode, store_error};
+
+/// Orders and their outbox in a SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlOrderStore {
+    db: Db,
+}
+
+impl SqlOrderStore {
+    /// The orders in this database (migrated with [`Db::migrate`]).
+    pub fn new(db: Db) -> Self {
+        SqlOrderStore { db }
+    }
+
+    async fn append(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        events: &[DomainEvent],
+    ) -> Result<(), sqlx::Error> {
+        for event in events {
+            let envelope = EventEnvelope::new(event.clone());
+            sqlx::query(self.db.sql("INSERT INTO outbox (id, data) VALUES ($1, $2)"))
+                .bind(envelope.id.to_string())
+                .bind(encode(&envelope))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn orders(rows: Vec<(String,)>) -> Result<Vec<Order>, StoreError> {
+    rows.iter().map(|(json,)| decode("order", json)).collect()
+}
+
+enum Create {
+    New,
+    Taken,
+}
+
+enum Update {
+    Done(Order),
+    Refused(OrderError),
+}
+
+#[async_trait]
+impl OrderStore for SqlOrderStore {
+    async fn create(&self, order: Order, events: Vec<DomainEvent>) -> Result<Created, OrderError> {
+        let db = &self.db;
+        let insert = match db.dialect() {
+            Dialect::MySql => {
+                "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+            }
+        };
+        let data = encode(&order);
+        let outcome = db
+            .retry("creating an order", || async {
+                let mut tx = db.begin_write().await?;
+                let inserted = sqlx::query(insert)
+                    .bind(order.id.to_string())
+                    .bind(order.customer.to_string())
+                    .bind(order.idempotency_key.as_str())
+                    .bind(order.status.as_str())
+                    .bind(order.version as i64)
+                    .bind(micros(order.created_at))
+                    .bind(&data)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(Create::Taken);
+                }
+                self.append(&mut tx, &events).await?;
+                tx.commit().await?;
+                Ok(Create::New)
+            })
+            .await?;
+        match outcome {
+            Create::New => Ok(Created::New(order)),
+            Create::Taken => match self.by_idempotency_key(&order.idempotency_key).await? {
+                Some(existing) => Ok(Created::Existing(existing)),
+                None => Err(OrderError::Duplicate(order.id)),
+            },
+        }
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, OrderError> {
+        let row: Option<(String,)> =
+            sqlx::query_as(self.db.sql("SELECT data FROM orders WHERE id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(|e| store_error("reading an order", e))?;
+        Ok(row.map(|(json,)| decode("order", &json)).transpose()?)
+    }
+
+    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, OrderError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            self.db
+                .sql("SELECT data FROM orders WHERE idempotency_key = $1"),
+        )
+        .bind(key.as_str())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading an order by key", e))?;
+        Ok(row.map(|(json,)| decode("order", &json)).transpose()?)
+    }
+
+    async fn update(
+        &self,
+        id: OrderId,
+        expected_version: u64,
+        patch: OrderPatch,
+        events: Vec<DomainEvent>,
+    ) -> Result<Order, OrderError> {
+        let db = &self.db;
+        let outcome = db
+            .retry("updating an order", || async {
+                let mut tx = db.begin_write().await?;
+                let row: Option<(String,)> = sqlx::query_as(db.sql(
+                    "SELECT data FROM orders WHERE id = $1 FOR UPDATE",
+                ))
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((json,)) = row else {
+                    tx.rollback().await?;
+                    return Ok(Update::Refused(OrderError::NotFound(id)));
+                };
+                let current: Order = match decode("order", &json) {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Update::Refused(e.into())),
+                };
+                let next = match current.apply(expected_version, &patch, Utc::now()) {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tx.rollback().await?;
+                        return Ok(Update::Refused(e));
+                    }
+                };
+                let written = sqlx::query(db.sql(
+                    "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
+                ))
+                .bind(next.status.as_str())
+                .bind(next.version as i64)
+                .bind(encode(&next))
+                .bind(id.to_string())
+                .bind(expected_version as i64)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if written != 1 {
+                    tx.rollback().await?;
+                    return Ok(Update::Refused(OrderError::VersionConflict {
+                        order: id,
+                        expected: expected_version,
+                        actual: current.version,
+                    }));
+                }
+                self.append(&mut tx, &events).await?;
+                tx.commit().await?;
+                Ok(Update::Done(next))
+            })
+            .await?;
+        match outcome {
+            Update::Done(order) => Ok(order),
+            Update::Refused(e) => Err(e),
+        }
+    }
+
+    async fn history(
+        &self,
+        customer: CustomerId,
+        before: Option<HistoryCursor>,
+        limit: usize,
+    ) -> Result<Page<Order, HistoryCursor>, OrderError> {
+        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+        // Ids are UUID v7 in hyphenated lowercase hex: their text order is creation order.
+        let before = before.map_or_else(|| "~".to_owned(), |c| c.to_string());
+        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
+            "SELECT data FROM orders WHERE customer_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        ))
+        .bind(customer.to_string())
+        .bind(before)
+        .bind(limit as i64 + 1)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading order history", e))?;
+        let mut items = orders(rows)?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|o| o.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn pending_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, OrderError> {
+        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
+            "SELECT data FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id LIMIT $3",
+        ))
+        .bind(OrderStatus::Pending.as_str())
+        .bind(micros(cutoff))
+        .bind(limit as i64)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| store_error("finding pending orders", e))?;
+        Ok(orders(rows)?)
+    }
+}
+
+#[async_trait]
+impl Outbox for SqlOrderStore {
+    async fn pending(&self, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as(self.db.sql("SELECT data FROM outbox ORDER BY seq LIMIT $1"))
+                .bind(limit as i64)
+                .fetch_all(self.db.pool())
+                .await
+                .map_err(|e| store_error("reading the outbox", e))?;
+        rows.iter().map(|(json,)| decode("event", json)).collect()
+    }
+
+    async fn acknowledge(&self, ids: &[EventId]) -> Result<(), StoreError> {
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "DELETE FROM outbox WHERE id IN ({})",
+                self.db.dialect().placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            query
+                .execute(self.db.pool())
+                .await
+                .map_err(|e| store_error("acknowledging events", e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! Fresh, isolated databases for the tests: a schema per test on PostgreSQL, a database per
+//! test on MySQL/MariaDB, a file per test on SQLite, each removed when the test ends.
+//!
+//! Server URLs come from `ECOMMERCE_TEST_POSTGRES_URL` and `ECOMMERCE_TEST_MYSQL_URL`; a test
+//! prints `skipped: VAR not set` without one, and fails instead when
+//! `ECOMMERCE_TEST_REQUIRE_SERVICES=1`.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use ecommerce_core::testkit::{Backend, BackendFactory};
+use ecommerce_sqlx::{Db, DbOptions, SqlStores};
+use sqlx::Executor;
+
+/// The database servers the tests can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Server {
+    fn var(self) -> Option<&'static str> {
+        match self {
+            Server::Postgres => Some("ECOMMERCE_TEST_POSTGRES_URL"),
+            Server::MySql => Some("ECOMMERCE_TEST_MYSQL_URL"),
+            Server::Sqlite => None,
+        }
+    }
+}
+
+fn required() -> bool {
+    std::env::var("ECOMMERCE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// The server URL, or `None` (after printing why) when the test should skip.
+pub fn server_url(server: Server) -> Option<String> {
+    let var = server.var()?;
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if required() => panic!("{var} not set and ECOMMERCE_TEST_REQUIRE_SERVICES=1"),
+        _ => {
+            eprintln!("skipped: {var} not set");
+            None
+        }
+    }
+}
+
+/// Replaces the database name (the path) of a server URL.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{database}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Drops a schema, database or file when the last handle goes away.
+#[derive(Debug)]
+pub struct Cleanup {
+    server: Server,
+    url: String,
+    name: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (server, url, name) = (self.server, self.url.clone(), self.name.clone());
+        if server == Server::Sqlite {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{name}{suffix}"));
+            }
+            return;
+        }
+        // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let sql = match server {
+                    Server::Postgres => format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+                    Server::MySql => format!("DROP DATABASE IF EXISTS {name}"),
+                    Server::Sqlite => unreachable!(),
+                };
+                if let Ok(db) = Db::connect_with(&url, small(), &[]).await {
+                    let _ = db.pool().execute(sqlx::AssertSqlSafe(sql)).await;
+                    db.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn small() -> DbOptions {
+    DbOptions {
+        max_connections: 2,
+        ..DbOptions::default()
+    }
+}
+
+/// A fresh, migrated, isolated database on a server, with the guard that removes it.
+pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<Cleanup>)> {
+    let name = format!("ecommerce_t_{}", uuid::Uuid::new_v4().simple());
+    let options = DbOptions {
+        max_connections,
+        ..DbOptions::default()
+    };
+    let fail = |what: &str, e: &dyn std::fmt::Display| -> Option<(Db, Arc<Cleanup>)> {
+        if required() {
+            panic!("{what}: {e}");
+        }
+        eprintln!("skipped: {what}: {e}");
+        None
+    };
+    let (db, cleanup) = match server {
+        Server::Sqlite => {
+            let path = std::env::temp_dir().join(format!("{name}.db"));
+            let path = path.display().to_string();
+            let url = format!("sqlite://{path}?mode=rwc");
+            let cleanup = Arc::new(Cleanup {
+                server,
+                url: url.clone(),
+                name: path,
+            });
+            let db = Db::connect_with(&url, options, &[])
+                .await
+                .expect("sqlite opens");
+            (db, cleanup)
+        }
+        Server::Postgres => {
+            let url = server_url(server)?;
+            let admin = match Db::connect_with(&url, small(), &[]).await {
+                Ok(db) => db,
+                Err(e) => return fail("postgres unreachable", &e),
+            };
+            admin
+                .pool()
+                .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+                .await
+                .expect("create schema");
+            admin.close().await;
+            let cleanup = Arc::new(Cleanup {
+                server,
+                url: url.clone(),
+                name: name.clone(),
+            });
+            let setup = vec![format!("SET search_path TO {name}")];
+            let db = Db::connect_with(&url, options, &setup)
+                .await
+                .expect("connect");
+            (db, cleanup)
+        }
+        Server::MySql => {
+            let url = server_url(server)?;
+            let admin = match Db::connect_with(&url, small(), &[]).await {
+                Ok(db) => db,
+                Err(e) => return fail("mysql unreachable", &e),
+            };
+            admin
+                .pool()
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .expect("create database");
+            admin.close().await;
+            let cleanup = Arc::new(Cleanup {
+                server,
+                url: url.clone(),
+                name: name.clone(),
+            });
+            let db = Db::connect_with(&with_database(&url, &name), options, &[])
+                .await
+                .expect("connect");
+            (db, cleanup)
+        }
+    };
+    db.migrate().await.expect("migrations apply");
+    Some((db, cleanup))
+}
+
+/// Makes a fresh backend per check.
+#[derive(Debug, Clone, Copy)]
+pub struct Factory {
+    pub server: Server,
+    pub histories: usize,
+}
+
+impl Factory {
+    pub fn postgres() -> Self {
+        Factory {
+            server: Server::Postgres,
+            histories: 20,
+        }
+    }
+
+    pub fn mysql() -> Self {
+        Factory {
+            server: Server::MySql,
+            histories: 20,
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        Factory {
+            server: Server::Sqlite,
+            histories: 10,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl BackendFactory for Factory {
+    async fn backend(&self) -> Option<Backend> {
+        let (db, cleanup) = fresh_db(self.server, 16).await?;
+        let stores = SqlStores::new(db);
+        let memory = Backend::memory();
+        Some(Backend {
+            catalog: stores.catalog,
+            carts: stores.carts,
+            inventory: stores.inventory,
+            orders: stores.orders.clone(),
+            outbox: stores.orders,
+            recommendations: stores.recommendations,
+            search: memory.search,
+            histories: self.histories,
+            guard: Some(cleanup),
+        })
+    }
+}

@@ -66,23 +66,26 @@ pub fn with_database(url: &str, database: &str) -> String {
     out
 }
 
-/// Drops a schema, database or file when the last handle goes away.
+/// Drops a schema, a database or files when the last handle goes away.
 #[derive(Debug)]
 pub struct Cleanup {
-    server: Server,
-    url: String,
-    name: String,
+    /// A server to run `drop_sql` on.
+    pub url: String,
+    /// The statement that removes what the test made.
+    pub drop_sql: Option<String>,
+    /// Files to delete.
+    pub files: Vec<String>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let (server, url, name) = (self.server, self.url.clone(), self.name.clone());
-        if server == Server::Sqlite {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{name}{suffix}"));
-            }
-            return;
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
         }
+        let Some(sql) = self.drop_sql.take() else {
+            return;
+        };
+        let url = self.url.clone();
         // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -90,11 +93,6 @@ impl Drop for Cleanup {
                 .build()
                 .expect("runtime");
             rt.block_on(async {
-                let sql = match server {
-                    Server::Postgres => format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
-                    Server::MySql => format!("DROP DATABASE IF EXISTS {name}"),
-                    Server::Sqlite => unreachable!(),
-                };
                 if let Ok(db) = Db::connect_with(&url, small(), &[]).await {
                     let _ = db.pool().execute(sqlx::AssertSqlSafe(sql)).await;
                     db.close().await;
@@ -132,9 +130,12 @@ pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
             let path = path.display().to_string();
             let url = format!("sqlite://{path}?mode=rwc");
             let cleanup = Arc::new(Cleanup {
-                server,
                 url: url.clone(),
-                name: path,
+                drop_sql: None,
+                files: ["", "-wal", "-shm"]
+                    .iter()
+                    .map(|suffix| format!("{path}{suffix}"))
+                    .collect(),
             });
             let db = Db::connect_with(&url, options, &[])
                 .await
@@ -154,9 +155,9 @@ pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
                 .expect("create schema");
             admin.close().await;
             let cleanup = Arc::new(Cleanup {
-                server,
                 url: url.clone(),
-                name: name.clone(),
+                drop_sql: Some(format!("DROP SCHEMA IF EXISTS {name} CASCADE")),
+                files: Vec::new(),
             });
             let setup = vec![format!("SET search_path TO {name}")];
             let db = Db::connect_with(&url, options, &setup)
@@ -177,9 +178,9 @@ pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
                 .expect("create database");
             admin.close().await;
             let cleanup = Arc::new(Cleanup {
-                server,
                 url: url.clone(),
-                name: name.clone(),
+                drop_sql: Some(format!("DROP DATABASE IF EXISTS {name}")),
+                files: Vec::new(),
             });
             let db = Db::connect_with(&with_database(&url, &name), options, &[])
                 .await
@@ -239,4 +240,35 @@ impl BackendFactory for Factory {
             guard: Some(cleanup),
         })
     }
+}
+
+/// A fresh, migrated PostgreSQL database (not a schema): for tests of several databases.
+pub async fn fresh_postgres_database() -> Option<(Db, String, Arc<Cleanup>)> {
+    let url = server_url(Server::Postgres)?;
+    let name = format!("ecommerce_d_{}", uuid::Uuid::new_v4().simple());
+    let admin = match Db::connect_with(&url, small(), &[]).await {
+        Ok(db) => db,
+        Err(e) if !required() => {
+            eprintln!("skipped: postgres unreachable: {e}");
+            return None;
+        }
+        Err(e) => panic!("postgres unreachable: {e}"),
+    };
+    admin
+        .pool()
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create database");
+    admin.close().await;
+    let cleanup = Arc::new(Cleanup {
+        url: url.clone(),
+        drop_sql: Some(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+        files: Vec::new(),
+    });
+    let db_url = with_database(&url, &name);
+    let db = Db::connect_with(&db_url, DbOptions::default(), &[])
+        .await
+        .expect("connect");
+    db.migrate().await.expect("migrations apply");
+    Some((db, db_url, cleanup))
 }

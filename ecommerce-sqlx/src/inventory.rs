@@ -1,20 +1,33 @@
-//! Inventory on SQL: the conditional decrement, reservation rows, and the stock ledger.
+//! Inventory on SQL: the conditional decrement, reservation rows, hot-SKU buckets, and the
+//! stock ledger.
 //!
-//! A reservation is one transaction: it claims the order's reservation row (so two calls for
-//! one order serialize on it and the second finds the first's result), then takes each SKU, in
-//! SKU order, with
+//! A reservation is one transaction that takes each SKU, in SKU order, with
 //!
 //! ```sql
 //! UPDATE stock SET on_hand = on_hand - n, reserved = reserved + n
-//!  WHERE sku = ? AND on_hand >= n
+//!  WHERE sku = ? AND bucket = ? AND on_hand >= n
 //! ```
 //!
-//! where zero rows affected means out of stock. Any short SKU rolls the whole transaction
-//! back. Commit, release and return lock the reservation row, move the units, and change its
+//! where zero rows affected means the bucket cannot cover it. Any short SKU rolls the whole
+//! transaction back. The transaction ends by inserting the order's reservation row; its
+//! primary key makes a concurrent second reservation of the same order wait, find the row,
+//! roll back its own takings and return the first result. Commit, release and return lock
+//! the reservation row, move the units back out of the buckets it recorded, and change its
 //! state, so each happens once. Every movement appends to `stock_ledger` in the same
-//! transaction. Deadlocks and serialization failures are retried; the `CHECK (on_hand >= 0)`
+//! transaction; deadlocks and serialization failures are retried; the `CHECK (on_hand >= 0)`
 //! constraints stand behind all of it. Expiry compares with the database's clock.
+//!
+//! # Hot SKUs
+//!
+//! A SKU's stock is one row per bucket. Ordinary SKUs have one bucket. For a flash sale,
+//! [`SqlInventory::set_buckets`] spreads a SKU's units over several rows: each buyer starts at
+//! a random bucket, so concurrent buyers lock different rows instead of queueing on one.
+//! When no single bucket can cover a quantity, the reservation locks all of the SKU's buckets
+//! in order and takes across them, so a bucketed SKU sells exactly the units it has, like any
+//! other. The level of a SKU is the sum over its buckets.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,20 +38,375 @@ use ecommerce_core::inventory::{
     InventoryStore, MAX_QUANTITY, MovementKind, Reservation, ReservationLine, ReservationState,
     StockLevel, StockMovement, normalize_lines,
 };
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
 use crate::db::{Db, Dialect, decode, encode, store_error};
+
+/// Most buckets of one SKU.
+pub const MAX_BUCKETS: u32 = 64;
 
 /// Stock in a SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlInventory {
     db: Db,
+    /// Bucket counts seen so far. Only a hint for where to start: correctness never depends
+    /// on it (a stale count ends in the lock-all-buckets path).
+    buckets: Arc<RwLock<HashMap<Sku, u32>>>,
+    default_buckets: u32,
+}
+
+/// Units taken from one bucket, recorded on the reservation so they go back to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Take {
+    sku: Sku,
+    bucket: i64,
+    quantity: u32,
 }
 
 impl SqlInventory {
-    /// The inventory in this database (migrated with [`Db::migrate`]).
+    /// The inventory in this database (migrated with [`Db::migrate`]); new SKUs get one bucket.
     pub fn new(db: Db) -> Self {
-        SqlInventory { db }
+        SqlInventory {
+            db,
+            buckets: Arc::default(),
+            default_buckets: 1,
+        }
+    }
+
+    /// New SKUs get `buckets` buckets (1 to [`MAX_BUCKETS`]): for a shop where every SKU sells
+    /// in flash sales, or to run the conformance suite on bucketed stock.
+    pub fn with_default_buckets(mut self, buckets: u32) -> Self {
+        self.default_buckets = buckets.clamp(1, MAX_BUCKETS);
+        self
+    }
+
+    /// Spreads a SKU's units on hand evenly over `buckets` rows (1 to [`MAX_BUCKETS`]); the
+    /// count only grows (a smaller count keeps the current one). Reserved and sold units stay
+    /// where they are, tied to their reservations. Creates the SKU if needed.
+    ///
+    /// # Errors
+    /// [`InventoryError::Store`].
+    pub async fn set_buckets(&self, sku: &Sku, buckets: u32) -> Result<StockLevel, InventoryError> {
+        let wanted = i64::from(buckets.clamp(1, MAX_BUCKETS));
+        let db = &self.db;
+        let level = db
+            .retry("spreading stock over buckets", || async {
+                let mut tx = db.begin_write().await?;
+                let rows = self.lock_buckets(&mut tx, sku).await?;
+                let count = (rows.len() as i64).max(wanted);
+                let on_hand: i64 = rows.iter().map(|(_, on_hand)| on_hand).sum();
+                for bucket in 0..count {
+                    let share = on_hand / count + i64::from(bucket < on_hand % count);
+                    self.upsert_bucket(&mut tx, sku, bucket, share, true)
+                        .await?;
+                }
+                let level = self.level_in(&mut tx, sku).await?;
+                tx.commit().await?;
+                Ok((level, count))
+            })
+            .await?;
+        self.remember(sku, u32::try_from(level.1).unwrap_or(1));
+        Ok(level.0.unwrap_or_default())
+    }
+
+    fn remember(&self, sku: &Sku, buckets: u32) {
+        self.buckets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sku.clone(), buckets);
+    }
+
+    fn bucket_hint(&self, sku: &Sku) -> u32 {
+        self.buckets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sku)
+            .copied()
+            .unwrap_or(1)
+    }
+
+    /// Sets (`replace`) or adds to a bucket's units on hand, creating the bucket.
+    async fn upsert_bucket(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        sku: &Sku,
+        bucket: i64,
+        on_hand: i64,
+        replace: bool,
+    ) -> Result<(), sqlx::Error> {
+        let sql = match (self.db.dialect(), replace) {
+            (Dialect::MySql, true) => {
+                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES (?, ?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand)"
+            }
+            (Dialect::MySql, false) => {
+                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES (?, ?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)"
+            }
+            (Dialect::Postgres | Dialect::Sqlite, true) => {
+                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = excluded.on_hand"
+            }
+            (Dialect::Postgres | Dialect::Sqlite, false) => {
+                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand"
+            }
+        };
+        sqlx::query(sql)
+            .bind(sku.as_str())
+            .bind(bucket)
+            .bind(on_hand)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Locks every bucket of a SKU, in bucket order: `(bucket, on_hand)`.
+    async fn lock_buckets(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        sku: &Sku,
+    ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        sqlx::query_as(
+            self.db
+                .sql("SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket FOR UPDATE"),
+        )
+        .bind(sku.as_str())
+        .fetch_all(&mut **tx)
+        .await
+    }
+
+    async fn level_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        sku: &Sku,
+    ) -> Result<Option<StockLevel>, sqlx::Error> {
+        let row: (Option<i64>, Option<i64>, Option<i64>) =
+            sqlx::query_as(level_sql(self.db.dialect()))
+                .bind(sku.as_str())
+                .fetch_one(&mut **tx)
+                .await?;
+        Ok(level_of(row))
+    }
+
+    /// Moves units of one bucket between columns; `false` when the source did not have them.
+    async fn move_in_bucket(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        kind: MovementKind,
+        sku: &Sku,
+        bucket: i64,
+        n: u32,
+    ) -> Result<bool, sqlx::Error> {
+        let n = i64::from(n);
+        Ok(sqlx::query(self.db.sql(movement_sql(kind)))
+            .bind(n)
+            .bind(n)
+            .bind(sku.as_str())
+            .bind(bucket)
+            .bind(n)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    /// Takes `line.quantity` units of a SKU: from one bucket if one covers it (starting at a
+    /// random one), else across all buckets under lock. `Err(available)` when the SKU is short.
+    async fn take(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        line: &ReservationLine,
+    ) -> Result<Result<Vec<Take>, u32>, sqlx::Error> {
+        let hint = self.bucket_hint(&line.sku);
+        let start = uuid::Uuid::new_v4().as_u128() as u32 % hint;
+        for i in 0..hint {
+            let bucket = i64::from((start + i) % hint);
+            if self
+                .move_in_bucket(tx, MovementKind::Reserved, &line.sku, bucket, line.quantity)
+                .await?
+            {
+                return Ok(Ok(vec![Take {
+                    sku: line.sku.clone(),
+                    bucket,
+                    quantity: line.quantity,
+                }]));
+            }
+        }
+        let rows = self.lock_buckets(tx, &line.sku).await?;
+        if rows.len() as u32 != hint && !rows.is_empty() {
+            self.remember(&line.sku, rows.len() as u32);
+        }
+        let available: i64 = rows.iter().map(|(_, on_hand)| on_hand).sum();
+        if available < i64::from(line.quantity) {
+            return Ok(Err(u32::try_from(available).unwrap_or(u32::MAX)));
+        }
+        let mut left = line.quantity;
+        let mut takes = Vec::new();
+        for (bucket, on_hand) in rows {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(u32::try_from(on_hand).unwrap_or(u32::MAX));
+            if n == 0 {
+                continue;
+            }
+            if !self
+                .move_in_bucket(tx, MovementKind::Reserved, &line.sku, bucket, n)
+                .await?
+            {
+                return Err(sqlx::Error::Protocol(format!(
+                    "bucket {bucket} of {} changed under its lock",
+                    line.sku
+                )));
+            }
+            takes.push(Take {
+                sku: line.sku.clone(),
+                bucket,
+                quantity: n,
+            });
+            left -= n;
+        }
+        Ok(Ok(takes))
+    }
+
+    async fn ledger_entry(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        sku: &Sku,
+        kind: MovementKind,
+        quantity: u32,
+        order: Option<OrderId>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(self.db.sql(
+            "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, $2, $3, $4, $5)",
+        ))
+        .bind(sku.as_str())
+        .bind(kind_name(kind))
+        .bind(i64::from(quantity))
+        .bind(order.map(|o| o.to_string()))
+        .bind(Utc::now().timestamp_millis())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes every line (SKU order) and records the ledger; `Err(shortages)` names every
+    /// short SKU, and the caller rolls back.
+    async fn take_all(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+        lines: &[ReservationLine],
+    ) -> Result<Result<Vec<Take>, Vec<Shortage>>, sqlx::Error> {
+        let mut takes = Vec::new();
+        let mut shortages = Vec::new();
+        for line in lines {
+            match self.take(tx, line).await? {
+                Ok(t) => takes.extend(t),
+                Err(available) => shortages.push(Shortage {
+                    sku: line.sku.clone(),
+                    requested: line.quantity,
+                    available,
+                }),
+            }
+        }
+        if !shortages.is_empty() {
+            return Ok(Err(shortages));
+        }
+        for line in lines {
+            self.ledger_entry(
+                tx,
+                &line.sku,
+                MovementKind::Reserved,
+                line.quantity,
+                Some(order),
+            )
+            .await?;
+        }
+        Ok(Ok(takes))
+    }
+
+    async fn locked_row(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+    ) -> Result<Option<(Row, bool)>, sqlx::Error> {
+        let sql = match self.db.dialect() {
+            Dialect::Postgres => {
+                "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE"
+            }
+            Dialect::MySql => {
+                "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE"
+            }
+            Dialect::Sqlite => {
+                "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1"
+            }
+        };
+        let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(sql)
+            .bind(order.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(row.map(|(id, state, lines, takes, expires, expired)| {
+            ((id, state, lines, takes, expires), expired == 1)
+        }))
+    }
+
+    /// Commit, release or return in one transaction.
+    async fn transition(
+        &self,
+        order: OrderId,
+        op: Op,
+    ) -> Result<Option<Reservation>, InventoryError> {
+        let db = &self.db;
+        db.retry("changing a reservation", || async {
+            let mut tx = db.begin_write().await?;
+            let Some((row, expired)) = self.locked_row(&mut tx, order).await? else {
+                tx.rollback().await?;
+                return Ok(Ok(None));
+            };
+            let (current, takes) = match reservation(order, &row) {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(InventoryError::Store(e))),
+            };
+            match decide(op, order, current.state, expired) {
+                Decision::Keep => {
+                    tx.rollback().await?;
+                    Ok(Ok(Some(current)))
+                }
+                Decision::Refuse(e) => {
+                    tx.rollback().await?;
+                    Ok(Err(e))
+                }
+                Decision::Move(to, kind) => {
+                    for take in &takes {
+                        if !self
+                            .move_in_bucket(&mut tx, kind, &take.sku, take.bucket, take.quantity)
+                            .await?
+                        {
+                            tx.rollback().await?;
+                            return Ok(Err(InventoryError::Store(StoreError::Corrupt {
+                                message: format!(
+                                    "stock of order {order} is not where its reservation says"
+                                ),
+                            })));
+                        }
+                    }
+                    for line in &current.lines {
+                        self.ledger_entry(&mut tx, &line.sku, kind, line.quantity, Some(order))
+                            .await?;
+                    }
+                    sqlx::query(db.sql("UPDATE reservations SET state = $1 WHERE order_id = $2"))
+                        .bind(state_name(to))
+                        .bind(order.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(Ok(Some(Reservation {
+                        state: to,
+                        ..current
+                    })))
+                }
+            }
+        })
+        .await?
     }
 }
 
@@ -90,32 +458,58 @@ fn parse_kind(s: &str) -> Result<MovementKind, StoreError> {
     })
 }
 
-/// The statement that moves `n` units of a SKU between two columns, guarded so the source
-/// cannot go below zero: zero rows affected means the units were not there.
+/// The statement that moves `n` units of one bucket between two columns, guarded so the
+/// source cannot go below zero: zero rows affected means the units were not there.
 fn movement_sql(kind: MovementKind) -> &'static str {
     match kind {
         MovementKind::Received => unreachable!("receipts are upserts"),
         MovementKind::Reserved => {
-            "UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $2 WHERE sku = $3 AND on_hand >= $4"
+            "UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $2 WHERE sku = $3 AND bucket = $4 AND on_hand >= $5"
         }
         MovementKind::Released => {
-            "UPDATE stock SET reserved = reserved - $1, on_hand = on_hand + $2 WHERE sku = $3 AND reserved >= $4"
+            "UPDATE stock SET reserved = reserved - $1, on_hand = on_hand + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5"
         }
         MovementKind::Committed => {
-            "UPDATE stock SET reserved = reserved - $1, sold = sold + $2 WHERE sku = $3 AND reserved >= $4"
+            "UPDATE stock SET reserved = reserved - $1, sold = sold + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5"
         }
         MovementKind::Returned => {
-            "UPDATE stock SET sold = sold - $1, on_hand = on_hand + $2 WHERE sku = $3 AND sold >= $4"
+            "UPDATE stock SET sold = sold - $1, on_hand = on_hand + $2 WHERE sku = $3 AND bucket = $4 AND sold >= $5"
         }
     }
 }
 
-/// A reservation row as stored.
-type Row = (String, String, String, i64);
+fn level_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => {
+            "SELECT CAST(SUM(on_hand) AS BIGINT), CAST(SUM(reserved) AS BIGINT), CAST(SUM(sold) AS BIGINT) FROM stock WHERE sku = $1"
+        }
+        Dialect::MySql => {
+            "SELECT CAST(SUM(on_hand) AS SIGNED), CAST(SUM(reserved) AS SIGNED), CAST(SUM(sold) AS SIGNED) FROM stock WHERE sku = ?"
+        }
+        Dialect::Sqlite => {
+            "SELECT SUM(on_hand), SUM(reserved), SUM(sold) FROM stock WHERE sku = $1"
+        }
+    }
+}
 
-fn reservation(order: OrderId, row: &Row) -> Result<Reservation, StoreError> {
-    let (id, state, lines, expires_at) = row;
-    Ok(Reservation {
+fn level_of(row: (Option<i64>, Option<i64>, Option<i64>)) -> Option<StockLevel> {
+    let clamp = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    match row {
+        (Some(on_hand), Some(reserved), Some(sold)) => Some(StockLevel {
+            on_hand: clamp(on_hand),
+            reserved: clamp(reserved),
+            sold: clamp(sold),
+        }),
+        _ => None,
+    }
+}
+
+/// A reservation row as stored: id, state, lines, takes, expiry.
+type Row = (String, String, String, String, i64);
+
+fn reservation(order: OrderId, row: &Row) -> Result<(Reservation, Vec<Take>), StoreError> {
+    let (id, state, lines, takes, expires_at) = row;
+    let reservation = Reservation {
         id: id.parse().map_err(|_| StoreError::Corrupt {
             message: format!("reservation id `{id}`"),
         })?,
@@ -126,13 +520,16 @@ fn reservation(order: OrderId, row: &Row) -> Result<Reservation, StoreError> {
             .timestamp_millis_opt(*expires_at)
             .single()
             .unwrap_or_default(),
-    })
+    };
+    Ok((reservation, decode("reservation takes", takes)?))
 }
 
 /// What a reservation transaction ended with.
 enum Taken {
     Done(Row),
     Short(Vec<Shortage>),
+    /// The order already has a reservation row: look at it under lock.
+    Exists,
 }
 
 /// What commit, release and return do from each state.
@@ -168,145 +565,25 @@ fn decide(op: Op, order: OrderId, state: ReservationState, expired: bool) -> Dec
     }
 }
 
-impl SqlInventory {
-    async fn move_units(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        order: Option<OrderId>,
-        lines: &[ReservationLine],
-        kind: MovementKind,
-    ) -> Result<Vec<Shortage>, sqlx::Error> {
-        let db = &self.db;
-        let mut shortages = Vec::new();
-        for line in lines {
-            let n = i64::from(line.quantity);
-            let moved = sqlx::query(db.sql(movement_sql(kind)))
-                .bind(n)
-                .bind(n)
-                .bind(line.sku.as_str())
-                .bind(n)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-            if moved == 0 {
-                let available: Option<(i64,)> =
-                    sqlx::query_as(db.sql("SELECT on_hand FROM stock WHERE sku = $1"))
-                        .bind(line.sku.as_str())
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                shortages.push(Shortage {
-                    sku: line.sku.clone(),
-                    requested: line.quantity,
-                    available: available.map_or(0, |(a,)| u32::try_from(a).unwrap_or(0)),
-                });
-                continue;
-            }
-            if shortages.is_empty() {
-                self.ledger_entry(tx, &line.sku, kind, line.quantity, order)
-                    .await?;
-            }
-        }
-        Ok(shortages)
-    }
-
-    async fn ledger_entry(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        sku: &Sku,
-        kind: MovementKind,
-        quantity: u32,
-        order: Option<OrderId>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(self.db.sql(
-            "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, $2, $3, $4, $5)",
-        ))
-        .bind(sku.as_str())
-        .bind(kind_name(kind))
-        .bind(i64::from(quantity))
-        .bind(order.map(|o| o.to_string()))
-        .bind(Utc::now().timestamp_millis())
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn locked_row(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        order: OrderId,
-    ) -> Result<Option<(Row, bool)>, sqlx::Error> {
-        let sql = match self.db.dialect() {
-            Dialect::Postgres => {
-                "SELECT id, state, line_items, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE"
-            }
-            Dialect::MySql => {
-                "SELECT id, state, line_items, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE"
-            }
-            Dialect::Sqlite => {
-                "SELECT id, state, line_items, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1"
-            }
-        };
-        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(sql)
-            .bind(order.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
-        Ok(row.map(|(id, state, lines, expires, expired)| {
-            ((id, state, lines, expires), expired == 1)
-        }))
-    }
-
-    /// Commit, release or return in one transaction.
-    async fn transition(
-        &self,
-        order: OrderId,
-        op: Op,
-    ) -> Result<Option<Reservation>, InventoryError> {
-        let db = &self.db;
-        db.retry("changing a reservation", || async {
-            let mut tx = db.begin_write().await?;
-            let Some((row, expired)) = self.locked_row(&mut tx, order).await? else {
-                tx.rollback().await?;
-                return Ok(Ok(None));
-            };
-            let current = match reservation(order, &row) {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(InventoryError::Store(e))),
-            };
-            match decide(op, order, current.state, expired) {
-                Decision::Keep => {
-                    tx.rollback().await?;
-                    Ok(Ok(Some(current)))
-                }
-                Decision::Refuse(e) => {
-                    tx.rollback().await?;
-                    Ok(Err(e))
-                }
-                Decision::Move(to, kind) => {
-                    let short = self
-                        .move_units(&mut tx, Some(order), &current.lines, kind)
-                        .await?;
-                    if !short.is_empty() {
-                        tx.rollback().await?;
-                        return Ok(Err(InventoryError::Store(StoreError::Corrupt {
-                            message: format!(
-                                "stock of order {order} is not where its reservation says"
-                            ),
-                        })));
-                    }
-                    sqlx::query(db.sql("UPDATE reservations SET state = $1 WHERE order_id = $2"))
-                        .bind(state_name(to))
-                        .bind(order.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(Ok(Some(Reservation {
-                        state: to,
-                        ..current
-                    })))
-                }
-            }
-        })
-        .await?
+/// The statements of a reservation, per dialect: insert the row (nothing if it exists,
+/// returning what it stored), re-hold a released row, read a row.
+fn reservation_sql(dialect: Dialect) -> (&'static str, &'static str, &'static str) {
+    match dialect {
+        Dialect::Postgres => (
+            "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
+            "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $3 WHERE order_id = $4",
+            "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = $1",
+        ),
+        Dialect::MySql => (
+            "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)",
+            "UPDATE reservations SET state = 'held', line_items = ?, takes = ?, expires_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ? WHERE order_id = ?",
+            "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = ?",
+        ),
+        Dialect::Sqlite => (
+            "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
+            "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $3 WHERE order_id = $4",
+            "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = $1",
+        ),
     }
 }
 
@@ -320,55 +597,49 @@ impl InventoryStore for SqlInventory {
             });
         }
         let db = &self.db;
-        let upsert = match db.dialect() {
-            Dialect::MySql => {
-                "INSERT INTO stock (sku, on_hand, reserved, sold) VALUES (?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "INSERT INTO stock (sku, on_hand, reserved, sold) VALUES ($1, $2, 0, 0) ON CONFLICT (sku) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand"
-            }
-        };
-        let level = db
+        let received = db
             .retry("receiving stock", || async {
                 let mut tx = db.begin_write().await?;
-                sqlx::query(upsert)
-                    .bind(sku.as_str())
-                    .bind(i64::from(quantity))
-                    .execute(&mut *tx)
-                    .await?;
-                let (on_hand, reserved, sold): (i64, i64, i64) = sqlx::query_as(
-                    db.sql("SELECT on_hand, reserved, sold FROM stock WHERE sku = $1"),
-                )
-                .bind(sku.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-                if on_hand + reserved + sold > i64::from(u32::MAX) {
+                let rows = self.lock_buckets(&mut tx, sku).await?;
+                let count = if rows.is_empty() {
+                    i64::from(self.default_buckets)
+                } else {
+                    rows.len() as i64
+                };
+                let q = i64::from(quantity);
+                for bucket in 0..count {
+                    let share = q / count + i64::from(bucket < q % count);
+                    if share > 0 || rows.is_empty() {
+                        self.upsert_bucket(&mut tx, sku, bucket, share, false)
+                            .await?;
+                    }
+                }
+                let level = self.level_in(&mut tx, sku).await?.unwrap_or_default();
+                if level.total() > u64::from(u32::MAX) - 1 {
                     tx.rollback().await?;
                     return Ok(None);
                 }
                 self.ledger_entry(&mut tx, sku, MovementKind::Received, quantity, None)
                     .await?;
                 tx.commit().await?;
-                Ok(Some(level_of(on_hand, reserved, sold)))
+                Ok(Some((level, count)))
             })
             .await?;
-        level.ok_or_else(|| InventoryError::InvalidQuantity {
+        let (level, count) = received.ok_or_else(|| InventoryError::InvalidQuantity {
             sku: sku.clone(),
             quantity,
-        })
+        })?;
+        self.remember(sku, u32::try_from(count).unwrap_or(1));
+        Ok(level)
     }
 
     async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
-        let row: Option<(i64, i64, i64)> = sqlx::query_as(
-            self.db
-                .sql("SELECT on_hand, reserved, sold FROM stock WHERE sku = $1"),
-        )
-        .bind(sku.as_str())
-        .fetch_optional(self.db.pool())
-        .await
-        .map_err(|e| store_error("reading stock", e))?;
-        row.map(|(a, b, c)| level_of(a, b, c))
-            .ok_or_else(|| InventoryError::UnknownSku(sku.clone()))
+        let row = sqlx::query_as(level_sql(self.db.dialect()))
+            .bind(sku.as_str())
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(|e| store_error("reading stock", e))?;
+        level_of(row).ok_or_else(|| InventoryError::UnknownSku(sku.clone()))
     }
 
     async fn reserve(
@@ -381,38 +652,69 @@ impl InventoryStore for SqlInventory {
         let line_json = encode(&lines);
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4);
         let db = &self.db;
-        let (claim, rehold, read) = match db.dialect() {
-            Dialect::Postgres => (
-                "INSERT INTO reservations (order_id, id, state, line_items, expires_at) VALUES ($1, $2, 'held', $3, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $4) ON CONFLICT (order_id) DO NOTHING",
-                "UPDATE reservations SET state = 'held', line_items = $1, expires_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $2 WHERE order_id = $3",
-                "SELECT id, state, line_items, expires_at FROM reservations WHERE order_id = $1",
-            ),
-            Dialect::MySql => (
-                "INSERT IGNORE INTO reservations (order_id, id, state, line_items, expires_at) VALUES (?, ?, 'held', ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)",
-                "UPDATE reservations SET state = 'held', line_items = ?, expires_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ? WHERE order_id = ?",
-                "SELECT id, state, line_items, expires_at FROM reservations WHERE order_id = ?",
-            ),
-            Dialect::Sqlite => (
-                "INSERT INTO reservations (order_id, id, state, line_items, expires_at) VALUES ($1, $2, 'held', $3, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $4) ON CONFLICT (order_id) DO NOTHING",
-                "UPDATE reservations SET state = 'held', line_items = $1, expires_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $2 WHERE order_id = $3",
-                "SELECT id, state, line_items, expires_at FROM reservations WHERE order_id = $1",
-            ),
-        };
+        let (insert, rehold, read) = reservation_sql(db.dialect());
+        // The common case: a new order. Take the stock, then insert the reservation row;
+        // if the order already has one, undo and look at it.
         let taken = db
             .retry("reserving stock", || async {
                 let mut tx = db.begin_write().await?;
-                let claimed = sqlx::query(claim)
-                    .bind(order.to_string())
-                    .bind(ReservationId::new().to_string())
-                    .bind(&line_json)
-                    .bind(ttl_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    == 1;
-                if !claimed {
-                    // The order has a reservation: wait for its writer, then keep it unless it
-                    // was released, in which case take the stock again.
+                let takes = match self.take_all(&mut tx, order, &lines).await? {
+                    Ok(takes) => takes,
+                    Err(short) => {
+                        tx.rollback().await?;
+                        return Ok(Taken::Short(short));
+                    }
+                };
+                let id = ReservationId::new().to_string();
+                let takes_json = encode(&takes);
+                let row: Option<Row> = if db.dialect() == Dialect::MySql {
+                    // No RETURNING: the affected row count says whether the row is ours.
+                    let inserted = sqlx::query(insert)
+                        .bind(order.to_string())
+                        .bind(&id)
+                        .bind(&line_json)
+                        .bind(&takes_json)
+                        .bind(ttl_ms)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                    if inserted {
+                        Some(
+                            sqlx::query_as(read)
+                                .bind(order.to_string())
+                                .fetch_one(&mut *tx)
+                                .await?,
+                        )
+                    } else {
+                        None
+                    }
+                } else {
+                    sqlx::query_as(insert)
+                        .bind(order.to_string())
+                        .bind(&id)
+                        .bind(&line_json)
+                        .bind(&takes_json)
+                        .bind(ttl_ms)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                };
+                match row {
+                    Some(row) => {
+                        tx.commit().await?;
+                        Ok(Taken::Done(row))
+                    }
+                    None => {
+                        tx.rollback().await?;
+                        Ok(Taken::Exists)
+                    }
+                }
+            })
+            .await?;
+        let taken = match taken {
+            Taken::Exists => {
+                db.retry("reserving stock again", || async {
+                    let mut tx = db.begin_write().await?;
                     let (row, _) = self
                         .locked_row(&mut tx, order)
                         .await?
@@ -421,31 +723,36 @@ impl InventoryStore for SqlInventory {
                         tx.rollback().await?;
                         return Ok(Taken::Done(row));
                     }
+                    // Released (expired, or payment failed): take the stock again.
+                    let takes = match self.take_all(&mut tx, order, &lines).await? {
+                        Ok(takes) => takes,
+                        Err(short) => {
+                            tx.rollback().await?;
+                            return Ok(Taken::Short(short));
+                        }
+                    };
                     sqlx::query(rehold)
                         .bind(&line_json)
+                        .bind(encode(&takes))
                         .bind(ttl_ms)
                         .bind(order.to_string())
                         .execute(&mut *tx)
                         .await?;
-                }
-                let short = self
-                    .move_units(&mut tx, Some(order), &lines, MovementKind::Reserved)
-                    .await?;
-                if !short.is_empty() {
-                    tx.rollback().await?;
-                    return Ok(Taken::Short(short));
-                }
-                let row: Row = sqlx::query_as(read)
-                    .bind(order.to_string())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(Taken::Done(row))
-            })
-            .await?;
+                    let row: Row = sqlx::query_as(read)
+                        .bind(order.to_string())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(Taken::Done(row))
+                })
+                .await?
+            }
+            other => other,
+        };
         match taken {
-            Taken::Done(row) => Ok(reservation(order, &row)?),
+            Taken::Done(row) => Ok(reservation(order, &row)?.0),
             Taken::Short(shortages) => Err(InventoryError::OutOfStock { shortages }),
+            Taken::Exists => unreachable!("resolved above"),
         }
     }
 
@@ -466,15 +773,15 @@ impl InventoryStore for SqlInventory {
     }
 
     async fn reservation(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
-        let row: Option<Row> =
-            sqlx::query_as(self.db.sql(
-                "SELECT id, state, line_items, expires_at FROM reservations WHERE order_id = $1",
-            ))
+        let (_, _, read) = reservation_sql(self.db.dialect());
+        let row: Option<Row> = sqlx::query_as(read)
             .bind(order.to_string())
             .fetch_optional(self.db.pool())
             .await
             .map_err(|e| store_error("reading a reservation", e))?;
-        Ok(row.map(|r| reservation(order, &r)).transpose()?)
+        Ok(row
+            .map(|r| reservation(order, &r).map(|(r, _)| r))
+            .transpose()?)
     }
 
     async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
@@ -532,14 +839,5 @@ impl InventoryStore for SqlInventory {
             })
             .collect::<Result<_, StoreError>>()
             .map_err(InventoryError::Store)
-    }
-}
-
-fn level_of(on_hand: i64, reserved: i64, sold: i64) -> StockLevel {
-    let clamp = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
-    StockLevel {
-        on_hand: clamp(on_hand),
-        reserved: clamp(reserved),
-        sold: clamp(sold),
     }
 }

@@ -42,7 +42,7 @@ use ecommerce_core::storefront::{Storefront, StorefrontBuilder};
 pub use cart::SqlCartStore;
 pub use catalog::SqlCatalog;
 pub use db::{Db, DbOptions, Dialect, SqlError};
-pub use inventory::SqlInventory;
+pub use inventory::{MAX_BUCKETS, SqlInventory};
 pub use order::SqlOrderStore;
 pub use recommend::SqlRecommendations;
 pub use sharded::ShardedOrderStore;

@@ -125,11 +125,22 @@ async fn a_customer_lives_in_one_shard() {
         for (i, shard) in s.shards.iter().enumerate() {
             let history = shard.history(*customer, None, 10).await.expect("history");
             let expected = if i == home { 2 } else { 0 };
-            assert_eq!(history.items.len(), expected, "orders live in the home shard only");
+            assert_eq!(
+                history.items.len(),
+                expected,
+                "orders live in the home shard only"
+            );
         }
-        let routed = s.router.history(*customer, None, 10).await.expect("history");
+        let routed = s
+            .router
+            .history(*customer, None, 10)
+            .await
+            .expect("history");
         assert_eq!(routed.items.len(), 2);
         assert!(routed.items[0].id > routed.items[1].id, "newest first");
     }
-    assert!(used.iter().all(|n| *n > 0), "both shards hold customers: {used:?}");
+    assert!(
+        used.iter().all(|n| *n > 0),
+        "both shards hold customers: {used:?}"
+    );
 }

@@ -26,12 +26,16 @@ CREATE TABLE carts (
     updated_at BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
--- Inventory: one row per SKU; the CHECKs make overselling impossible even for a buggy writer.
+-- Inventory: a SKU's stock is one row per bucket (one bucket unless the SKU is hot, when
+-- its units are spread so concurrent buyers lock different rows). The CHECKs make
+-- overselling impossible even for a buggy writer.
 CREATE TABLE stock (
-    sku VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin PRIMARY KEY,
+    sku VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    bucket BIGINT NOT NULL,
     on_hand BIGINT NOT NULL CHECK (on_hand >= 0),
     reserved BIGINT NOT NULL CHECK (reserved >= 0),
-    sold BIGINT NOT NULL CHECK (sold >= 0)
+    sold BIGINT NOT NULL CHECK (sold >= 0),
+    PRIMARY KEY (sku, bucket)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 CREATE TABLE reservations (
@@ -39,6 +43,7 @@ CREATE TABLE reservations (
     id VARCHAR(64) NOT NULL,
     state VARCHAR(16) NOT NULL,
     line_items LONGTEXT NOT NULL,
+    takes LONGTEXT NOT NULL,
     expires_at BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 CREATE INDEX reservations_expiring ON reservations (state, expires_at);

@@ -26,12 +26,16 @@ CREATE TABLE carts (
     updated_at BIGINT NOT NULL
 );
 
--- Inventory: one row per SKU; the CHECKs make overselling impossible even for a buggy writer.
+-- Inventory: a SKU's stock is one row per bucket (one bucket unless the SKU is hot, when
+-- its units are spread so concurrent buyers lock different rows). The CHECKs make
+-- overselling impossible even for a buggy writer.
 CREATE TABLE stock (
-    sku TEXT COLLATE "C" PRIMARY KEY,
+    sku TEXT COLLATE "C" NOT NULL,
+    bucket BIGINT NOT NULL,
     on_hand BIGINT NOT NULL CHECK (on_hand >= 0),
     reserved BIGINT NOT NULL CHECK (reserved >= 0),
-    sold BIGINT NOT NULL CHECK (sold >= 0)
+    sold BIGINT NOT NULL CHECK (sold >= 0),
+    PRIMARY KEY (sku, bucket)
 );
 
 CREATE TABLE reservations (
@@ -39,6 +43,7 @@ CREATE TABLE reservations (
     id TEXT NOT NULL,
     state TEXT NOT NULL,
     line_items TEXT NOT NULL,
+    takes TEXT NOT NULL,
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX reservations_expiring ON reservations (state, expires_at);

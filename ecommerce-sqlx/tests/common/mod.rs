@@ -197,6 +197,8 @@ pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
 pub struct Factory {
     pub server: Server,
     pub histories: usize,
+    /// Buckets of every new SKU (1: ordinary stock rows).
+    pub buckets: u32,
 }
 
 impl Factory {
@@ -204,6 +206,7 @@ impl Factory {
         Factory {
             server: Server::Postgres,
             histories: 20,
+            buckets: 1,
         }
     }
 
@@ -211,6 +214,7 @@ impl Factory {
         Factory {
             server: Server::MySql,
             histories: 20,
+            buckets: 1,
         }
     }
 
@@ -218,7 +222,13 @@ impl Factory {
         Factory {
             server: Server::Sqlite,
             histories: 10,
+            buckets: 1,
         }
+    }
+
+    /// The same, with every SKU spread over four buckets (hot-SKU stock).
+    pub fn bucketed(self) -> Self {
+        Factory { buckets: 4, ..self }
     }
 }
 
@@ -231,7 +241,10 @@ impl BackendFactory for Factory {
         Some(Backend {
             catalog: stores.catalog,
             carts: stores.carts,
-            inventory: stores.inventory,
+            inventory: Arc::new(
+                ecommerce_sqlx::SqlInventory::new(stores.db.clone())
+                    .with_default_buckets(self.buckets),
+            ),
             orders: stores.orders.clone(),
             outbox: stores.orders,
             recommendations: stores.recommendations,

@@ -10,6 +10,7 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | *(default)* | the core: domain types, store traits, the checkout saga, in-memory stores |
+//! | `postgres`, `mysql`, `sqlite` | [`sql`]: the SQL stores (`ecommerce-sqlx`) for those databases |
 //! | `testkit` | [`testkit`]: the conformance suite a custom store runs against itself |
 //!
 //! ```
@@ -31,3 +32,9 @@
 
 #[doc(inline)]
 pub use ecommerce_core::*;
+
+/// The SQL stores: PostgreSQL, MySQL/MariaDB and SQLite (features `postgres`, `mysql`,
+/// `sqlite`).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+#[doc(inline)]
+pub use ecommerce_sqlx as sql;

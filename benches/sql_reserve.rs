@@ -24,8 +24,8 @@ use ecommerce::catalog::{Product, Variant};
 use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
 use ecommerce::inventory::{InventoryStore, ReservationLine};
 use ecommerce::payment::{PaymentMethod, TestGateway};
-use ecommerce_sqlx::{Db, DbOptions, SqlInventory, SqlStores};
 use ecommerce::{Currency, Money};
+use ecommerce_sqlx::{Db, DbOptions, SqlInventory, SqlStores};
 use sqlx::Executor;
 
 const TTL: Duration = Duration::from_secs(3600);

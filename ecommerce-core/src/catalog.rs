@@ -217,6 +217,20 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
+impl<T, C> Page<T, C> {
+    /// A page from a query that fetched up to `limit + 1` items: if the extra one came, there
+    /// is a next page, which continues after the last item kept.
+    pub fn from_probe(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> C) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Page { items, next }
+    }
+}
+
 /// Where a product listing continues: after this product (listings are ordered by id).
 pub type ProductCursor = ProductId;
 

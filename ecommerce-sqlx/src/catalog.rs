@@ -165,17 +165,11 @@ impl CatalogStore for SqlCatalog {
         .fetch_all(self.db.pool())
         .await
         .map_err(|e| store_error("listing products", e))?;
-        let mut items: Vec<Product> = rows
+        let items: Vec<Product> = rows
             .iter()
             .map(|(json,)| decode("product", json))
             .collect::<Result<_, _>>()?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|p| p.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_probe(items, limit, |p| p.id))
     }
 
     async fn offers(&self, skus: &[Sku]) -> Result<HashMap<Sku, Offer>, CatalogError> {

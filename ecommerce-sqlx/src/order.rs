@@ -209,14 +209,8 @@ impl OrderStore for SqlOrderStore {
         .fetch_all(self.db.pool())
         .await
         .map_err(|e| store_error("reading order history", e))?;
-        let mut items = orders(rows)?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|o| o.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let items = orders(rows)?;
+        Ok(Page::from_probe(items, limit, |o| o.id))
     }
 
     async fn pending_before(

@@ -82,7 +82,7 @@ impl CatalogStore for MemoryCatalog {
             Some(id) => std::ops::Bound::Excluded(id),
             None => std::ops::Bound::Unbounded,
         };
-        let mut items: Vec<Product> = state
+        let items: Vec<Product> = state
             .products
             .range((start, std::ops::Bound::Unbounded))
             .map(|(_, p)| p)
@@ -90,13 +90,7 @@ impl CatalogStore for MemoryCatalog {
             .take(limit.saturating_add(1))
             .cloned()
             .collect();
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|p| p.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_probe(items, limit, |p| p.id))
     }
 
     async fn offers(&self, skus: &[Sku]) -> Result<HashMap<Sku, Offer>, CatalogError> {

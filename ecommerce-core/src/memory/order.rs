@@ -110,19 +110,13 @@ impl OrderStore for MemoryOrderStore {
             Some(id) => std::ops::Bound::Excluded(id),
             None => std::ops::Bound::Unbounded,
         };
-        let mut items: Vec<Order> = ids
+        let items: Vec<Order> = ids
             .range((std::ops::Bound::Unbounded, upper))
             .rev()
             .take(limit + 1)
             .map(|id| state.orders[id].clone())
             .collect();
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|o| o.id)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_probe(items, limit, |o| o.id))
     }
 
     async fn pending_before(

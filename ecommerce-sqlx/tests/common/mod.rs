@@ -142,50 +142,42 @@ pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
                 .expect("sqlite opens");
             (db, cleanup)
         }
-        Server::Postgres => {
+        Server::Postgres | Server::MySql => {
             let url = server_url(server)?;
+            let (create, drop) = if server == Server::Postgres {
+                (
+                    format!("CREATE SCHEMA {name}"),
+                    format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+                )
+            } else {
+                (
+                    format!("CREATE DATABASE {name}"),
+                    format!("DROP DATABASE IF EXISTS {name}"),
+                )
+            };
             let admin = match Db::connect_with(&url, small(), &[]).await {
                 Ok(db) => db,
-                Err(e) => return fail("postgres unreachable", &e),
+                Err(e) => return fail("database server unreachable", &e),
             };
             admin
                 .pool()
-                .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+                .execute(sqlx::AssertSqlSafe(create))
                 .await
-                .expect("create schema");
+                .expect("create the test's schema or database");
             admin.close().await;
             let cleanup = Arc::new(Cleanup {
                 url: url.clone(),
-                drop_sql: Some(format!("DROP SCHEMA IF EXISTS {name} CASCADE")),
+                drop_sql: Some(drop),
                 files: Vec::new(),
             });
-            let setup = vec![format!("SET search_path TO {name}")];
-            let db = Db::connect_with(&url, options, &setup)
-                .await
-                .expect("connect");
-            (db, cleanup)
-        }
-        Server::MySql => {
-            let url = server_url(server)?;
-            let admin = match Db::connect_with(&url, small(), &[]).await {
-                Ok(db) => db,
-                Err(e) => return fail("mysql unreachable", &e),
+            // A schema is picked per connection; a MySQL database is part of the URL.
+            let db = if server == Server::Postgres {
+                let setup = vec![format!("SET search_path TO {name}")];
+                Db::connect_with(&url, options, &setup).await
+            } else {
+                Db::connect_with(&with_database(&url, &name), options, &[]).await
             };
-            admin
-                .pool()
-                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .await
-                .expect("create database");
-            admin.close().await;
-            let cleanup = Arc::new(Cleanup {
-                url: url.clone(),
-                drop_sql: Some(format!("DROP DATABASE IF EXISTS {name}")),
-                files: Vec::new(),
-            });
-            let db = Db::connect_with(&with_database(&url, &name), options, &[])
-                .await
-                .expect("connect");
-            (db, cleanup)
+            (db.expect("connect"), cleanup)
         }
     };
     db.migrate().await.expect("migrations apply");

@@ -10,6 +10,7 @@
 //! | [`catalog`], [`cart`], [`inventory`], [`order`], [`payment`], [`recommend`], [`search`], [`events`] | each concept's types and its store trait |
 //! | [`checkout`] | the checkout saga, payment callbacks, recovery, cancellation |
 //! | [`storefront`] | [`Storefront`], the API applications call |
+//! | [`demo`] | a deterministic demo catalog of any size |
 //! | [`memory`] | an in-memory implementation of every store trait |
 //! | `testkit` (feature `testkit`) | the conformance suite every store runs |
 //! | [`error`] | one error enum per area, and [`Error`] |
@@ -17,6 +18,7 @@
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod id;

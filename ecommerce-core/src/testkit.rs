@@ -151,6 +151,7 @@ macro_rules! conformance_suite {
             outbox_delivers_every_event_at_least_once,
             co_purchases_count_once_per_order,
             search_tolerates_typos_prefixes_and_counts_facets,
+            search_follows_catalog_changes_and_facets_agree_with_filters,
             checkout_confirms_sells_stock_and_records,
             checkout_out_of_stock_fails_naming_skus,
             checkout_decline_releases_stock,
@@ -1257,6 +1258,95 @@ pub async fn search_tolerates_typos_prefixes_and_counts_facets(backend: Backend)
         shop.search(&q).await.is_err(),
         "a zero page size is refused"
     );
+}
+
+/// A changed product is found by its new words and not its old ones, an unpublished one is
+/// gone, and every facet count equals the total of the search filtered on that value.
+pub async fn search_follows_catalog_changes_and_facets_agree_with_filters(backend: Backend) {
+    let (shop, _) = shop(&backend);
+    let brands = ["Boreal", "Kestrel", "Lumen"];
+    let mut products = Vec::new();
+    for i in 0..12 {
+        let mut p = product(
+            &format!("Trail Lantern {i}"),
+            &[(&format!("LNT-{i}"), 1_000 + 700 * i)],
+        );
+        p.brand = brands[i as usize % 3].into();
+        if i % 4 == 0 {
+            p.category = CategoryId::new("camping").expect("slug");
+        }
+        shop.upsert_product(p.clone()).await.expect("upsert");
+        products.push(p);
+    }
+    let all = SearchQuery {
+        text: "lantern".into(),
+        facets: true,
+        limit: 100,
+        ..SearchQuery::default()
+    };
+    let results = shop.search(&all).await.expect("search");
+    assert_eq!(results.total, 12);
+    let facets = results.facets.expect("facets");
+    for f in &facets.brand {
+        let filtered = SearchQuery {
+            filters: SearchFilters {
+                brand: Some(f.value.clone()),
+                ..SearchFilters::default()
+            },
+            ..all.clone()
+        };
+        assert_eq!(
+            shop.search(&filtered).await.expect("search").total,
+            f.count,
+            "brand {}",
+            f.value
+        );
+    }
+    for f in &facets.category {
+        let filtered = SearchQuery {
+            filters: SearchFilters {
+                category: Some(CategoryId::new(f.value.clone()).expect("slug")),
+                ..SearchFilters::default()
+            },
+            ..all.clone()
+        };
+        assert_eq!(
+            shop.search(&filtered).await.expect("search").total,
+            f.count,
+            "category {}",
+            f.value
+        );
+    }
+    assert_eq!(facets.price.iter().map(|f| f.count).sum::<u64>(), 12);
+
+    let mut renamed = products[1].clone();
+    renamed.title = "Summit Headlamp".into();
+    renamed.description = "Bright and light.".into();
+    shop.upsert_product(renamed.clone()).await.expect("rename");
+    let found = shop
+        .search(&SearchQuery::text("headlamp"))
+        .await
+        .expect("search");
+    assert_eq!(
+        found.hits.iter().map(|h| h.product).collect::<Vec<_>>(),
+        vec![renamed.id]
+    );
+    let lanterns = shop
+        .search(&SearchQuery::text("lantern"))
+        .await
+        .expect("search");
+    assert_eq!(lanterns.total, 11, "the old title is gone");
+    let mut hidden = products[2].clone();
+    hidden.published = false;
+    shop.upsert_product(hidden.clone())
+        .await
+        .expect("unpublish");
+    let lanterns = shop
+        .search(&SearchQuery::text("lantern"))
+        .await
+        .expect("search");
+    assert_eq!(lanterns.total, 10);
+    assert!(lanterns.hits.iter().all(|h| h.product != hidden.id));
 }
 
 // ----- checkout saga -----

@@ -1,0 +1,22 @@
+//! The conformance suite with tantivy as the search engine (the other stores in memory).
+
+use std::sync::Arc;
+
+use ecommerce_core::testkit::{Backend, BackendFactory};
+use ecommerce_search::TantivySearch;
+
+struct Tantivy;
+
+#[async_trait::async_trait]
+impl BackendFactory for Tantivy {
+    async fn backend(&self) -> Option<Backend> {
+        let search = TantivySearch::in_ram().expect("index");
+        Some(Backend {
+            search: Arc::new(search),
+            histories: 20,
+            ..Backend::memory()
+        })
+    }
+}
+
+ecommerce_core::conformance_suite!(Tantivy);

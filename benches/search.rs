@@ -146,36 +146,49 @@ fn raw(
         for (q, query) in queries {
             let t = Instant::now();
             let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
-            let docs: Vec<tantivy::DocAddress> =
-                if q.sort == SortOrder::Relevance && !terms(&q.text).is_empty() {
-                    let (docs, _n) = searcher
-                        .search(query, &(top.order_by_score(), Count))
-                        .expect("search");
-                    docs.into_iter().map(|(_, a)| a).collect()
-                } else {
-                    let (docs, _n) = searcher
-                        .search(
-                            query,
-                            &(
-                                top.order_by_fast_field::<i64>("price", tantivy::Order::Asc),
-                                Count,
-                            ),
-                        )
-                        .expect("search");
-                    docs.into_iter().map(|(_, a)| a).collect()
-                };
-            if q.facets {
-                for field in [
+            let facets = || {
+                [
                     "facet_category",
                     "facet_brand",
                     "facet_price",
                     "facet_stock",
-                ] {
+                ]
+                .map(|field| {
                     let mut c = tantivy::collector::FacetCollector::for_field(field);
                     c.add_facet("/");
-                    let _ = searcher.search(query, &c).expect("facets");
+                    c
+                })
+            };
+            let by_score = q.sort == SortOrder::Relevance && !terms(&q.text).is_empty();
+            // One pass with the same collectors as the SDK.
+            let docs: Vec<tantivy::DocAddress> = match (by_score, q.facets) {
+                (true, false) => {
+                    let (docs, _) = searcher
+                        .search(query, &(top.order_by_score(), Count))
+                        .expect("search");
+                    docs.into_iter().map(|(_, a)| a).collect()
                 }
-            }
+                (true, true) => {
+                    let [a, b, c, d] = facets();
+                    let ((docs, _), _) = searcher
+                        .search(query, &((top.order_by_score(), Count), (a, b, c, d)))
+                        .expect("search");
+                    docs.into_iter().map(|(_, a)| a).collect()
+                }
+                (false, facets_wanted) => {
+                    let top = top.order_by_fast_field::<i64>("price", tantivy::Order::Asc);
+                    if facets_wanted {
+                        let [a, b, c, d] = facets();
+                        let ((docs, _), _) = searcher
+                            .search(query, &((top, Count), (a, b, c, d)))
+                            .expect("search");
+                        docs.into_iter().map(|(_, a)| a).collect()
+                    } else {
+                        let (docs, _) = searcher.search(query, &(top, Count)).expect("search");
+                        docs.into_iter().map(|(_, a)| a).collect()
+                    }
+                }
+            };
             for a in docs {
                 let d: tantivy::TantivyDocument = searcher.doc(a).expect("doc");
                 std::hint::black_box(d.get_first(hit).and_then(|v| v.as_str()).map(str::len));

@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | *(default)* | the core: domain types, store traits, the checkout saga, in-memory stores |
 //! | `postgres`, `mysql`, `sqlite` | [`sql`]: the SQL stores (`ecommerce-sqlx`) for those databases |
+//! | `search` | [`search_engine`]: product search on tantivy (`ecommerce-search`) |
 //! | `testkit` | [`testkit`]: the conformance suite a custom store runs against itself |
 //!
 //! ```
@@ -38,3 +39,8 @@ pub use ecommerce_core::*;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 #[doc(inline)]
 pub use ecommerce_sqlx as sql;
+
+/// Product search on tantivy (feature `search`).
+#[cfg(feature = "search")]
+#[doc(inline)]
+pub use ecommerce_search as search_engine;

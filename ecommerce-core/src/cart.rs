@@ -69,7 +69,14 @@ pub struct Cart {
     pub version: u64,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Guest carts already merged into this one (the most recent [`MAX_MERGED_MARKS`]), so a
+    /// merge retried after a crash does not add the same lines twice.
+    #[serde(default)]
+    pub merged_guest_carts: Vec<CartId>,
 }
+
+/// How many merged guest cart ids a cart remembers.
+pub const MAX_MERGED_MARKS: usize = 16;
 
 impl Cart {
     /// An empty guest cart with a new token.
@@ -89,6 +96,7 @@ impl Cart {
             lines: Vec::new(),
             version: 0,
             updated_at: Utc::now(),
+            merged_guest_carts: Vec::new(),
         }
     }
 
@@ -121,6 +129,11 @@ impl Cart {
             .map(CartLine::total)
             .collect::<Result<Vec<_>, _>>()?;
         Money::sum(currency, totals).map(Some)
+    }
+
+    /// Whether the guest cart `guest` was already merged into this one.
+    pub fn has_merged(&self, guest: CartId) -> bool {
+        self.merged_guest_carts.contains(&guest)
     }
 
     /// The line of this SKU.
@@ -197,6 +210,13 @@ impl Cart {
     /// merged in full.
     pub fn merge_from(&mut self, other: &Cart, limits: &CartLimits) -> Vec<Sku> {
         let mut clipped = Vec::new();
+        if self.has_merged(other.id) {
+            return clipped;
+        }
+        self.merged_guest_carts.push(other.id);
+        if self.merged_guest_carts.len() > MAX_MERGED_MARKS {
+            self.merged_guest_carts.remove(0);
+        }
         for line in &other.lines {
             if let Some(currency) = self.currency() {
                 if currency != line.unit_price.currency {
@@ -317,6 +337,79 @@ pub trait CartStore: Debug + Send + Sync + 'static {
     ) -> Result<Cart, CartError>;
 }
 
+/// Two cart stores as one: an active store (fast, expiring: Redis, or
+/// [`crate::memory::MemoryCartStore::with_ttl`]) for guest carts, and a persistent store
+/// (durable: SQL) for customer carts, so a cart started on mobile shows on desktop.
+///
+/// - Guest carts (no customer) are read and written in the active store; customer carts in
+///   the persistent store. A read looks in the active store first and falls back to the
+///   persistent one, also when the active store fails.
+/// - On login, [`crate::Storefront::merge_guest_cart`] merges the guest's active cart into the
+///   customer's persistent cart: the merged cart is written first (carrying the guest cart's
+///   id, [`Cart::merged_guest_carts`]), then the guest cart is deleted, so a merge interrupted
+///   between the two is finished, not repeated, by the next login.
+#[derive(Debug, Clone)]
+pub struct TieredCartStore {
+    active: std::sync::Arc<dyn CartStore>,
+    persistent: std::sync::Arc<dyn CartStore>,
+}
+
+impl TieredCartStore {
+    /// Guest carts in `active`, customer carts in `persistent`.
+    pub fn new(
+        active: std::sync::Arc<dyn CartStore>,
+        persistent: std::sync::Arc<dyn CartStore>,
+    ) -> Self {
+        TieredCartStore { active, persistent }
+    }
+
+    fn home(&self, cart: &Cart) -> &dyn CartStore {
+        if cart.customer.is_some() {
+            self.persistent.as_ref()
+        } else {
+            self.active.as_ref()
+        }
+    }
+}
+
+#[async_trait]
+impl CartStore for TieredCartStore {
+    async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
+        match self.active.load(id).await {
+            Ok(Some(cart)) => Ok(Some(cart)),
+            Ok(None) => self.persistent.load(id).await,
+            Err(active_error) => match self.persistent.load(id).await? {
+                Some(cart) => Ok(Some(cart)),
+                None => Err(active_error),
+            },
+        }
+    }
+
+    async fn save(&self, cart: &Cart) -> Result<Cart, CartError> {
+        self.home(cart).save(cart).await
+    }
+
+    async fn delete(&self, id: CartId) -> Result<(), CartError> {
+        self.active.delete(id).await?;
+        self.persistent.delete(id).await
+    }
+
+    async fn save_merged(
+        &self,
+        merged: &Cart,
+        consumed: CartId,
+        consumed_version: u64,
+    ) -> Result<Cart, CartError> {
+        let current = self.active.load(consumed).await?.map_or(0, |c| c.version);
+        if current != consumed_version {
+            return Err(CartError::VersionConflict { cart: consumed });
+        }
+        let stored = self.home(merged).save(merged).await?;
+        self.active.delete(consumed).await?;
+        Ok(stored)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,5 +486,81 @@ mod tests {
         assert_eq!(clipped, vec![Sku::new("A").unwrap()]);
         assert_eq!(mine.line(&Sku::new("A").unwrap()).unwrap().quantity, 5);
         assert_eq!(mine.line(&Sku::new("B").unwrap()).unwrap().quantity, 1);
+    }
+
+    fn unavailable() -> CartError {
+        CartError::Store(crate::error::StoreError::Unavailable {
+            message: "active store down".into(),
+            source: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failing_active_store_falls_back_to_the_persistent_one() {
+        use crate::memory::MemoryCartStore;
+        use std::sync::Arc;
+        let persistent = Arc::new(MemoryCartStore::new());
+        let customer = CustomerId::new();
+        let saved = persistent
+            .save(&Cart::new_for_customer(customer))
+            .await
+            .unwrap();
+        let mut down = MockCartStore::new();
+        down.expect_load().returning(|_| Err(unavailable()));
+        let tiered = TieredCartStore::new(Arc::new(down), persistent);
+        assert_eq!(tiered.load(saved.id).await.unwrap(), Some(saved));
+        assert!(
+            matches!(tiered.load(CartId::new()).await, Err(CartError::Store(_))),
+            "a guest cart that cannot be read is an error, not an empty cart"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_merge_is_finished_not_repeated() {
+        use crate::memory::MemoryCartStore;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let active = Arc::new(MemoryCartStore::new());
+        let persistent = Arc::new(MemoryCartStore::new());
+        let limits = CartLimits::default();
+        let mut guest = Cart::new_guest();
+        guest.add(&offer("A", 100), 2, &limits).unwrap();
+        let guest = active.save(&guest).await.unwrap();
+
+        // The active store fails the first delete: the process "dies" after the merged cart
+        // was written.
+        let mut flaky = MockCartStore::new();
+        let crashed = Arc::new(AtomicBool::new(false));
+        let (a, c) = (active.clone(), crashed.clone());
+        flaky.expect_delete().returning(move |id| {
+            if !c.swap(true, Ordering::SeqCst) {
+                return Err(unavailable());
+            }
+            futures::executor::block_on(a.delete(id))
+        });
+        let a = active.clone();
+        flaky
+            .expect_load()
+            .returning(move |id| futures::executor::block_on(a.load(id)));
+        let tiered = TieredCartStore::new(Arc::new(flaky), persistent.clone());
+
+        let customer = CustomerId::new();
+        let mut mine = Cart::new_for_customer(customer);
+        mine.merge_from(&guest, &limits);
+        assert!(
+            tiered
+                .save_merged(&mine, guest.id, guest.version)
+                .await
+                .is_err()
+        );
+        let stored = persistent.load(mine.id).await.unwrap().unwrap();
+        assert!(stored.has_merged(guest.id));
+        // Merging again finds the mark and adds nothing.
+        let mut again = stored.clone();
+        assert!(again.merge_from(&guest, &limits).is_empty());
+        assert_eq!(again.lines, stored.lines);
+        assert_eq!(again.line(&Sku::new("A").unwrap()).unwrap().quantity, 2);
+        tiered.delete(guest.id).await.unwrap();
+        assert_eq!(active.load(guest.id).await.unwrap(), None);
     }
 }

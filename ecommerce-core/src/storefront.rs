@@ -483,6 +483,15 @@ impl Storefront {
                 .load(CartId::for_customer(customer))
                 .await?
                 .unwrap_or_else(|| Cart::new_for_customer(customer));
+            if mine.has_merged(guest) {
+                // A merge that was interrupted after the customer's cart was written: finish
+                // it by removing the guest cart, without adding its lines again.
+                self.carts.delete(guest).await?;
+                return Ok(MergedCart {
+                    cart: mine,
+                    clipped: Vec::new(),
+                });
+            }
             let clipped = mine.merge_from(&guest_cart, &limits);
             match self
                 .carts

@@ -285,4 +285,11 @@ pub trait CatalogStore: Debug + Send + Sync + 'static {
     /// # Errors
     /// [`CatalogError::Store`].
     async fn offers(&self, skus: &[Sku]) -> Result<HashMap<Sku, Offer>, CatalogError>;
+
+    /// Since when reads have been served from stale data because the backing store fails, or
+    /// `None` when they are fresh. Only caching stores ([`crate::catalog_cache::CachingCatalog`])
+    /// are ever stale.
+    fn stale_since(&self) -> Option<DateTime<Utc>> {
+        None
+    }
 }

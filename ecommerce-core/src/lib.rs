@@ -8,6 +8,7 @@
 //! | --- | --- |
 //! | [`money`], [`id`] | amounts and currencies, typed ids |
 //! | [`catalog`], [`cart`], [`inventory`], [`order`], [`payment`], [`recommend`], [`search`], [`events`] | each concept's types and its store trait |
+//! | [`catalog_cache`] | the caching catalog that stays visible when its store fails |
 //! | [`checkout`] | the checkout saga, payment callbacks, recovery, cancellation |
 //! | [`storefront`] | [`Storefront`], the API applications call |
 //! | [`demo`] | a deterministic demo catalog of any size |
@@ -17,6 +18,7 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod catalog_cache;
 pub mod checkout;
 pub mod demo;
 pub mod error;

@@ -321,6 +321,13 @@ impl Storefront {
             .await
     }
 
+    /// Since when the catalog has been served from stale data because its store fails
+    /// (with a [`crate::catalog_cache::CachingCatalog`]), or `None` when it is fresh. Show it
+    /// ("prices may have changed") rather than hiding the catalog.
+    pub fn catalog_stale_since(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.catalog.stale_since()
+    }
+
     /// Every category.
     ///
     /// # Errors

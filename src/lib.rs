@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | *(default)* | the core: domain types, store traits, the checkout saga, in-memory stores |
 //! | `postgres`, `mysql`, `sqlite` | [`sql`]: the SQL stores (`ecommerce-sqlx`) for those databases |
+//! | `redis` | [`redis_stores`]: carts, stock, recommendations and the catalog cache on Redis (`ecommerce-redis`) |
 //! | `search` | [`search_engine`]: product search on tantivy (`ecommerce-search`) |
 //! | `testkit` | [`testkit`]: the conformance suite a custom store runs against itself |
 //!
@@ -44,3 +45,9 @@ pub use ecommerce_sqlx as sql;
 #[cfg(feature = "search")]
 #[doc(inline)]
 pub use ecommerce_search as search_engine;
+
+/// Carts, stock, recommendations and the catalog cache on Redis and Redis Cluster (feature
+/// `redis`).
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use ecommerce_redis as redis_stores;

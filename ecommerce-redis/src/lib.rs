@@ -7,6 +7,7 @@
 //! | [`RedisInventory`] | stock levels, reservations, the ledger | `{prefix:inv}:...` |
 //! | [`RedisRecommendations`] | co-purchase counts, sorted sets | `{prefix:rec}:...` |
 //! | [`RedisCatalogCache`] | the catalog's last good answers | `{prefix:cat}:...` |
+//! | [`GatedInventory`] | flash-sale counters in front of the SQL inventory | `{prefix:gate}:...` |
 //!
 //! Every multi-key operation is one Lua script (the `.lua` files of this crate), so it is
 //! atomic. The part of a key in braces is its hash tag: on a cluster, the keys one script
@@ -23,6 +24,7 @@
 
 mod cart;
 mod catalog_cache;
+mod gate;
 mod inventory;
 mod recommend;
 
@@ -35,6 +37,7 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 pub use cart::RedisCartStore;
 pub use catalog_cache::RedisCatalogCache;
+pub use gate::GatedInventory;
 pub use inventory::RedisInventory;
 pub use recommend::RedisRecommendations;
 

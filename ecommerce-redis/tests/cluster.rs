@@ -45,7 +45,11 @@ fn free_base() -> u16 {
 }
 
 fn start() -> Option<Cluster> {
-    if Command::new("redis-server").arg("--version").output().is_err() {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         if std::env::var("ECOMMERCE_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
             panic!("redis-server not installed and ECOMMERCE_TEST_REQUIRE_SERVICES=1");
         }
@@ -81,7 +85,10 @@ fn start() -> Option<Cluster> {
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
         {
-            assert!(Instant::now() < deadline, "redis-server on {port} did not start");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -93,14 +100,20 @@ fn start() -> Option<Cluster> {
         .args(["--cluster-replicas", "0", "--cluster-yes"])
         .output()
         .expect("redis-cli --cluster create");
-    assert!(created.status.success(), "cluster create failed: {created:?}");
+    assert!(
+        created.status.success(),
+        "cluster create failed: {created:?}"
+    );
     while !ports.iter().all(|port| {
         Command::new("redis-cli")
             .args(["-p", &port.to_string(), "cluster", "info"])
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
     }) {
-        assert!(Instant::now() < deadline, "the cluster did not become ready");
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not become ready"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Some(cluster)
@@ -156,10 +169,19 @@ async fn the_conformance_suite_passes_on_a_three_master_cluster() {
     // Keys of one cart share a slot; the inventory's keys share one slot.
     let slot = |key: &str| -> i64 {
         let out = Command::new("redis-cli")
-            .args(["-p", &cluster.ports[0].to_string(), "cluster", "keyslot", key])
+            .args([
+                "-p",
+                &cluster.ports[0].to_string(),
+                "cluster",
+                "keyslot",
+                key,
+            ])
             .output()
             .expect("keyslot");
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("slot")
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("slot")
     };
     assert_eq!(slot("{p:inv}:on_hand"), slot("{p:inv}:ledger:SKU-1"));
     assert_ne!(slot("{p:cart:a}"), slot("{p:cart:b}"));

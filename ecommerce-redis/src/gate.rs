@@ -1,0 +1,249 @@
+//! The flash-sale gate: Redis in front of the SQL inventory.
+//!
+//! [`GatedInventory`] keeps a counter of available units per SKU in Redis. A reservation first
+//! takes its units from the counters in one Lua script, all or nothing: when they are short,
+//! the buyer is turned away without touching the database. Otherwise the inner inventory (the
+//! SQL conditional decrement) decides, and stays the source of truth: if it refuses, the
+//! units go back to the counters and the counters of the short SKUs are reset from it.
+//!
+//! The counters are rebuilt from the inner inventory with [`GatedInventory::rebuild`] on
+//! start, and [`GatedInventory::reconcile`] resets them periodically. Drift can only turn a
+//! buyer away early (a counter below the truth, until the next reconcile) or send a buyer the
+//! database refuses (a counter above it): never an oversell, since the database decides.
+//! When Redis is down, or a SKU has no counter, reservations fall through to the inner
+//! inventory: slower, still correct.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ecommerce_core::error::{InventoryError, Shortage};
+use ecommerce_core::id::{OrderId, Sku};
+use ecommerce_core::inventory::{
+    InventoryStore, Reservation, ReservationLine, ReservationState, StockLevel, StockMovement,
+    normalize_lines,
+};
+use redis::{AsyncCommands, Script};
+
+use crate::{Redis, decode};
+
+/// Redis counters in front of an inventory (see the module docs).
+#[derive(Debug, Clone)]
+pub struct GatedInventory {
+    redis: Redis,
+    inner: Arc<dyn InventoryStore>,
+    take: Script,
+    give_back: Script,
+    restock: Script,
+}
+
+enum Gate {
+    /// The units are taken from the counters (or were for this order).
+    Through,
+    /// The counters cannot tell (no counter, or Redis unreachable): ask the inventory.
+    Unknown,
+    /// Short at the gate.
+    Short(Vec<Shortage>),
+}
+
+impl GatedInventory {
+    /// A gate on this Redis in front of `inner`.
+    pub fn new(redis: Redis, inner: Arc<dyn InventoryStore>) -> Self {
+        GatedInventory {
+            redis,
+            inner,
+            take: Script::new(include_str!("../lua/gate_take.lua")),
+            give_back: Script::new(include_str!("../lua/gate_give_back.lua")),
+            restock: Script::new(include_str!("../lua/gate_restock.lua")),
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{{{}:gate}}:{name}", self.redis.prefix)
+    }
+
+    /// Sets the counters of these SKUs to the inner inventory's units on hand: on start, and
+    /// for SKUs stocked before the gate existed.
+    ///
+    /// # Errors
+    /// [`InventoryError`] from the inner inventory or Redis.
+    pub async fn rebuild(&self, skus: &[Sku]) -> Result<(), InventoryError> {
+        for sku in skus {
+            let level = self.inner.level(sku).await?;
+            let _: () = self
+                .redis
+                .connection()
+                .hset(self.key("available"), sku.as_str(), level.on_hand)
+                .await
+                .map_err(|e| crate::store_error("setting a gate counter", e))?;
+        }
+        Ok(())
+    }
+
+    /// Resets every counter to the inner inventory's units on hand; returns how many.
+    ///
+    /// # Errors
+    /// [`InventoryError`] from the inner inventory or Redis.
+    pub async fn reconcile(&self) -> Result<usize, InventoryError> {
+        let skus: Vec<String> = self
+            .redis
+            .connection()
+            .hkeys(self.key("available"))
+            .await
+            .map_err(|e| crate::store_error("listing gate counters", e))?;
+        let skus: Vec<Sku> = skus.into_iter().filter_map(|s| Sku::new(s).ok()).collect();
+        self.rebuild(&skus).await?;
+        Ok(skus.len())
+    }
+
+    /// The gate's counter of a SKU, `None` when it has none.
+    ///
+    /// # Errors
+    /// [`InventoryError::Store`].
+    pub async fn counter(&self, sku: &Sku) -> Result<Option<i64>, InventoryError> {
+        Ok(self
+            .redis
+            .connection()
+            .hget(self.key("available"), sku.as_str())
+            .await
+            .map_err(|e| crate::store_error("reading a gate counter", e))?)
+    }
+
+    async fn pass(&self, order: OrderId, lines: &[ReservationLine]) -> Gate {
+        let mut invocation = self.take.prepare_invoke();
+        invocation
+            .key(self.key("available"))
+            .key(self.key("through"))
+            .arg(order.to_string())
+            .arg(serde_json::to_string(lines).expect("lines serialize"));
+        for line in lines {
+            invocation.arg(line.sku.as_str()).arg(line.quantity);
+        }
+        let reply: Result<Vec<String>, _> =
+            invocation.invoke_async(&mut self.redis.connection()).await;
+        match reply {
+            Ok(r) if r.first().map(String::as_str) == Some("through") => Gate::Through,
+            Ok(r) if r.first().map(String::as_str) == Some("short") => {
+                match r
+                    .get(1)
+                    .map(|json| decode::<Vec<Shortage>>("gate shortages", json))
+                {
+                    Some(Ok(shortages)) => Gate::Short(shortages),
+                    _ => Gate::Unknown,
+                }
+            }
+            // A missing counter, or Redis unreachable: the database decides.
+            _ => Gate::Unknown,
+        }
+    }
+
+    /// Gives an order's units back to the counters; a Redis failure is left to reconcile.
+    async fn give_back(&self, order: OrderId) {
+        let _: Result<i64, _> = self
+            .give_back
+            .key(self.key("available"))
+            .key(self.key("through"))
+            .arg(order.to_string())
+            .invoke_async(&mut self.redis.connection())
+            .await;
+    }
+}
+
+#[async_trait]
+impl InventoryStore for GatedInventory {
+    async fn receive(&self, sku: &Sku, quantity: u32) -> Result<StockLevel, InventoryError> {
+        let level = self.inner.receive(sku, quantity).await?;
+        // Counting the receipt on the gate too; if Redis misses it, reconcile restores it.
+        let _: Result<i64, _> = self
+            .redis
+            .connection()
+            .hincr(self.key("available"), sku.as_str(), quantity)
+            .await;
+        Ok(level)
+    }
+
+    async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
+        self.inner.level(sku).await
+    }
+
+    async fn reserve(
+        &self,
+        order: OrderId,
+        lines: &[ReservationLine],
+        ttl: Duration,
+    ) -> Result<Reservation, InventoryError> {
+        let lines = normalize_lines(lines)?;
+        let gate = self.pass(order, &lines).await;
+        if let Gate::Short(shortages) = gate {
+            // An order the inventory already holds passed before: let it see its reservation.
+            if let Some(existing) = self.inner.reservation(order).await? {
+                if existing.state != ReservationState::Released {
+                    return Ok(existing);
+                }
+            }
+            return Err(InventoryError::OutOfStock { shortages });
+        }
+        match self.inner.reserve(order, &lines, ttl).await {
+            Ok(reservation) => Ok(reservation),
+            Err(e) => {
+                if matches!(gate, Gate::Through) {
+                    self.give_back(order).await;
+                }
+                if let InventoryError::OutOfStock { shortages } = &e {
+                    let short: Vec<Sku> = shortages.iter().map(|s| s.sku.clone()).collect();
+                    let _ = self.rebuild(&short).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn commit(&self, order: OrderId) -> Result<Reservation, InventoryError> {
+        let reservation = self.inner.commit(order).await?;
+        // Sold: the units stay off the counters; forget the order.
+        let _: Result<i64, _> = self
+            .redis
+            .connection()
+            .hdel(self.key("through"), order.to_string())
+            .await;
+        Ok(reservation)
+    }
+
+    async fn release(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
+        let released = self.inner.release(order).await?;
+        if released.is_some() {
+            self.give_back(order).await;
+        }
+        Ok(released)
+    }
+
+    async fn return_stock(&self, order: OrderId) -> Result<Reservation, InventoryError> {
+        let reservation = self.inner.return_stock(order).await?;
+        let mut invocation = self.restock.prepare_invoke();
+        invocation
+            .key(self.key("available"))
+            .key(self.key("restocked"))
+            .arg(order.to_string());
+        for line in &reservation.lines {
+            invocation.arg(line.sku.as_str()).arg(line.quantity);
+        }
+        let _: Result<i64, _> = invocation.invoke_async(&mut self.redis.connection()).await;
+        Ok(reservation)
+    }
+
+    async fn reservation(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
+        self.inner.reservation(order).await
+    }
+
+    async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
+        let released = self.inner.release_expired(limit).await?;
+        for order in &released {
+            self.give_back(*order).await;
+        }
+        Ok(released)
+    }
+
+    async fn ledger(&self, sku: &Sku) -> Result<Vec<StockMovement>, InventoryError> {
+        self.inner.ledger(sku).await
+    }
+}

@@ -16,8 +16,7 @@
 //! Each figure is the median of `--reps` runs of `--seconds` each; raw and SDK runs alternate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ecommerce::CheckoutRequest;
 use ecommerce::catalog::{Product, Variant};
@@ -27,6 +26,10 @@ use ecommerce::payment::{PaymentMethod, TestGateway};
 use ecommerce::{Currency, Money};
 use ecommerce_sqlx::{Db, DbOptions, SqlInventory, SqlStores};
 use sqlx::Executor;
+
+mod common;
+
+use common::{median, throughput};
 
 const TTL: Duration = Duration::from_secs(3600);
 const RANDOM_SKUS: usize = 1_000;
@@ -155,42 +158,6 @@ impl Raw {
             ),
         }
     }
-}
-
-/// Runs `clients` loops of `op` for `seconds`; returns operations per second.
-async fn throughput<F, Fut>(clients: usize, seconds: f64, op: F) -> f64
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|client| {
-            let (op, done, stop) = (op.clone(), done.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    op(client, i).await;
-                    i += 1;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("client");
-    }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-    v[v.len() / 2]
 }
 
 struct Target {

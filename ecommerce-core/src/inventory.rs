@@ -106,6 +106,32 @@ pub enum MovementKind {
     Returned,
 }
 
+impl MovementKind {
+    /// The wire name (`received`, `reserved`...), as stores write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Received => "received",
+            MovementKind::Reserved => "reserved",
+            MovementKind::Released => "released",
+            MovementKind::Committed => "committed",
+            MovementKind::Returned => "returned",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<MovementKind> {
+        [
+            MovementKind::Received,
+            MovementKind::Reserved,
+            MovementKind::Released,
+            MovementKind::Committed,
+            MovementKind::Returned,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
 /// One entry of the append-only stock ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockMovement {
@@ -142,6 +168,30 @@ pub enum ReservationState {
     Released,
     /// The sale was undone and the stock went back on hand (order cancelled).
     Returned,
+}
+
+impl ReservationState {
+    /// The wire name (`held`, `committed`...), as stores write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReservationState::Held => "held",
+            ReservationState::Committed => "committed",
+            ReservationState::Released => "released",
+            ReservationState::Returned => "returned",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<ReservationState> {
+        [
+            ReservationState::Held,
+            ReservationState::Committed,
+            ReservationState::Released,
+            ReservationState::Returned,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
 }
 
 /// The stock taken for one order.

@@ -51,13 +51,7 @@ fn corrupt(message: String) -> InventoryError {
 }
 
 fn state(s: &str) -> Result<ReservationState, InventoryError> {
-    Ok(match s {
-        "held" => ReservationState::Held,
-        "committed" => ReservationState::Committed,
-        "released" => ReservationState::Released,
-        "returned" => ReservationState::Returned,
-        other => return Err(corrupt(format!("reservation state `{other}`"))),
-    })
+    ReservationState::parse(s).ok_or_else(|| corrupt(format!("reservation state `{s}`")))
 }
 
 fn reservation(order: OrderId, json: &str) -> Result<Reservation, InventoryError> {
@@ -329,14 +323,8 @@ impl InventoryStore for RedisInventory {
             .iter()
             .map(|json| {
                 let m: StoredMovement = decode("ledger entry", json)?;
-                let kind = match m.kind.as_str() {
-                    "received" => MovementKind::Received,
-                    "reserved" => MovementKind::Reserved,
-                    "released" => MovementKind::Released,
-                    "committed" => MovementKind::Committed,
-                    "returned" => MovementKind::Returned,
-                    other => return Err(corrupt(format!("ledger movement `{other}`"))),
-                };
+                let kind = MovementKind::parse(&m.kind)
+                    .ok_or_else(|| corrupt(format!("ledger movement `{}`", m.kind)))?;
                 Ok(StockMovement {
                     sku: sku.clone(),
                     kind,

@@ -279,7 +279,7 @@ impl SqlInventory {
             "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, $2, $3, $4, $5)",
         ))
         .bind(sku.as_str())
-        .bind(kind_name(kind))
+        .bind(kind.as_str())
         .bind(i64::from(quantity))
         .bind(order.map(|o| o.to_string()))
         .bind(Utc::now().timestamp_millis())
@@ -394,7 +394,7 @@ impl SqlInventory {
                             .await?;
                     }
                     sqlx::query(db.sql("UPDATE reservations SET state = $1 WHERE order_id = $2"))
-                        .bind(state_name(to))
+                        .bind(to.as_str())
                         .bind(order.to_string())
                         .execute(&mut *tx)
                         .await?;
@@ -410,51 +410,15 @@ impl SqlInventory {
     }
 }
 
-fn state_name(state: ReservationState) -> &'static str {
-    match state {
-        ReservationState::Held => "held",
-        ReservationState::Committed => "committed",
-        ReservationState::Released => "released",
-        ReservationState::Returned => "returned",
-    }
-}
-
 fn parse_state(s: &str) -> Result<ReservationState, StoreError> {
-    Ok(match s {
-        "held" => ReservationState::Held,
-        "committed" => ReservationState::Committed,
-        "released" => ReservationState::Released,
-        "returned" => ReservationState::Returned,
-        other => {
-            return Err(StoreError::Corrupt {
-                message: format!("reservation state `{other}`"),
-            });
-        }
+    ReservationState::parse(s).ok_or_else(|| StoreError::Corrupt {
+        message: format!("reservation state `{s}`"),
     })
 }
 
-fn kind_name(kind: MovementKind) -> &'static str {
-    match kind {
-        MovementKind::Received => "received",
-        MovementKind::Reserved => "reserved",
-        MovementKind::Released => "released",
-        MovementKind::Committed => "committed",
-        MovementKind::Returned => "returned",
-    }
-}
-
 fn parse_kind(s: &str) -> Result<MovementKind, StoreError> {
-    Ok(match s {
-        "received" => MovementKind::Received,
-        "reserved" => MovementKind::Reserved,
-        "released" => MovementKind::Released,
-        "committed" => MovementKind::Committed,
-        "returned" => MovementKind::Returned,
-        other => {
-            return Err(StoreError::Corrupt {
-                message: format!("ledger movement `{other}`"),
-            });
-        }
+    MovementKind::parse(s).ok_or_else(|| StoreError::Corrupt {
+        message: format!("ledger movement `{s}`"),
     })
 }
 

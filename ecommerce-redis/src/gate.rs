@@ -35,6 +35,7 @@ pub struct GatedInventory {
     take: Script,
     give_back: Script,
     restock: Script,
+    received: Script,
 }
 
 enum Gate {
@@ -55,6 +56,7 @@ impl GatedInventory {
             take: Script::new(include_str!("../lua/gate_take.lua")),
             give_back: Script::new(include_str!("../lua/gate_give_back.lua")),
             restock: Script::new(include_str!("../lua/gate_restock.lua")),
+            received: Script::new(include_str!("../lua/gate_receive.lua")),
         }
     }
 
@@ -153,11 +155,15 @@ impl GatedInventory {
 impl InventoryStore for GatedInventory {
     async fn receive(&self, sku: &Sku, quantity: u32) -> Result<StockLevel, InventoryError> {
         let level = self.inner.receive(sku, quantity).await?;
-        // Counting the receipt on the gate too; if Redis misses it, reconcile restores it.
+        // Counted on the gate too (a new counter starts at the units on hand); if Redis misses
+        // it, reconcile restores it.
         let _: Result<i64, _> = self
-            .redis
-            .connection()
-            .hincr(self.key("available"), sku.as_str(), quantity)
+            .received
+            .key(self.key("available"))
+            .arg(sku.as_str())
+            .arg(quantity)
+            .arg(level.on_hand)
+            .invoke_async(&mut self.redis.connection())
             .await;
         Ok(level)
     }

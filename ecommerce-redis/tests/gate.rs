@@ -134,6 +134,16 @@ async fn the_gate_turns_buyers_away_without_touching_the_inventory() {
     assert_eq!(gate.counter(&sku).await.expect("counter"), Some(1));
     assert_eq!(gate.reconcile().await.expect("reconcile"), 1);
     assert_eq!(gate.counter(&sku).await.expect("counter"), Some(1));
+
+    // Stock received before the gate knew the SKU: the first receipt through the gate starts
+    // the counter at everything on hand, not at the receipt.
+    let old = Sku::new("GATE-OLD").expect("sku");
+    counting
+        .receive(&old, 40)
+        .await
+        .expect("stock before the gate");
+    gate.receive(&old, 2).await.expect("receive");
+    assert_eq!(gate.counter(&old).await.expect("counter"), Some(42));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

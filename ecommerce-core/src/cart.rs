@@ -100,6 +100,15 @@ impl Cart {
         }
     }
 
+    /// The cart as a store writes it on a successful compare-and-set: the next version,
+    /// updated now.
+    pub fn next_version(&self) -> Cart {
+        let mut stored = self.clone();
+        stored.version += 1;
+        stored.updated_at = Utc::now();
+        stored
+    }
+
     /// The currency of the cart: that of its first line.
     pub fn currency(&self) -> Option<Currency> {
         self.lines.first().map(|l| l.unit_price.currency)

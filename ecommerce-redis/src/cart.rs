@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use ecommerce_core::cart::{Cart, CartStore};
 use ecommerce_core::error::CartError;
 use ecommerce_core::id::CartId;
@@ -43,9 +42,7 @@ impl RedisCartStore {
     }
 
     async fn write(&self, cart: &Cart) -> Result<Cart, CartError> {
-        let mut stored = cart.clone();
-        stored.version += 1;
-        stored.updated_at = Utc::now();
+        let stored = cart.next_version();
         let written: i64 = self
             .save
             .key(self.key(cart.id))

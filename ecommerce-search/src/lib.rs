@@ -212,28 +212,22 @@ impl TantivySearch {
         documents: impl IntoIterator<Item = SearchDocument>,
         mut progress: impl FnMut(usize),
     ) -> Result<usize, SearchError> {
-        let mut writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-        writer
-            .delete_all_documents()
-            .map_err(|e| store_error("clearing the index", e))?;
-        let mut n = 0;
-        for document in documents {
+        let n = self.inner.write(|writer| {
             writer
-                .add_document(self.inner.document(&document))
-                .map_err(|e| store_error("indexing", e))?;
-            n += 1;
-            if n % 10_000 == 0 {
-                progress(n);
+                .delete_all_documents()
+                .map_err(|e| store_error("clearing the index", e))?;
+            let mut n = 0;
+            for document in documents {
+                writer
+                    .add_document(self.inner.document(&document))
+                    .map_err(|e| store_error("indexing", e))?;
+                n += 1;
+                if n % 10_000 == 0 {
+                    progress(n);
+                }
             }
-        }
-        writer
-            .commit()
-            .map_err(|e| store_error("committing the index", e))?;
-        drop(writer);
-        self.inner
-            .reader
-            .reload()
-            .map_err(|e| store_error("reloading the index", e))?;
+            Ok(n)
+        })?;
         progress(n);
         Ok(n)
     }
@@ -255,6 +249,24 @@ impl TantivySearch {
 }
 
 impl Inner {
+    /// Runs a change under the writer's lock, commits it, and reloads the reader, so the
+    /// change is searchable when this returns. Blocking.
+    fn write<T>(
+        &self,
+        change: impl FnOnce(&mut IndexWriter) -> Result<T, SearchError>,
+    ) -> Result<T, SearchError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let result = change(&mut writer)?;
+        writer
+            .commit()
+            .map_err(|e| store_error("committing the index", e))?;
+        drop(writer);
+        self.reader
+            .reload()
+            .map_err(|e| store_error("reloading the index", e))?;
+        Ok(result)
+    }
+
     fn document(&self, d: &SearchDocument) -> TantivyDocument {
         let f = &self.fields;
         let hit = serde_json::to_string(&StoredHit {
@@ -537,24 +549,18 @@ impl ProductSearch for TantivySearch {
     async fn index(&self, documents: Vec<SearchDocument>) -> Result<(), SearchError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            for d in &documents {
-                writer.delete_term(Term::from_field_text(
-                    inner.fields.id,
-                    &d.product.to_string(),
-                ));
-                writer
-                    .add_document(inner.document(d))
-                    .map_err(|e| store_error("indexing", e))?;
-            }
-            writer
-                .commit()
-                .map_err(|e| store_error("committing the index", e))?;
-            drop(writer);
-            inner
-                .reader
-                .reload()
-                .map_err(|e| store_error("reloading the index", e))
+            inner.write(|writer| {
+                for d in &documents {
+                    writer.delete_term(Term::from_field_text(
+                        inner.fields.id,
+                        &d.product.to_string(),
+                    ));
+                    writer
+                        .add_document(inner.document(d))
+                        .map_err(|e| store_error("indexing", e))?;
+                }
+                Ok(())
+            })
         })
         .await
         .map_err(|e| store_error("indexing", e))?
@@ -563,16 +569,10 @@ impl ProductSearch for TantivySearch {
     async fn remove(&self, product: ProductId) -> Result<(), SearchError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut writer = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            writer.delete_term(Term::from_field_text(inner.fields.id, &product.to_string()));
-            writer
-                .commit()
-                .map_err(|e| store_error("committing the index", e))?;
-            drop(writer);
-            inner
-                .reader
-                .reload()
-                .map_err(|e| store_error("reloading the index", e))
+            inner.write(|writer| {
+                writer.delete_term(Term::from_field_text(inner.fields.id, &product.to_string()));
+                Ok(())
+            })
         })
         .await
         .map_err(|e| store_error("removing", e))?

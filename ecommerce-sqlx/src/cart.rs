@@ -2,7 +2,6 @@
 //! on the version column.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use ecommerce_core::cart::{Cart, CartStore};
 use ecommerce_core::error::CartError;
 use ecommerce_core::id::CartId;
@@ -65,13 +64,6 @@ impl SqlCartStore {
     }
 }
 
-fn next_version(cart: &Cart) -> Cart {
-    let mut stored = cart.clone();
-    stored.version += 1;
-    stored.updated_at = Utc::now();
-    stored
-}
-
 #[async_trait]
 impl CartStore for SqlCartStore {
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
@@ -85,7 +77,7 @@ impl CartStore for SqlCartStore {
     }
 
     async fn save(&self, cart: &Cart) -> Result<Cart, CartError> {
-        let stored = next_version(cart);
+        let stored = cart.next_version();
         let written = self
             .db
             .retry("saving a cart", || async {
@@ -118,7 +110,7 @@ impl CartStore for SqlCartStore {
         consumed_version: u64,
     ) -> Result<Cart, CartError> {
         let db = &self.db;
-        let stored = next_version(merged);
+        let stored = merged.next_version();
         let written = db
             .retry("merging carts", || async {
                 let mut tx = db.begin_write().await?;

@@ -3,7 +3,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::Utc;
 
 use super::lock;
 use crate::cart::{Cart, CartStore};
@@ -52,9 +51,7 @@ impl MemoryCartStore {
     }
 
     fn store(&self, carts: &mut HashMap<CartId, (Cart, Option<Instant>)>, cart: &Cart) -> Cart {
-        let mut stored = cart.clone();
-        stored.version += 1;
-        stored.updated_at = Utc::now();
+        let stored = cart.next_version();
         let expiry = self.ttl.map(|ttl| Instant::now() + ttl);
         carts.insert(cart.id, (stored.clone(), expiry));
         stored

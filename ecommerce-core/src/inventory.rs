@@ -194,6 +194,64 @@ impl ReservationState {
     }
 }
 
+/// What is asked of a reservation after it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReservationOp {
+    /// Sell the held stock ([`InventoryStore::commit`]).
+    Commit,
+    /// Put the held stock back ([`InventoryStore::release`]).
+    Release,
+    /// Release only if still held and past its expiry ([`InventoryStore::release_expired`]).
+    ReleaseIfExpired,
+    /// Put the sold stock back ([`InventoryStore::return_stock`]).
+    Return,
+}
+
+impl ReservationOp {
+    /// The wire name (`commit`, `release`, `release_if_expired`, `return`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReservationOp::Commit => "commit",
+            ReservationOp::Release => "release",
+            ReservationOp::ReleaseIfExpired => "release_if_expired",
+            ReservationOp::Return => "return",
+        }
+    }
+}
+
+impl ReservationState {
+    /// The rule every store applies: what `op` does to a reservation of `order` in this state
+    /// (`expired`: its expiry has passed). `Ok(Some((next, movement)))` moves the units,
+    /// `Ok(None)` changes nothing (the operation was done before, or does not apply), `Err`
+    /// refuses.
+    ///
+    /// # Errors
+    /// [`InventoryError::Released`], [`InventoryError::Committed`],
+    /// [`InventoryError::NotCommitted`].
+    pub fn step(
+        self,
+        op: ReservationOp,
+        order: OrderId,
+        expired: bool,
+    ) -> Result<Option<(ReservationState, MovementKind)>, InventoryError> {
+        use ReservationOp as Op;
+        use ReservationState::*;
+        match (op, self) {
+            (Op::Commit, Held) => Ok(Some((Committed, MovementKind::Committed))),
+            (Op::Commit, Committed | Returned) => Ok(None),
+            (Op::Commit, Released) => Err(InventoryError::Released(order)),
+            (Op::Release, Held) => Ok(Some((Released, MovementKind::Released))),
+            (Op::ReleaseIfExpired, Held) if expired => Ok(Some((Released, MovementKind::Released))),
+            (Op::ReleaseIfExpired, _) | (Op::Release, Released) => Ok(None),
+            (Op::Release, Committed | Returned) => Err(InventoryError::Committed(order)),
+            (Op::Return, Committed) => Ok(Some((Returned, MovementKind::Returned))),
+            (Op::Return, Returned) => Ok(None),
+            (Op::Return, Held) => Err(InventoryError::NotCommitted(order)),
+            (Op::Return, Released) => Err(InventoryError::Released(order)),
+        }
+    }
+}
+
 /// The stock taken for one order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {

@@ -11,8 +11,8 @@ use chrono::{TimeZone, Utc};
 use ecommerce_core::error::{InventoryError, Shortage, StoreError};
 use ecommerce_core::id::{OrderId, ReservationId, Sku};
 use ecommerce_core::inventory::{
-    InventoryStore, MAX_QUANTITY, MovementKind, Reservation, ReservationLine, ReservationState,
-    StockLevel, StockMovement, normalize_lines,
+    InventoryStore, MAX_QUANTITY, MovementKind, Reservation, ReservationLine, ReservationOp,
+    ReservationState, StockLevel, StockMovement, normalize_lines,
 };
 use redis::{AsyncCommands, Script};
 use serde::Deserialize;
@@ -71,25 +71,6 @@ fn reservation(order: OrderId, json: &str) -> Result<Reservation, InventoryError
     })
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Commit,
-    Release,
-    ReleaseIfExpired,
-    Return,
-}
-
-impl Op {
-    fn name(self) -> &'static str {
-        match self {
-            Op::Commit => "commit",
-            Op::Release => "release",
-            Op::ReleaseIfExpired => "release_if_expired",
-            Op::Return => "return",
-        }
-    }
-}
-
 impl RedisInventory {
     /// Stock on this Redis.
     pub fn new(redis: Redis) -> Self {
@@ -122,7 +103,7 @@ impl RedisInventory {
     async fn transition(
         &self,
         order: OrderId,
-        op: Op,
+        op: ReservationOp,
     ) -> Result<Option<Reservation>, InventoryError> {
         for _ in 0..8 {
             let Some(json) = self.stored(order).await? else {
@@ -141,7 +122,7 @@ impl RedisInventory {
             }
             invocation
                 .arg(order.to_string())
-                .arg(op.name())
+                .arg(op.as_str())
                 .arg(current.lines.len());
             let reply: Vec<String> = invocation
                 .invoke_async(&mut self.redis.connection())
@@ -155,13 +136,16 @@ impl RedisInventory {
                     return Ok(Some(reservation(order, json)?));
                 }
                 Some("refused") => {
+                    // The script applies the same table as the core rule: let the rule name
+                    // the refusal.
                     let from = state(reply.get(1).map_or("", String::as_str))?;
-                    return Err(match (op, from) {
-                        (Op::Commit, _) => InventoryError::Released(order),
-                        (Op::Release | Op::ReleaseIfExpired, _) => InventoryError::Committed(order),
-                        (Op::Return, ReservationState::Held) => InventoryError::NotCommitted(order),
-                        (Op::Return, _) => InventoryError::Released(order),
-                    });
+                    return match from.step(op, order, false) {
+                        Err(e) => Err(e),
+                        Ok(_) => Err(corrupt(format!(
+                            "the script refused {} from {from:?}",
+                            op.as_str()
+                        ))),
+                    };
                 }
                 _ => return Err(corrupt(format!("unexpected script reply {reply:?}"))),
             }
@@ -264,17 +248,17 @@ impl InventoryStore for RedisInventory {
     }
 
     async fn commit(&self, order: OrderId) -> Result<Reservation, InventoryError> {
-        self.transition(order, Op::Commit)
+        self.transition(order, ReservationOp::Commit)
             .await?
             .ok_or(InventoryError::NoReservation(order))
     }
 
     async fn release(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
-        self.transition(order, Op::Release).await
+        self.transition(order, ReservationOp::Release).await
     }
 
     async fn return_stock(&self, order: OrderId) -> Result<Reservation, InventoryError> {
-        self.transition(order, Op::Return)
+        self.transition(order, ReservationOp::Return)
             .await?
             .ok_or(InventoryError::NoReservation(order))
     }
@@ -303,7 +287,10 @@ impl InventoryStore for RedisInventory {
             let order: OrderId = order
                 .parse()
                 .map_err(|_| corrupt(format!("order id `{order}`")))?;
-            if let Some(r) = self.transition(order, Op::ReleaseIfExpired).await? {
+            if let Some(r) = self
+                .transition(order, ReservationOp::ReleaseIfExpired)
+                .await?
+            {
                 if r.state == ReservationState::Released {
                     released.push(order);
                 }

@@ -35,8 +35,8 @@ use chrono::{TimeZone, Utc};
 use ecommerce_core::error::{InventoryError, Shortage, StoreError};
 use ecommerce_core::id::{OrderId, ReservationId, Sku};
 use ecommerce_core::inventory::{
-    InventoryStore, MAX_QUANTITY, MovementKind, Reservation, ReservationLine, ReservationState,
-    StockLevel, StockMovement, normalize_lines,
+    InventoryStore, MAX_QUANTITY, MovementKind, Reservation, ReservationLine, ReservationOp,
+    ReservationState, StockLevel, StockMovement, normalize_lines,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
@@ -353,7 +353,7 @@ impl SqlInventory {
     async fn transition(
         &self,
         order: OrderId,
-        op: Op,
+        op: ReservationOp,
     ) -> Result<Option<Reservation>, InventoryError> {
         let db = &self.db;
         db.retry("changing a reservation", || async {
@@ -366,45 +366,44 @@ impl SqlInventory {
                 Ok(r) => r,
                 Err(e) => return Ok(Err(InventoryError::Store(e))),
             };
-            match decide(op, order, current.state, expired) {
-                Decision::Keep => {
+            let (to, kind) = match current.state.step(op, order, expired) {
+                Ok(Some(step)) => step,
+                Ok(None) => {
                     tx.rollback().await?;
-                    Ok(Ok(Some(current)))
+                    return Ok(Ok(Some(current)));
                 }
-                Decision::Refuse(e) => {
+                Err(e) => {
                     tx.rollback().await?;
-                    Ok(Err(e))
+                    return Ok(Err(e));
                 }
-                Decision::Move(to, kind) => {
-                    for take in &takes {
-                        if !self
-                            .move_in_bucket(&mut tx, kind, &take.sku, take.bucket, take.quantity)
-                            .await?
-                        {
-                            tx.rollback().await?;
-                            return Ok(Err(InventoryError::Store(StoreError::Corrupt {
-                                message: format!(
-                                    "stock of order {order} is not where its reservation says"
-                                ),
-                            })));
-                        }
-                    }
-                    for line in &current.lines {
-                        self.ledger_entry(&mut tx, &line.sku, kind, line.quantity, Some(order))
-                            .await?;
-                    }
-                    sqlx::query(db.sql("UPDATE reservations SET state = $1 WHERE order_id = $2"))
-                        .bind(to.as_str())
-                        .bind(order.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(Ok(Some(Reservation {
-                        state: to,
-                        ..current
-                    })))
+            };
+            for take in &takes {
+                if !self
+                    .move_in_bucket(&mut tx, kind, &take.sku, take.bucket, take.quantity)
+                    .await?
+                {
+                    tx.rollback().await?;
+                    return Ok(Err(InventoryError::Store(StoreError::Corrupt {
+                        message: format!(
+                            "stock of order {order} is not where its reservation says"
+                        ),
+                    })));
                 }
             }
+            for line in &current.lines {
+                self.ledger_entry(&mut tx, &line.sku, kind, line.quantity, Some(order))
+                    .await?;
+            }
+            sqlx::query(db.sql("UPDATE reservations SET state = $1 WHERE order_id = $2"))
+                .bind(to.as_str())
+                .bind(order.to_string())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Ok(Some(Reservation {
+                state: to,
+                ..current
+            })))
         })
         .await?
     }
@@ -494,39 +493,6 @@ enum Taken {
     Short(Vec<Shortage>),
     /// The order already has a reservation row: look at it under lock.
     Exists,
-}
-
-/// What commit, release and return do from each state.
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Commit,
-    Release,
-    ReleaseIfExpired,
-    Return,
-}
-
-enum Decision {
-    Move(ReservationState, MovementKind),
-    Keep,
-    Refuse(InventoryError),
-}
-
-fn decide(op: Op, order: OrderId, state: ReservationState, expired: bool) -> Decision {
-    use ReservationState::*;
-    match (op, state) {
-        (Op::Commit, Held) => Decision::Move(Committed, MovementKind::Committed),
-        (Op::Commit, Committed | Returned) => Decision::Keep,
-        (Op::Commit, Released) => Decision::Refuse(InventoryError::Released(order)),
-        (Op::Release, Held) => Decision::Move(Released, MovementKind::Released),
-        (Op::ReleaseIfExpired, Held) if expired => Decision::Move(Released, MovementKind::Released),
-        (Op::ReleaseIfExpired, _) => Decision::Keep,
-        (Op::Release, Released) => Decision::Keep,
-        (Op::Release, Committed | Returned) => Decision::Refuse(InventoryError::Committed(order)),
-        (Op::Return, Committed) => Decision::Move(Returned, MovementKind::Returned),
-        (Op::Return, Returned) => Decision::Keep,
-        (Op::Return, Held) => Decision::Refuse(InventoryError::NotCommitted(order)),
-        (Op::Return, Released) => Decision::Refuse(InventoryError::Released(order)),
-    }
 }
 
 /// The statements of a reservation, per dialect: insert the row (nothing if it exists,
@@ -721,17 +687,17 @@ impl InventoryStore for SqlInventory {
     }
 
     async fn commit(&self, order: OrderId) -> Result<Reservation, InventoryError> {
-        self.transition(order, Op::Commit)
+        self.transition(order, ReservationOp::Commit)
             .await?
             .ok_or(InventoryError::NoReservation(order))
     }
 
     async fn release(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
-        self.transition(order, Op::Release).await
+        self.transition(order, ReservationOp::Release).await
     }
 
     async fn return_stock(&self, order: OrderId) -> Result<Reservation, InventoryError> {
-        self.transition(order, Op::Return)
+        self.transition(order, ReservationOp::Return)
             .await?
             .ok_or(InventoryError::NoReservation(order))
     }
@@ -772,7 +738,10 @@ impl InventoryStore for SqlInventory {
             })?;
             // Released only if still held and expired once locked: a concurrent re-reserve
             // of a late payment keeps its stock.
-            if let Some(r) = self.transition(order, Op::ReleaseIfExpired).await? {
+            if let Some(r) = self
+                .transition(order, ReservationOp::ReleaseIfExpired)
+                .await?
+            {
                 if r.state == ReservationState::Released {
                     released.push(order);
                 }

@@ -9,8 +9,8 @@ use super::lock;
 use crate::error::{InventoryError, Shortage};
 use crate::id::{OrderId, ReservationId, Sku};
 use crate::inventory::{
-    InventoryStore, MAX_QUANTITY, MovementKind, Reservation, ReservationLine, ReservationState,
-    StockLevel, StockMovement, normalize_lines,
+    InventoryStore, MAX_QUANTITY, MovementKind, Reservation, ReservationLine, ReservationOp,
+    ReservationState, StockLevel, StockMovement, normalize_lines,
 };
 
 #[derive(Debug, Default)]
@@ -88,6 +88,24 @@ impl MemoryInventory {
     /// An empty inventory.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Applies an operation to an order's reservation under the lock; `Ok(None)` when the
+    /// order has none.
+    fn apply(
+        &self,
+        order: OrderId,
+        op: ReservationOp,
+    ) -> Result<Option<Reservation>, InventoryError> {
+        let mut state = lock(&self.state);
+        let Some(r) = state.reservations.get(&order) else {
+            return Ok(None);
+        };
+        let expired = r.expires_at <= Utc::now();
+        Ok(Some(match r.state.step(op, order, expired)? {
+            Some((to, kind)) => state.transition(order, to, kind),
+            None => r.clone(),
+        }))
     }
 }
 
@@ -175,52 +193,17 @@ impl InventoryStore for MemoryInventory {
     }
 
     async fn commit(&self, order: OrderId) -> Result<Reservation, InventoryError> {
-        let mut state = lock(&self.state);
-        let r = state
-            .reservations
-            .get(&order)
-            .ok_or(InventoryError::NoReservation(order))?;
-        match r.state {
-            ReservationState::Held => {
-                Ok(state.transition(order, ReservationState::Committed, MovementKind::Committed))
-            }
-            ReservationState::Committed | ReservationState::Returned => Ok(r.clone()),
-            ReservationState::Released => Err(InventoryError::Released(order)),
-        }
+        self.apply(order, ReservationOp::Commit)?
+            .ok_or(InventoryError::NoReservation(order))
     }
 
     async fn release(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
-        let mut state = lock(&self.state);
-        let Some(r) = state.reservations.get(&order) else {
-            return Ok(None);
-        };
-        match r.state {
-            ReservationState::Held => Ok(Some(state.transition(
-                order,
-                ReservationState::Released,
-                MovementKind::Released,
-            ))),
-            ReservationState::Released => Ok(Some(r.clone())),
-            ReservationState::Committed | ReservationState::Returned => {
-                Err(InventoryError::Committed(order))
-            }
-        }
+        self.apply(order, ReservationOp::Release)
     }
 
     async fn return_stock(&self, order: OrderId) -> Result<Reservation, InventoryError> {
-        let mut state = lock(&self.state);
-        let r = state
-            .reservations
-            .get(&order)
-            .ok_or(InventoryError::NoReservation(order))?;
-        match r.state {
-            ReservationState::Committed => {
-                Ok(state.transition(order, ReservationState::Returned, MovementKind::Returned))
-            }
-            ReservationState::Returned => Ok(r.clone()),
-            ReservationState::Held => Err(InventoryError::NotCommitted(order)),
-            ReservationState::Released => Err(InventoryError::Released(order)),
-        }
+        self.apply(order, ReservationOp::Return)?
+            .ok_or(InventoryError::NoReservation(order))
     }
 
     async fn reservation(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
@@ -229,8 +212,7 @@ impl InventoryStore for MemoryInventory {
 
     async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
         let now = Utc::now();
-        let mut state = lock(&self.state);
-        let mut expired: Vec<(chrono::DateTime<Utc>, OrderId)> = state
+        let mut expired: Vec<(chrono::DateTime<Utc>, OrderId)> = lock(&self.state)
             .reservations
             .values()
             .filter(|r| r.state == ReservationState::Held && r.expires_at <= now)
@@ -238,13 +220,15 @@ impl InventoryStore for MemoryInventory {
             .collect();
         expired.sort();
         expired.truncate(limit);
-        Ok(expired
-            .into_iter()
-            .map(|(_, order)| {
-                state.transition(order, ReservationState::Released, MovementKind::Released);
-                order
-            })
-            .collect())
+        let mut released = Vec::new();
+        for (_, order) in expired {
+            if let Some(r) = self.apply(order, ReservationOp::ReleaseIfExpired)? {
+                if r.state == ReservationState::Released {
+                    released.push(order);
+                }
+            }
+        }
+        Ok(released)
     }
 
     async fn ledger(&self, sku: &Sku) -> Result<Vec<StockMovement>, InventoryError> {

@@ -1,0 +1,368 @@
+//! The JSON API: the same flows as the pages, for apps and scripts. The session cookie says who
+//! is calling; prices always come from the catalog, never from the request.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use ecommerce::cart::Cart;
+use ecommerce::catalog::{Category, Page, Product};
+use ecommerce::id::{CartId, CategoryId, IdempotencyKey, OrderId, ProductId, Sku};
+use ecommerce::inventory::StockLevel;
+use ecommerce::order::Order;
+use ecommerce::payment::PaymentMethod;
+use ecommerce::recommend::AlsoBought;
+use ecommerce::search::{SearchFilters, SearchQuery, SearchResults, SortOrder};
+use ecommerce::{CheckoutRequest, Storefront};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
+use crate::session::Session;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// `?after=&limit=&category=` of a product listing.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListParams {
+    pub(crate) category: Option<String>,
+    pub(crate) after: Option<ProductId>,
+    pub(crate) limit: Option<usize>,
+}
+
+pub(crate) async fn categories(State(state): State<AppState>) -> ApiResult<Vec<Category>> {
+    Ok(Json(state.shop.categories().await?))
+}
+
+pub(crate) async fn products(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Page<Product, ProductId>> {
+    let category = params.category.map(CategoryId::new).transpose()?;
+    let page = state
+        .shop
+        .products(category, params.after, params.limit.unwrap_or(24))
+        .await?;
+    Ok(Json(page))
+}
+
+/// A product with what a product page shows beside it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProductView {
+    pub(crate) product: Product,
+    /// Units on hand per variant, in variant order.
+    pub(crate) stock: Vec<u32>,
+    /// "Customers also bought", for the first variant.
+    pub(crate) also_bought: Vec<AlsoBoughtView>,
+}
+
+/// A co-purchased SKU with its product, for linking.
+#[derive(Debug, Serialize)]
+pub(crate) struct AlsoBoughtView {
+    pub(crate) sku: Sku,
+    pub(crate) count: u64,
+    pub(crate) product: ProductId,
+    pub(crate) title: String,
+}
+
+impl ProductView {
+    /// A published product, its stock and its co-purchases; `not_found` otherwise.
+    pub(crate) async fn load(shop: &Storefront, id: ProductId) -> Result<ProductView, Problem> {
+        let product = shop
+            .product(id)
+            .await?
+            .filter(|p| p.published)
+            .ok_or_else(|| Problem::not_found("product"))?;
+        let mut stock = Vec::with_capacity(product.variants.len());
+        for variant in &product.variants {
+            stock.push(match shop.stock(&variant.sku).await {
+                Ok(StockLevel { on_hand, .. }) => on_hand,
+                Err(ecommerce::error::InventoryError::UnknownSku(_)) => 0,
+                Err(e) => return Err(e.into()),
+            });
+        }
+        let mut also_bought = Vec::new();
+        if let Some(first) = product.variants.first() {
+            let bought: Vec<AlsoBought> = shop.also_bought(&first.sku, 4).await?;
+            let skus: Vec<Sku> = bought.iter().map(|b| b.sku.clone()).collect();
+            let offers = shop.catalog().offers(&skus).await?;
+            for b in bought {
+                if let Some(offer) = offers.get(&b.sku).filter(|o| o.available) {
+                    also_bought.push(AlsoBoughtView {
+                        sku: b.sku,
+                        count: b.count,
+                        product: offer.product,
+                        title: offer.title.clone(),
+                    });
+                }
+            }
+        }
+        Ok(ProductView {
+            product,
+            stock,
+            also_bought,
+        })
+    }
+}
+
+pub(crate) async fn product(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<ProductId>,
+) -> ApiResult<ProductView> {
+    Ok(Json(ProductView::load(&state.shop, id).await?))
+}
+
+/// `?q=&category=&brand=&min_price=&max_price=&in_stock=&sort=&offset=&limit=` of a search.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct SearchParams {
+    #[serde(default)]
+    pub(crate) q: String,
+    pub(crate) category: Option<String>,
+    pub(crate) brand: Option<String>,
+    pub(crate) min_price: Option<Decimal>,
+    pub(crate) max_price: Option<Decimal>,
+    #[serde(default)]
+    pub(crate) in_stock: bool,
+    #[serde(default)]
+    pub(crate) sort: SortOrder,
+    #[serde(default)]
+    pub(crate) offset: usize,
+    pub(crate) limit: Option<usize>,
+}
+
+impl SearchParams {
+    /// The search these parameters ask for, with facets.
+    pub(crate) fn query(&self) -> Result<SearchQuery, Problem> {
+        let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+        Ok(SearchQuery {
+            text: self.q.clone(),
+            filters: SearchFilters {
+                category: non_empty(&self.category).map(CategoryId::new).transpose()?,
+                brand: non_empty(&self.brand),
+                min_price: self.min_price,
+                max_price: self.max_price,
+                in_stock_only: self.in_stock,
+                ..SearchFilters::default()
+            },
+            sort: self.sort,
+            offset: self.offset,
+            limit: self.limit.unwrap_or(20),
+            facets: true,
+        })
+    }
+}
+
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> ApiResult<SearchResults> {
+    Ok(Json(state.shop.search(&params.query()?).await?))
+}
+
+/// `?q=`: up to eight titles for the search box while the shopper types.
+pub(crate) async fn suggest(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> ApiResult<Vec<String>> {
+    if params.q.trim().is_empty() {
+        return Ok(Json(Vec::new()));
+    }
+    let query = SearchQuery {
+        limit: 8,
+        ..SearchQuery::text(params.q)
+    };
+    let results = state.shop.search(&query).await?;
+    Ok(Json(results.hits.into_iter().map(|h| h.title).collect()))
+}
+
+/// The session's cart; an empty one (not stored) when the shopper has none yet.
+pub(crate) async fn cart(State(state): State<AppState>, session: Session) -> ApiResult<Cart> {
+    Ok(Json(session_cart(&state.shop, &session).await?))
+}
+
+/// The session's cart, or an empty one that is not stored.
+pub(crate) async fn session_cart(shop: &Storefront, session: &Session) -> Result<Cart, Problem> {
+    if let Some(id) = session.cart {
+        if let Some(cart) = shop.cart(id).await? {
+            return Ok(cart);
+        }
+    }
+    Ok(match session.email {
+        Some(_) => Cart::new_for_customer(session.customer),
+        None => Cart::new_guest(),
+    })
+}
+
+/// A cart by id: only the session's own; any other answers 404, as one that does not exist.
+pub(crate) async fn cart_by_id(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<CartId>,
+) -> ApiResult<Cart> {
+    if session.cart != Some(id) {
+        return Err(Problem::not_found("cart").into());
+    }
+    let cart = state
+        .shop
+        .cart(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("cart"))?;
+    Ok(Json(cart))
+}
+
+/// `{"sku", "quantity"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddItem {
+    pub(crate) sku: Sku,
+    pub(crate) quantity: u32,
+}
+
+pub(crate) async fn add_item(
+    State(state): State<AppState>,
+    mut session: Session,
+    ApiJson(body): ApiJson<AddItem>,
+) -> Result<(Session, Json<Cart>), ApiError> {
+    let cart = session.ensure_cart(&state.shop).await?;
+    let cart = state.shop.add_item(cart, &body.sku, body.quantity).await?;
+    Ok((session, Json(cart)))
+}
+
+/// `{"quantity"}`; 0 removes the line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetQuantity {
+    pub(crate) quantity: u32,
+}
+
+pub(crate) async fn set_quantity(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(sku): ApiPath<Sku>,
+    ApiJson(body): ApiJson<SetQuantity>,
+) -> ApiResult<Cart> {
+    let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
+    Ok(Json(
+        state.shop.set_quantity(cart, &sku, body.quantity).await?,
+    ))
+}
+
+pub(crate) async fn remove_item(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(sku): ApiPath<Sku>,
+) -> ApiResult<Cart> {
+    let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
+    Ok(Json(state.shop.remove_item(cart, &sku).await?))
+}
+
+/// `{"payment_method", "idempotency_key"}`: the client makes the key once per "Pay" press and
+/// sends it again when it retries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Checkout {
+    pub(crate) payment_method: PaymentMethod,
+    pub(crate) idempotency_key: IdempotencyKey,
+}
+
+/// Places the order of the session's cart. 201 with the order: CONFIRMED, or PENDING with
+/// `payment.next_action` when the bank asks the customer to authenticate.
+pub(crate) async fn checkout(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(body): ApiJson<Checkout>,
+) -> Result<(StatusCode, Json<Order>), ApiError> {
+    let order = place_order(&state, &session, body.payment_method, body.idempotency_key).await?;
+    Ok((StatusCode::CREATED, Json(order)))
+}
+
+/// The checkout both the API and the checkout form run.
+pub(crate) async fn place_order(
+    state: &AppState,
+    session: &Session,
+    payment_method: PaymentMethod,
+    idempotency_key: IdempotencyKey,
+) -> Result<Order, Problem> {
+    let cart = session.cart.ok_or_else(|| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_cart",
+            "Your cart is empty.",
+        )
+    })?;
+    let order = state
+        .shop
+        .place_order(CheckoutRequest {
+            cart,
+            customer: session.customer,
+            payment_method,
+            idempotency_key,
+        })
+        .await?;
+    Ok(order)
+}
+
+/// `?before=`: the session customer's orders, newest first.
+#[derive(Debug, Deserialize)]
+pub(crate) struct HistoryParams {
+    pub(crate) before: Option<OrderId>,
+    pub(crate) limit: Option<usize>,
+}
+
+pub(crate) async fn orders(
+    State(state): State<AppState>,
+    session: Session,
+    ApiQuery(params): ApiQuery<HistoryParams>,
+) -> ApiResult<Page<Order, OrderId>> {
+    let limit = params.limit.unwrap_or(20).clamp(1, 100);
+    Ok(Json(
+        state
+            .shop
+            .order_history(session.customer, params.before, limit)
+            .await?,
+    ))
+}
+
+/// One of the session customer's orders; anyone else's answers 404.
+pub(crate) async fn order(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<OrderId>,
+) -> ApiResult<Order> {
+    Ok(Json(own_order(&state.shop, &session, id).await?))
+}
+
+/// An order of the session's customer, or `not_found`.
+pub(crate) async fn own_order(
+    shop: &Storefront,
+    session: &Session,
+    id: OrderId,
+) -> Result<Order, Problem> {
+    shop.order(id)
+        .await?
+        .filter(|o| o.customer == session.customer)
+        .ok_or_else(|| Problem::not_found("order"))
+}
+
+/// `{"email"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignIn {
+    pub(crate) email: String,
+}
+
+/// Signs in; the guest cart merges into the customer's. Answers the merged cart.
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(body): ApiJson<SignIn>,
+) -> Result<(Session, Json<Cart>), ApiError> {
+    let email = Session::parse_email(&body.email)?;
+    let session = session.sign_in(&state.shop, email).await?;
+    let cart = session_cart(&state.shop, &session).await?;
+    Ok((session, Json(cart)))
+}
+
+pub(crate) async fn sign_out(session: Session) -> (Session, StatusCode) {
+    (session.sign_out(), StatusCode::NO_CONTENT)
+}

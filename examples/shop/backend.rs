@@ -1,0 +1,200 @@
+//! Which stores the shop runs on, and the demo catalog it starts with.
+//!
+//! The default needs no server: SQLite for the catalog, carts, stock, orders and
+//! recommendations, and a tantivy index, both in the data directory. A database URL moves every
+//! SQL store to PostgreSQL or MySQL/MariaDB; a Redis URL puts carts, a stock gate and a catalog
+//! cache in front of the SQL stores, which stay the system of record.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ecommerce::cart::{CartStore, TieredCartStore};
+use ecommerce::catalog::CatalogStore;
+use ecommerce::catalog_cache::CachingCatalog;
+use ecommerce::inventory::InventoryStore;
+use ecommerce::payment::PaymentGateway;
+use ecommerce::search::SearchDocument;
+use ecommerce::{Storefront, demo};
+use ecommerce_redis::{GatedInventory, Redis, RedisCartStore, RedisCatalogCache};
+use ecommerce_search::TantivySearch;
+use ecommerce_sqlx::SqlStores;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where the shop keeps its data.
+#[derive(Debug, Clone)]
+pub(crate) struct BackendConfig {
+    /// The folder of the SQLite file and the search index.
+    pub(crate) data_dir: PathBuf,
+    /// `postgres://...`, `mysql://...` or `sqlite://...`; `None` for SQLite in `data_dir`.
+    pub(crate) database_url: Option<String>,
+    /// `redis://...` to keep carts, a stock gate and a catalog cache on Redis.
+    pub(crate) redis_url: Option<String>,
+    /// How many demo products to create when the catalog is empty.
+    pub(crate) demo_products: usize,
+    /// Whether to draw progress bars (a terminal is watching).
+    pub(crate) progress: bool,
+}
+
+impl BackendConfig {
+    /// The SQL database URL in use.
+    pub(crate) fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("shop.db").display()
+            )
+        })
+    }
+
+    /// A one-line description for the startup banner.
+    pub(crate) fn describe(&self) -> String {
+        let database = self.database_url();
+        let database = database.split('@').next_back().unwrap_or(&database);
+        let mut text = format!(
+            "SQL {database}, search index {}",
+            self.data_dir.join("index").display()
+        );
+        if let Some(redis) = &self.redis_url {
+            text.push_str(&format!(", carts and stock gate on {redis}"));
+        }
+        text
+    }
+}
+
+/// Opens (creating if needed) every store and returns the storefront.
+///
+/// # Errors
+/// A database, Redis or index that cannot be opened, with what was being opened.
+pub(crate) async fn open(
+    config: &BackendConfig,
+    payments: Arc<dyn PaymentGateway>,
+) -> Result<Storefront, Box<dyn std::error::Error + Send + Sync>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("creating {}: {e}", config.data_dir.display()))?;
+    let sql = SqlStores::connect(&config.database_url())
+        .await
+        .map_err(|e| format!("opening the database: {e}"))?;
+    let search = TantivySearch::open(config.data_dir.join("index"))
+        .map_err(|e| format!("opening the search index: {e}"))?;
+
+    let mut catalog: Arc<dyn CatalogStore> = sql.catalog.clone();
+    let mut carts: Arc<dyn CartStore> = sql.carts.clone();
+    let mut inventory: Arc<dyn InventoryStore> = sql.inventory.clone();
+    if let Some(url) = &config.redis_url {
+        let redis = Redis::connect(url, "shop")
+            .await
+            .map_err(|e| format!("connecting to Redis: {e}"))?;
+        catalog = Arc::new(CachingCatalog::new(
+            catalog,
+            Arc::new(RedisCatalogCache::new(redis.clone())),
+            Duration::from_secs(30),
+        ));
+        carts = Arc::new(TieredCartStore::new(
+            Arc::new(RedisCartStore::new(
+                redis.clone(),
+                Duration::from_secs(7 * 24 * 3600),
+            )),
+            carts,
+        ));
+        inventory = Arc::new(GatedInventory::new(redis, inventory));
+    }
+
+    let shop = Storefront::builder()
+        .catalog(catalog)
+        .carts(carts)
+        .inventory(inventory)
+        .orders(sql.orders.clone(), sql.orders.clone())
+        .recommendations(sql.recommendations.clone())
+        .search(Arc::new(search.clone()))
+        .payments(payments)
+        .build()?;
+
+    if shop.categories().await?.is_empty() {
+        seed(&shop, &search, config).await?;
+    } else if search.is_empty() {
+        reindex(&shop, &search, config).await?;
+    }
+    Ok(shop)
+}
+
+fn bar(config: &BackendConfig, len: u64, what: &str) -> ProgressBar {
+    if !config.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Creates the demo catalog with stock, then indexes it in one pass.
+async fn seed(
+    shop: &Storefront,
+    search: &TantivySearch,
+    config: &BackendConfig,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    for category in demo::categories() {
+        shop.upsert_category(category).await?;
+    }
+    let progress = bar(config, config.demo_products as u64, "seeding catalog");
+    let mut documents = Vec::with_capacity(config.demo_products);
+    for item in demo::catalog(config.demo_products, 2026) {
+        shop.catalog().upsert_product(item.product.clone()).await?;
+        for (variant, units) in item.product.variants.iter().zip(&item.stock) {
+            if *units > 0 {
+                shop.inventory().receive(&variant.sku, *units).await?;
+            }
+        }
+        let in_stock = item.stock.iter().any(|units| *units > 0);
+        documents.extend(SearchDocument::from_product(&item.product, in_stock));
+        progress.inc(1);
+    }
+    progress.finish_with_message("catalog seeded");
+    index(search, documents, config).await
+}
+
+/// Rebuilds the search index from the catalog (the index folder was removed).
+async fn reindex(
+    shop: &Storefront,
+    search: &TantivySearch,
+    config: &BackendConfig,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut documents = Vec::new();
+    let mut after = None;
+    loop {
+        let page = shop.products(None, after, 100).await?;
+        for product in page.items {
+            let mut in_stock = false;
+            for variant in &product.variants {
+                in_stock |= shop.stock(&variant.sku).await.is_ok_and(|s| s.on_hand > 0);
+            }
+            documents.extend(SearchDocument::from_product(&product, in_stock));
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    index(search, documents, config).await
+}
+
+async fn index(
+    search: &TantivySearch,
+    documents: Vec<SearchDocument>,
+    config: &BackendConfig,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let progress = bar(config, documents.len() as u64, "indexing");
+    let search = search.clone();
+    tokio::task::spawn_blocking(move || {
+        search.rebuild(documents, |n| progress.set_position(n as u64))?;
+        progress.finish_with_message("index built");
+        Ok::<_, ecommerce::error::SearchError>(())
+    })
+    .await??;
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! What the shop answers when something goes wrong: one [`Problem`] per failure, shown as JSON
+//! to API clients ([`ApiError`]) and as a page to people ([`PageError`]). Storage failures are
+//! logged with their cause and shown without it: a shopper never sees a driver message or a
+//! stack trace.
+
+use axum::Json;
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Response};
+use ecommerce::error::{
+    CartError, CatalogError, CheckoutError, Error, InventoryError, OrderError, PaymentError,
+    StoreError,
+};
+use ecommerce::payment::WebhookError;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::html;
+
+/// A failure as the shopper should see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    /// The HTTP status.
+    pub(crate) status: StatusCode,
+    /// A stable, machine-readable code (`out_of_stock`, `not_found`, ...).
+    pub(crate) code: &'static str,
+    /// A sentence for a person.
+    pub(crate) message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Problem {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Something that does not exist, or that belongs to someone else: both answer the same.
+    pub(crate) fn not_found(what: &str) -> Self {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// A backend failure: logged in full, shown as "try again".
+    fn unavailable(cause: &dyn std::error::Error) -> Self {
+        eprintln!("shop: backend error: {cause}");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The shop could not reach its storage. Nothing was lost; please try again.",
+        )
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        use StatusCode as S;
+        let unprocessable = |code, e: &dyn std::fmt::Display| {
+            Problem::new(S::UNPROCESSABLE_ENTITY, code, e.to_string())
+        };
+        match &e {
+            Error::Validation(v) => unprocessable("invalid", v),
+            Error::Id(v) => unprocessable("invalid", v),
+            Error::Money(v) => unprocessable("invalid", v),
+            Error::Catalog(CatalogError::ProductNotFound(_)) => Problem::not_found("product"),
+            Error::Catalog(CatalogError::Invalid(v)) => unprocessable("invalid", v),
+            Error::Cart(c) | Error::Checkout(CheckoutError::Cart(c)) => match c {
+                CartError::NotFound(_) => Problem::not_found("cart"),
+                CartError::UnknownSku(_) | CartError::LineNotFound(_) => {
+                    Problem::new(S::NOT_FOUND, "unknown_item", c.to_string())
+                }
+                CartError::Unavailable(_) => {
+                    Problem::new(S::CONFLICT, "unavailable_item", c.to_string())
+                }
+                CartError::InvalidQuantity { .. } => unprocessable("invalid_quantity", c),
+                CartError::TooManyLines { .. } => unprocessable("too_many_lines", c),
+                CartError::CurrencyMismatch { .. } => unprocessable("currency_mismatch", c),
+                CartError::VersionConflict { .. } => Problem::new(
+                    S::CONFLICT,
+                    "busy",
+                    "The cart changed in another tab; please try again.",
+                ),
+                _ => Problem::unavailable(&e),
+            },
+            Error::Checkout(c) => match c {
+                CheckoutError::CartNotFound(_) => Problem::not_found("cart"),
+                CheckoutError::EmptyCart(_) => unprocessable("empty_cart", &"Your cart is empty."),
+                CheckoutError::PricesChanged { changes } => Problem::new(
+                    S::CONFLICT,
+                    "prices_changed",
+                    format!(
+                        "Prices changed since you added them ({}); your cart shows the new prices. Please review it and pay again.",
+                        changes
+                            .iter()
+                            .map(|c| format!("{}: {} now {}", c.sku, c.was, c.now))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                CheckoutError::ItemUnavailable(_) => {
+                    Problem::new(S::CONFLICT, "unavailable_item", c.to_string())
+                }
+                CheckoutError::OutOfStock { shortages, .. } => Problem::new(
+                    S::CONFLICT,
+                    "out_of_stock",
+                    format!(
+                        "Sold out: {}. Nothing was charged.",
+                        shortages
+                            .iter()
+                            .map(|s| format!(
+                                "{} ({} wanted, {} left)",
+                                s.sku, s.requested, s.available
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                CheckoutError::PaymentDeclined { reason, .. } => Problem::new(
+                    S::PAYMENT_REQUIRED,
+                    "payment_declined",
+                    format!("The payment was declined ({reason}). Nothing was charged."),
+                ),
+                CheckoutError::IdempotencyConflict(_) => Problem::new(
+                    S::CONFLICT,
+                    "idempotency_conflict",
+                    "This checkout key was already used for another cart or payment method.",
+                ),
+                CheckoutError::Payment(PaymentError::Rejected { message }) => Problem::new(
+                    S::UNPROCESSABLE_ENTITY,
+                    "payment_rejected",
+                    format!("The payment provider refused the request: {message}"),
+                ),
+                CheckoutError::Payment(_) => Problem::new(
+                    S::BAD_GATEWAY,
+                    "payment_pending",
+                    "The payment provider did not answer. Your order is kept as pending and is settled as soon as the provider answers; you will not be charged twice.",
+                ),
+                _ => Problem::unavailable(&e),
+            },
+            Error::Order(OrderError::NotFound(_)) => Problem::not_found("order"),
+            Error::Order(OrderError::InvalidTransition { .. }) => {
+                Problem::new(S::CONFLICT, "invalid_transition", e.to_string())
+            }
+            Error::Inventory(InventoryError::UnknownSku(_)) => Problem::not_found("item"),
+            Error::Search(ecommerce::error::SearchError::InvalidQuery(q)) => {
+                Problem::bad_request(format!("invalid search: {q}"))
+            }
+            Error::Webhook(w) => Problem::new(
+                match w {
+                    WebhookError::InvalidPayload(_) => S::BAD_REQUEST,
+                    _ => S::UNAUTHORIZED,
+                },
+                "invalid_webhook",
+                w.to_string(),
+            ),
+            _ => Problem::unavailable(&e),
+        }
+    }
+}
+
+macro_rules! problem_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Problem {
+            fn from(e: $error) -> Self {
+                Problem::from(Error::from(e))
+            }
+        }
+    )*};
+}
+
+problem_from!(
+    CartError,
+    CatalogError,
+    CheckoutError,
+    InventoryError,
+    OrderError,
+    StoreError,
+    WebhookError,
+    ecommerce::error::SearchError,
+    ecommerce::error::ValidationError,
+    ecommerce::id::IdError
+);
+
+/// A [`Problem`] answered as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub(crate) struct ApiError(pub Problem);
+
+impl<E: Into<Problem>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.0.code, "message": self.0.message } });
+        (self.0.status, Json(body)).into_response()
+    }
+}
+
+/// A [`Problem`] answered as a page of the shop.
+#[derive(Debug)]
+pub(crate) struct PageError(pub Problem);
+
+impl<E: Into<Problem>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let title = self.0.status.canonical_reason().unwrap_or("Error");
+        let body = format!(
+            r#"<section class="problem"><h1>{}</h1><p data-code="{}">{}</p><p><a href="/">Back to the shop</a></p></section>"#,
+            html::esc(title),
+            self.0.code,
+            html::esc(&self.0.message)
+        );
+        (self.0.status, Html(html::bare_page(title, &body))).into_response()
+    }
+}
+
+/// Request extractors whose rejections (a malformed body, a bad query, a quantity that does not
+/// fit) become the shop's own JSON or HTML errors instead of axum's plain-text ones.
+macro_rules! extractor {
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $rejection:ty, $error:ident, parts) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub(crate) struct $name<T>(pub T);
+
+        impl<S, T> FromRequestParts<S> for $name<T>
+        where
+            S: Send + Sync,
+            T: DeserializeOwned + Send,
+        {
+            type Rejection = $error;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, $error> {
+                axum::extract::$inner::<T>::from_request_parts(parts, state)
+                    .await
+                    .map(|axum::extract::$inner(v)| $name(v))
+                    .map_err(|r: $rejection| $error(rejection(r.status(), r.body_text())))
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $rejection:ty, $error:ident, body) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub(crate) struct $name<T>(pub T);
+
+        impl<S, T> FromRequest<S> for $name<T>
+        where
+            S: Send + Sync,
+            T: DeserializeOwned,
+        {
+            type Rejection = $error;
+
+            async fn from_request(req: Request, state: &S) -> Result<Self, $error> {
+                axum::extract::$inner::<T>::from_request(req, state)
+                    .await
+                    .map(|axum::extract::$inner(v)| $name(v))
+                    .map_err(|r: $rejection| $error(rejection(r.status(), r.body_text())))
+            }
+        }
+    };
+}
+
+fn rejection(status: StatusCode, text: String) -> Problem {
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too_large"
+    } else {
+        "bad_request"
+    };
+    Problem::new(status, code, text)
+}
+
+extractor!(
+    /// A JSON body.
+    ApiJson, Json, JsonRejection, ApiError, body
+);
+extractor!(
+    /// A query string, for the API.
+    ApiQuery, Query, QueryRejection, ApiError, parts
+);
+extractor!(
+    /// Path parameters, for the API.
+    ApiPath, Path, PathRejection, ApiError, parts
+);
+extractor!(
+    /// A submitted form.
+    PageForm, Form, FormRejection, PageError, body
+);
+extractor!(
+    /// A query string, for pages.
+    PageQuery, Query, QueryRejection, PageError, parts
+);
+extractor!(
+    /// Path parameters, for pages.
+    PagePath, Path, PathRejection, PageError, parts
+);

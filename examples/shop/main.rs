@@ -1,0 +1,166 @@
+//! Run with: `cargo run --example shop` (then open http://127.0.0.1:3000)
+//!
+//! The reference shop: an axum server with pages for people and a JSON API for programs, over
+//! the SDK's stores. On its embedded default it needs no server: SQLite and a tantivy index in
+//! `./shop-data`, with a demo catalog seeded on the first run. Point it elsewhere with flags or
+//! environment variables:
+//!
+//! ```text
+//! cargo run --example shop -- --database-url postgres://postgres@127.0.0.1:5432/test
+//! SHOP_DATABASE_URL=mysql://root@127.0.0.1:3306/test SHOP_REDIS_URL=redis://127.0.0.1:6379 \
+//!     cargo run --example shop
+//! ```
+//!
+//! Read it in this order: `backend.rs` (composing the stores), `app.rs` (the routes),
+//! `session.rs` (who is shopping), `api.rs` and `pages.rs` (the flows), `payments.rs` (webhooks),
+//! `error.rs` (what a shopper sees when something fails).
+
+mod api;
+mod app;
+mod backend;
+mod error;
+mod html;
+mod pages;
+mod payments;
+mod session;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use ecommerce::payment::{TestGateway, WebhookVerifier};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::app::AppState;
+use crate::backend::BackendConfig;
+use crate::session::SessionKey;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The reference shop of the ecommerce SDK.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "SHOP_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// Folder for the SQLite file, the search index and the secret key.
+    #[arg(long, env = "SHOP_DATA_DIR", default_value = "shop-data")]
+    data_dir: PathBuf,
+    /// SQL database: postgres://..., mysql://... or sqlite://... [default: SQLite in the data
+    /// folder]
+    #[arg(long, env = "SHOP_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Redis for carts, a stock gate and a catalog cache, e.g. redis://127.0.0.1:6379
+    #[arg(long, env = "SHOP_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Demo products to create when the catalog is empty.
+    #[arg(long, env = "SHOP_DEMO_PRODUCTS", default_value_t = 2000)]
+    demo_products: usize,
+}
+
+/// The secret behind session cookies and webhook signatures: `SHOP_SECRET`, or a random one kept
+/// in the data folder so sessions survive a restart.
+fn secret(data_dir: &Path) -> Result<Vec<u8>, BoxError> {
+    if let Ok(secret) = std::env::var("SHOP_SECRET") {
+        if secret.len() < 32 {
+            return Err("SHOP_SECRET must be at least 32 characters".into());
+        }
+        return Ok(secret.into_bytes());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("secret.key");
+    match std::fs::read(&path) {
+        Ok(secret) if secret.len() >= 32 => Ok(secret),
+        _ => {
+            let secret = hex::encode(rand::random::<[u8; 32]>()).into_bytes();
+            std::fs::write(&path, &secret)
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            Ok(secret)
+        }
+    }
+}
+
+/// A key for one purpose, derived from the secret.
+fn derive(secret: &[u8], purpose: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Opens the stores and makes the state every handler shares.
+async fn build(config: &BackendConfig, secret: &[u8]) -> Result<AppState, BoxError> {
+    let webhook_secret = derive(secret, "webhook");
+    let gateway = Arc::new(TestGateway::new(webhook_secret.clone()));
+    let shop = backend::open(config, gateway.clone()).await?;
+    Ok(AppState {
+        shop: Arc::new(shop),
+        gateway,
+        verifier: WebhookVerifier::new(Some(webhook_secret)),
+        session_key: SessionKey::new(&derive(secret, "session")),
+    })
+}
+
+/// Finishes checkouts a crash or a silent provider left PENDING, once a minute.
+fn spawn_recovery(state: &AppState) {
+    let shop = state.shop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match shop.recover(Duration::from_secs(15 * 60)).await {
+                Ok(report) if !report.errors.is_empty() => {
+                    eprintln!(
+                        "shop: recovery left {} order(s) for the next pass",
+                        report.errors.len()
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("shop: recovery failed: {e}"),
+            }
+        }
+    });
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    let config = BackendConfig {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url,
+        redis_url: args.redis_url,
+        demo_products: args.demo_products,
+        progress: true,
+    };
+    println!("Opening the shop: {}", config.describe());
+    let state = build(&config, &secret(&args.data_dir)?).await?;
+    spawn_recovery(&state);
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", args.addr))?;
+    println!(
+        "The shop is open at http://{}/ (Ctrl-C to stop)",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! Server-rendered pages: plain HTML forms, so the shop works without JavaScript (the search
+//! box's suggestions are the one script).
+
+use axum::extract::State;
+use axum::response::{Html, Redirect};
+use ecommerce::cart::Cart;
+use ecommerce::catalog::Product;
+use ecommerce::id::{CategoryId, IdempotencyKey, OrderId, ProductId, Sku};
+use ecommerce::order::{FailureReason, Order, OrderStatus};
+use ecommerce::payment::{PaymentMethod, PaymentStatus};
+use ecommerce::search::{FacetCount, SortOrder};
+use serde::Deserialize;
+
+use crate::api::{self, HistoryParams, ListParams, ProductView, SearchParams};
+use crate::app::AppState;
+use crate::error::{PageError, PageForm, PagePath, PageQuery, Problem};
+use crate::html::{esc, page, url};
+use crate::session::Session;
+
+type PageResult = Result<Html<String>, PageError>;
+
+fn product_cards(products: &[Product]) -> String {
+    let mut out = String::from(r#"<div class="grid">"#);
+    for p in products {
+        let price = p.min_price().map(|m| m.to_string()).unwrap_or_default();
+        out.push_str(&format!(
+            r#"<div class="card product"><a href="/product/{}">{}</a><div class="muted">{}</div><div class="price">{}</div></div>"#,
+            p.id,
+            esc(&p.title),
+            esc(&p.brand),
+            esc(&price)
+        ));
+    }
+    out.push_str("</div>");
+    out
+}
+
+async fn category_links(state: &AppState) -> Result<String, Problem> {
+    let mut out = String::from(r#"<nav class="categories">"#);
+    for c in state.shop.categories().await? {
+        out.push_str(&format!(
+            r#"<a class="category" href="/category/{}">{}</a> "#,
+            url(c.id.as_str()),
+            esc(&c.name)
+        ));
+    }
+    out.push_str("</nav>");
+    Ok(out)
+}
+
+fn stale_notice(state: &AppState) -> String {
+    match state.shop.catalog_stale_since() {
+        Some(since) => format!(
+            r#"<p class="problem">The catalog is shown as of {}; prices are checked again at checkout.</p>"#,
+            esc(&since.format("%H:%M UTC").to_string())
+        ),
+        None => String::new(),
+    }
+}
+
+pub(crate) async fn home(State(state): State<AppState>, session: Session) -> PageResult {
+    let featured = state.shop.products(None, None, 12).await?;
+    let body = format!(
+        "{}<h1>Welcome</h1>{}<h2>New in</h2>{}",
+        stale_notice(&state),
+        category_links(&state).await?,
+        product_cards(&featured.items)
+    );
+    Ok(Html(page("Home", &session, &body)))
+}
+
+pub(crate) async fn category(
+    State(state): State<AppState>,
+    session: Session,
+    PagePath(id): PagePath<String>,
+    PageQuery(params): PageQuery<ListParams>,
+) -> PageResult {
+    let id = CategoryId::new(id).map_err(|_| Problem::not_found("category"))?;
+    let category = state
+        .shop
+        .categories()
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| Problem::not_found("category"))?;
+    let products = state
+        .shop
+        .products(Some(id.clone()), params.after, 24)
+        .await?;
+    let next = match products.next {
+        Some(after) => format!(
+            r#"<p><a id="next-page" href="/category/{}?after={after}">Next page</a></p>"#,
+            url(id.as_str())
+        ),
+        None => String::new(),
+    };
+    let body = format!(
+        "{}{}<h1>{}</h1>{}{next}",
+        stale_notice(&state),
+        category_links(&state).await?,
+        esc(&category.name),
+        product_cards(&products.items)
+    );
+    Ok(Html(page(&category.name, &session, &body)))
+}
+
+fn facet_links(title: &str, param: &str, counts: &[FacetCount], params: &SearchParams) -> String {
+    if counts.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("<div><strong>{}</strong><ul>", esc(title));
+    for c in counts {
+        let mut link = format!("/search?q={}&{param}={}", url(&params.q), url(&c.value));
+        for (name, value) in [("category", &params.category), ("brand", &params.brand)] {
+            if name != param {
+                if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                    link.push_str(&format!("&{name}={}", url(v)));
+                }
+            }
+        }
+        out.push_str(&format!(
+            r#"<li><a class="facet" href="{}">{}</a> <span class="muted">({})</span></li>"#,
+            esc(&link),
+            esc(&c.value),
+            c.count
+        ));
+    }
+    out.push_str("</ul></div>");
+    out
+}
+
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    session: Session,
+    PageQuery(params): PageQuery<SearchParams>,
+) -> PageResult {
+    let results = state.shop.search(&params.query()?).await?;
+    let mut hits = String::from(r#"<div class="grid">"#);
+    for hit in &results.hits {
+        hits.push_str(&format!(
+            r#"<div class="card hit"><a href="/product/{}">{}</a><div class="price">{}</div><div class="muted">{}</div></div>"#,
+            hit.product,
+            esc(&hit.title),
+            esc(&hit.price.to_string()),
+            if hit.in_stock { "In stock" } else { "Out of stock" }
+        ));
+    }
+    hits.push_str("</div>");
+    let facets = results
+        .facets
+        .as_ref()
+        .map(|f| {
+            format!(
+                r#"<div class="facets">{}{}</div>"#,
+                facet_links("Category", "category", &f.category, &params),
+                facet_links("Brand", "brand", &f.brand, &params)
+            )
+        })
+        .unwrap_or_default();
+    let sorts = [
+        (SortOrder::Relevance, "relevance", "Best match"),
+        (
+            SortOrder::PriceAscending,
+            "price_ascending",
+            "Price, low to high",
+        ),
+        (
+            SortOrder::PriceDescending,
+            "price_descending",
+            "Price, high to low",
+        ),
+        (SortOrder::Newest, "newest", "Newest"),
+    ]
+    .iter()
+    .map(|(sort, value, label)| {
+        format!(
+            r#"<option value="{value}"{}>{label}</option>"#,
+            if *sort == params.sort {
+                " selected"
+            } else {
+                ""
+            }
+        )
+    })
+    .collect::<String>();
+    let limit = params.limit.unwrap_or(20);
+    let more = if (params.offset + limit) < results.total as usize {
+        format!(
+            r#"<p><a id="next-page" href="/search?q={}&offset={}">More results</a></p>"#,
+            url(&params.q),
+            params.offset + limit
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        r#"<h1>Results for “{q}”</h1><p id="result-count">{total} products</p>
+<form method="get" action="/search"><input type="hidden" name="q" value="{q}"><select name="sort">{sorts}</select> <label><input type="checkbox" name="in_stock" value="true"{checked}> In stock only</label> <button>Apply</button></form>
+{facets}{hits}{more}"#,
+        q = esc(&params.q),
+        total = results.total,
+        checked = if params.in_stock { " checked" } else { "" },
+    );
+    Ok(Html(page("Search", &session, &body)))
+}
+
+pub(crate) async fn product(
+    State(state): State<AppState>,
+    session: Session,
+    PagePath(id): PagePath<ProductId>,
+) -> PageResult {
+    let view = ProductView::load(&state.shop, id).await?;
+    let p = &view.product;
+    let max = state.shop.config().cart_limits.max_line_quantity;
+    let mut variants =
+        String::from("<table><tr><th>Option</th><th>Price</th><th>Stock</th><th></th></tr>");
+    for (variant, stock) in p.variants.iter().zip(&view.stock) {
+        if !variant.published {
+            continue;
+        }
+        let options = variant
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let buy = if *stock > 0 {
+            format!(
+                r#"<form method="post" action="/cart/add"><input type="hidden" name="sku" value="{sku}"><input type="number" name="quantity" value="1" min="1" max="{max}" aria-label="Quantity"> <button class="add-to-cart">Add to cart</button></form>"#,
+                sku = esc(variant.sku.as_str())
+            )
+        } else {
+            r#"<span class="muted">Sold out</span>"#.to_owned()
+        };
+        variants.push_str(&format!(
+            r#"<tr><td>{}</td><td class="price">{}</td><td>{stock}</td><td>{buy}</td></tr>"#,
+            esc(&options),
+            esc(&variant.price.to_string())
+        ));
+    }
+    variants.push_str("</table>");
+    let also = if view.also_bought.is_empty() {
+        String::new()
+    } else {
+        let items = view
+            .also_bought
+            .iter()
+            .map(|a| {
+                format!(
+                    r#"<li><a href="/product/{}">{}</a></li>"#,
+                    a.product,
+                    esc(&a.title)
+                )
+            })
+            .collect::<String>();
+        format!(r#"<h2>Customers also bought</h2><ul id="also-bought">{items}</ul>"#)
+    };
+    let body = format!(
+        r#"{}<h1 id="product-title">{}</h1><p class="muted">{} · <a href="/category/{}">{}</a></p><p>{}</p>{variants}{also}"#,
+        stale_notice(&state),
+        esc(&p.title),
+        esc(&p.brand),
+        url(p.category.as_str()),
+        esc(p.category.as_str()),
+        esc(&p.description),
+    );
+    Ok(Html(page(&p.title, &session, &body)))
+}
+
+/// A cart line change from a form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LineForm {
+    pub(crate) sku: Sku,
+    pub(crate) quantity: u32,
+}
+
+pub(crate) async fn add_to_cart(
+    State(state): State<AppState>,
+    mut session: Session,
+    PageForm(form): PageForm<LineForm>,
+) -> Result<(Session, Redirect), PageError> {
+    let cart = session.ensure_cart(&state.shop).await?;
+    state.shop.add_item(cart, &form.sku, form.quantity).await?;
+    Ok((session, Redirect::to("/cart")))
+}
+
+pub(crate) async fn update_cart(
+    State(state): State<AppState>,
+    session: Session,
+    PageForm(form): PageForm<LineForm>,
+) -> Result<Redirect, PageError> {
+    let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
+    state
+        .shop
+        .set_quantity(cart, &form.sku, form.quantity)
+        .await?;
+    Ok(Redirect::to("/cart"))
+}
+
+fn cart_table(cart: &Cart, max: u32) -> String {
+    let mut rows = String::new();
+    for line in &cart.lines {
+        rows.push_str(&format!(
+            r#"<tr class="cart-line"><td>{title}<div class="muted">{sku}</div></td><td>{price}</td>
+<td><form method="post" action="/cart/update"><input type="hidden" name="sku" value="{sku}"><input type="number" name="quantity" value="{qty}" min="0" max="{max}" aria-label="Quantity"> <button>Update</button></form></td>
+<td><form method="post" action="/cart/update"><input type="hidden" name="sku" value="{sku}"><input type="hidden" name="quantity" value="0"><button>Remove</button></form></td></tr>"#,
+            title = esc(&line.title),
+            sku = esc(line.sku.as_str()),
+            price = esc(&line.unit_price.to_string()),
+            qty = line.quantity,
+        ));
+    }
+    let total = match cart.subtotal() {
+        Ok(Some(total)) => total.to_string(),
+        _ => String::new(),
+    };
+    format!(
+        r#"<table><tr><th>Item</th><th>Unit price</th><th>Quantity</th><th></th></tr>{rows}<tr><td colspan="3"><strong>Total</strong></td><td id="cart-total" class="price">{}</td></tr></table>"#,
+        esc(&total)
+    )
+}
+
+pub(crate) async fn cart(State(state): State<AppState>, session: Session) -> PageResult {
+    let cart = api::session_cart(&state.shop, &session).await?;
+    let body = if cart.lines.is_empty() {
+        r#"<h1>Your cart</h1><p id="empty-cart">Your cart is empty. <a href="/">Keep shopping</a></p>"#.to_owned()
+    } else {
+        // One key per rendering of the form: pressing "Pay" twice places one order.
+        let key = uuid::Uuid::new_v4();
+        format!(
+            r#"<h1>Your cart</h1>{}
+<form id="checkout" method="post" action="/checkout"><input type="hidden" name="idempotency_key" value="{key}">
+<fieldset><legend>Pay with a test card</legend>
+<label><input type="radio" name="payment_method" value="tok_approve" checked> Approved card</label><br>
+<label><input type="radio" name="payment_method" value="tok_pending"> Card with 3-D Secure</label><br>
+<label><input type="radio" name="payment_method" value="tok_decline"> Declined card</label>
+</fieldset><p><button id="pay">Pay</button></p></form>"#,
+            cart_table(&cart, state.shop.config().cart_limits.max_line_quantity)
+        )
+    };
+    Ok(Html(page("Cart", &session, &body)))
+}
+
+/// The checkout form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CheckoutForm {
+    pub(crate) payment_method: PaymentMethod,
+    pub(crate) idempotency_key: IdempotencyKey,
+}
+
+/// Places the order; a pending payment goes to the bank, anything else to the order page.
+pub(crate) async fn checkout(
+    State(state): State<AppState>,
+    session: Session,
+    PageForm(form): PageForm<CheckoutForm>,
+) -> Result<Redirect, PageError> {
+    let order =
+        api::place_order(&state, &session, form.payment_method, form.idempotency_key).await?;
+    Ok(Redirect::to(&match pending_payment(&order) {
+        Some(payment) => format!("/test-provider/3ds/{}", url(payment)),
+        None => format!("/orders/{}", order.id),
+    }))
+}
+
+fn pending_payment(order: &Order) -> Option<&str> {
+    match &order.payment {
+        Some(p) if order.status == OrderStatus::Pending && p.status == PaymentStatus::Pending => {
+            Some(&p.id.0)
+        }
+        _ => None,
+    }
+}
+
+fn failure_text(reason: &FailureReason) -> String {
+    let skus = |shortages: &[ecommerce::error::Shortage]| {
+        shortages
+            .iter()
+            .map(|s| s.sku.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match reason {
+        FailureReason::OutOfStock { shortages } => format!("sold out ({})", skus(shortages)),
+        FailureReason::PaymentDeclined { reason } => format!("the payment was declined ({reason})"),
+        FailureReason::StockLostAfterPayment { shortages } => format!(
+            "sold out ({}) while the bank confirmed the payment, which was refunded",
+            skus(shortages)
+        ),
+        FailureReason::PaymentNotCompleted => "the payment was not completed".to_owned(),
+    }
+}
+
+fn status_label(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Pending => "Pending",
+        OrderStatus::Confirmed => "Confirmed",
+        OrderStatus::Shipped => "Shipped",
+        OrderStatus::Delivered => "Delivered",
+        OrderStatus::Failed => "Failed",
+        OrderStatus::Cancelled => "Cancelled",
+    }
+}
+
+pub(crate) async fn orders(
+    State(state): State<AppState>,
+    session: Session,
+    PageQuery(params): PageQuery<HistoryParams>,
+) -> PageResult {
+    let history = state
+        .shop
+        .order_history(session.customer, params.before, 20)
+        .await?;
+    let mut rows = String::new();
+    for o in &history.items {
+        rows.push_str(&format!(
+            r#"<tr class="order-row"><td><a href="/orders/{id}">{id}</a></td><td>{}</td><td>{}</td><td class="status">{}</td></tr>"#,
+            o.created_at.format("%Y-%m-%d %H:%M"),
+            esc(&o.total.to_string()),
+            status_label(o.status),
+            id = o.id,
+        ));
+    }
+    let next = match history.next {
+        Some(before) => {
+            format!(r#"<p><a id="next-page" href="/orders?before={before}">Older orders</a></p>"#)
+        }
+        None => String::new(),
+    };
+    let body = if rows.is_empty() {
+        r#"<h1>Your orders</h1><p id="no-orders">No orders yet.</p>"#.to_owned()
+    } else {
+        format!(
+            r#"<h1>Your orders</h1><table id="orders"><tr><th>Order</th><th>Placed</th><th>Total</th><th>Status</th></tr>{rows}</table>{next}"#
+        )
+    };
+    Ok(Html(page("Orders", &session, &body)))
+}
+
+pub(crate) async fn order(
+    State(state): State<AppState>,
+    session: Session,
+    PagePath(id): PagePath<OrderId>,
+) -> PageResult {
+    let order = api::own_order(&state.shop, &session, id).await?;
+    let lines = order
+        .lines
+        .iter()
+        .map(|l| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&l.title),
+                l.quantity,
+                esc(&l.unit_price.to_string())
+            )
+        })
+        .collect::<String>();
+    let notice = match (order.status, pending_payment(&order)) {
+        (OrderStatus::Confirmed, _) => {
+            r#"<p class="notice">Thank you! Your order is confirmed.</p>"#.to_owned()
+        }
+        (_, Some(payment)) => format!(
+            r#"<p class="problem">Your bank asks you to confirm the payment. <a id="complete-payment" href="/test-provider/3ds/{}">Confirm it now</a></p>"#,
+            url(payment)
+        ),
+        (OrderStatus::Failed, _) => format!(
+            r#"<p class="problem">This order failed: {}.</p>"#,
+            esc(&order.failure.as_ref().map(failure_text).unwrap_or_default())
+        ),
+        _ => String::new(),
+    };
+    let body = format!(
+        r#"<h1>Order {}</h1>{notice}<p>Status: <strong id="order-status">{}</strong></p><table><tr><th>Item</th><th>Quantity</th><th>Unit price</th></tr>{lines}<tr><td colspan="2"><strong>Total</strong></td><td>{}</td></tr></table><p><a href="/orders">All orders</a></p>"#,
+        order.id,
+        status_label(order.status),
+        esc(&order.total.to_string())
+    );
+    Ok(Html(page("Order", &session, &body)))
+}
+
+pub(crate) async fn sign_in_form(session: Session) -> Html<String> {
+    let body = r#"<h1>Sign in</h1><p>Your cart comes with you.</p><form method="post" action="/signin"><label>E-mail <input type="email" id="email" name="email" required maxlength="254"></label> <button id="signin">Sign in</button></form>"#;
+    Html(page("Sign in", &session, body))
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInForm {
+    pub(crate) email: String,
+}
+
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    session: Session,
+    PageForm(form): PageForm<SignInForm>,
+) -> Result<(Session, Redirect), PageError> {
+    let email = Session::parse_email(&form.email)?;
+    let session = session.sign_in(&state.shop, email).await?;
+    Ok((session, Redirect::to("/cart")))
+}
+
+pub(crate) async fn sign_out(session: Session) -> (Session, Redirect) {
+    (session.sign_out(), Redirect::to("/"))
+}

@@ -1,0 +1,109 @@
+//! Payment callbacks. `/webhooks/payments` is where the provider tells the shop how a pending
+//! payment ended; nothing is believed without a valid signature.
+//!
+//! `/test-provider/3ds/{payment}` plays the customer's bank for the test gateway: the shopper
+//! passes or fails 3-D Secure there, and the provider sends its signed webhook. With a real
+//! provider that page is the bank's and the webhook comes over the internet.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{Html, Redirect};
+use chrono::Utc;
+use ecommerce::order::OrderStatus;
+use ecommerce::payment::{PaymentId, PaymentStatus, SignedWebhook, WebhookError};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::error::{ApiError, PageError, PageForm, PagePath, Problem};
+use crate::html;
+
+/// The header that carries the webhook signature (`t=<unix seconds>,v1=<hex HMAC-SHA256>`).
+pub(crate) const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// What the shop answers the provider.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WebhookAck {
+    pub(crate) order: ecommerce::id::OrderId,
+    pub(crate) status: OrderStatus,
+}
+
+/// Verifies a webhook and applies it to its order. Repeated deliveries are harmless.
+pub(crate) async fn receive(
+    state: &AppState,
+    signature: &str,
+    payload: &[u8],
+) -> Result<WebhookAck, Problem> {
+    let event = state
+        .verifier
+        .payment_event(signature, payload, Utc::now())?;
+    let order = state.shop.handle_payment_event(event).await?;
+    Ok(WebhookAck {
+        order: order.id,
+        status: order.status,
+    })
+}
+
+pub(crate) async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookAck>, ApiError> {
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(WebhookError::MalformedHeader)?;
+    Ok(Json(receive(&state, signature, &body).await?))
+}
+
+/// The test bank's page for a pending payment.
+pub(crate) async fn challenge(
+    State(state): State<AppState>,
+    PagePath(payment): PagePath<String>,
+) -> Result<Html<String>, PageError> {
+    let charge = state
+        .gateway
+        .charge_of(&PaymentId(payment.clone()))
+        .ok_or_else(|| Problem::not_found("payment"))?;
+    let body = if charge.status == PaymentStatus::Pending {
+        format!(
+            r#"<section class="card"><h1>Test bank: 3-D Secure</h1>
+<p>Confirm the payment of <span class="price">{amount}</span>.</p>
+<form method="post"><input type="hidden" name="outcome" value="approve"><button id="approve-3ds">Approve</button></form>
+<form method="post"><input type="hidden" name="outcome" value="fail"><button id="fail-3ds">Fail authentication</button></form></section>"#,
+            amount = html::esc(&charge.amount.to_string())
+        )
+    } else {
+        format!(
+            r#"<section class="card"><h1>Test bank</h1><p>This payment is already {}.</p><p><a href="/orders">Your orders</a></p></section>"#,
+            html::esc(&format!("{:?}", charge.status).to_lowercase())
+        )
+    };
+    Ok(Html(html::bare_page("Test bank", &body)))
+}
+
+/// The shopper's answer at the test bank.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Outcome {
+    pub(crate) outcome: String,
+}
+
+/// Completes the payment at the test provider, which then sends its signed webhook to the shop.
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    PagePath(payment): PagePath<String>,
+    PageForm(form): PageForm<Outcome>,
+) -> Result<Redirect, PageError> {
+    let succeed = match form.outcome.as_str() {
+        "approve" => true,
+        "fail" => false,
+        _ => return Err(Problem::bad_request("outcome must be approve or fail").into()),
+    };
+    let SignedWebhook { signature, payload } = state
+        .gateway
+        .complete(&PaymentId(payment), succeed)
+        .map_err(|_| Problem::not_found("payment"))?;
+    let ack = receive(&state, &signature, &payload).await?;
+    Ok(Redirect::to(&format!("/orders/{}", ack.order)))
+}

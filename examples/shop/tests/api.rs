@@ -1,0 +1,500 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::TestShop;
+use crate::payments::SIGNATURE_HEADER;
+
+async fn get(client: &reqwest::Client, url: String) -> (StatusCode, Value) {
+    let res = client.get(url).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Value,
+) -> (StatusCode, Value) {
+    let res = client
+        .request(method, url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (StatusCode, Value) {
+    send(client, reqwest::Method::POST, url, body).await
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+fn key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[tokio::test]
+async fn browse_search_cart_checkout_and_history() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (product, sku, on_hand, title) = shop.in_stock(2).await;
+
+    let (status, categories) = get(&ann, shop.at("/api/categories")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(categories.as_array().unwrap().len() >= 5);
+    let category = categories[0]["id"].as_str().unwrap();
+    let (status, page) = get(
+        &ann,
+        shop.at(&format!("/api/products?category={category}&limit=5")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["category"] == category)
+    );
+
+    // Search by title with facets, and as-you-type suggestions from a prefix.
+    let (status, results) = get(
+        &ann,
+        shop.at(&format!("/api/search?q={}", title.replace(' ', "+"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        results["hits"][0]["product"],
+        product.to_string(),
+        "{results}"
+    );
+    assert!(!results["facets"]["brand"].as_array().unwrap().is_empty());
+    let prefix: String = title.chars().take(title.find(' ').unwrap() + 4).collect();
+    let (_, suggestions) = get(
+        &ann,
+        shop.at(&format!("/api/suggest?q={}", prefix.replace(' ', "+"))),
+    )
+    .await;
+    assert!(
+        suggestions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == &json!(title)),
+        "{prefix}: {suggestions}"
+    );
+
+    let (status, view) = get(&ann, shop.at(&format!("/api/products/{product}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let catalog_price = view["product"]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sku"] == sku.as_str())
+        .unwrap()["price"]
+        .clone();
+
+    let (status, cart) = post(
+        &ann,
+        shop.at("/api/cart/items"),
+        json!({"sku": sku, "quantity": 2}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    assert_eq!(cart["lines"][0]["unit_price"], catalog_price);
+
+    let key = key();
+    let checkout = json!({"payment_method": "tok_approve", "idempotency_key": key});
+    let (status, order) = post(&ann, shop.at("/api/checkout"), checkout.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["status"], "confirmed");
+    // Pressing "Pay" again with the same key returns the same order.
+    let (_, again) = post(&ann, shop.at("/api/checkout"), checkout).await;
+    assert_eq!(again["id"], order["id"]);
+
+    let stock = shop.state.shop.stock(&sku).await.unwrap();
+    assert_eq!(stock.on_hand, on_hand - 2);
+    let (_, cart) = get(&ann, shop.at("/api/cart")).await;
+    assert!(
+        cart["lines"].as_array().unwrap().is_empty(),
+        "a confirmed checkout empties the cart"
+    );
+    let (status, history) = get(&ann, shop.at("/api/orders")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(history["items"].as_array().unwrap().len(), 1);
+    assert_eq!(history["items"][0]["id"], order["id"]);
+    let (status, same) = get(
+        &ann,
+        shop.at(&format!("/api/orders/{}", order["id"].as_str().unwrap())),
+    )
+    .await;
+    assert_eq!((status, &same["total"]), (StatusCode::OK, &order["total"]));
+}
+
+#[tokio::test]
+async fn another_customers_cart_and_order_answer_404() {
+    let shop = TestShop::start().await;
+    let (ann, bob) = (shop.shopper(), shop.shopper());
+    let (_, sku, _, _) = shop.in_stock(1).await;
+    let (_, cart) = post(
+        &ann,
+        shop.at("/api/cart/items"),
+        json!({"sku": sku, "quantity": 1}),
+    )
+    .await;
+    let cart_id = cart["id"].as_str().unwrap().to_owned();
+    let (_, order) = post(
+        &ann,
+        shop.at("/api/checkout"),
+        json!({"payment_method": "tok_approve", "idempotency_key": key()}),
+    )
+    .await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+
+    for path in [
+        format!("/api/orders/{order_id}"),
+        format!("/api/carts/{cart_id}"),
+    ] {
+        let (status, body) = get(&bob, shop.at(&path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(error_code(&body), "not_found");
+    }
+    let (status, _) = get(&ann, shop.at(&format!("/api/orders/{order_id}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, history) = get(&bob, shop.at("/api/orders")).await;
+    assert!(history["items"].as_array().unwrap().is_empty());
+
+    // The order page answers the same to someone else.
+    let page = bob
+        .get(shop.at(&format!("/orders/{order_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(page.text().await.unwrap().contains("order not found"));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (_, sku, on_hand, _) = shop.in_stock(1).await;
+    let (_, before) = post(
+        &ann,
+        shop.at("/api/cart/items"),
+        json!({"sku": sku, "quantity": 1}),
+    )
+    .await;
+
+    let too_big = "x".repeat(crate::app::MAX_BODY_BYTES + 1);
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        // A price from the client is refused, not used.
+        (
+            json!({"sku": sku, "quantity": 1, "unit_price": {"amount": "0.01", "currency": "USD"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+        ),
+        (
+            json!({"sku": sku, "quantity": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_quantity",
+        ),
+        (
+            json!({"sku": sku, "quantity": 100_000}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_quantity",
+        ),
+        (
+            json!({"sku": sku, "quantity": -1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+        ),
+        (
+            json!({"sku": sku, "quantity": 5_000_000_000u64}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+        ),
+        (
+            json!({"sku": "NO-SUCH-SKU", "quantity": 1}),
+            StatusCode::NOT_FOUND,
+            "unknown_item",
+        ),
+        (
+            json!({"sku": "<script>", "quantity": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+        ),
+        (
+            json!({"sku": too_big, "quantity": 1}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = post(&ann, shop.at("/api/cart/items"), body.clone()).await;
+        assert_eq!(
+            (got, error_code(&answer)),
+            (status, code),
+            "{body}: {answer}"
+        );
+    }
+    let res = ann
+        .post(shop.at("/api/cart/items"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&res.json().await.unwrap()), "bad_request");
+
+    for (path, status) in [
+        ("/api/orders/not-an-id", StatusCode::BAD_REQUEST),
+        ("/api/search?q=lamp&limit=1000", StatusCode::BAD_REQUEST),
+        (
+            "/api/search?q=lamp&min_price=10&max_price=1",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/products/00000000-0000-0000-0000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/api/no-such-endpoint", StatusCode::NOT_FOUND),
+    ] {
+        let (got, answer) = get(&ann, shop.at(path)).await;
+        assert_eq!(got, status, "{path}: {answer}");
+        error_code(&answer);
+    }
+    let (status, answer) = post(
+        &ann,
+        shop.at("/api/checkout"),
+        json!({"payment_method": "", "idempotency_key": key()}),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "bad_request")
+    );
+    let (status, answer) = post(
+        &ann,
+        shop.at("/api/signin"),
+        json!({"email": "not an address"}),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_email")
+    );
+
+    let (_, after) = get(&ann, shop.at("/api/cart")).await;
+    assert_eq!(after, before, "no bad request changed the cart");
+    assert_eq!(shop.state.shop.stock(&sku).await.unwrap().on_hand, on_hand);
+    let (_, history) = get(&ann, shop.at("/api/orders")).await;
+    assert!(history["items"].as_array().unwrap().is_empty());
+
+    // A page answers with a page, not a stack trace.
+    let page = ann.get(shop.at("/product/not-an-id")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+}
+
+#[tokio::test]
+async fn declined_and_sold_out_checkouts_explain_and_keep_the_stock() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (_, sku, on_hand, _) = shop.in_stock(1).await;
+    post(
+        &ann,
+        shop.at("/api/cart/items"),
+        json!({"sku": sku, "quantity": 1}),
+    )
+    .await;
+    let (status, answer) = post(
+        &ann,
+        shop.at("/api/checkout"),
+        json!({"payment_method": "tok_decline", "idempotency_key": key()}),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::PAYMENT_REQUIRED, "payment_declined")
+    );
+    assert_eq!(shop.state.shop.stock(&sku).await.unwrap().on_hand, on_hand);
+
+    assert!(on_hand < 99, "one more than the stock fits in a cart line");
+    let sold_out = on_hand + 1;
+    let (status, _) = send(
+        &ann,
+        reqwest::Method::PUT,
+        shop.at(&format!("/api/cart/items/{sku}")),
+        json!({"quantity": sold_out}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = post(
+        &ann,
+        shop.at("/api/checkout"),
+        json!({"payment_method": "tok_approve", "idempotency_key": key()}),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::CONFLICT, "out_of_stock")
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(sku.as_str())
+    );
+    assert_eq!(shop.state.shop.stock(&sku).await.unwrap().on_hand, on_hand);
+    assert!(
+        shop.state
+            .gateway
+            .charges()
+            .iter()
+            .all(|c| c.status != ecommerce::payment::PaymentStatus::Succeeded)
+    );
+}
+
+#[tokio::test]
+async fn a_pending_payment_completes_only_through_a_signed_webhook() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (_, sku, on_hand, _) = shop.in_stock(1).await;
+    post(
+        &ann,
+        shop.at("/api/cart/items"),
+        json!({"sku": sku, "quantity": 1}),
+    )
+    .await;
+    let (status, order) = post(
+        &ann,
+        shop.at("/api/checkout"),
+        json!({"payment_method": "tok_pending", "idempotency_key": key()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (
+            order["status"].as_str(),
+            order["payment"]["status"].as_str()
+        ),
+        (Some("pending"), Some("pending"))
+    );
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let payment =
+        ecommerce::payment::PaymentId(order["payment"]["id"].as_str().unwrap().to_owned());
+
+    let webhook = shop.state.gateway.complete(&payment, true).unwrap();
+    let provider = reqwest::Client::new();
+    let deliver = |signature: Option<String>, payload: Vec<u8>| {
+        let mut request = provider
+            .post(shop.at("/webhooks/payments"))
+            .header("content-type", "application/json")
+            .body(payload);
+        if let Some(signature) = signature {
+            request = request.header(SIGNATURE_HEADER, signature);
+        }
+        request.send()
+    };
+    // Unsigned, forged, and signed with another key: refused, and the order does not move.
+    let forged = ecommerce::payment::sign_webhook(
+        b"not the shop's secret",
+        chrono::Utc::now().timestamp(),
+        &webhook.payload,
+    );
+    for signature in [None, Some("t=1,v1=00".to_owned()), Some(forged)] {
+        let res = deliver(signature, webhook.payload.clone()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(error_code(&res.json().await.unwrap()), "invalid_webhook");
+    }
+    let tampered = String::from_utf8(webhook.payload.clone())
+        .unwrap()
+        .replace("succeeded", "failed");
+    let res = deliver(Some(webhook.signature.clone()), tampered.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (_, still) = get(&ann, shop.at(&format!("/api/orders/{order_id}"))).await;
+    assert_eq!(still["status"], "pending");
+
+    // The provider's own webhook confirms it; delivering it again changes nothing.
+    for _ in 0..2 {
+        let res = deliver(Some(webhook.signature.clone()), webhook.payload.clone())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let ack: Value = res.json().await.unwrap();
+        assert_eq!(ack["status"], "confirmed");
+    }
+    let (_, confirmed) = get(&ann, shop.at(&format!("/api/orders/{order_id}"))).await;
+    assert_eq!(confirmed["status"], "confirmed");
+    let stock = shop.state.shop.stock(&sku).await.unwrap();
+    assert_eq!((stock.on_hand, stock.sold), (on_hand - 1, 1));
+}
+
+#[tokio::test]
+async fn signing_in_merges_the_guest_cart_into_the_customers() {
+    let shop = TestShop::start().await;
+    let (phone, laptop) = (shop.shopper(), shop.shopper());
+    let (_, sku, _, _) = shop.in_stock(3).await;
+
+    // On the phone, signed in, one unit; on the laptop, as a guest, two more.
+    post(
+        &phone,
+        shop.at("/api/signin"),
+        json!({"email": "ann@example.com"}),
+    )
+    .await;
+    post(
+        &phone,
+        shop.at("/api/cart/items"),
+        json!({"sku": sku, "quantity": 1}),
+    )
+    .await;
+    post(
+        &laptop,
+        shop.at("/api/cart/items"),
+        json!({"sku": sku, "quantity": 2}),
+    )
+    .await;
+    let (status, merged) = post(
+        &laptop,
+        shop.at("/api/signin"),
+        json!({"email": " Ann@Example.com "}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    assert_eq!(merged["lines"][0]["quantity"], 3);
+    let (_, on_phone) = get(&phone, shop.at("/api/cart")).await;
+    assert_eq!(on_phone["id"], merged["id"], "one cart on every device");
+    assert_eq!(on_phone["lines"][0]["quantity"], 3);
+
+    // Orders follow the customer; signing out starts a fresh guest.
+    let (_, order) = post(
+        &phone,
+        shop.at("/api/checkout"),
+        json!({"payment_method": "tok_approve", "idempotency_key": key()}),
+    )
+    .await;
+    let (_, history) = get(&laptop, shop.at("/api/orders")).await;
+    assert_eq!(history["items"][0]["id"], order["id"]);
+    let res = laptop.post(shop.at("/api/signout")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (_, history) = get(&laptop, shop.at("/api/orders")).await;
+    assert!(history["items"].as_array().unwrap().is_empty());
+}

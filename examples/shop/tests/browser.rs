@@ -1,0 +1,270 @@
+//! A shopper in headless Chromium, driven over WebDriver by chromedriver: browse a category,
+//! search with suggestions, add to the cart, pay, and find the order in the history.
+//! Screenshots go to `target/shop-screenshots/`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use super::TestShop;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A WebDriver session (the W3C protocol over HTTP, a few calls of it).
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    _driver: Child,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium, or `None` when they are not installed
+    /// (unless the run requires every service).
+    async fn start() -> Option<Browser> {
+        if !std::path::Path::new(CHROMEDRIVER).exists() {
+            assert!(
+                std::env::var("ECOMMERCE_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "{CHROMEDRIVER} is missing and ECOMMERCE_TEST_REQUIRE_SERVICES=1 (install the chromium and chromium-driver packages)"
+            );
+            eprintln!("skipped: {CHROMEDRIVER} not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = http.get(format!("{base}/status")).send().await;
+            if let Ok(res) = ready {
+                let status: Value = res.json().await.unwrap_or_default();
+                if status["value"]["ready"] == true {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-background-networking", "--no-first-run", "--window-size=1280,1000"]
+            }
+        }}});
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_owned();
+        Some(Browser {
+            http,
+            session: format!("{base}/session/{session}"),
+            _driver: driver,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(
+            answer["value"]["error"].is_null(),
+            "WebDriver {path}: {answer}"
+        );
+        answer["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The elements matching a CSS selector.
+    async fn all(&self, css: &str) -> Vec<String> {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e.as_object()
+                    .unwrap()
+                    .values()
+                    .next()
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// The first element matching `css`, waiting for it up to five seconds.
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(e) = self.all(css).await.into_iter().next() {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} on {}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{e}/text"), None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/shop-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    async fn quit(self) {
+        let _ = self.http.delete(&self.session).send().await;
+    }
+}
+
+#[tokio::test]
+async fn a_shopper_browses_searches_pays_and_sees_the_order() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let shop = TestShop::start().await;
+    let (product, _, _, title) = shop.in_stock(1).await;
+
+    // Browse: the home page, a category, a product.
+    browser.go(&shop.at("/")).await;
+    browser.click("a.category").await;
+    assert!(browser.url().await.contains("/category/"));
+    browser.find(".product a").await;
+
+    // Search: suggestions appear while typing, then the results page finds the product.
+    let brand = title.split(' ').next().unwrap();
+    browser.type_into("#q", &brand[..brand.len().min(4)]).await;
+    browser.find("#suggestions option").await;
+    let q = browser.find("#q").await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{q}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    browser.type_into("#q", &title).await;
+    browser.click("#search-button").await;
+    browser.find("#result-count").await;
+    browser.screenshot("search.png").await;
+    browser
+        .click(&format!(r#".hit a[href="/product/{product}"]"#))
+        .await;
+    assert_eq!(browser.text("#product-title").await, title);
+
+    // Cart and checkout with the approving test card.
+    browser.click(".add-to-cart").await;
+    assert!(browser.url().await.ends_with("/cart"));
+    assert_eq!(browser.all(".cart-line").await.len(), 1);
+    browser.click("#pay").await;
+    assert_eq!(browser.text("#order-status").await, "Confirmed");
+    let order_url = browser.url().await;
+    let order_id = order_url.rsplit('/').next().unwrap().to_owned();
+
+    // Again with a card that asks for 3-D Secure: the test bank's page, then the signed
+    // webhook confirms the order.
+    browser.go(&shop.at(&format!("/product/{product}"))).await;
+    browser.click(".add-to-cart").await;
+    browser.click(r#"input[value="tok_pending"]"#).await;
+    browser.click("#pay").await;
+    browser.click("#approve-3ds").await;
+    assert_eq!(browser.text("#order-status").await, "Confirmed");
+
+    // The history lists both, newest first.
+    browser.click("#orders-link").await;
+    let rows = browser.all(".order-row").await;
+    assert_eq!(rows.len(), 2);
+    let row = browser.text(".order-row:last-child").await;
+    assert!(
+        row.contains(&order_id) && row.contains("Confirmed"),
+        "{row}"
+    );
+    let screenshot = browser.screenshot("order-history.png").await;
+    eprintln!("screenshot: {}", screenshot.display());
+    browser.quit().await;
+}

@@ -1,0 +1,97 @@
+//! The shop end to end: a real server on a free port, over the embedded default stores
+//! (SQLite and a tantivy index in a temporary folder), driven through HTTP by the JSON API
+//! tests and by headless Chromium.
+
+mod api;
+mod browser;
+
+use std::path::PathBuf;
+
+use ecommerce::id::{ProductId, Sku};
+use tokio::task::JoinHandle;
+
+use crate::app::{self, AppState};
+use crate::backend::BackendConfig;
+
+/// A running shop and the folder it keeps its data in (removed on drop).
+pub(crate) struct TestShop {
+    pub(crate) url: String,
+    pub(crate) state: AppState,
+    dir: PathBuf,
+    server: JoinHandle<()>,
+}
+
+impl TestShop {
+    pub(crate) async fn start() -> TestShop {
+        let dir = std::env::temp_dir().join(format!("ecommerce-shop-{}", uuid::Uuid::new_v4()));
+        let config = BackendConfig {
+            data_dir: dir.clone(),
+            database_url: None,
+            redis_url: None,
+            demo_products: 120,
+            progress: false,
+        };
+        let state = crate::build(&config, b"a test secret of at least thirty-two bytes")
+            .await
+            .expect("the shop opens on its embedded default");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = app::router(state.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        TestShop {
+            url,
+            state,
+            dir,
+            server,
+        }
+    }
+
+    /// A shopper: a client with its own cookie jar.
+    pub(crate) fn shopper(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub(crate) fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// A published product with a variant that has at least `units` on hand.
+    pub(crate) async fn in_stock(&self, units: u32) -> (ProductId, Sku, u32, String) {
+        let shop = &self.state.shop;
+        let mut after = None;
+        loop {
+            let page = shop.products(None, after, 100).await.unwrap();
+            for product in &page.items {
+                for variant in &product.variants {
+                    let on_hand = shop
+                        .stock(&variant.sku)
+                        .await
+                        .map(|s| s.on_hand)
+                        .unwrap_or(0);
+                    if variant.published && on_hand >= units {
+                        return (
+                            product.id,
+                            variant.sku.clone(),
+                            on_hand,
+                            product.title.clone(),
+                        );
+                    }
+                }
+            }
+            after = Some(page.next.expect("the demo catalog has stock"));
+        }
+    }
+}
+
+impl Drop for TestShop {
+    fn drop(&mut self) {
+        self.server.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

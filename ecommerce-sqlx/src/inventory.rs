@@ -93,7 +93,7 @@ impl SqlInventory {
         let level = db
             .retry("spreading stock over buckets", || async {
                 let mut tx = db.begin_write().await?;
-                let rows = self.lock_buckets(&mut tx, sku).await?;
+                let rows = self.buckets(&mut tx, sku, true).await?;
                 let count = (rows.len() as i64).max(wanted);
                 let on_hand: i64 = rows.iter().map(|(_, on_hand)| on_hand).sum();
                 for bucket in 0..count {
@@ -158,19 +158,22 @@ impl SqlInventory {
         Ok(())
     }
 
-    /// Locks every bucket of a SKU, in bucket order: `(bucket, on_hand)`.
-    async fn lock_buckets(
+    /// Every bucket of a SKU, in bucket order: `(bucket, on_hand)`; locked when `lock`.
+    async fn buckets(
         &self,
         tx: &mut Transaction<'static, Any>,
         sku: &Sku,
+        lock: bool,
     ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-        sqlx::query_as(
-            self.db
-                .sql("SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket FOR UPDATE"),
-        )
-        .bind(sku.as_str())
-        .fetch_all(&mut **tx)
-        .await
+        let sql = if lock {
+            "SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket FOR UPDATE"
+        } else {
+            "SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket"
+        };
+        sqlx::query_as(self.db.sql(sql))
+            .bind(sku.as_str())
+            .fetch_all(&mut **tx)
+            .await
     }
 
     async fn level_in(
@@ -230,7 +233,19 @@ impl SqlInventory {
                 }]));
             }
         }
-        let rows = self.lock_buckets(tx, &line.sku).await?;
+        if hint == 1 {
+            // A sold-out single-row SKU (every buyer after the last unit, in a flash sale) is
+            // reported from a plain read: only taking across buckets needs their locks.
+            let rows = self.buckets(tx, &line.sku, false).await?;
+            match rows.as_slice() {
+                [] => return Ok(Err(0)),
+                [(_, on_hand)] if *on_hand < i64::from(line.quantity) => {
+                    return Ok(Err(u32::try_from(*on_hand).unwrap_or(0)));
+                }
+                _ => {}
+            }
+        }
+        let rows = self.buckets(tx, &line.sku, true).await?;
         if rows.len() as u32 != hint && !rows.is_empty() {
             self.remember(&line.sku, rows.len() as u32);
         }
@@ -530,7 +545,7 @@ impl InventoryStore for SqlInventory {
         let received = db
             .retry("receiving stock", || async {
                 let mut tx = db.begin_write().await?;
-                let rows = self.lock_buckets(&mut tx, sku).await?;
+                let rows = self.buckets(&mut tx, sku, true).await?;
                 let count = if rows.is_empty() {
                     i64::from(self.default_buckets)
                 } else {

@@ -35,8 +35,9 @@ pub struct AlsoBought {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait RecommendationStore: Debug + Send + Sync + 'static {
-    /// Counts the co-purchases of an order. Returns whether it was counted now (`false` when it
-    /// had been already).
+    /// Counts the co-purchases of an order. Returns whether it was counted now: `false` when it
+    /// had been already, or when the order has fewer than two distinct SKUs (no pair to count,
+    /// so nothing is stored).
     ///
     /// # Errors
     /// [`StoreError`].

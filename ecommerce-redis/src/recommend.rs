@@ -37,6 +37,10 @@ impl RedisRecommendations {
 impl RecommendationStore for RedisRecommendations {
     async fn record_order(&self, order: OrderId, skus: &[Sku]) -> Result<bool, StoreError> {
         let skus = distinct_skus(skus);
+        if skus.len() < 2 {
+            // No pair to count: nothing to store, no round trip.
+            return Ok(false);
+        }
         let mut invocation = self.record.prepare_invoke();
         invocation.key(self.key("counted")).arg(order.to_string());
         for sku in &skus {

@@ -28,6 +28,10 @@ impl SqlRecommendations {
 impl RecommendationStore for SqlRecommendations {
     async fn record_order(&self, order: OrderId, skus: &[Sku]) -> Result<bool, StoreError> {
         let skus = distinct_skus(skus);
+        if skus.len() < 2 {
+            // No pair to count: nothing to store, no round trip.
+            return Ok(false);
+        }
         let db = &self.db;
         let (claim, bump) = match db.dialect() {
             Dialect::MySql => (

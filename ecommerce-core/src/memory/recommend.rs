@@ -31,6 +31,10 @@ impl MemoryRecommendations {
 impl RecommendationStore for MemoryRecommendations {
     async fn record_order(&self, order: OrderId, skus: &[Sku]) -> Result<bool, StoreError> {
         let skus = distinct_skus(skus);
+        if skus.len() < 2 {
+            // No pair to count: nothing to store, no round trip.
+            return Ok(false);
+        }
         let mut state = lock(&self.state);
         if !state.counted.insert(order) {
             return Ok(false);

@@ -24,11 +24,11 @@ use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, 
 use ecommerce::inventory::{InventoryStore, ReservationLine};
 use ecommerce::payment::{PaymentMethod, TestGateway};
 use ecommerce::{Currency, Money};
-use ecommerce_sqlx::{Db, DbOptions, SqlInventory, SqlStores};
-use sqlx::Executor;
+use ecommerce_sqlx::{SqlInventory, SqlStores};
 
 mod common;
 
+use common::sql::target;
 use common::{median, throughput};
 
 const TTL: Duration = Duration::from_secs(3600);
@@ -64,207 +64,6 @@ fn args() -> Args {
     args
 }
 
-/// The raw floor: one reservation of one unit, the statements the SDK sends, on the native
-/// driver.
-#[derive(Clone)]
-enum Raw {
-    Postgres(sqlx::PgPool),
-    MySql(sqlx::MySqlPool),
-    Sqlite(sqlx::SqlitePool),
-}
-
-const PG_TAKE: &str = "UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $2 WHERE sku = $3 AND bucket = $4 AND on_hand >= $5";
-const PG_LEDGER: &str = "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, 'reserved', $2, $3, $4)";
-const PG_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at";
-const MY_TAKE: &str = "UPDATE stock SET on_hand = on_hand - ?, reserved = reserved + ? WHERE sku = ? AND bucket = ? AND on_hand >= ?";
-const MY_LEDGER: &str =
-    "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'reserved', ?, ?, ?)";
-const MY_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)";
-const MY_READ: &str =
-    "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = ?";
-const LITE_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at";
-
-type Row = (String, String, String, String, i64);
-
-macro_rules! raw_reserve {
-    ($pool:expr, $begin:expr, $take:expr, $ledger:expr, $row:expr, $sku:expr, $returning:expr) => {{
-        let sku: &str = $sku;
-        let order = OrderId::new().to_string();
-        let lines = format!(r#"[{{"sku":"{sku}","quantity":1}}]"#);
-        let takes = format!(r#"[{{"sku":"{sku}","bucket":0,"quantity":1}}]"#);
-        let mut tx = $begin;
-        let taken = sqlx::query($take)
-            .bind(1i64)
-            .bind(1i64)
-            .bind(sku)
-            .bind(0i64)
-            .bind(1i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        assert_eq!(taken, 1, "raw reservation found no stock");
-        sqlx::query($ledger)
-            .bind(sku)
-            .bind(1i64)
-            .bind(&order)
-            .bind(chrono::Utc::now().timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
-        if $returning {
-            let _: Option<Row> = sqlx::query_as($row)
-                .bind(&order)
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&lines)
-                .bind(&takes)
-                .bind(TTL.as_millis() as i64)
-                .fetch_optional(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query($row)
-                .bind(&order)
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&lines)
-                .bind(&takes)
-                .bind(TTL.as_millis() as i64)
-                .execute(&mut *tx)
-                .await?;
-            let _: Row = sqlx::query_as(MY_READ)
-                .bind(&order)
-                .fetch_one(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }};
-}
-
-impl Raw {
-    async fn reserve(&self, sku: &str) -> Result<(), sqlx::Error> {
-        match self {
-            Raw::Postgres(p) => {
-                raw_reserve!(p, p.begin().await?, PG_TAKE, PG_LEDGER, PG_ROW, sku, true)
-            }
-            Raw::MySql(p) => {
-                raw_reserve!(p, p.begin().await?, MY_TAKE, MY_LEDGER, MY_ROW, sku, false)
-            }
-            Raw::Sqlite(p) => raw_reserve!(
-                p,
-                p.begin_with("BEGIN IMMEDIATE").await?,
-                MY_TAKE,
-                MY_LEDGER,
-                LITE_ROW,
-                sku,
-                true
-            ),
-        }
-    }
-}
-
-struct Target {
-    name: &'static str,
-    sdk: Db,
-    raw: Raw,
-    /// A server and the statement that removes the bench's schema or database, or the
-    /// SQLite file to delete.
-    cleanup: Result<(String, String), std::path::PathBuf>,
-}
-
-async fn target(name: &str) -> Option<Target> {
-    let tag = format!("ecommerce_bench_{}", uuid::Uuid::new_v4().simple());
-    let options = DbOptions {
-        max_connections: 32,
-        ..DbOptions::default()
-    };
-    match name {
-        "postgres" => {
-            let url = std::env::var("ECOMMERCE_TEST_POSTGRES_URL").ok()?;
-            let admin = Db::connect(&url).await.ok()?;
-            admin
-                .pool()
-                .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {tag}")))
-                .await
-                .ok()?;
-            admin.close().await;
-            let set = format!("SET search_path TO {tag}");
-            let sdk = Db::connect_with(&url, options, std::slice::from_ref(&set))
-                .await
-                .ok()?;
-            sdk.migrate().await.ok()?;
-            let raw = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(32)
-                .after_connect(move |conn, _| {
-                    let set = set.clone();
-                    Box::pin(async move {
-                        conn.execute(sqlx::AssertSqlSafe(set)).await?;
-                        Ok(())
-                    })
-                })
-                .connect(&url)
-                .await
-                .ok()?;
-            Some(Target {
-                name: "postgres",
-                sdk,
-                raw: Raw::Postgres(raw),
-                cleanup: Ok((url, format!("DROP SCHEMA {tag} CASCADE"))),
-            })
-        }
-        "mysql" => {
-            let url = std::env::var("ECOMMERCE_TEST_MYSQL_URL").ok()?;
-            let admin = Db::connect(&url).await.ok()?;
-            admin
-                .pool()
-                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {tag}")))
-                .await
-                .ok()?;
-            admin.close().await;
-            let db_url = format!(
-                "{}/{tag}",
-                url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base)
-            );
-            let sdk = Db::connect_with(&db_url, options, &[]).await.ok()?;
-            sdk.migrate().await.ok()?;
-            let raw = sqlx::mysql::MySqlPoolOptions::new()
-                .max_connections(32)
-                .connect(&db_url)
-                .await
-                .ok()?;
-            Some(Target {
-                name: "mariadb",
-                sdk,
-                raw: Raw::MySql(raw),
-                cleanup: Ok((url, format!("DROP DATABASE {tag}"))),
-            })
-        }
-        "sqlite" => {
-            let path = std::env::temp_dir().join(format!("{tag}.db"));
-            let url = format!("sqlite://{}?mode=rwc", path.display());
-            let sdk = Db::connect_with(&url, options, &[]).await.ok()?;
-            sdk.migrate().await.ok()?;
-            let raw = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(32)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 30000").await?;
-                        Ok(())
-                    })
-                })
-                .connect(&url)
-                .await
-                .ok()?;
-            Some(Target {
-                name: "sqlite",
-                sdk,
-                raw: Raw::Sqlite(raw),
-                cleanup: Err(path),
-            })
-        }
-        _ => None,
-    }
-}
-
 fn sku(s: String) -> Sku {
     Sku::new(s).expect("bench sku")
 }
@@ -282,7 +81,12 @@ async fn main() {
     let args = args();
     let mut table: Vec<Line> = Vec::new();
     for name in &args.dbs {
-        let Some(t) = target(name).await else {
+        let url = match name.as_str() {
+            "postgres" => std::env::var("ECOMMERCE_TEST_POSTGRES_URL").ok(),
+            "mysql" => std::env::var("ECOMMERCE_TEST_MYSQL_URL").ok(),
+            _ => None,
+        };
+        let Some(t) = target(name, url.as_deref()).await else {
             eprintln!("skipped {name}: not configured or unreachable");
             continue;
         };
@@ -312,7 +116,10 @@ async fn main() {
                             let (raw, list) = (raw.clone(), list.clone());
                             async move {
                                 let s = &list[(c * 7919 + i as usize * 104_729) % list.len()];
-                                raw.reserve(s).await.expect("raw reserve");
+                                assert!(
+                                    raw.reserve(s).await.expect("raw reserve"),
+                                    "raw reservation found no stock"
+                                );
                             }
                         })
                         .await,
@@ -448,19 +255,7 @@ async fn main() {
             });
         }
 
-        t.sdk.close().await;
-        match t.cleanup {
-            Ok((url, sql)) => {
-                if let Ok(admin) = Db::connect(&url).await {
-                    let _ = admin.pool().execute(sqlx::AssertSqlSafe(sql)).await;
-                }
-            }
-            Err(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-        }
+        t.cleanup().await;
     }
 
     println!(

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod sql;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -1,0 +1,309 @@
+//! Flash sale: K buyers at once for S units of one SKU; and the hot SKU held under a steady
+//! stream of checkouts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ecommerce::catalog::{Product, Variant};
+use ecommerce::error::CheckoutError;
+use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
+use ecommerce::inventory::ReservationLine;
+use ecommerce::order::OrderStatus;
+use ecommerce::payment::PaymentMethod;
+use ecommerce::{CheckoutRequest, Currency, Money, Storefront};
+use indicatif::ProgressBar;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::backends::{Backend, HoldMeter};
+use crate::stats::{Point, Recorder, Summary, series, summarize};
+
+const TTL: Duration = Duration::from_secs(3600);
+
+/// A product with one SKU and `units` in stock, new for each run.
+pub(crate) async fn hot_sku(backend: &Backend, units: u32, buckets: u32) -> Sku {
+    let sku = Sku::new(format!("HOT-{}", uuid::Uuid::new_v4().simple())).expect("sku");
+    backend
+        .shop
+        .catalog()
+        .upsert_product(Product {
+            id: ProductId::new(),
+            title: "Limited sneakers".into(),
+            description: String::new(),
+            brand: "Stride".into(),
+            category: CategoryId::new("deals").expect("slug"),
+            attributes: BTreeMap::new(),
+            variants: vec![Variant {
+                sku: sku.clone(),
+                options: BTreeMap::new(),
+                price: Money::from_minor(12_900, Currency::Usd),
+                published: true,
+            }],
+            published: true,
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .expect("product");
+    // A receipt is at most a million units; the hot SKU gets several.
+    let mut left = units;
+    while left > 0 {
+        let n = left.min(1_000_000);
+        backend.inventory.receive(&sku, n).await.expect("stock");
+        left -= n;
+    }
+    if let (Some(sql), true) = (&backend.sql_inventory, buckets > 1) {
+        sql.set_buckets(&sku, buckets).await.expect("buckets");
+    }
+    sku
+}
+
+/// One buyer's whole checkout: a cart, one unit, "Pay". `Ok(true)` when the order is
+/// confirmed, `Ok(false)` when it sold out.
+pub(crate) async fn checkout(shop: &Storefront, sku: &Sku) -> Result<bool, CheckoutError> {
+    let cart = shop.create_guest_cart().await?;
+    shop.add_item(cart.id, sku, 1).await?;
+    let placed = shop
+        .place_order(CheckoutRequest {
+            cart: cart.id,
+            customer: CustomerId::new(),
+            payment_method: PaymentMethod::new("tok_approve").expect("token"),
+            idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
+        })
+        .await;
+    match placed {
+        Ok(order) => Ok(order.status == OrderStatus::Confirmed),
+        Err(CheckoutError::OutOfStock { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What one path did in a run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PathResult {
+    pub(crate) backend: &'static str,
+    /// `raw reserve`, `SDK reserve` or `SDK checkout`.
+    pub(crate) path: &'static str,
+    pub(crate) summary: Summary,
+    /// Buyers who got a unit (flash sale) or confirmed orders (hot SKU).
+    pub(crate) succeeded: usize,
+    /// Operations that failed with an error (not "sold out").
+    pub(crate) errors: usize,
+    /// Mean time a checkout held a database connection, in milliseconds.
+    pub(crate) hold_ms: Option<f64>,
+    /// Units sold or reserved in the end, read back from the store.
+    pub(crate) units_taken: Option<u32>,
+    pub(crate) series: Vec<Point>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Raw,
+    Reserve,
+    Checkout,
+}
+
+impl Path {
+    fn label(self) -> &'static str {
+        match self {
+            Path::Raw => "raw reserve",
+            Path::Reserve => "SDK reserve",
+            Path::Checkout => "SDK checkout",
+        }
+    }
+}
+
+/// One unit through a path: `Some(got it)`, or `None` on an error.
+async fn take(backend: &Backend, path: Path, sku: &Sku) -> Option<bool> {
+    match path {
+        Path::Raw => Some(
+            backend
+                .floor
+                .as_ref()
+                .expect("floor")
+                .reserve(sku.as_str())
+                .await,
+        ),
+        Path::Reserve => {
+            let line = ReservationLine {
+                sku: sku.clone(),
+                quantity: 1,
+            };
+            match backend
+                .inventory
+                .reserve(OrderId::new(), &[line], TTL)
+                .await
+            {
+                Ok(_) => Some(true),
+                Err(ecommerce::error::InventoryError::OutOfStock { .. }) => Some(false),
+                Err(_) => None,
+            }
+        }
+        Path::Checkout => checkout(&backend.shop, sku).await.ok(),
+    }
+}
+
+fn paths(backend: &Backend) -> Vec<Path> {
+    let mut paths = vec![Path::Reserve, Path::Checkout];
+    if backend.floor.is_some() {
+        paths.insert(0, Path::Raw);
+    }
+    paths
+}
+
+fn result(
+    backend: &Backend,
+    path: Path,
+    recorder: &Recorder,
+    wall: f64,
+    busy: Option<f64>,
+    units_taken: Option<u32>,
+    window: f64,
+) -> PathResult {
+    let samples = recorder.samples();
+    let summary = summarize(&samples, wall, |_| true);
+    let succeeded = samples.iter().filter(|s| s.ok && s.op == "got").count();
+    PathResult {
+        backend: backend.kind.name(),
+        path: path.label(),
+        errors: samples.iter().filter(|s| !s.ok).count(),
+        hold_ms: busy.map(|b| b / summary.count.max(1) as f64 * 1e3),
+        succeeded,
+        units_taken,
+        summary,
+        series: series(&samples, window, wall, |_| true),
+    }
+}
+
+async fn units_taken(backend: &Backend, sku: &Sku, path: Path) -> Option<u32> {
+    let level = backend.shop.stock(sku).await.ok()?;
+    Some(match path {
+        Path::Raw | Path::Reserve => level.reserved,
+        Path::Checkout => level.sold,
+    })
+}
+
+/// K buyers press "Pay" at once for S units; at most `in_flight` are served at a time, and a
+/// buyer's latency counts from the moment everyone pressed.
+pub(crate) async fn flash_sale(
+    backend: &Arc<Backend>,
+    buyers: usize,
+    units: u32,
+    in_flight: usize,
+    bar: &ProgressBar,
+) -> Vec<PathResult> {
+    let mut out = Vec::new();
+    for path in paths(backend) {
+        let sku = hot_sku(backend, units, 1).await;
+        bar.set_message(format!(
+            "{} flash sale, {}",
+            backend.kind.name(),
+            path.label()
+        ));
+        bar.set_length(buyers as u64);
+        bar.set_position(0);
+        let recorder = Arc::new(Recorder::new());
+        let gate = Arc::new(Semaphore::new(in_flight));
+        let meter = backend
+            .db
+            .as_ref()
+            .filter(|_| path == Path::Checkout)
+            .map(HoldMeter::start);
+        let pressed = Instant::now();
+        let tasks: Vec<_> = (0..buyers)
+            .map(|_| {
+                let (recorder, gate, sku, bar) =
+                    (recorder.clone(), gate.clone(), sku.clone(), bar.clone());
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    let _slot = gate.acquire().await.expect("gate");
+                    let outcome = take(&backend, path, &sku).await;
+                    recorder.record(
+                        if outcome == Some(true) {
+                            "got"
+                        } else {
+                            "sold out"
+                        },
+                        pressed,
+                        outcome.is_some(),
+                    );
+                    bar.inc(1);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("buyer");
+        }
+        let wall = pressed.elapsed().as_secs_f64();
+        let busy = match meter {
+            Some(m) => Some(m.stop().await),
+            None => None,
+        };
+        let taken = units_taken(backend, &sku, path).await;
+        out.push(result(
+            backend,
+            path,
+            &recorder,
+            wall,
+            busy,
+            taken,
+            (wall / 40.0).max(0.01),
+        ));
+    }
+    out
+}
+
+/// `clients` buyers in a closed loop on one SKU with plenty of stock, for `seconds`.
+pub(crate) async fn hot_sku_load(
+    backend: &Arc<Backend>,
+    clients: usize,
+    seconds: f64,
+    buckets: u32,
+    bar: &ProgressBar,
+) -> Vec<PathResult> {
+    let mut out = Vec::new();
+    for path in paths(backend) {
+        let sku = hot_sku(backend, 10_000_000, buckets).await;
+        bar.set_message(format!("{} hot SKU, {}", backend.kind.name(), path.label()));
+        bar.set_length((seconds * 10.0) as u64);
+        bar.set_position(0);
+        let recorder = Arc::new(Recorder::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let meter = backend
+            .db
+            .as_ref()
+            .filter(|_| path == Path::Checkout)
+            .map(HoldMeter::start);
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (recorder, stop, sku) = (recorder.clone(), stop.clone(), sku.clone());
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let began = Instant::now();
+                        let outcome = take(&backend, path, &sku).await;
+                        recorder.record("got", began, outcome == Some(true));
+                        // In-memory stores may never return Pending: let the timer run.
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..(seconds * 10.0) as u64 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            bar.inc(1);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.expect("client");
+        }
+        let wall = recorder.elapsed().as_secs_f64();
+        let busy = match meter {
+            Some(m) => Some(m.stop().await),
+            None => None,
+        };
+        out.push(result(backend, path, &recorder, wall, busy, None, 0.5));
+    }
+    out
+}

@@ -25,14 +25,18 @@ const MY_TAKE: &str = "UPDATE stock SET on_hand = on_hand - ?, reserved = reserv
 const MY_LEDGER: &str =
     "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'reserved', ?, ?, ?)";
 const MY_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)";
+const PG_BUCKETS: &str = "SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket";
+const MY_BUCKETS: &str = "SELECT bucket, on_hand FROM stock WHERE sku = ? ORDER BY bucket";
+const PG_READ: &str =
+    "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = $1";
 const MY_READ: &str =
     "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = ?";
 const LITE_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at";
 
-type Row = (String, String, String, String, i64);
+pub(crate) type Row = (String, String, String, String, i64);
 
 macro_rules! raw_reserve {
-    ($pool:expr, $begin:expr, $take:expr, $ledger:expr, $row:expr, $sku:expr, $returning:expr) => {{
+    ($pool:expr, $begin:expr, $take:expr, $ledger:expr, $row:expr, $buckets:expr, $sku:expr, $returning:expr) => {{
         let sku: &str = $sku;
         let order = OrderId::new().to_string();
         let lines = format!(r#"[{{"sku":"{sku}","quantity":1}}]"#);
@@ -48,6 +52,11 @@ macro_rules! raw_reserve {
             .await?
             .rows_affected();
         if taken == 0 {
+            // As the SDK does: read the SKU's rows to say how many are left.
+            let _: Vec<(i64, i64)> = sqlx::query_as($buckets)
+                .bind(sku)
+                .fetch_all(&mut *tx)
+                .await?;
             tx.rollback().await?;
             return Ok(false);
         }
@@ -92,6 +101,15 @@ const PG_ON_HAND: &str = "SELECT on_hand, reserved, sold FROM stock WHERE sku = 
 const MY_ON_HAND: &str = "SELECT on_hand, reserved, sold FROM stock WHERE sku = ?";
 
 impl Raw {
+    /// Reads an order's reservation.
+    pub(crate) async fn reservation(&self, order: &str) -> Result<Option<Row>, sqlx::Error> {
+        match self {
+            Raw::Postgres(p) => sqlx::query_as(PG_READ).bind(order).fetch_optional(p).await,
+            Raw::MySql(p) => sqlx::query_as(MY_READ).bind(order).fetch_optional(p).await,
+            Raw::Sqlite(p) => sqlx::query_as(MY_READ).bind(order).fetch_optional(p).await,
+        }
+    }
+
     /// Reads a SKU's stock rows, as a product page does.
     pub(crate) async fn on_hand(&self, sku: &str) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
         match self {
@@ -129,10 +147,28 @@ impl Raw {
     pub(crate) async fn reserve(&self, sku: &str) -> Result<bool, sqlx::Error> {
         match self {
             Raw::Postgres(p) => {
-                raw_reserve!(p, p.begin().await?, PG_TAKE, PG_LEDGER, PG_ROW, sku, true)
+                raw_reserve!(
+                    p,
+                    p.begin().await?,
+                    PG_TAKE,
+                    PG_LEDGER,
+                    PG_ROW,
+                    PG_BUCKETS,
+                    sku,
+                    true
+                )
             }
             Raw::MySql(p) => {
-                raw_reserve!(p, p.begin().await?, MY_TAKE, MY_LEDGER, MY_ROW, sku, false)
+                raw_reserve!(
+                    p,
+                    p.begin().await?,
+                    MY_TAKE,
+                    MY_LEDGER,
+                    MY_ROW,
+                    MY_BUCKETS,
+                    sku,
+                    false
+                )
             }
             Raw::Sqlite(p) => raw_reserve!(
                 p,
@@ -140,6 +176,7 @@ impl Raw {
                 MY_TAKE,
                 MY_LEDGER,
                 LITE_ROW,
+                MY_BUCKETS,
                 sku,
                 true
             ),

@@ -52,8 +52,8 @@ pub(crate) struct Urls {
     pub(crate) redis: Option<String>,
 }
 
-/// The floor a backend's reservation is measured against: the same statements or commands
-/// without the SDK.
+/// The floor a backend's reservation is measured against: the statements or commands the SDK
+/// sends (on the sold-out path too), without the SDK.
 #[derive(Clone)]
 pub(crate) enum Floor {
     /// The reservation SQL on the native driver.
@@ -86,7 +86,11 @@ impl Floor {
                     .await
                     .expect("raw gate");
                 match answer.first().map(String::as_str) {
-                    Some("short") => false,
+                    // As the SDK does: a turned-away order may hold a reservation already.
+                    Some("short") => {
+                        sql.reservation(&order).await.expect("raw read");
+                        false
+                    }
                     _ => sql.reserve(sku).await.expect("raw reservation"),
                 }
             }

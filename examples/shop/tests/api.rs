@@ -30,6 +30,31 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (StatusCode
     send(client, reqwest::Method::POST, url, body).await
 }
 
+/// Adds units of a SKU to the shopper's cart.
+async fn add(
+    shop: &TestShop,
+    client: &reqwest::Client,
+    sku: &impl serde::Serialize,
+    quantity: u32,
+) -> (StatusCode, Value) {
+    post(
+        client,
+        shop.at("/api/cart/items"),
+        json!({"sku": sku, "quantity": quantity}),
+    )
+    .await
+}
+
+/// Pays for the shopper's cart with a test card, under a new idempotency key.
+async fn pay(shop: &TestShop, client: &reqwest::Client, method: &str) -> (StatusCode, Value) {
+    post(
+        client,
+        shop.at("/api/checkout"),
+        json!({"payment_method": method, "idempotency_key": key()}),
+    )
+    .await
+}
+
 fn error_code(body: &Value) -> &str {
     body["error"]["code"]
         .as_str()
@@ -102,12 +127,7 @@ async fn browse_search_cart_checkout_and_history() {
         .unwrap()["price"]
         .clone();
 
-    let (status, cart) = post(
-        &ann,
-        shop.at("/api/cart/items"),
-        json!({"sku": sku, "quantity": 2}),
-    )
-    .await;
+    let (status, cart) = add(&shop, &ann, &sku, 2).await;
     assert_eq!(status, StatusCode::OK, "{cart}");
     assert_eq!(cart["lines"][0]["unit_price"], catalog_price);
 
@@ -144,19 +164,9 @@ async fn another_customers_cart_and_order_answer_404() {
     let shop = TestShop::start().await;
     let (ann, bob) = (shop.shopper(), shop.shopper());
     let (_, sku, _, _) = shop.in_stock(1).await;
-    let (_, cart) = post(
-        &ann,
-        shop.at("/api/cart/items"),
-        json!({"sku": sku, "quantity": 1}),
-    )
-    .await;
+    let (_, cart) = add(&shop, &ann, &sku, 1).await;
     let cart_id = cart["id"].as_str().unwrap().to_owned();
-    let (_, order) = post(
-        &ann,
-        shop.at("/api/checkout"),
-        json!({"payment_method": "tok_approve", "idempotency_key": key()}),
-    )
-    .await;
+    let (_, order) = pay(&shop, &ann, "tok_approve").await;
     let order_id = order["id"].as_str().unwrap().to_owned();
 
     for path in [
@@ -187,12 +197,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let shop = TestShop::start().await;
     let ann = shop.shopper();
     let (_, sku, on_hand, _) = shop.in_stock(1).await;
-    let (_, before) = post(
-        &ann,
-        shop.at("/api/cart/items"),
-        json!({"sku": sku, "quantity": 1}),
-    )
-    .await;
+    let (_, before) = add(&shop, &ann, &sku, 1).await;
 
     let too_big = "x".repeat(crate::app::MAX_BODY_BYTES + 1);
     let cases: Vec<(Value, StatusCode, &str)> = vec![
@@ -316,18 +321,8 @@ async fn declined_and_sold_out_checkouts_explain_and_keep_the_stock() {
     let shop = TestShop::start().await;
     let ann = shop.shopper();
     let (_, sku, on_hand, _) = shop.in_stock(1).await;
-    post(
-        &ann,
-        shop.at("/api/cart/items"),
-        json!({"sku": sku, "quantity": 1}),
-    )
-    .await;
-    let (status, answer) = post(
-        &ann,
-        shop.at("/api/checkout"),
-        json!({"payment_method": "tok_decline", "idempotency_key": key()}),
-    )
-    .await;
+    add(&shop, &ann, &sku, 1).await;
+    let (status, answer) = pay(&shop, &ann, "tok_decline").await;
     assert_eq!(
         (status, error_code(&answer)),
         (StatusCode::PAYMENT_REQUIRED, "payment_declined")
@@ -344,12 +339,7 @@ async fn declined_and_sold_out_checkouts_explain_and_keep_the_stock() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, answer) = post(
-        &ann,
-        shop.at("/api/checkout"),
-        json!({"payment_method": "tok_approve", "idempotency_key": key()}),
-    )
-    .await;
+    let (status, answer) = pay(&shop, &ann, "tok_approve").await;
     assert_eq!(
         (status, error_code(&answer)),
         (StatusCode::CONFLICT, "out_of_stock")
@@ -375,18 +365,8 @@ async fn a_pending_payment_completes_only_through_a_signed_webhook() {
     let shop = TestShop::start().await;
     let ann = shop.shopper();
     let (_, sku, on_hand, _) = shop.in_stock(1).await;
-    post(
-        &ann,
-        shop.at("/api/cart/items"),
-        json!({"sku": sku, "quantity": 1}),
-    )
-    .await;
-    let (status, order) = post(
-        &ann,
-        shop.at("/api/checkout"),
-        json!({"payment_method": "tok_pending", "idempotency_key": key()}),
-    )
-    .await;
+    add(&shop, &ann, &sku, 1).await;
+    let (status, order) = pay(&shop, &ann, "tok_pending").await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
         (
@@ -460,18 +440,8 @@ async fn signing_in_merges_the_guest_cart_into_the_customers() {
         json!({"email": "ann@example.com"}),
     )
     .await;
-    post(
-        &phone,
-        shop.at("/api/cart/items"),
-        json!({"sku": sku, "quantity": 1}),
-    )
-    .await;
-    post(
-        &laptop,
-        shop.at("/api/cart/items"),
-        json!({"sku": sku, "quantity": 2}),
-    )
-    .await;
+    add(&shop, &phone, &sku, 1).await;
+    add(&shop, &laptop, &sku, 2).await;
     let (status, merged) = post(
         &laptop,
         shop.at("/api/signin"),
@@ -485,12 +455,7 @@ async fn signing_in_merges_the_guest_cart_into_the_customers() {
     assert_eq!(on_phone["lines"][0]["quantity"], 3);
 
     // Orders follow the customer; signing out starts a fresh guest.
-    let (_, order) = post(
-        &phone,
-        shop.at("/api/checkout"),
-        json!({"payment_method": "tok_approve", "idempotency_key": key()}),
-    )
-    .await;
+    let (_, order) = pay(&shop, &phone, "tok_approve").await;
     let (_, history) = get(&laptop, shop.at("/api/orders")).await;
     assert_eq!(history["items"][0]["id"], order["id"]);
     let res = laptop.post(shop.at("/api/signout")).send().await.unwrap();

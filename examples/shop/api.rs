@@ -223,8 +223,9 @@ pub(crate) async fn add_item(
     mut session: Session,
     ApiJson(body): ApiJson<AddItem>,
 ) -> Result<(Session, Json<Cart>), ApiError> {
-    let cart = session.ensure_cart(&state.shop).await?;
-    let cart = state.shop.add_item(cart, &body.sku, body.quantity).await?;
+    let cart = session
+        .add_item(&state.shop, &body.sku, body.quantity)
+        .await?;
     Ok((session, Json(cart)))
 }
 

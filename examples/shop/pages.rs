@@ -279,8 +279,9 @@ pub(crate) async fn add_to_cart(
     mut session: Session,
     PageForm(form): PageForm<LineForm>,
 ) -> Result<(Session, Redirect), PageError> {
-    let cart = session.ensure_cart(&state.shop).await?;
-    state.shop.add_item(cart, &form.sku, form.quantity).await?;
+    session
+        .add_item(&state.shop, &form.sku, form.quantity)
+        .await?;
     Ok((session, Redirect::to("/cart")))
 }
 

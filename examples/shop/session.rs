@@ -14,7 +14,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponseParts, ResponseParts};
 use ecommerce::Storefront;
-use ecommerce::id::{CartId, CustomerId};
+use ecommerce::cart::Cart;
+use ecommerce::error::CartError;
+use ecommerce::id::{CartId, CustomerId, Sku};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -122,11 +124,18 @@ impl Session {
         Session::guest(self.key)
     }
 
-    /// The session's cart, made now if it has none (a guest cart, or the customer's).
-    pub(crate) async fn ensure_cart(&mut self, shop: &Storefront) -> Result<CartId, Problem> {
+    /// Adds units to the session's cart, making the cart first when the session has none or
+    /// its cart is gone (a confirmed checkout deletes it).
+    pub(crate) async fn add_item(
+        &mut self,
+        shop: &Storefront,
+        sku: &Sku,
+        quantity: u32,
+    ) -> Result<Cart, Problem> {
         if let Some(cart) = self.cart {
-            if shop.cart(cart).await?.is_some() {
-                return Ok(cart);
+            match shop.add_item(cart, sku, quantity).await {
+                Err(CartError::NotFound(_)) => {}
+                added => return Ok(added?),
             }
         }
         let cart = match self.email {
@@ -134,7 +143,7 @@ impl Session {
             None => shop.create_guest_cart().await?,
         };
         self.cart = Some(cart.id);
-        Ok(cart.id)
+        Ok(shop.add_item(cart.id, sku, quantity).await?)
     }
 
     fn encode(&self) -> String {

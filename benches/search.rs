@@ -23,6 +23,8 @@ use sqlx::Executor;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::schema::Value;
 
+mod common;
+
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -245,25 +247,7 @@ impl Postgres {
     async fn load(docs: &[SearchDocument]) -> Option<Postgres> {
         let url = std::env::var("ECOMMERCE_TEST_POSTGRES_URL").ok()?;
         let schema = format!("ecommerce_search_bench_{}", uuid::Uuid::new_v4().simple());
-        let set = format!("SET search_path TO {schema}");
-        let admin = sqlx::PgPool::connect(&url).await.ok()?;
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .await
-            .ok()?;
-        admin.close().await;
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .after_connect(move |conn, _| {
-                let set = set.clone();
-                Box::pin(async move {
-                    conn.execute(sqlx::AssertSqlSafe(set)).await?;
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await
-            .ok()?;
+        let pool = common::sql::pg_schema_pool(&url, &schema, 4).await?;
         pool.execute(
             "CREATE TABLE products (id TEXT PRIMARY KEY, title TEXT, category TEXT, price NUMERIC, in_stock BOOLEAN, body TEXT, \
              tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED)",

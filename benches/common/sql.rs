@@ -193,6 +193,33 @@ pub(crate) struct Target {
     cleanup: Result<(String, String), std::path::PathBuf>,
 }
 
+/// Creates `schema` and returns a native pool whose connections work in it.
+pub(crate) async fn pg_schema_pool(
+    url: &str,
+    schema: &str,
+    max_connections: u32,
+) -> Option<sqlx::PgPool> {
+    let admin = sqlx::PgPool::connect(url).await.ok()?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .ok()?;
+    admin.close().await;
+    let set = format!("SET search_path TO {schema}");
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max_connections)
+        .after_connect(move |conn, _| {
+            let set = set.clone();
+            Box::pin(async move {
+                conn.execute(sqlx::AssertSqlSafe(set)).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .ok()
+}
+
 /// A fresh schema (PostgreSQL), database (MariaDB) or file (SQLite) for a benchmark, migrated,
 /// with the SDK's pool and a native pool on it (SQLite ignores `url`); `None` when the server
 /// is not configured or unreachable.
@@ -205,30 +232,12 @@ pub(crate) async fn target(name: &str, url: Option<&str>) -> Option<Target> {
     match name {
         "postgres" => {
             let url = url?.to_owned();
-            let admin = Db::connect(&url).await.ok()?;
-            admin
-                .pool()
-                .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {tag}")))
-                .await
-                .ok()?;
-            admin.close().await;
+            let raw = pg_schema_pool(&url, &tag, 32).await?;
             let set = format!("SET search_path TO {tag}");
             let sdk = Db::connect_with(&url, options, std::slice::from_ref(&set))
                 .await
                 .ok()?;
             sdk.migrate().await.ok()?;
-            let raw = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(32)
-                .after_connect(move |conn, _| {
-                    let set = set.clone();
-                    Box::pin(async move {
-                        conn.execute(sqlx::AssertSqlSafe(set)).await?;
-                        Ok(())
-                    })
-                })
-                .connect(&url)
-                .await
-                .ok()?;
             Some(Target {
                 name: "postgres",
                 sdk,

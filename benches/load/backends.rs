@@ -252,34 +252,34 @@ impl Backend {
 /// Samples how many of the pool's connections are in use, to tell how long a checkout holds
 /// one: busy connection-seconds divided by checkouts.
 pub(crate) struct HoldMeter {
-    busy: Arc<std::sync::Mutex<f64>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<f64>,
 }
 
 impl HoldMeter {
-    pub(crate) fn start(db: &Db) -> HoldMeter {
-        let pool = db.pool().clone();
-        let busy = Arc::new(std::sync::Mutex::new(0.0));
+    /// Starts sampling `db`'s pool; `None` without a pool.
+    pub(crate) fn start(db: Option<&Db>) -> Option<HoldMeter> {
+        let pool = db?.pool().clone();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (b, s) = (busy.clone(), stop.clone());
+        let stopped = stop.clone();
         let task = tokio::spawn(async move {
-            let mut last = std::time::Instant::now();
-            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            let (mut busy, mut last) = (0.0, std::time::Instant::now());
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 let in_use = pool.size().saturating_sub(pool.num_idle() as u32) as f64;
                 let now = std::time::Instant::now();
-                *b.lock().expect("meter") += in_use * now.duration_since(last).as_secs_f64();
+                busy += in_use * now.duration_since(last).as_secs_f64();
                 last = now;
             }
+            busy
         });
-        HoldMeter { busy, stop, task }
+        Some(HoldMeter { stop, task })
     }
 
-    /// Busy connection-seconds so far.
-    pub(crate) async fn stop(self) -> f64 {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.task.await;
-        *self.busy.lock().expect("meter")
+    /// Busy connection-seconds since the start.
+    pub(crate) async fn stop(meter: Option<HoldMeter>) -> Option<f64> {
+        let meter = meter?;
+        meter.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        meter.task.await.ok()
     }
 }

@@ -205,11 +205,7 @@ pub(crate) async fn flash_sale(
         bar.set_position(0);
         let recorder = Arc::new(Recorder::new());
         let gate = Arc::new(Semaphore::new(in_flight));
-        let meter = backend
-            .db
-            .as_ref()
-            .filter(|_| path == Path::Checkout)
-            .map(HoldMeter::start);
+        let meter = HoldMeter::start(backend.db.as_ref().filter(|_| path == Path::Checkout));
         let pressed = Instant::now();
         let tasks: Vec<_> = (0..buyers)
             .map(|_| {
@@ -236,10 +232,7 @@ pub(crate) async fn flash_sale(
             t.await.expect("buyer");
         }
         let wall = pressed.elapsed().as_secs_f64();
-        let busy = match meter {
-            Some(m) => Some(m.stop().await),
-            None => None,
-        };
+        let busy = HoldMeter::stop(meter).await;
         let taken = units_taken(backend, &sku, path).await;
         out.push(result(
             backend,
@@ -270,11 +263,7 @@ pub(crate) async fn hot_sku_load(
         bar.set_position(0);
         let recorder = Arc::new(Recorder::new());
         let stop = Arc::new(AtomicBool::new(false));
-        let meter = backend
-            .db
-            .as_ref()
-            .filter(|_| path == Path::Checkout)
-            .map(HoldMeter::start);
+        let meter = HoldMeter::start(backend.db.as_ref().filter(|_| path == Path::Checkout));
         let tasks: Vec<_> = (0..clients)
             .map(|_| {
                 let (recorder, stop, sku) = (recorder.clone(), stop.clone(), sku.clone());
@@ -299,10 +288,7 @@ pub(crate) async fn hot_sku_load(
             t.await.expect("client");
         }
         let wall = recorder.elapsed().as_secs_f64();
-        let busy = match meter {
-            Some(m) => Some(m.stop().await),
-            None => None,
-        };
+        let busy = HoldMeter::stop(meter).await;
         out.push(result(backend, path, &recorder, wall, busy, None, 0.5));
     }
     out

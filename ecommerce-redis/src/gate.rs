@@ -1,10 +1,13 @@
 //! The flash-sale gate: Redis in front of the SQL inventory.
 //!
 //! [`GatedInventory`] keeps a counter of available units per SKU in Redis. A reservation first
-//! takes its units from the counters in one Lua script, all or nothing: when they are short,
-//! the buyer is turned away without touching the database. Otherwise the inner inventory (the
-//! SQL conditional decrement) decides, and stays the source of truth: if it refuses, the
-//! units go back to the counters and the counters of the short SKUs are reset from it.
+//! reads the order's reservation from the inner inventory (one read by order id): an order
+//! that has one (held, committed or returned) gets it back and the counters are not touched.
+//! Otherwise it takes its units from the counters in one Lua script, all or nothing: when they
+//! are short, the buyer is turned away without taking anything in the database. Otherwise the
+//! inner inventory (the SQL conditional decrement) decides, and stays the source of truth: if
+//! it refuses, the units go back to the counters and the counters of the short SKUs are reset
+//! from it.
 //!
 //! The counters are rebuilt from the inner inventory with [`GatedInventory::rebuild`] on
 //! start, and [`GatedInventory::reconcile`] resets them periodically. Drift can only turn a
@@ -179,14 +182,16 @@ impl InventoryStore for GatedInventory {
         ttl: Duration,
     ) -> Result<Reservation, InventoryError> {
         let lines = normalize_lines(lines)?;
+        // A retry of an order the inventory already holds (or sold) gets its reservation back
+        // before the counters are touched: its units are off them already (or, committed, its
+        // `through` entry is gone), and taking them again would turn other buyers away.
+        if let Some(existing) = self.inner.reservation(order).await? {
+            if existing.state != ReservationState::Released {
+                return Ok(existing);
+            }
+        }
         let gate = self.pass(order, &lines).await;
         if let Gate::Short(shortages) = gate {
-            // An order the inventory already holds passed before: let it see its reservation.
-            if let Some(existing) = self.inner.reservation(order).await? {
-                if existing.state != ReservationState::Released {
-                    return Ok(existing);
-                }
-            }
             return Err(InventoryError::OutOfStock { shortages });
         }
         match self.inner.reserve(order, &lines, ttl).await {

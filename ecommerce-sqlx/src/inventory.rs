@@ -1,7 +1,10 @@
 //! Inventory on SQL: the conditional decrement, reservation rows, hot-SKU buckets, and the
 //! stock ledger.
 //!
-//! A reservation is one transaction that takes each SKU, in SKU order, with
+//! A reservation first reads the order's reservation row (by its primary key, no lock): a
+//! retry of an order that has one gets it back without taking anything, so it is never
+//! refused for want of the stock it holds itself. Otherwise it is one transaction that takes
+//! each SKU, in SKU order, with
 //!
 //! ```sql
 //! UPDATE stock SET on_hand = on_hand - n, reserved = reserved + n
@@ -11,9 +14,11 @@
 //! where zero rows affected means the bucket cannot cover it. Any short SKU rolls the whole
 //! transaction back. The transaction ends by inserting the order's reservation row; its
 //! primary key makes a concurrent second reservation of the same order wait, find the row,
-//! roll back its own takings and return the first result. Commit, release and return lock
-//! the reservation row, move the units back out of the buckets it recorded, and change its
-//! state, so each happens once. Every movement appends to `stock_ledger` in the same
+//! roll back its own takings and return the first result (and one that finds the stock gone
+//! reads the row again before saying out of stock: the concurrent first may have taken it).
+//! A released reservation takes its stock again under the row's lock. Commit, release and
+//! return lock the reservation row, move the units back out of the buckets it recorded, and
+//! change its state, so each happens once. Every movement appends to `stock_ledger` in the same
 //! transaction; deadlocks and serialization failures are retried; the `CHECK (on_hand >= 0)`
 //! constraints stand behind all of it. Expiry compares with the database's clock.
 //!
@@ -339,6 +344,16 @@ impl SqlInventory {
         Ok(Ok(takes))
     }
 
+    /// The reservation row of an order, by a plain read (no transaction, no lock).
+    async fn stored_row(&self, order: OrderId) -> Result<Option<Row>, InventoryError> {
+        let (_, _, read) = reservation_sql(self.db.dialect());
+        Ok(sqlx::query_as(read)
+            .bind(order.to_string())
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(|e| store_error("reading a reservation", e))?)
+    }
+
     async fn locked_row(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -598,64 +613,84 @@ impl InventoryStore for SqlInventory {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4);
         let db = &self.db;
         let (insert, rehold, read) = reservation_sql(db.dialect());
-        // The common case: a new order. Take the stock, then insert the reservation row;
-        // if the order already has one, undo and look at it.
-        let taken = db
-            .retry("reserving stock", || async {
-                let mut tx = db.begin_write().await?;
-                let takes = match self.take_all(&mut tx, order, &lines).await? {
-                    Ok(takes) => takes,
-                    Err(short) => {
-                        tx.rollback().await?;
-                        return Ok(Taken::Short(short));
-                    }
-                };
-                let id = ReservationId::new().to_string();
-                let takes_json = encode(&takes);
-                let row: Option<Row> = if db.dialect() == Dialect::MySql {
-                    // No RETURNING: the affected row count says whether the row is ours.
-                    let inserted = sqlx::query(insert)
-                        .bind(order.to_string())
-                        .bind(&id)
-                        .bind(&line_json)
-                        .bind(&takes_json)
-                        .bind(ttl_ms)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        == 1;
-                    if inserted {
-                        Some(
-                            sqlx::query_as(read)
-                                .bind(order.to_string())
-                                .fetch_one(&mut *tx)
-                                .await?,
-                        )
+        // A retry: the order's reservation comes back as it is, before anything is taken (a
+        // retry must not be refused for want of the stock it already holds). A released one
+        // takes its stock again, under the row's lock below.
+        let existing = self.stored_row(order).await?;
+        if let Some(row) = existing.as_ref().filter(|row| row.1 != "released") {
+            return Ok(reservation(order, row)?.0);
+        }
+        let taken = if existing.is_some() {
+            Taken::Exists
+        } else {
+            // The common case: a new order. Take the stock, then insert the reservation row;
+            // if a concurrent reserve of the order inserted it first, undo and look at it.
+            let taken = db
+                .retry("reserving stock", || async {
+                    let mut tx = db.begin_write().await?;
+                    let takes = match self.take_all(&mut tx, order, &lines).await? {
+                        Ok(takes) => takes,
+                        Err(short) => {
+                            tx.rollback().await?;
+                            return Ok(Taken::Short(short));
+                        }
+                    };
+                    let id = ReservationId::new().to_string();
+                    let takes_json = encode(&takes);
+                    let row: Option<Row> = if db.dialect() == Dialect::MySql {
+                        // No RETURNING: the affected row count says whether the row is ours.
+                        let inserted = sqlx::query(insert)
+                            .bind(order.to_string())
+                            .bind(&id)
+                            .bind(&line_json)
+                            .bind(&takes_json)
+                            .bind(ttl_ms)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1;
+                        if inserted {
+                            Some(
+                                sqlx::query_as(read)
+                                    .bind(order.to_string())
+                                    .fetch_one(&mut *tx)
+                                    .await?,
+                            )
+                        } else {
+                            None
+                        }
                     } else {
-                        None
+                        sqlx::query_as(insert)
+                            .bind(order.to_string())
+                            .bind(&id)
+                            .bind(&line_json)
+                            .bind(&takes_json)
+                            .bind(ttl_ms)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    };
+                    match row {
+                        Some(row) => {
+                            tx.commit().await?;
+                            Ok(Taken::Done(row))
+                        }
+                        None => {
+                            tx.rollback().await?;
+                            Ok(Taken::Exists)
+                        }
                     }
-                } else {
-                    sqlx::query_as(insert)
-                        .bind(order.to_string())
-                        .bind(&id)
-                        .bind(&line_json)
-                        .bind(&takes_json)
-                        .bind(ttl_ms)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                };
-                match row {
-                    Some(row) => {
-                        tx.commit().await?;
-                        Ok(Taken::Done(row))
-                    }
-                    None => {
-                        tx.rollback().await?;
-                        Ok(Taken::Exists)
-                    }
-                }
-            })
-            .await?;
+                })
+                .await?;
+            match taken {
+                // Short, but a concurrent reserve of this order may have taken the stock (and
+                // committed its row) since the read above: the order has that reservation.
+                Taken::Short(short) => match self.stored_row(order).await? {
+                    Some(_) => Taken::Exists,
+                    None => Taken::Short(short),
+                },
+                other => other,
+            }
+        };
         let taken = match taken {
             Taken::Exists => {
                 db.retry("reserving stock again", || async {
@@ -718,13 +753,9 @@ impl InventoryStore for SqlInventory {
     }
 
     async fn reservation(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
-        let (_, _, read) = reservation_sql(self.db.dialect());
-        let row: Option<Row> = sqlx::query_as(read)
-            .bind(order.to_string())
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(|e| store_error("reading a reservation", e))?;
-        Ok(row
+        Ok(self
+            .stored_row(order)
+            .await?
             .map(|r| reservation(order, &r).map(|(r, _)| r))
             .transpose()?)
     }

@@ -357,7 +357,8 @@ async fn pay(shop: &Storefront, sku: &Sku, source: &str) -> Result<ecommerce::or
             payment_method: PaymentMethod::new(source)?,
             idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string())?,
         })
-        .await?)
+        .await?
+        .into_order())
 }
 
 #[tokio::main]

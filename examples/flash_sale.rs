@@ -50,7 +50,7 @@ async fn buy(shop: &Storefront, sku: &Sku) -> std::result::Result<OrderStatus, C
                 .expect("valid key"),
         })
         .await?;
-    Ok(order.status)
+    Ok(order.order().status)
 }
 
 #[tokio::main]

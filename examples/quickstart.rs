@@ -16,7 +16,7 @@ use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, ProductId, Sku};
 use ecommerce::memory::RecordingSink;
 use ecommerce::payment::{PaymentMethod, TestGateway};
 use ecommerce::search::{SearchQuery, SortOrder};
-use ecommerce::{CheckoutRequest, Currency, Money, Storefront};
+use ecommerce::{CheckoutRequest, Currency, Money, Placed, Storefront};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -139,7 +139,7 @@ async fn main() -> Result<()> {
 
     // 6. Check out and pay.
     println!("== checkout");
-    let order = shop
+    let placed = shop
         .place_order(CheckoutRequest {
             cart: cart.id,
             customer: alice,
@@ -147,19 +147,25 @@ async fn main() -> Result<()> {
             idempotency_key: IdempotencyKey::new("alice-checkout-1")?,
         })
         .await?;
+    let Placed::Confirmed(order) = placed else {
+        return Err("the approving test card confirms at once".into());
+    };
     println!("  order {} is {} ({})", order.id, order.status, order.total);
 
     // 7. A second order paid through 3-D Secure: pending until the provider's signed webhook.
     let cart = shop.customer_cart(alice).await?;
     shop.add_item(cart.id, &sku("SPK-1")?, 2).await?;
-    let pending = shop
+    let Placed::AwaitingPayment(pending) = shop
         .place_order(CheckoutRequest {
             cart: cart.id,
             customer: alice,
             payment_method: PaymentMethod::new("tok_pending")?,
             idempotency_key: IdempotencyKey::new("alice-checkout-2")?,
         })
-        .await?;
+        .await?
+    else {
+        return Err("the 3-D Secure test card waits for the customer".into());
+    };
     println!(
         "  order {} is {} (waiting for 3-D Secure)",
         pending.id, pending.status
@@ -206,7 +212,7 @@ async fn main() -> Result<()> {
             })
             .await;
         match result {
-            Ok(o) => println!("  buyer {}: {}", i + 1, o.status),
+            Ok(placed) => println!("  buyer {}: {}", i + 1, placed.order().status),
             Err(CheckoutError::OutOfStock { shortages, .. }) => println!(
                 "  buyer {}: out of stock ({} requested {}, available {})",
                 i + 1,

@@ -28,6 +28,7 @@ impl BackendFactory for Composed {
             carts: Arc::new(carts),
             catalog: Arc::new(catalog),
             histories: 50,
+            simulated_histories: 500,
             ..Backend::memory()
         })
     }

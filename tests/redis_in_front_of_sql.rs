@@ -83,6 +83,7 @@ impl BackendFactory for RedisOverSql {
             outbox: sql.orders.clone(),
             recommendations: sql.recommendations.clone(),
             histories: 10,
+            simulated_histories: 1_000,
             guard: Some(Arc::new(Cleanup { url, prefix, path })),
             ..Backend::memory()
         })

@@ -10,7 +10,6 @@ use ecommerce::catalog::{Product, Variant};
 use ecommerce::error::CheckoutError;
 use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
 use ecommerce::inventory::ReservationLine;
-use ecommerce::order::OrderStatus;
 use ecommerce::payment::PaymentMethod;
 use ecommerce::{CheckoutRequest, Currency, Money, Storefront};
 use indicatif::ProgressBar;
@@ -73,7 +72,7 @@ pub(crate) async fn checkout(shop: &Storefront, sku: &Sku) -> Result<bool, Check
         })
         .await;
     match placed {
-        Ok(order) => Ok(order.status == OrderStatus::Confirmed),
+        Ok(placed) => Ok(placed.is_confirmed()),
         Err(CheckoutError::OutOfStock { .. }) => Ok(false),
         Err(e) => Err(e),
     }

@@ -73,6 +73,25 @@ pub struct Cart {
     /// merge retried after a crash does not add the same lines twice.
     #[serde(default)]
     pub merged_guest_carts: Vec<CartId>,
+    /// The checkout that claimed this cart, if one is in flight or paid and not yet cleared
+    /// from the cart (see [`CheckoutClaim`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<CheckoutClaim>,
+}
+
+/// A checkout's claim on a cart: the order being paid for it and the units it ordered.
+///
+/// A checkout claims its cart (a compare-and-set save) before it charges, so a second "Pay"
+/// on the same cart, whatever idempotency key it carries, finds the claim and is answered
+/// with the first order instead of charging again. Once the order is confirmed, the ordered
+/// units are taken out of the cart and the claim is dropped ([`Cart::clear_checkout`]);
+/// items added after the checkout started stay. A claim whose order failed is void.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutClaim {
+    /// The order.
+    pub order: crate::id::OrderId,
+    /// What it ordered: units per SKU.
+    pub lines: Vec<(Sku, u32)>,
 }
 
 /// How many merged guest cart ids a cart remembers.
@@ -97,7 +116,24 @@ impl Cart {
             version: 0,
             updated_at: Utc::now(),
             merged_guest_carts: Vec::new(),
+            checkout: None,
         }
+    }
+
+    /// Takes the units ordered by the claiming checkout `order` out of the cart and drops its
+    /// claim. Returns `false`, changing nothing, when the cart is not claimed by `order` (it
+    /// was cleared already, or another checkout claimed it since): clearing is idempotent.
+    pub fn clear_checkout(&mut self, order: crate::id::OrderId) -> bool {
+        let Some(claim) = self.checkout.take_if(|c| c.order == order) else {
+            return false;
+        };
+        for (sku, ordered) in &claim.lines {
+            if let Some(line) = self.lines.iter_mut().find(|l| &l.sku == sku) {
+                line.quantity = line.quantity.saturating_sub(*ordered);
+            }
+        }
+        self.lines.retain(|l| l.quantity > 0);
+        true
     }
 
     /// The cart as a store writes it on a successful compare-and-set: the next version,

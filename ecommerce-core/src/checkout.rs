@@ -2,41 +2,62 @@
 //!
 //! [`Storefront::place_order`] runs:
 //!
-//! 1. create the order PENDING (the same idempotency key returns the same order);
-//! 2. reserve every line's stock in one all-or-nothing step; if stock is short the order
+//! 1. create the order PENDING (the same customer and idempotency key return the same order);
+//! 2. claim the cart ([`crate::cart::CheckoutClaim`]): a second "Pay" on the same cart, with
+//!    any key, is answered with the first order ([`CheckoutError::CartInCheckout`]);
+//! 3. reserve every line's stock in one all-or-nothing step; if stock is short the order
 //!    becomes FAILED naming the short SKUs;
-//! 3. charge the payment with a key derived from the order;
-//! 4. on success commit the reservation, count co-purchases, clear the cart and mark the order
-//!    CONFIRMED (with an `OrderConfirmed` event); on decline release the stock and mark it
-//!    FAILED. A gateway may answer pending: the order waits for
+//! 4. charge the payment with a key derived from the order;
+//! 5. on success sell the stock and mark the order CONFIRMED, recording the capture in its
+//!    money ledger and an `OrderConfirmed` event in the same step; on decline release the
+//!    stock and mark it FAILED. A gateway may answer pending: the order waits for
 //!    [`Storefront::handle_payment_event`].
 //!
+//! Nothing runs between the charge and the confirmation but what records them. The side
+//! effects of a confirmation (taking the ordered units out of the cart, counting
+//! co-purchases) run after it, and again from the outbox through [`CheckoutEffects`]; they
+//! are idempotent, and their failure never undoes or delays a confirmation.
+//!
+//! The gateway is the source of truth for a payment: retries, callbacks and recovery ask it
+//! ([`crate::payment::PaymentGateway::lookup`]) and act on its answer, never on a callback's
+//! status alone. For every order, captured - refunded equals its total once it is paid
+//! ([`Order::net_paid`]) and zero otherwise; a charge key and a refund key per order make a
+//! second charge or refund impossible.
+//!
 //! The stores are pluggable, so no transaction spans them. The saga is correct because every
-//! step is idempotent and keyed by the order (reserve, commit, release, charge, refund, and
-//! each status change is a compare-and-set on the order's version), and every side effect of a
-//! status change happens *before* the compare-and-set that records it. A process may die
+//! step is idempotent and keyed by the order (claim, reserve, commit, release, charge, refund,
+//! and each status change is a compare-and-set on the order's version), and every side effect
+//! of a status change happens *before* the compare-and-set that records it. A process may die
 //! between any two steps: [`Storefront::recover`] finds PENDING orders older than a deadline,
 //! asks the gateway what happened to their charge, and finishes them by re-running the steps.
 //! No payment call happens while a store holds a lock or transaction: each store call returns
 //! before the next step starts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{CheckoutError, InventoryError, OrderError, PaymentError, PriceChange};
-use crate::events::DomainEvent;
+use crate::cart::{Cart, CartStore, CheckoutClaim};
+use crate::error::{
+    CartError, CheckoutError, EventError, InventoryError, OrderError, PaymentError, PriceChange,
+};
+use crate::events::{DomainEvent, EventEnvelope, EventSink};
 use crate::id::{CartId, CustomerId, IdempotencyKey, OrderId};
 use crate::inventory::{ReservationLine, ReservationState};
 use crate::money::Money;
-use crate::order::{FailureReason, Order, OrderLine, OrderPatch, OrderPayment, OrderStatus};
-use crate::payment::{
-    Charge, ChargeRequest, PaymentEvent, PaymentMethod, PaymentStatus, RefundRequest,
+use crate::order::{
+    FailureReason, MoneyMovement, MoneyMovementKind, Order, OrderLine, OrderPatch, OrderPayment,
+    OrderStatus, OrderStore,
 };
+use crate::payment::{
+    Charge, ChargeRequest, PaymentEvent, PaymentId, PaymentMethod, PaymentStatus, RefundRequest,
+};
+use crate::recommend::RecommendationStore;
 use crate::storefront::Storefront;
-
 /// What the shopper asked for when pressing "Pay".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutRequest {
@@ -97,48 +118,147 @@ fn reservation_lines(order: &Order) -> Vec<ReservationLine> {
         .collect()
 }
 
-/// The result a finished order stands for: what the first call returned, returned again to
-/// every retry with the same key.
-fn outcome(order: Order) -> Result<Order, CheckoutError> {
-    match (&order.status, &order.failure) {
-        (OrderStatus::Failed, Some(FailureReason::OutOfStock { shortages })) => {
-            Err(CheckoutError::OutOfStock {
-                order: order.id,
-                shortages: shortages.clone(),
-            })
+/// Where a placed order stands. Every other outcome (out of stock, declined, another
+/// checkout of the cart in flight...) is a [`CheckoutError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// Paid and its stock sold (or later in its life: shipped, delivered).
+    Confirmed(Order),
+    /// The gateway waits for the customer (3-D Secure, a redirect): the order is PENDING with
+    /// its stock held, and [`Storefront::handle_payment_event`] finishes it.
+    AwaitingPayment(Order),
+}
+
+impl Placed {
+    /// The order.
+    pub fn order(&self) -> &Order {
+        match self {
+            Placed::Confirmed(order) | Placed::AwaitingPayment(order) => order,
         }
-        (OrderStatus::Failed, Some(FailureReason::PaymentDeclined { reason })) => {
-            Err(CheckoutError::PaymentDeclined {
-                order: order.id,
-                reason: reason.clone(),
-            })
+    }
+
+    /// The order, by value.
+    pub fn into_order(self) -> Order {
+        match self {
+            Placed::Confirmed(order) | Placed::AwaitingPayment(order) => order,
         }
-        _ => Ok(order),
+    }
+
+    /// Whether the order is paid.
+    pub fn is_confirmed(&self) -> bool {
+        matches!(self, Placed::Confirmed(_))
     }
 }
+
+/// The result an order stands for: what the first call returned, returned again to every
+/// retry with the same key.
+fn outcome(order: Order) -> Result<Placed, CheckoutError> {
+    match order.status {
+        OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => {
+            Ok(Placed::Confirmed(order))
+        }
+        OrderStatus::Pending => Ok(Placed::AwaitingPayment(order)),
+        OrderStatus::Cancelled => Err(CheckoutError::OrderCancelled(order.id)),
+        OrderStatus::Failed => Err(failure_error(order)),
+    }
+}
+
+fn failure_error(order: Order) -> CheckoutError {
+    match order.failure {
+        Some(FailureReason::OutOfStock { shortages }) => CheckoutError::OutOfStock {
+            order: order.id,
+            shortages,
+        },
+        Some(FailureReason::PaymentDeclined { reason }) => CheckoutError::PaymentDeclined {
+            order: order.id,
+            reason,
+        },
+        Some(FailureReason::StockLostAfterPayment { shortages }) => {
+            CheckoutError::StockLostAfterPayment {
+                order: order.id,
+                shortages,
+            }
+        }
+        Some(FailureReason::CartClaimed { by }) => CheckoutError::CartInCheckout { order: by },
+        Some(FailureReason::CartChanged) => CheckoutError::CartChanged { order: order.id },
+        Some(FailureReason::PaymentNotCompleted) | None => {
+            CheckoutError::PaymentNotCompleted { order: order.id }
+        }
+    }
+}
+
+/// The units an order takes, per SKU, in the order of its lines.
+fn ordered_units(order: &Order) -> Vec<(crate::id::Sku, u32)> {
+    order
+        .lines
+        .iter()
+        .map(|l| (l.sku.clone(), l.quantity))
+        .collect()
+}
+
+/// Whether the cart still holds every unit the order takes.
+fn covers(cart: &Cart, order: &Order) -> bool {
+    order
+        .lines
+        .iter()
+        .all(|l| cart.line(&l.sku).is_some_and(|c| c.quantity >= l.quantity))
+}
+
+/// The units in a cart, per SKU, in the order of its lines.
+fn cart_units(cart: &Cart) -> Vec<(crate::id::Sku, u32)> {
+    cart.lines
+        .iter()
+        .map(|l| (l.sku.clone(), l.quantity))
+        .collect()
+}
+
+fn captured(order: OrderId, payment: &PaymentId, amount: Money) -> MoneyMovement {
+    MoneyMovement {
+        kind: MoneyMovementKind::Captured,
+        payment: payment.clone(),
+        amount,
+        key: charge_key(order),
+    }
+}
+
+fn refunded(order: OrderId, payment: &PaymentId, amount: Money) -> MoneyMovement {
+    MoneyMovement {
+        kind: MoneyMovementKind::Refunded,
+        payment: payment.clone(),
+        amount,
+        key: refund_key(order),
+    }
+}
+
+/// How often a compare-and-set that keeps losing is tried before giving up.
+const CAS_ATTEMPTS: usize = 16;
 
 impl Storefront {
     /// Places an order from a cart and pays for it (the saga above).
     ///
-    /// Returns the order: CONFIRMED when paid, or PENDING when the gateway waits for the
-    /// customer (3-D Secure; see [`crate::order::OrderPayment`] and
-    /// [`Storefront::handle_payment_event`]). Retrying with the same key and request returns
-    /// the same result; concurrent retries make one order.
+    /// Returns [`Placed::Confirmed`] when paid, or [`Placed::AwaitingPayment`] when the gateway
+    /// waits for the customer (3-D Secure; see [`Storefront::handle_payment_event`]). Retrying
+    /// with the same customer, key and request returns the same result; concurrent retries
+    /// make one order; another key for the same cart content makes no second charge.
     ///
     /// # Errors
     /// - before an order exists, nothing changed: [`CheckoutError::CartNotFound`],
     ///   [`CheckoutError::EmptyCart`], [`CheckoutError::ItemUnavailable`],
     ///   [`CheckoutError::PricesChanged`] (the cart was re-priced; ask the shopper again),
-    ///   [`CheckoutError::IdempotencyConflict`];
-    /// - the order FAILED: [`CheckoutError::OutOfStock`], [`CheckoutError::PaymentDeclined`];
-    /// - the order stays PENDING and [`Storefront::recover`] finishes it:
+    ///   [`CheckoutError::IdempotencyConflict`], [`CheckoutError::CartInCheckout`] (another
+    ///   checkout of this cart is being paid or was paid: show that order);
+    /// - the order FAILED, holding no stock and no money: [`CheckoutError::OutOfStock`],
+    ///   [`CheckoutError::PaymentDeclined`], [`CheckoutError::StockLostAfterPayment`] (the
+    ///   payment was refunded), [`CheckoutError::PaymentNotCompleted`];
+    /// - the order stays PENDING and a retry with the same key or [`Storefront::recover`]
+    ///   finishes it (the charge may have been taken: never tell the shopper otherwise):
     ///   [`CheckoutError::Payment`] (outcome unknown), [`CheckoutError::Inventory`],
     ///   [`CheckoutError::Order`] and other store errors.
-    pub async fn place_order(&self, request: CheckoutRequest) -> Result<Order, CheckoutError> {
+    pub async fn place_order(&self, request: CheckoutRequest) -> Result<Placed, CheckoutError> {
         let fingerprint = request.fingerprint();
         if let Some(existing) = self
             .orders
-            .by_idempotency_key(&request.idempotency_key)
+            .by_idempotency_key(request.customer, &request.idempotency_key)
             .await?
         {
             return self.resume(existing, &request, &fingerprint).await;
@@ -149,13 +269,13 @@ impl Storefront {
             .await?
             .filter(|c| c.customer.is_none_or(|owner| owner == request.customer));
         let cart = match cart {
-            Some(cart) if !cart.is_empty() => cart,
+            Some(cart) if !cart.is_empty() => self.unclaimed(cart).await?,
             missing_or_empty => {
                 // A concurrent retry may have placed the order and cleared the cart since the
                 // key was looked up.
                 if let Some(existing) = self
                     .orders
-                    .by_idempotency_key(&request.idempotency_key)
+                    .by_idempotency_key(request.customer, &request.idempotency_key)
                     .await?
                 {
                     return self.resume(existing, &request, &fingerprint).await;
@@ -166,6 +286,9 @@ impl Storefront {
                 });
             }
         };
+        if cart.is_empty() {
+            return Err(CheckoutError::EmptyCart(request.cart));
+        }
         let lines = self.price_lines(&cart).await?;
         let currency = lines[0].unit_price.currency;
         let total = Money::sum(
@@ -188,6 +311,9 @@ impl Storefront {
             total,
             payment: None,
             failure: None,
+            payment_method: Some(request.payment_method.clone()),
+            money: Vec::new(),
+            charge_started_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -197,16 +323,42 @@ impl Storefront {
             total,
         };
         match self.orders.create(order, vec![placed]).await? {
-            crate::order::Created::New(order) => self.drive(order, &request.payment_method).await,
+            crate::order::Created::New(order) => outcome(self.drive(order, Some(cart)).await?),
             crate::order::Created::Existing(order) => {
                 self.resume(order, &request, &fingerprint).await
             }
         }
     }
 
+    /// The cart as a new checkout may take it: a claim by a checkout in flight or paid for
+    /// the same content is answered with that order; a paid claim on a cart that has grown
+    /// since is cleared first, leaving the items added after it; a failed one is void.
+    async fn unclaimed(&self, cart: Cart) -> Result<Cart, CheckoutError> {
+        let Some(claim) = cart.checkout.clone() else {
+            return Ok(cart);
+        };
+        let Some(claimant) = self.orders.get(claim.order).await? else {
+            return Ok(cart);
+        };
+        match claimant.status {
+            OrderStatus::Failed => Ok(cart),
+            OrderStatus::Pending => Err(CheckoutError::CartInCheckout { order: claimant.id }),
+            OrderStatus::Confirmed
+            | OrderStatus::Shipped
+            | OrderStatus::Delivered
+            | OrderStatus::Cancelled => {
+                if cart_units(&cart) == claim.lines {
+                    return Err(CheckoutError::CartInCheckout { order: claimant.id });
+                }
+                clear_claimed_units(self.carts.as_ref(), &claimant).await?;
+                Ok(self.carts.load(cart.id).await?.unwrap_or(cart))
+            }
+        }
+    }
+
     /// Re-prices every line from the catalog. Changed prices are written to the cart and
     /// reported instead of charged.
-    async fn price_lines(&self, cart: &crate::cart::Cart) -> Result<Vec<OrderLine>, CheckoutError> {
+    async fn price_lines(&self, cart: &Cart) -> Result<Vec<OrderLine>, CheckoutError> {
         let skus: Vec<_> = cart.lines.iter().map(|l| l.sku.clone()).collect();
         let offers = self.catalog.offers(&skus).await?;
         let mut changes = Vec::new();
@@ -241,33 +393,47 @@ impl Storefront {
         }
         // A concurrent change to the cart wins; the shopper sees its prices on the next try.
         match self.carts.save(&repriced).await {
-            Ok(_) | Err(crate::error::CartError::VersionConflict { .. }) => {}
+            Ok(_) | Err(CartError::VersionConflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         Err(CheckoutError::PricesChanged { changes })
     }
 
-    /// A retry of a placed order: the first result, or the rest of an interrupted saga.
+    /// A retry of a placed order: the first result, or the rest of an interrupted saga. A
+    /// PENDING order is finished by what the gateway says of its charge, never by a guess.
     async fn resume(
         &self,
         order: Order,
         request: &CheckoutRequest,
         fingerprint: &str,
-    ) -> Result<Order, CheckoutError> {
+    ) -> Result<Placed, CheckoutError> {
         if order.request_fingerprint != fingerprint {
             return Err(CheckoutError::IdempotencyConflict(
                 request.idempotency_key.clone(),
             ));
         }
-        if order.status == OrderStatus::Pending && order.payment.is_none() {
-            return self.drive(order, &request.payment_method).await;
+        if order.status == OrderStatus::Pending {
+            return outcome(self.finish(order).await?);
         }
         outcome(order)
     }
 
-    /// Steps 2 to 4 for a PENDING order. Every step is idempotent, so a concurrent retry
-    /// running the same steps is harmless: the order's compare-and-set picks one result.
-    async fn drive(&self, order: Order, method: &PaymentMethod) -> Result<Order, CheckoutError> {
+    /// Finishes a PENDING order: by its charge if the gateway has one, or by running the
+    /// steps again (each is idempotent, the charge too).
+    async fn finish(&self, order: Order) -> Result<Order, CheckoutError> {
+        match self.payments.lookup(&charge_key(order.id)).await? {
+            Some(charge) => self.settle(order, charge).await,
+            None => self.drive(order, None).await,
+        }
+    }
+
+    /// Claim, reserve and charge for a PENDING order, then settle it by the gateway's answer.
+    /// Returns the order as it stands (FAILED for stock, a decline or a lost cart claim).
+    async fn drive(&self, order: Order, cart: Option<Cart>) -> Result<Order, CheckoutError> {
+        let order = self.claim_cart(order, cart).await?;
+        if order.status != OrderStatus::Pending {
+            return Ok(order);
+        }
         match self
             .inventory
             .reserve(
@@ -279,50 +445,175 @@ impl Storefront {
         {
             Ok(_) => {}
             Err(InventoryError::OutOfStock { shortages }) => {
-                let order = self
-                    .fail(order, FailureReason::OutOfStock { shortages }, None)
-                    .await?;
-                return outcome(order);
+                return self
+                    .fail_unpaid(order, FailureReason::OutOfStock { shortages })
+                    .await;
             }
             Err(e) => return Err(e.into()),
+        }
+        let Some(method) = order.payment_method.clone() else {
+            return self
+                .fail_unpaid(order, FailureReason::PaymentNotCompleted)
+                .await;
+        };
+        let order = self.start_charge(order).await?;
+        if order.status != OrderStatus::Pending {
+            return Ok(order);
         }
         let request = ChargeRequest {
             order: order.id,
             amount: order.total,
-            method: method.clone(),
+            method,
             idempotency_key: charge_key(order.id),
         };
-        match self.payments.charge(&request).await {
-            Ok(charge) => self.apply_charge(order, charge).await,
+        let answer =
+            tokio::time::timeout(self.config.payment_timeout, self.payments.charge(&request))
+                .await
+                .unwrap_or(Err(PaymentError::Timeout));
+        match answer {
+            Ok(charge) => self.settle(order, charge).await,
             Err(PaymentError::Rejected { message }) => {
                 let reason = FailureReason::PaymentDeclined { reason: message };
-                outcome(self.fail(order, reason, None).await?)
+                self.fail(order, reason, None, vec![]).await
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Moves a PENDING order on by what the gateway says of its charge.
-    async fn apply_charge(&self, order: Order, charge: Charge) -> Result<Order, CheckoutError> {
+    /// Records that the charge is about to be sent (a compare-and-set), so that a concurrent
+    /// attempt failing the order on the shop's own grounds either wins before it (and this
+    /// one sees the order FAILED and charges nothing) or sees the charge started and leaves
+    /// the order to the gateway's answer ([`Storefront::fail_unpaid`]).
+    async fn start_charge(&self, mut order: Order) -> Result<Order, CheckoutError> {
+        for _ in 0..CAS_ATTEMPTS {
+            if order.charge_started_at.is_some() || order.status != OrderStatus::Pending {
+                return Ok(order);
+            }
+            let patch = OrderPatch::charge_started(Utc::now());
+            match self
+                .orders
+                .update(order.id, order.version, patch, Vec::new())
+                .await
+            {
+                Ok(started) => return Ok(started),
+                Err(OrderError::VersionConflict { .. }) => order = self.current(order.id).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OrderError::VersionConflict {
+            order: order.id,
+            expected: order.version,
+            actual: order.version,
+        }
+        .into())
+    }
+
+    /// Fails an order on the shop's own grounds (stock, the cart), never racing a charge: an
+    /// order whose charge was sent is settled by the gateway's answer instead, or left
+    /// PENDING while a charge may still be in flight (`recover()` comes back to it).
+    async fn fail_unpaid(
+        &self,
+        order: Order,
+        reason: FailureReason,
+    ) -> Result<Order, CheckoutError> {
+        if let Some(started) = order.charge_started_at {
+            if let Some(charge) = self.payments.lookup(&charge_key(order.id)).await? {
+                return self.settle(order, charge).await;
+            }
+            let in_flight = chrono::Duration::from_std(self.config.payment_timeout)
+                .unwrap_or(chrono::Duration::MAX);
+            if Utc::now() - started < in_flight {
+                return Ok(order);
+            }
+        }
+        self.fail(order, reason, None, vec![]).await
+    }
+
+    /// Claims the order's cart (compare-and-set), unless a live claim of another checkout is
+    /// there, or the cart no longer holds the order's units (another order paid for them):
+    /// then the order FAILED, never charged. A cart that is gone cannot be paid twice and is
+    /// not claimed.
+    async fn claim_cart(&self, order: Order, cart: Option<Cart>) -> Result<Order, CheckoutError> {
+        let mut cart = match cart {
+            Some(cart) => cart,
+            None => match self.carts.load(order.cart).await? {
+                Some(cart) => cart,
+                None => return Ok(order),
+            },
+        };
+        for _ in 0..CAS_ATTEMPTS {
+            match &cart.checkout {
+                Some(claim) if claim.order == order.id => return Ok(order),
+                // The units were paid by another order and left the cart, or the shopper
+                // took them out: this order is no longer what the cart holds.
+                _ if !covers(&cart, &order) => {
+                    return self.fail_unpaid(order, FailureReason::CartChanged).await;
+                }
+                Some(claim) => {
+                    let live = self
+                        .orders
+                        .get(claim.order)
+                        .await?
+                        .is_some_and(|o| o.status != OrderStatus::Failed);
+                    if live {
+                        let reason = FailureReason::CartClaimed { by: claim.order };
+                        return self.fail_unpaid(order, reason).await;
+                    }
+                }
+                None => {}
+            }
+            let mut claimed = cart.clone();
+            claimed.checkout = Some(CheckoutClaim {
+                order: order.id,
+                lines: ordered_units(&order),
+            });
+            match self.carts.save(&claimed).await {
+                Ok(_) => return Ok(order),
+                Err(CartError::VersionConflict { .. }) => match self.carts.load(cart.id).await? {
+                    Some(current) => cart = current,
+                    None => return Ok(order),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CartError::VersionConflict { cart: cart.id }.into())
+    }
+
+    /// Moves an order on by what the gateway says of its charge.
+    async fn settle(&self, order: Order, charge: Charge) -> Result<Order, CheckoutError> {
         let payment = OrderPayment {
             id: charge.payment_id.clone(),
             status: charge.status,
         };
-        match charge.status {
-            PaymentStatus::Succeeded => self.confirm(order, payment).await,
-            PaymentStatus::Failed => {
+        match (order.status, charge.status) {
+            (OrderStatus::Pending, PaymentStatus::Succeeded) => self.confirm(order, charge).await,
+            (OrderStatus::Pending, PaymentStatus::Failed) => {
                 let reason = FailureReason::PaymentDeclined {
                     reason: charge
                         .failure_reason
                         .unwrap_or_else(|| "payment failed".into()),
                 };
-                outcome(self.fail(order, reason, Some(payment)).await?)
+                self.fail(order, reason, Some(payment), vec![]).await
             }
-            PaymentStatus::Refunded => outcome(
-                self.fail(order, FailureReason::PaymentNotCompleted, Some(payment))
-                    .await?,
-            ),
-            PaymentStatus::Pending => {
+            (OrderStatus::Pending | OrderStatus::Failed, PaymentStatus::Refunded) => {
+                // Taken and given back (the saga refunded it and stopped before recording).
+                let money = vec![
+                    captured(order.id, &charge.payment_id, charge.amount),
+                    refunded(order.id, &charge.payment_id, charge.amount),
+                ];
+                if order.status == OrderStatus::Pending {
+                    self.fail(
+                        order,
+                        FailureReason::PaymentNotCompleted,
+                        Some(payment),
+                        money,
+                    )
+                    .await
+                } else {
+                    self.record_payment(order, payment, money).await
+                }
+            }
+            (OrderStatus::Pending, PaymentStatus::Pending) => {
                 if order.payment.as_ref() == Some(&payment) {
                     return Ok(order);
                 }
@@ -333,21 +624,28 @@ impl Storefront {
                     .await
                 {
                     Ok(order) => Ok(order),
-                    Err(OrderError::VersionConflict { .. }) => self.reload(order.id).await,
+                    Err(OrderError::VersionConflict { .. }) => self.current(order.id).await,
                     Err(e) => Err(e.into()),
                 }
             }
+            // The order failed while this payment succeeded: give the money back.
+            (OrderStatus::Failed, PaymentStatus::Succeeded) => {
+                self.undo_sale(&order).await?;
+                self.refund_and_record(order, &charge.payment_id, charge.amount)
+                    .await
+            }
+            _ => Ok(order),
         }
     }
 
-    async fn reload(&self, id: OrderId) -> Result<Order, CheckoutError> {
-        let order = self.orders.get(id).await?.ok_or(OrderError::NotFound(id))?;
-        outcome(order)
-    }
-
-    /// Paid: sell the stock (taking it again if the reservation was released meanwhile),
-    /// count co-purchases, clear the cart, then CONFIRMED. If the stock is gone, refund.
-    async fn confirm(&self, order: Order, payment: OrderPayment) -> Result<Order, CheckoutError> {
+    /// Paid: sell the stock (taking it again if the reservation was released meanwhile) and
+    /// mark the order CONFIRMED with its capture, in one compare-and-set. If the stock is
+    /// gone, refund. The confirmation's side effects run after it, and cannot undo it.
+    async fn confirm(&self, order: Order, charge: Charge) -> Result<Order, CheckoutError> {
+        let payment = OrderPayment {
+            id: charge.payment_id.clone(),
+            status: PaymentStatus::Succeeded,
+        };
         match self.inventory.commit(order.id).await {
             Ok(_) => {}
             Err(InventoryError::Released(_) | InventoryError::NoReservation(_)) => {
@@ -361,59 +659,46 @@ impl Storefront {
                         self.inventory.commit(order.id).await?;
                     }
                     Err(InventoryError::OutOfStock { shortages }) => {
-                        let refunded = self.refund(&order, &payment).await?;
-                        return self
-                            .fail(
-                                order,
-                                FailureReason::StockLostAfterPayment { shortages },
-                                Some(refunded),
-                            )
-                            .await;
+                        let refund = self
+                            .refund(&order, &charge.payment_id, charge.amount)
+                            .await?;
+                        let money = vec![
+                            captured(order.id, &charge.payment_id, charge.amount),
+                            refunded(order.id, &charge.payment_id, charge.amount),
+                        ];
+                        let reason = FailureReason::StockLostAfterPayment { shortages };
+                        return self.fail(order, reason, Some(refund), money).await;
                     }
                     Err(e) => return Err(e.into()),
                 }
             }
             Err(e) => return Err(e.into()),
         }
-        let skus: Vec<_> = order.lines.iter().map(|l| l.sku.clone()).collect();
-        self.recommendations
-            .record_order(order.id, &skus)
-            .await
-            .map_err(InventoryError::Store)?;
-        self.carts.delete(order.cart).await?;
         let event = DomainEvent::OrderConfirmed {
             order: order.id,
             customer: order.customer,
-            lines: order
-                .lines
-                .iter()
-                .map(|l| (l.sku.clone(), l.quantity))
-                .collect(),
+            lines: ordered_units(&order),
             total: order.total,
         };
-        let patch = OrderPatch::status(OrderStatus::Confirmed).with_payment(payment.clone());
+        let patch = OrderPatch::status(OrderStatus::Confirmed)
+            .with_payment(payment)
+            .with_money([captured(order.id, &charge.payment_id, charge.amount)]);
         match self
             .orders
             .update(order.id, order.version, patch, vec![event])
             .await
         {
-            Ok(order) => Ok(order),
+            Ok(order) => {
+                self.effects().run(&order).await;
+                Ok(order)
+            }
             Err(OrderError::VersionConflict { .. }) => {
-                let current = self
-                    .orders
-                    .get(order.id)
-                    .await?
-                    .ok_or(OrderError::NotFound(order.id))?;
+                let current = self.current(order.id).await?;
                 match current.status {
                     // Another call recorded the pending payment or is confirming: run again
                     // from the current version (every step above is idempotent).
-                    OrderStatus::Pending => Box::pin(self.confirm(current, payment)).await,
-                    // The order failed while this payment succeeded: give both back.
-                    OrderStatus::Failed => {
-                        self.undo_sale(&current).await?;
-                        let refunded = self.refund(&current, &payment).await?;
-                        self.record_payment(current, refunded).await
-                    }
+                    OrderStatus::Pending => Box::pin(self.confirm(current, charge)).await,
+                    OrderStatus::Failed => Box::pin(self.settle(current, charge)).await,
                     _ => Ok(current),
                 }
             }
@@ -421,15 +706,16 @@ impl Storefront {
         }
     }
 
-    /// Not paid: put the stock back, then FAILED.
+    /// Not paid: put the stock back, then FAILED (with the payment and money movements seen).
     async fn fail(
         &self,
         order: Order,
         reason: FailureReason,
         payment: Option<OrderPayment>,
+        money: Vec<MoneyMovement>,
     ) -> Result<Order, CheckoutError> {
         match self.inventory.release(order.id).await {
-            Ok(_) => {}
+            Ok(_) | Err(InventoryError::NoReservation(_)) => {}
             // A concurrent confirmation sold the stock: it saw a successful payment, so this
             // failure is stale. Leave the order to it (or to `recover()`).
             Err(InventoryError::Committed(_)) => return self.current(order.id).await,
@@ -439,22 +725,31 @@ impl Storefront {
             order: order.id,
             reason: reason.clone(),
         };
-        let mut patch = OrderPatch::status(OrderStatus::Failed).with_failure(reason);
-        patch.payment = payment;
+        let mut patch = OrderPatch::status(OrderStatus::Failed)
+            .with_failure(reason.clone())
+            .with_money(money.clone());
+        patch.payment = payment.clone();
         match self
             .orders
-            .update(order.id, order.version, patch.clone(), vec![event.clone()])
+            .update(order.id, order.version, patch, vec![event])
             .await
         {
             Ok(order) => Ok(order),
             Err(OrderError::VersionConflict { .. }) => {
                 let current = self.current(order.id).await?;
-                if current.status == OrderStatus::Pending {
+                match (current.status, payment) {
+                    // A failure on the shop's own grounds, and the charge started meanwhile.
+                    (OrderStatus::Pending, None) if money.is_empty() => {
+                        Box::pin(self.fail_unpaid(current, reason)).await
+                    }
                     // Only the payment details changed meanwhile: fail from the new version.
-                    let patch_reason = patch.failure.clone().expect("set above");
-                    Box::pin(self.fail(current, patch_reason, patch.payment)).await
-                } else {
-                    Ok(current)
+                    (OrderStatus::Pending, payment) => {
+                        Box::pin(self.fail(current, reason, payment, money)).await
+                    }
+                    (OrderStatus::Failed, Some(payment)) if !money.is_empty() => {
+                        self.record_payment(current, payment, money).await
+                    }
+                    _ => Ok(current),
                 }
             }
             Err(e) => Err(e.into()),
@@ -465,22 +760,40 @@ impl Storefront {
         Ok(self.orders.get(id).await?.ok_or(OrderError::NotFound(id))?)
     }
 
+    /// Refunds the order's payment at the gateway (once: the key is the order's).
     async fn refund(
         &self,
         order: &Order,
-        payment: &OrderPayment,
+        payment: &PaymentId,
+        amount: Money,
     ) -> Result<OrderPayment, CheckoutError> {
         self.payments
             .refund(&RefundRequest {
-                payment_id: payment.id.clone(),
-                amount: order.total,
+                payment_id: payment.clone(),
+                amount,
                 idempotency_key: refund_key(order.id),
             })
             .await?;
         Ok(OrderPayment {
-            id: payment.id.clone(),
+            id: payment.clone(),
             status: PaymentStatus::Refunded,
         })
+    }
+
+    /// Refunds a captured payment of an order that is not paid for, and records both
+    /// movements.
+    async fn refund_and_record(
+        &self,
+        order: Order,
+        payment: &PaymentId,
+        amount: Money,
+    ) -> Result<Order, CheckoutError> {
+        let refund = self.refund(&order, payment, amount).await?;
+        let money = vec![
+            captured(order.id, payment, amount),
+            refunded(order.id, payment, amount),
+        ];
+        self.record_payment(order, refund, money).await
     }
 
     /// Puts an order's stock back whether it is held or sold.
@@ -497,18 +810,24 @@ impl Storefront {
         Ok(())
     }
 
-    /// Records a payment change on an order without changing its status, retrying on
-    /// conflicts (the status is terminal, so only payment details race).
+    /// Records a payment change and money movements on an order without changing its status,
+    /// retrying on conflicts (the status is terminal, so only payment details race).
     async fn record_payment(
         &self,
         mut order: Order,
         payment: OrderPayment,
+        money: Vec<MoneyMovement>,
     ) -> Result<Order, CheckoutError> {
-        for _ in 0..8 {
-            if order.payment.as_ref() == Some(&payment) {
+        for _ in 0..CAS_ATTEMPTS {
+            let recorded = money
+                .iter()
+                .all(|m| order.money.iter().any(|r| r.key == m.key));
+            if order.payment.as_ref() == Some(&payment) && recorded {
                 return Ok(order);
             }
-            let patch = OrderPatch::default().with_payment(payment.clone());
+            let patch = OrderPatch::default()
+                .with_payment(payment.clone())
+                .with_money(money.clone());
             match self
                 .orders
                 .update(order.id, order.version, patch, Vec::new())
@@ -527,53 +846,45 @@ impl Storefront {
         .into())
     }
 
-    /// Handles a verified provider callback. Callbacks may come twice, late or out of order:
-    /// - success for a PENDING order confirms it (as the saga would);
-    /// - failure for a PENDING order fails it and releases its stock;
-    /// - success for a FAILED order (its stock is gone) refunds the payment;
-    /// - anything else (a duplicate, a failure after success) changes nothing.
+    /// Handles a verified provider callback. Callbacks may come twice, late, out of order, or
+    /// name another payment: the event only says *which* order to look at. The gateway is
+    /// asked for the order's charge, and the order is moved on by the gateway's answer:
+    /// - a succeeded charge confirms a PENDING order (as the saga would), and is refunded for
+    ///   a FAILED one;
+    /// - a failed charge fails a PENDING order and releases its stock;
+    /// - an event naming a payment that is not the order's charge changes nothing, nor does a
+    ///   duplicate.
     ///
     /// Returns the order as it stands after the event.
     ///
     /// # Errors
-    /// [`CheckoutError::Order`] with [`OrderError::NotFound`] for an unknown order; store and
-    /// gateway errors (the callback should be retried: handling it again is safe).
+    /// [`CheckoutError::Order`] with [`OrderError::NotFound`] for an unknown order (answer the
+    /// provider as handled: retrying will not help); store and gateway errors (the callback
+    /// should be retried: handling it again is safe).
     pub async fn handle_payment_event(&self, event: PaymentEvent) -> Result<Order, CheckoutError> {
         let order = self.current(event.order).await?;
-        let payment = OrderPayment {
-            id: event.payment_id.clone(),
-            status: event.status,
-        };
-        match (order.status, event.status) {
-            (OrderStatus::Pending, PaymentStatus::Succeeded) => self.confirm(order, payment).await,
-            (OrderStatus::Pending, PaymentStatus::Failed) => {
-                let reason = FailureReason::PaymentDeclined {
-                    reason: event
-                        .failure_reason
-                        .unwrap_or_else(|| "payment failed".into()),
-                };
-                self.fail(order, reason, Some(payment)).await
+        match self.payments.lookup(&charge_key(order.id)).await? {
+            Some(charge) if charge.payment_id == event.payment_id => {
+                self.settle(order, charge).await
             }
-            (OrderStatus::Failed, PaymentStatus::Succeeded) => {
-                let already_refunded = order
-                    .payment
-                    .as_ref()
-                    .is_some_and(|p| p.status == PaymentStatus::Refunded);
-                if already_refunded {
-                    return Ok(order);
-                }
-                let refunded = self.refund(&order, &payment).await?;
-                self.record_payment(order, refunded).await
+            _ => {
+                tracing::warn!(
+                    order = %order.id,
+                    payment = %event.payment_id,
+                    "payment event ignored: the gateway has no such charge for this order"
+                );
+                Ok(order)
             }
-            _ => Ok(order),
         }
     }
 
     /// Finishes interrupted checkouts: releases expired reservations, then for each PENDING
     /// order created more than `older_than` ago asks the gateway what happened to its charge
-    /// and confirms it (paid), fails it (declined, or never charged), or leaves it (still
-    /// waiting for the customer). `older_than` must be longer than the payment timeout, so a
-    /// checkout still talking to the gateway is not taken for a dead one.
+    /// and settles it by the answer (confirmed, failed, or still waiting for the customer);
+    /// an order the gateway never saw is driven on from where it stopped, with the same
+    /// idempotent charge the shopper asked for. `older_than` should be longer than a
+    /// gateway call takes, so a checkout still talking to the gateway is left to finish
+    /// itself (finishing it twice is harmless, only wasted work).
     ///
     /// Safe to run at any time and from several processes: every step is idempotent.
     ///
@@ -596,23 +907,12 @@ impl Storefront {
             .await?;
         for order in pending {
             let id = order.id;
-            let result = match self.payments.lookup(&charge_key(id)).await {
-                Ok(Some(charge)) => self.apply_charge(order, charge).await,
-                Ok(None) => {
-                    self.fail(order, FailureReason::PaymentNotCompleted, None)
-                        .await
-                }
-                Err(e) => Err(e.into()),
-            };
-            match result {
+            match self.finish(order).await {
                 Ok(o) => match o.status {
                     OrderStatus::Pending => report.still_pending.push(id),
                     OrderStatus::Failed => report.failed.push(id),
                     _ => report.confirmed.push(id),
                 },
-                Err(CheckoutError::OutOfStock { .. } | CheckoutError::PaymentDeclined { .. }) => {
-                    report.failed.push(id)
-                }
                 Err(e) => report.errors.push((id, e.to_string())),
             }
         }
@@ -641,11 +941,104 @@ impl Storefront {
         }
         self.undo_sale(&order).await?;
         match order.payment.clone() {
-            Some(payment) if payment.status == PaymentStatus::Succeeded => {
-                let refunded = self.refund(&order, &payment).await?;
-                self.record_payment(order, refunded).await
+            Some(payment) if payment.status != PaymentStatus::Pending => {
+                let refund = self.refund(&order, &payment.id, order.total).await?;
+                let money = vec![refunded(order.id, &payment.id, order.total)];
+                self.record_payment(order, refund, money).await
             }
             _ => Ok(order),
+        }
+    }
+
+    /// The side effects of confirmed orders, as an [`EventSink`] for the outbox relay.
+    pub fn effects(&self) -> CheckoutEffects {
+        CheckoutEffects {
+            orders: self.orders.clone(),
+            carts: self.carts.clone(),
+            recommendations: self.recommendations.clone(),
+        }
+    }
+}
+
+/// Takes the units a confirmed order bought out of its cart and drops the cart's claim, once.
+async fn clear_claimed_units(carts: &dyn CartStore, order: &Order) -> Result<(), CartError> {
+    for _ in 0..CAS_ATTEMPTS {
+        let Some(mut cart) = carts.load(order.cart).await? else {
+            return Ok(());
+        };
+        if !cart.clear_checkout(order.id) {
+            return Ok(());
+        }
+        match carts.save(&cart).await {
+            Ok(_) => return Ok(()),
+            Err(CartError::VersionConflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(CartError::VersionConflict { cart: order.cart })
+}
+
+/// What follows a confirmation: the ordered units leave the cart (items added since stay)
+/// and the order's co-purchases are counted. Both are idempotent.
+///
+/// The saga runs these right after it confirms an order, and a failure there is only logged:
+/// it never undoes or delays a confirmation. To make them happen at least once whatever
+/// fails, deliver the outbox to this sink too ([`crate::events::OutboxRelay`]; combine it
+/// with your own sinks with [`crate::events::FanOut`]): it acts on `OrderConfirmed` and
+/// ignores every other event.
+#[derive(Debug, Clone)]
+pub struct CheckoutEffects {
+    orders: Arc<dyn OrderStore>,
+    carts: Arc<dyn CartStore>,
+    recommendations: Arc<dyn RecommendationStore>,
+}
+
+impl CheckoutEffects {
+    /// Runs the effects of a confirmed order.
+    ///
+    /// # Errors
+    /// [`EventError::Delivery`] naming the step that failed; running again is safe.
+    pub async fn apply(&self, order: &Order) -> Result<(), EventError> {
+        clear_claimed_units(self.carts.as_ref(), order)
+            .await
+            .map_err(|e| delivery("clearing the cart", e))?;
+        let skus: Vec<_> = order.lines.iter().map(|l| l.sku.clone()).collect();
+        self.recommendations
+            .record_order(order.id, &skus)
+            .await
+            .map_err(|e| delivery("counting co-purchases", e))?;
+        Ok(())
+    }
+
+    /// As [`CheckoutEffects::apply`], logging a failure instead of returning it.
+    async fn run(&self, order: &Order) {
+        if let Err(e) = self.apply(order).await {
+            tracing::warn!(order = %order.id, error = %e, "the outbox will retry");
+        }
+    }
+}
+
+fn delivery(step: &str, e: impl std::error::Error + Send + Sync + 'static) -> EventError {
+    EventError::Delivery {
+        message: format!("{step}: {e}"),
+        source: Some(Arc::new(e)),
+    }
+}
+
+#[async_trait]
+impl EventSink for CheckoutEffects {
+    async fn deliver(&self, envelope: &EventEnvelope) -> Result<(), EventError> {
+        let DomainEvent::OrderConfirmed { order, .. } = &envelope.event else {
+            return Ok(());
+        };
+        let order = self
+            .orders
+            .get(*order)
+            .await
+            .map_err(|e| delivery("reading the order", e))?;
+        match order {
+            Some(order) => self.apply(&order).await,
+            None => Ok(()),
         }
     }
 }

@@ -387,6 +387,39 @@ pub enum CheckoutError {
         /// The provider's reason.
         reason: String,
     },
+    /// The payment succeeded after the order's stock was released, and the stock could not
+    /// be taken again: the order is FAILED and the payment was refunded.
+    #[error("order {order} failed: stock ran out before the payment completed; refunded")]
+    StockLostAfterPayment {
+        /// The failed order.
+        order: OrderId,
+        /// Every SKU that was short.
+        shortages: Vec<Shortage>,
+    },
+    /// The payment was never completed (abandoned, or refunded by the provider); the order is
+    /// FAILED and holds no money.
+    #[error("order {order} failed: the payment was not completed")]
+    PaymentNotCompleted {
+        /// The failed order.
+        order: OrderId,
+    },
+    /// Another checkout of this cart is being paid or was paid: no second charge was made.
+    /// Show the shopper that order.
+    #[error("the cart is being paid by order {order}")]
+    CartInCheckout {
+        /// The order that claimed the cart.
+        order: OrderId,
+    },
+    /// The cart changed while the order was being placed (another checkout paid for its
+    /// units, or they were taken out): the order FAILED and nothing was charged.
+    #[error("order {order} failed: the cart changed during checkout; nothing was charged")]
+    CartChanged {
+        /// The failed order.
+        order: OrderId,
+    },
+    /// The order placed with this key was confirmed, then cancelled and refunded.
+    #[error("order {0} was cancelled")]
+    OrderCancelled(OrderId),
     /// The idempotency key was already used for a different request; nothing was done.
     #[error("idempotency key {0} was used for a different request")]
     IdempotencyConflict(IdempotencyKey),
@@ -487,4 +520,254 @@ pub enum Error {
     /// A webhook that failed verification.
     #[error(transparent)]
     Webhook(#[from] crate::payment::WebhookError),
+}
+
+/// What kind of failure an error is, so an application can branch in one line (map to an
+/// HTTP status, decide to retry) without matching every variant of every area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Bad input: the same request fails the same way; nothing was changed.
+    Invalid,
+    /// What was asked for does not exist.
+    NotFound,
+    /// The request collides with the current state (a concurrent change, a key reused for
+    /// another request, a cart already being paid): reload and decide again.
+    Conflict,
+    /// The shop said no: out of stock, a declined payment, an order that cannot be finished.
+    Rejected,
+    /// A dependency failed or did not answer, and the outcome may be unknown: retrying the
+    /// same request is safe (every operation is idempotent) and may succeed.
+    Transient,
+    /// Stored data cannot be read, or a dependency answered nonsense: an operator must look.
+    Internal,
+}
+
+/// The predicates every error of the library offers, from its [`ErrorKind`].
+macro_rules! kind_predicates {
+    ($($error:ty),* $(,)?) => {
+        $(
+            impl $error {
+                /// Whether retrying the same request later may succeed ([`ErrorKind::Transient`]).
+                pub fn is_transient(&self) -> bool {
+                    self.kind() == ErrorKind::Transient
+                }
+
+                /// Whether the request collides with the current state ([`ErrorKind::Conflict`]).
+                pub fn is_conflict(&self) -> bool {
+                    self.kind() == ErrorKind::Conflict
+                }
+
+                /// Whether what was asked for does not exist ([`ErrorKind::NotFound`]).
+                pub fn is_not_found(&self) -> bool {
+                    self.kind() == ErrorKind::NotFound
+                }
+
+                /// Whether the input is bad ([`ErrorKind::Invalid`]).
+                pub fn is_invalid(&self) -> bool {
+                    self.kind() == ErrorKind::Invalid
+                }
+            }
+        )*
+    };
+}
+
+kind_predicates!(
+    CatalogError,
+    CartError,
+    InventoryError,
+    OrderError,
+    PaymentError,
+    CheckoutError,
+    EventError,
+    SearchError,
+    Error,
+);
+
+impl StoreError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Unavailable { .. } | StoreError::Conflict { .. } => ErrorKind::Transient,
+            StoreError::Corrupt { .. } | StoreError::Backend { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+impl CatalogError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CatalogError::Invalid(_) => ErrorKind::Invalid,
+            CatalogError::DuplicateSku { .. } => ErrorKind::Conflict,
+            CatalogError::ProductNotFound(_) => ErrorKind::NotFound,
+            CatalogError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl CartError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CartError::NotFound(_) | CartError::LineNotFound(_) => ErrorKind::NotFound,
+            CartError::UnknownSku(_)
+            | CartError::Unavailable(_)
+            | CartError::InvalidQuantity { .. }
+            | CartError::TooManyLines { .. }
+            | CartError::CurrencyMismatch { .. }
+            | CartError::NotAGuestCart(_) => ErrorKind::Invalid,
+            CartError::VersionConflict { .. } => ErrorKind::Conflict,
+            CartError::Catalog(e) => e.kind(),
+            CartError::Money(_) => ErrorKind::Invalid,
+            CartError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl InventoryError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            InventoryError::OutOfStock { .. } => ErrorKind::Rejected,
+            InventoryError::UnknownSku(_) | InventoryError::NoReservation(_) => ErrorKind::NotFound,
+            InventoryError::InvalidQuantity { .. } | InventoryError::EmptyReservation => {
+                ErrorKind::Invalid
+            }
+            InventoryError::Released(_)
+            | InventoryError::NotCommitted(_)
+            | InventoryError::Committed(_) => ErrorKind::Conflict,
+            InventoryError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl OrderError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            OrderError::NotFound(_) => ErrorKind::NotFound,
+            OrderError::VersionConflict { .. }
+            | OrderError::InvalidTransition { .. }
+            | OrderError::IdempotencyConflict(_)
+            | OrderError::Duplicate(_) => ErrorKind::Conflict,
+            OrderError::Invalid(_) => ErrorKind::Invalid,
+            OrderError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl PaymentError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            PaymentError::Timeout | PaymentError::Unavailable { .. } => ErrorKind::Transient,
+            PaymentError::Rejected { .. } => ErrorKind::Rejected,
+            PaymentError::Protocol { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+impl CheckoutError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CheckoutError::CartNotFound(_) => ErrorKind::NotFound,
+            CheckoutError::EmptyCart(_) | CheckoutError::ItemUnavailable(_) => ErrorKind::Invalid,
+            CheckoutError::PricesChanged { .. }
+            | CheckoutError::IdempotencyConflict(_)
+            | CheckoutError::CartInCheckout { .. }
+            | CheckoutError::CartChanged { .. } => ErrorKind::Conflict,
+            CheckoutError::OutOfStock { .. }
+            | CheckoutError::PaymentDeclined { .. }
+            | CheckoutError::StockLostAfterPayment { .. }
+            | CheckoutError::PaymentNotCompleted { .. }
+            | CheckoutError::OrderCancelled(_) => ErrorKind::Rejected,
+            CheckoutError::Cart(e) => e.kind(),
+            CheckoutError::Catalog(e) => e.kind(),
+            CheckoutError::Inventory(e) => e.kind(),
+            CheckoutError::Order(e) => e.kind(),
+            CheckoutError::Money(_) => ErrorKind::Invalid,
+            // A protocol error leaves the charge's outcome unknown too: finish it later.
+            CheckoutError::Payment(e) if e.is_outcome_unknown() => ErrorKind::Transient,
+            CheckoutError::Payment(e) => e.kind(),
+        }
+    }
+}
+
+impl EventError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EventError::Delivery { .. } => ErrorKind::Transient,
+            EventError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl SearchError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SearchError::InvalidQuery(_) => ErrorKind::Invalid,
+            SearchError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl Error {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Validation(_) | Error::Money(_) | Error::Id(_) => ErrorKind::Invalid,
+            Error::Catalog(e) => e.kind(),
+            Error::Cart(e) => e.kind(),
+            Error::Inventory(e) => e.kind(),
+            Error::Order(e) => e.kind(),
+            Error::Payment(e) => e.kind(),
+            Error::Checkout(e) => e.kind(),
+            Error::Event(e) => e.kind(),
+            Error::Search(e) => e.kind(),
+            Error::Store(e) => e.kind(),
+            Error::Webhook(_) => ErrorKind::Invalid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_cause_through_every_wrapper() {
+        let down = StoreError::Unavailable {
+            message: "down".into(),
+            source: None,
+        };
+        let checkout = CheckoutError::Inventory(InventoryError::Store(down.clone()));
+        assert!(checkout.is_transient());
+        assert!(Error::from(checkout).is_transient());
+        assert!(CheckoutError::Payment(PaymentError::Timeout).is_transient());
+        assert!(
+            CheckoutError::CartInCheckout {
+                order: OrderId::new()
+            }
+            .is_conflict()
+        );
+        assert!(CheckoutError::CartNotFound(CartId::new()).is_not_found());
+        assert!(CartError::TooManyLines { max: 1 }.is_invalid());
+        assert_eq!(
+            CheckoutError::PaymentDeclined {
+                order: OrderId::new(),
+                reason: "no".into()
+            }
+            .kind(),
+            ErrorKind::Rejected
+        );
+        let corrupt = StoreError::Corrupt {
+            message: "bad json".into(),
+        };
+        assert_eq!(OrderError::Store(corrupt).kind(), ErrorKind::Internal);
+        assert!(!OrderError::NotFound(OrderId::new()).is_transient());
+    }
 }

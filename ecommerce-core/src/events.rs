@@ -127,6 +127,28 @@ pub trait EventSink: Debug + Send + Sync + 'static {
     async fn deliver(&self, event: &EventEnvelope) -> Result<(), EventError>;
 }
 
+/// Several sinks as one: each event goes to every sink, in order; the first refusal stops
+/// the delivery, and the event comes again to every sink (they drop duplicates by id).
+#[derive(Debug, Clone)]
+pub struct FanOut(Vec<Arc<dyn EventSink>>);
+
+impl FanOut {
+    /// Delivers to these sinks.
+    pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> Self {
+        FanOut(sinks)
+    }
+}
+
+#[async_trait]
+impl EventSink for FanOut {
+    async fn deliver(&self, event: &EventEnvelope) -> Result<(), EventError> {
+        for sink in &self.0 {
+            sink.deliver(event).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Moves events from an outbox to a sink, at least once, in order.
 #[derive(Debug, Clone)]
 pub struct OutboxRelay {

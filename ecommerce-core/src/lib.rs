@@ -35,7 +35,7 @@ pub mod storefront;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use checkout::{CheckoutRequest, RecoveryReport};
+pub use checkout::{CheckoutEffects, CheckoutRequest, Placed, RecoveryReport};
 pub use error::Error;
 pub use money::{Currency, Money};
 pub use storefront::{Storefront, StorefrontConfig};

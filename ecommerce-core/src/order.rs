@@ -24,7 +24,8 @@ use crate::error::{OrderError, Shortage};
 use crate::events::DomainEvent;
 use crate::id::{CartId, CustomerId, IdempotencyKey, OrderId, Sku};
 use crate::money::Money;
-use crate::payment::{PaymentId, PaymentStatus};
+use crate::money::MoneyError;
+use crate::payment::{PaymentId, PaymentMethod, PaymentStatus};
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -124,6 +125,14 @@ pub enum FailureReason {
         /// Every short SKU.
         shortages: Vec<Shortage>,
     },
+    /// Another checkout claimed the same cart first; this one was never charged.
+    CartClaimed {
+        /// The order that claimed the cart.
+        by: OrderId,
+    },
+    /// The cart no longer held the order's units when it was to be paid (another order paid
+    /// for them, or the shopper took them out); it was never charged.
+    CartChanged,
 }
 
 /// One line of an order, frozen at checkout.
@@ -146,6 +155,34 @@ pub struct OrderPayment {
     pub id: PaymentId,
     /// Its status.
     pub status: PaymentStatus,
+}
+
+/// Which way money moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoneyMovementKind {
+    /// The gateway took the money (a succeeded charge).
+    Captured,
+    /// The gateway gave it back.
+    Refunded,
+}
+
+/// One movement of an order's money, as the gateway reported it: the order's money ledger.
+///
+/// Movements are recorded with the order change they cause, idempotently by
+/// [`MoneyMovement::key`] (the charge's or the refund's idempotency key), so for every order
+/// captured - refunded ([`Order::net_paid`]) equals its total when it is CONFIRMED or later
+/// (but CANCELLED), and zero otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoneyMovement {
+    /// Captured or refunded.
+    pub kind: MoneyMovementKind,
+    /// The gateway's payment.
+    pub payment: PaymentId,
+    /// How much.
+    pub amount: Money,
+    /// The idempotency key of the charge or refund: a movement is recorded once per key.
+    pub key: String,
 }
 
 /// An order.
@@ -174,6 +211,18 @@ pub struct Order {
     pub payment: Option<OrderPayment>,
     /// Why it failed, for FAILED orders.
     pub failure: Option<FailureReason>,
+    /// How the customer pays: kept so an interrupted checkout can be finished by
+    /// [`crate::Storefront::recover`] with the same (idempotent) charge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<PaymentMethod>,
+    /// The money ledger: every capture and refund of this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub money: Vec<MoneyMovement>,
+    /// When the charge was first sent to the gateway (the saga records it before sending):
+    /// from then on the order fails only by what the gateway says, or once a charge in
+    /// flight can no longer land ([`crate::StorefrontConfig::payment_timeout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge_started_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -189,6 +238,12 @@ pub struct OrderPatch {
     pub payment: Option<OrderPayment>,
     /// The failure reason, if it changes.
     pub failure: Option<FailureReason>,
+    /// Money movements to record; one whose key is already recorded is skipped.
+    #[serde(default)]
+    pub money: Vec<MoneyMovement>,
+    /// When the charge is being sent; kept only if none was recorded before.
+    #[serde(default)]
+    pub charge_started_at: Option<DateTime<Utc>>,
 }
 
 impl OrderPatch {
@@ -211,9 +266,44 @@ impl OrderPatch {
         self.failure = Some(failure);
         self
     }
+
+    /// Records that the charge is being sent now.
+    pub fn charge_started(at: DateTime<Utc>) -> Self {
+        OrderPatch {
+            charge_started_at: Some(at),
+            ..OrderPatch::default()
+        }
+    }
+
+    /// Adds money movements to record.
+    pub fn with_money(mut self, movements: impl IntoIterator<Item = MoneyMovement>) -> Self {
+        self.money.extend(movements);
+        self
+    }
 }
 
 impl Order {
+    /// Whether the order is paid for and its stock sold: CONFIRMED, SHIPPED or DELIVERED.
+    pub fn is_paid(&self) -> bool {
+        match self.status {
+            OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => true,
+            OrderStatus::Pending | OrderStatus::Failed | OrderStatus::Cancelled => false,
+        }
+    }
+
+    /// Captured minus refunded, from the money ledger.
+    ///
+    /// # Errors
+    /// [`MoneyError`] for a movement in another currency than the total.
+    pub fn net_paid(&self) -> Result<Money, MoneyError> {
+        self.money
+            .iter()
+            .try_fold(Money::zero(self.total.currency), |net, m| match m.kind {
+                MoneyMovementKind::Captured => net.checked_add(m.amount),
+                MoneyMovementKind::Refunded => net.checked_sub(m.amount),
+            })
+    }
+
     /// Applies a patch, as every store does inside its compare-and-set: checks the version and
     /// the transition, bumps the version and the update time.
     ///
@@ -248,6 +338,14 @@ impl Order {
         if let Some(failure) = &patch.failure {
             next.failure = Some(failure.clone());
         }
+        if next.charge_started_at.is_none() {
+            next.charge_started_at = patch.charge_started_at;
+        }
+        for movement in &patch.money {
+            if !next.money.iter().any(|m| m.key == movement.key) {
+                next.money.push(movement.clone());
+            }
+        }
         next.version += 1;
         next.updated_at = now.max(self.updated_at);
         Ok(next)
@@ -281,7 +379,8 @@ pub const MAX_HISTORY_PAGE: usize = 100;
 /// Where orders are kept, with their outbox.
 ///
 /// Every implementation must guarantee:
-/// - **One order per idempotency key**, even under concurrent `create`s with the same key:
+/// - **One order per customer and idempotency key**, even under concurrent `create`s with the
+///   same customer and key (keys are scoped per customer, as Stripe scopes them per account):
 ///   exactly one returns [`Created::New`], the others [`Created::Existing`] with that order.
 /// - **Compare-and-set**: [`OrderStore::update`] applies the patch with [`Order::apply`]
 ///   against the stored order, atomically; of two updates from one version, one wins and the
@@ -305,11 +404,16 @@ pub trait OrderStore: Debug + Send + Sync + 'static {
     /// [`OrderError::Store`].
     async fn get(&self, id: OrderId) -> Result<Option<Order>, OrderError>;
 
-    /// The order placed with this key, or `Ok(None)`.
+    /// The order this customer placed with this key, or `Ok(None)`. Keys are scoped per
+    /// customer: another customer's order with the same key is not returned.
     ///
     /// # Errors
     /// [`OrderError::Store`].
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, OrderError>;
+    async fn by_idempotency_key(
+        &self,
+        customer: CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, OrderError>;
 
     /// Compare-and-set change with its events (see the trait docs). Returns the new order.
     ///

@@ -47,6 +47,11 @@ pub struct StorefrontConfig {
     pub reservation_ttl: Duration,
     /// How many PENDING orders one `recover()` pass looks at.
     pub recovery_batch: usize,
+    /// The longest a charge call to the gateway may take; a call still unanswered then is
+    /// abandoned as a timeout (outcome unknown). An order whose charge was sent is failed on
+    /// the shop's own grounds (stock, a lost cart claim) only once this has passed and the
+    /// gateway knows no charge for it, so a failure never races a charge in flight.
+    pub payment_timeout: Duration,
 }
 
 impl Default for StorefrontConfig {
@@ -55,6 +60,7 @@ impl Default for StorefrontConfig {
             cart_limits: CartLimits::default(),
             reservation_ttl: Duration::from_secs(15 * 60),
             recovery_batch: 500,
+            payment_timeout: Duration::from_secs(30),
         }
     }
 }

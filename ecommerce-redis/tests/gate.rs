@@ -27,6 +27,7 @@ impl BackendFactory for Gated {
         Some(Backend {
             inventory: Arc::new(GatedInventory::new(redis, Arc::new(MemoryInventory::new()))),
             histories: 50,
+            simulated_histories: 1_000,
             guard: Some(cleanup),
             ..Backend::memory()
         })

@@ -14,6 +14,7 @@ impl BackendFactory for Tantivy {
         Some(Backend {
             search: Arc::new(search),
             histories: 20,
+            simulated_histories: 20,
             ..Backend::memory()
         })
     }

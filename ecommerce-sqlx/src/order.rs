@@ -44,6 +44,17 @@ impl SqlOrderStore {
     }
 }
 
+/// The stored form of an idempotency key: keys are scoped per customer, and the unique
+/// column holds the customer and a SHA-256 of the key (a fixed 101 characters, whatever the
+/// key's length).
+fn scoped_key(customer: CustomerId, key: &IdempotencyKey) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "{customer}:{}",
+        hex::encode(Sha256::digest(key.as_str().as_bytes()))
+    )
+}
+
 fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
@@ -81,7 +92,7 @@ impl OrderStore for SqlOrderStore {
                 let inserted = sqlx::query(insert)
                     .bind(order.id.to_string())
                     .bind(order.customer.to_string())
-                    .bind(order.idempotency_key.as_str())
+                    .bind(scoped_key(order.customer, &order.idempotency_key))
                     .bind(order.status.as_str())
                     .bind(order.version as i64)
                     .bind(micros(order.created_at))
@@ -100,7 +111,10 @@ impl OrderStore for SqlOrderStore {
             .await?;
         match outcome {
             Create::New => Ok(Created::New(order)),
-            Create::Taken => match self.by_idempotency_key(&order.idempotency_key).await? {
+            Create::Taken => match self
+                .by_idempotency_key(order.customer, &order.idempotency_key)
+                .await?
+            {
                 Some(existing) => Ok(Created::Existing(existing)),
                 None => Err(OrderError::Duplicate(order.id)),
             },
@@ -117,12 +131,16 @@ impl OrderStore for SqlOrderStore {
         Ok(row.map(|(json,)| decode("order", &json)).transpose()?)
     }
 
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, OrderError> {
+    async fn by_idempotency_key(
+        &self,
+        customer: CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, OrderError> {
         let row: Option<(String,)> = sqlx::query_as(
             self.db
                 .sql("SELECT data FROM orders WHERE idempotency_key = $1"),
         )
-        .bind(key.as_str())
+        .bind(scoped_key(customer, key))
         .fetch_optional(self.db.pool())
         .await
         .map_err(|e| store_error("reading an order by key", e))?;

@@ -67,13 +67,12 @@ impl OrderStore for ShardedOrderStore {
         Ok(self.find(id).await?.map(|(_, o)| o))
     }
 
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, OrderError> {
-        for shard in &self.shards {
-            if let Some(order) = shard.by_idempotency_key(key).await? {
-                return Ok(Some(order));
-            }
-        }
-        Ok(None)
+    async fn by_idempotency_key(
+        &self,
+        customer: CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, OrderError> {
+        self.shard(customer).by_idempotency_key(customer, key).await
     }
 
     async fn update(

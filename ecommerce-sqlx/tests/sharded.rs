@@ -45,6 +45,7 @@ fn backend(s: &Shards) -> Backend {
         recommendations: s.stores.recommendations.clone(),
         search: memory.search,
         histories: 5,
+        simulated_histories: 50,
         guard: None,
     }
 }

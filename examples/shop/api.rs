@@ -12,7 +12,7 @@ use ecommerce::order::Order;
 use ecommerce::payment::PaymentMethod;
 use ecommerce::recommend::AlsoBought;
 use ecommerce::search::{SearchFilters, SearchQuery, SearchResults, SortOrder};
-use ecommerce::{CheckoutRequest, Storefront};
+use ecommerce::{CheckoutRequest, Placed, Storefront};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -273,8 +273,8 @@ pub(crate) async fn checkout(
     session: Session,
     ApiJson(body): ApiJson<Checkout>,
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
-    let order = place_order(&state, &session, body.payment_method, body.idempotency_key).await?;
-    Ok((StatusCode::CREATED, Json(order)))
+    let placed = place_order(&state, &session, body.payment_method, body.idempotency_key).await?;
+    Ok((StatusCode::CREATED, Json(placed.into_order())))
 }
 
 /// The checkout both the API and the checkout form run.
@@ -283,7 +283,7 @@ pub(crate) async fn place_order(
     session: &Session,
     payment_method: PaymentMethod,
     idempotency_key: IdempotencyKey,
-) -> Result<Order, Problem> {
+) -> Result<Placed, Problem> {
     let cart = session.cart.ok_or_else(|| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -291,7 +291,7 @@ pub(crate) async fn place_order(
             "Your cart is empty.",
         )
     })?;
-    let order = state
+    Ok(state
         .shop
         .place_order(CheckoutRequest {
             cart,
@@ -299,8 +299,7 @@ pub(crate) async fn place_order(
             payment_method,
             idempotency_key,
         })
-        .await?;
-    Ok(order)
+        .await?)
 }
 
 /// `?before=`: the session customer's orders, newest first.

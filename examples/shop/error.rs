@@ -13,6 +13,7 @@ use ecommerce::error::{
     CartError, CatalogError, CheckoutError, Error, InventoryError, OrderError, PaymentError,
     StoreError,
 };
+use ecommerce::id::OrderId;
 use ecommerce::payment::WebhookError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -28,6 +29,8 @@ pub(crate) struct Problem {
     pub(crate) code: &'static str,
     /// A sentence for a person.
     pub(crate) message: String,
+    /// The order the shopper should look at (the one paying for their cart, one that failed).
+    pub(crate) order: Option<OrderId>,
 }
 
 impl Problem {
@@ -36,7 +39,14 @@ impl Problem {
             status,
             code,
             message: message.into(),
+            order: None,
         }
+    }
+
+    /// Names the order the shopper should look at.
+    pub(crate) fn with_order(mut self, order: OrderId) -> Self {
+        self.order = Some(order);
+        self
     }
 
     /// Something that does not exist, or that belongs to someone else: both answer the same.
@@ -131,6 +141,36 @@ impl From<Error> for Problem {
                     "payment_declined",
                     format!("The payment was declined ({reason}). Nothing was charged."),
                 ),
+                CheckoutError::StockLostAfterPayment { order, .. } => Problem::new(
+                    S::CONFLICT,
+                    "sold_out_refunded",
+                    "Sold out while your bank confirmed the payment: the payment was refunded in full.",
+                )
+                .with_order(*order),
+                CheckoutError::PaymentNotCompleted { order } => Problem::new(
+                    S::PAYMENT_REQUIRED,
+                    "payment_not_completed",
+                    "The payment was not completed; nothing is kept. Please pay again.",
+                )
+                .with_order(*order),
+                CheckoutError::CartInCheckout { order } => Problem::new(
+                    S::CONFLICT,
+                    "cart_in_checkout",
+                    "This cart is already being paid, or was paid, by another checkout: see that order. You were not charged twice.",
+                )
+                .with_order(*order),
+                CheckoutError::CartChanged { .. } => Problem::new(
+                    S::CONFLICT,
+                    "cart_changed",
+                    "Your cart changed while paying (another checkout paid for its items). Nothing was charged; please review your cart.",
+                ),
+                CheckoutError::OrderCancelled(order) => Problem::new(
+                    S::CONFLICT,
+                    "order_cancelled",
+                    "This order was cancelled and refunded.",
+                )
+                .with_order(*order),
+                CheckoutError::Order(OrderError::NotFound(_)) => Problem::not_found("order"),
                 CheckoutError::IdempotencyConflict(_) => Problem::new(
                     S::CONFLICT,
                     "idempotency_conflict",
@@ -146,7 +186,15 @@ impl From<Error> for Problem {
                     "payment_pending",
                     "The payment provider did not answer. Your order is kept as pending and is settled as soon as the provider answers; you will not be charged twice.",
                 ),
-                _ => Problem::unavailable(&e),
+                // The order may exist, and its charge may have happened: never say otherwise.
+                _ => {
+                    eprintln!("shop: checkout interrupted: {e}");
+                    Problem::new(
+                        S::SERVICE_UNAVAILABLE,
+                        "checkout_pending",
+                        "The shop could not finish your checkout. Your order, if it was placed, is kept and settled shortly; pay again with the same page and you will not be charged twice.",
+                    )
+                }
             },
             Error::Order(OrderError::NotFound(_)) => Problem::not_found("order"),
             Error::Order(OrderError::InvalidTransition { .. }) => {
@@ -204,7 +252,11 @@ impl<E: Into<Problem>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.0.code, "message": self.0.message } });
+        let mut error = json!({ "code": self.0.code, "message": self.0.message });
+        if let Some(order) = self.0.order {
+            error["order"] = json!(order);
+        }
+        let body = json!({ "error": error });
         (self.0.status, Json(body)).into_response()
     }
 }

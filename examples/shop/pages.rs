@@ -355,9 +355,17 @@ pub(crate) async fn checkout(
     session: Session,
     PageForm(form): PageForm<CheckoutForm>,
 ) -> Result<Redirect, PageError> {
-    let order =
-        api::place_order(&state, &session, form.payment_method, form.idempotency_key).await?;
-    Ok(Redirect::to(&match pending_payment(&order) {
+    let placed =
+        match api::place_order(&state, &session, form.payment_method, form.idempotency_key).await {
+            Ok(placed) => placed,
+            // Another tab is paying for this cart, or paid it: show that order.
+            Err(Problem {
+                order: Some(order), ..
+            }) => return Ok(Redirect::to(&format!("/orders/{order}"))),
+            Err(problem) => return Err(problem.into()),
+        };
+    let order = placed.order();
+    Ok(Redirect::to(&match pending_payment(order) {
         Some(payment) => format!("/test-provider/3ds/{}", url(payment)),
         None => format!("/orders/{}", order.id),
     }))
@@ -388,6 +396,10 @@ fn failure_text(reason: &FailureReason) -> String {
             skus(shortages)
         ),
         FailureReason::PaymentNotCompleted => "the payment was not completed".to_owned(),
+        FailureReason::CartClaimed { by } => {
+            format!("another checkout of the same cart (order {by}) was paying for it")
+        }
+        FailureReason::CartChanged => "the cart changed while paying".to_owned(),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::order::{
 #[derive(Debug, Default)]
 struct State {
     orders: HashMap<OrderId, Order>,
-    by_key: HashMap<IdempotencyKey, OrderId>,
+    by_key: HashMap<(CustomerId, IdempotencyKey), OrderId>,
     by_customer: HashMap<CustomerId, BTreeSet<OrderId>>,
     outbox: BTreeMap<u64, EventEnvelope>,
     outbox_seq: HashMap<EventId, u64>,
@@ -51,13 +51,14 @@ impl MemoryOrderStore {
 impl OrderStore for MemoryOrderStore {
     async fn create(&self, order: Order, events: Vec<DomainEvent>) -> Result<Created, OrderError> {
         let mut state = lock(&self.state);
-        if let Some(id) = state.by_key.get(&order.idempotency_key) {
+        let scoped = (order.customer, order.idempotency_key.clone());
+        if let Some(id) = state.by_key.get(&scoped) {
             return Ok(Created::Existing(state.orders[id].clone()));
         }
         if state.orders.contains_key(&order.id) {
             return Err(OrderError::Duplicate(order.id));
         }
-        state.by_key.insert(order.idempotency_key.clone(), order.id);
+        state.by_key.insert(scoped, order.id);
         state
             .by_customer
             .entry(order.customer)
@@ -72,9 +73,14 @@ impl OrderStore for MemoryOrderStore {
         Ok(lock(&self.state).orders.get(&id).cloned())
     }
 
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<Order>, OrderError> {
+    async fn by_idempotency_key(
+        &self,
+        customer: CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, OrderError> {
         let state = lock(&self.state);
-        Ok(state.by_key.get(key).map(|id| state.orders[id].clone()))
+        let scoped = (customer, key.clone());
+        Ok(state.by_key.get(&scoped).map(|id| state.orders[id].clone()))
     }
 
     async fn update(

@@ -89,6 +89,7 @@ pub fn backend(redis: Redis, guard: Option<Arc<dyn std::fmt::Debug + Send + Sync
             Duration::ZERO,
         )),
         histories: 20,
+        simulated_histories: 1_000,
         guard,
         ..Backend::memory()
     }

@@ -242,6 +242,7 @@ impl BackendFactory for Factory {
             recommendations: stores.recommendations,
             search: memory.search,
             histories: self.histories,
+            simulated_histories: 1_000,
             guard: Some(cleanup),
         })
     }

@@ -24,7 +24,8 @@ pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 pub(crate) struct AppState {
     /// The storefront.
     pub(crate) shop: Arc<Storefront>,
-    /// The payment provider. The shop uses the test gateway, which also plays the customer's
+    /// The payment provider. The shop uses the test gateway (kept in a file in the data
+    /// folder, so it remembers its charges across restarts), which also plays the customer's
     /// bank during 3-D Secure (`/test-provider`); an integrator puts their adapter here.
     pub(crate) gateway: Arc<TestGateway>,
     /// Checks the signature of every webhook.

@@ -1,9 +1,10 @@
 //! Which stores the shop runs on, and the demo catalog it starts with.
 //!
 //! The default needs no server: SQLite for the catalog, carts, stock, orders and
-//! recommendations, and a tantivy index, both in the data directory. A database URL moves every
-//! SQL store to PostgreSQL or MySQL/MariaDB; a Redis URL puts carts, a stock gate and a catalog
-//! cache in front of the SQL stores, which stay the system of record.
+//! recommendations, and a tantivy index, both in the data directory, where the test payment
+//! provider keeps its charges too. A database URL moves every SQL store to PostgreSQL or
+//! MySQL/MariaDB; a Redis URL puts carts, a stock gate and a catalog cache in front of the SQL
+//! stores, which stay the system of record.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use ecommerce::cart::{CartStore, TieredCartStore};
 use ecommerce::catalog::CatalogStore;
 use ecommerce::catalog_cache::CachingCatalog;
 use ecommerce::inventory::InventoryStore;
-use ecommerce::payment::PaymentGateway;
+use ecommerce::payment::{PaymentGateway, TestGateway};
 use ecommerce::search::SearchDocument;
 use ecommerce::{Storefront, demo};
 use ecommerce_redis::{GatedInventory, Redis, RedisCartStore, RedisCatalogCache};
@@ -47,19 +48,47 @@ impl BackendConfig {
         })
     }
 
+    /// The file where the test payment provider keeps its charges and refunds.
+    pub(crate) fn gateway_file(&self) -> PathBuf {
+        self.data_dir.join("test-gateway.json")
+    }
+
     /// A one-line description for the startup banner.
     pub(crate) fn describe(&self) -> String {
         let database = self.database_url();
         let database = database.split('@').next_back().unwrap_or(&database);
         let mut text = format!(
-            "SQL {database}, search index {}",
-            self.data_dir.join("index").display()
+            "SQL {database}, search index {}, test payments {}",
+            self.data_dir.join("index").display(),
+            self.gateway_file().display()
         );
         if let Some(redis) = &self.redis_url {
             text.push_str(&format!(", carts and stock gate on {redis}"));
         }
         text
     }
+}
+
+/// Opens (creating if needed) the test payment provider, which keeps its charges in the data
+/// folder: after a crash, `recover()` asks it what happened to the charges of the orders left
+/// PENDING, so it must remember them across restarts, as a real provider does.
+///
+/// # Errors
+/// The data folder or the provider's file cannot be created, read or written.
+pub(crate) fn open_gateway(
+    config: &BackendConfig,
+    webhook_secret: Vec<u8>,
+) -> Result<TestGateway, Box<dyn std::error::Error + Send + Sync>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("creating {}: {e}", config.data_dir.display()))?;
+    let path = config.gateway_file();
+    TestGateway::open(&path, webhook_secret).map_err(|e| {
+        format!(
+            "opening the test payment provider's file {}: {e}",
+            path.display()
+        )
+        .into()
+    })
 }
 
 /// Opens (creating if needed) every store and returns the storefront.

@@ -2,8 +2,8 @@
 //!
 //! The reference shop: an axum server with pages for people and a JSON API for programs, over
 //! the SDK's stores. On its embedded default it needs no server: SQLite and a tantivy index in
-//! `./shop-data`, with a demo catalog seeded on the first run. Point it elsewhere with flags or
-//! environment variables:
+//! `./shop-data` (beside the test payment provider's `test-gateway.json`), with a demo catalog
+//! seeded on the first run. Point it elsewhere with flags or environment variables:
 //!
 //! ```text
 //! cargo run --example shop -- --database-url postgres://postgres@127.0.0.1:5432/test
@@ -33,7 +33,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use ecommerce::payment::{TestGateway, WebhookVerifier};
+use ecommerce::Storefront;
+use ecommerce::payment::WebhookVerifier;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -50,7 +51,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "SHOP_ADDR", default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// Folder for the SQLite file, the search index and the secret key.
+    /// Folder for the SQLite file, the search index, the secret key and the test payment
+    /// provider's charges.
     #[arg(long, env = "SHOP_DATA_DIR", default_value = "shop-data")]
     data_dir: PathBuf,
     /// SQL database: postgres://..., mysql://... or sqlite://... [default: SQLite in the data
@@ -97,7 +99,7 @@ fn derive(secret: &[u8], purpose: &str) -> Vec<u8> {
 /// Opens the stores and makes the state every handler shares.
 async fn build(config: &BackendConfig, secret: &[u8]) -> Result<AppState, BoxError> {
     let webhook_secret = derive(secret, "webhook");
-    let gateway = Arc::new(TestGateway::new(webhook_secret.clone()));
+    let gateway = Arc::new(backend::open_gateway(config, webhook_secret.clone())?);
     let shop = backend::open(config, gateway.clone()).await?;
     Ok(AppState {
         shop: Arc::new(shop),
@@ -107,23 +109,50 @@ async fn build(config: &BackendConfig, secret: &[u8]) -> Result<AppState, BoxErr
     })
 }
 
-/// Finishes checkouts a crash or a silent provider left PENDING, once a minute.
+/// How long an order may stay PENDING before recovery takes its checkout for interrupted (the
+/// process died, or the provider's answer was lost) and asks the provider what happened.
+///
+/// It must be longer than a live checkout can take between creating its order and recording
+/// the provider's answer, a span bounded by the payment call's timeout: a shorter deadline
+/// would fail orders whose charge is still under way (still correct, since a charge that lands
+/// on a failed order is refunded, but the shopper's payment is undone). The test provider
+/// answers in-process at once; an integrator whose provider client waits longer must raise
+/// this above that client's timeout. Ten seconds keeps that margin and still settles a checkout
+/// cut off by a crash within seconds of the shop coming back. Orders waiting for 3-D Secure
+/// are not affected: the provider says they are still pending, and recovery leaves them.
+const RECOVERY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How often recovery runs after the pass at startup: an interrupted checkout is settled at
+/// most `RECOVERY_DEADLINE + RECOVERY_INTERVAL` after its order was created.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// One recovery pass: finishes the checkouts a crash or a silent provider left PENDING for
+/// longer than [`RECOVERY_DEADLINE`].
+async fn recover(shop: &Storefront) {
+    match shop.recover(RECOVERY_DEADLINE).await {
+        Ok(report) if !report.errors.is_empty() => {
+            eprintln!(
+                "shop: recovery left {} order(s) for the next pass",
+                report.errors.len()
+            )
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("shop: recovery failed: {e}"),
+    }
+}
+
+/// Runs recovery every [`RECOVERY_INTERVAL`] (the first pass runs before serving, in `run`).
 fn spawn_recovery(state: &AppState) {
     let shop = state.shop.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + RECOVERY_INTERVAL,
+            RECOVERY_INTERVAL,
+        );
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match shop.recover(Duration::from_secs(15 * 60)).await {
-                Ok(report) if !report.errors.is_empty() => {
-                    eprintln!(
-                        "shop: recovery left {} order(s) for the next pass",
-                        report.errors.len()
-                    )
-                }
-                Ok(_) => {}
-                Err(e) => eprintln!("shop: recovery failed: {e}"),
-            }
+            recover(&shop).await;
         }
     });
 }
@@ -138,6 +167,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     };
     println!("Opening the shop: {}", config.describe());
     let state = build(&config, &secret(&args.data_dir)?).await?;
+    // Settle what the last run left unfinished before taking new orders.
+    recover(&state.shop).await;
     spawn_recovery(&state);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

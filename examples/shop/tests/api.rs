@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use super::TestShop;
 use crate::payments::SIGNATURE_HEADER;
 
-async fn get(client: &reqwest::Client, url: String) -> (StatusCode, Value) {
+pub(super) async fn get(client: &reqwest::Client, url: String) -> (StatusCode, Value) {
     let res = client.get(url).send().await.unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
@@ -26,12 +26,16 @@ async fn send(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(client: &reqwest::Client, url: String, body: Value) -> (StatusCode, Value) {
+pub(super) async fn post(
+    client: &reqwest::Client,
+    url: String,
+    body: Value,
+) -> (StatusCode, Value) {
     send(client, reqwest::Method::POST, url, body).await
 }
 
 /// Adds units of a SKU to the shopper's cart.
-async fn add(
+pub(super) async fn add(
     shop: &TestShop,
     client: &reqwest::Client,
     sku: &impl serde::Serialize,
@@ -46,7 +50,11 @@ async fn add(
 }
 
 /// Pays for the shopper's cart with a test card, under a new idempotency key.
-async fn pay(shop: &TestShop, client: &reqwest::Client, method: &str) -> (StatusCode, Value) {
+pub(super) async fn pay(
+    shop: &TestShop,
+    client: &reqwest::Client,
+    method: &str,
+) -> (StatusCode, Value) {
     post(
         client,
         shop.at("/api/checkout"),
@@ -55,13 +63,13 @@ async fn pay(shop: &TestShop, client: &reqwest::Client, method: &str) -> (Status
     .await
 }
 
-fn error_code(body: &Value) -> &str {
+pub(super) fn error_code(body: &Value) -> &str {
     body["error"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("not an error body: {body}"))
 }
 
-fn key() -> String {
+pub(super) fn key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 

@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod money;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,20 @@ pub(crate) struct TestShop {
 impl TestShop {
     pub(crate) async fn start() -> TestShop {
         let dir = std::env::temp_dir().join(format!("ecommerce-shop-{}", uuid::Uuid::new_v4()));
+        TestShop::open(dir).await
+    }
+
+    /// Stops the server and opens the shop again on the same data, as a process that died
+    /// and was started again would.
+    pub(crate) async fn restart(mut self) -> TestShop {
+        self.server.abort();
+        let _ = (&mut self.server).await;
+        let dir = std::mem::take(&mut self.dir);
+        drop(self);
+        TestShop::open(dir).await
+    }
+
+    async fn open(dir: PathBuf) -> TestShop {
         let config = BackendConfig {
             data_dir: dir.clone(),
             database_url: None,
@@ -92,6 +107,8 @@ impl TestShop {
 impl Drop for TestShop {
     fn drop(&mut self) {
         self.server.abort();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

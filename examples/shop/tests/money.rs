@@ -1,0 +1,197 @@
+//! Money over HTTP: a second "Pay" never charges twice, a lost answer is settled by asking the
+//! provider (also after a restart), and webhooks are checked against the provider.
+
+use std::time::Duration;
+
+use ecommerce::checkout::charge_key;
+use ecommerce::id::OrderId;
+use ecommerce::inventory::ReservationLine;
+use ecommerce::payment::{PaymentEvent, PaymentGateway, PaymentId, PaymentStatus};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::TestShop;
+use super::api::{add, error_code, get, key, pay, post};
+use crate::payments::SIGNATURE_HEADER;
+
+fn order_id(order: &Value) -> OrderId {
+    order["id"]
+        .as_str()
+        .expect("an order")
+        .parse()
+        .expect("an order id")
+}
+
+#[tokio::test]
+async fn a_second_pay_on_the_same_cart_is_told_which_order_pays_it() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (_, sku, _, _) = shop.in_stock(2).await;
+    add(&shop, &ann, &sku, 1).await;
+    let (status, pending) = pay(&shop, &ann, "tok_pending").await;
+    assert_eq!(status, StatusCode::CREATED, "{pending}");
+    // Another tab, another key, same cart.
+    let (status, body) = pay(&shop, &ann, "tok_approve").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "cart_in_checkout");
+    assert_eq!(body["error"]["order"], pending["id"]);
+
+    // Twenty presses at once on a fresh cart: one paid order, charged once.
+    let bob = shop.shopper();
+    add(&shop, &bob, &sku, 1).await;
+    let presses = (0..20).map(|_| pay(&shop, &bob, "tok_approve"));
+    let answers = futures::future::join_all(presses).await;
+    let paid: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, order)| order)
+        .collect();
+    assert_eq!(paid.len(), 1, "{answers:?}");
+    for (status, body) in &answers {
+        if *status != StatusCode::CREATED {
+            assert!(
+                matches!(
+                    error_code(body),
+                    "cart_in_checkout" | "empty_cart" | "cart_changed"
+                ),
+                "{body}"
+            );
+        }
+    }
+    let charge = shop
+        .state
+        .gateway
+        .lookup(&charge_key(order_id(paid[0])))
+        .await
+        .unwrap()
+        .expect("charged");
+    assert_eq!(charge.status, PaymentStatus::Succeeded);
+    let succeeded = shop
+        .state
+        .gateway
+        .charges()
+        .into_iter()
+        .filter(|c| c.status == PaymentStatus::Succeeded)
+        .count();
+    assert_eq!(succeeded, 1, "one charge for twenty presses");
+}
+
+#[tokio::test]
+async fn a_lost_answer_retried_with_its_key_is_confirmed_even_when_stock_ran_low() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (_, sku, on_hand, _) = shop.in_stock(3).await;
+    add(&shop, &ann, &sku, 2).await;
+    let k = key();
+    let checkout = json!({"payment_method": "tok_timeout", "idempotency_key": k});
+    let (status, body) = post(&ann, shop.at("/api/checkout"), checkout.clone()).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.to_lowercase().contains("nothing was charged"),
+        "never claim nothing was charged when the provider did not say so: {message}"
+    );
+    // Everything else on hand is held by others: fewer units than this order's own two.
+    let rest = on_hand - 2;
+    shop.state
+        .shop
+        .inventory()
+        .reserve(
+            OrderId::new(),
+            &[ReservationLine {
+                sku: sku.clone(),
+                quantity: rest,
+            }],
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    let (status, order) = post(&ann, shop.at("/api/checkout"), checkout).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["status"], "confirmed");
+    let stock = shop.state.shop.stock(&sku).await.unwrap();
+    assert_eq!((stock.on_hand, stock.sold), (0, 2));
+}
+
+#[tokio::test]
+async fn a_restarted_shop_settles_a_charge_whose_answer_was_lost() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (_, sku, _, _) = shop.in_stock(1).await;
+    add(&shop, &ann, &sku, 1).await;
+    let (status, body) = pay(&shop, &ann, "tok_timeout").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let (_, orders) = get(&ann, shop.at("/api/orders")).await;
+    let id = order_id(&orders["items"][0]);
+
+    let shop = shop.restart().await;
+    let report = shop.state.shop.recover(Duration::ZERO).await.unwrap();
+    assert_eq!(report.confirmed, vec![id], "{report:?}");
+    let order = shop.state.shop.order(id).await.unwrap().unwrap();
+    assert_eq!(order.status.as_str(), "confirmed");
+    assert_eq!(order.net_paid().unwrap(), order.total);
+}
+
+#[tokio::test]
+async fn webhooks_for_unknown_orders_or_other_payments_change_nothing() {
+    let shop = TestShop::start().await;
+    let provider = reqwest::Client::new();
+    let deliver = |event: &PaymentEvent| {
+        let hook = shop.state.gateway.webhook_for(event);
+        provider
+            .post(shop.at("/webhooks/payments"))
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, hook.signature)
+            .body(hook.payload)
+            .send()
+    };
+    let (_, sku, _, _) = shop.in_stock(2).await;
+    let mut pending = Vec::new();
+    for _ in 0..2 {
+        let shopper = shop.shopper();
+        add(&shop, &shopper, &sku, 1).await;
+        let (status, order) = pay(&shop, &shopper, "tok_pending").await;
+        assert_eq!(status, StatusCode::CREATED);
+        pending.push(order);
+    }
+    let payment_of = |order: &Value| PaymentId(order["payment"]["id"].as_str().unwrap().into());
+
+    // Signed, but for an order the shop never had: answered as handled, not as an outage.
+    let unknown = PaymentEvent {
+        order: OrderId::new(),
+        payment_id: payment_of(&pending[0]),
+        status: PaymentStatus::Succeeded,
+        failure_reason: None,
+    };
+    let res = deliver(&unknown).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // The second order's payment succeeds; an event naming it for the first order.
+    shop.state
+        .gateway
+        .complete(&payment_of(&pending[1]), true)
+        .unwrap();
+    let crossed = PaymentEvent {
+        order: order_id(&pending[0]),
+        payment_id: payment_of(&pending[1]),
+        status: PaymentStatus::Succeeded,
+        failure_reason: None,
+    };
+    let res = deliver(&crossed).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let ack: Value = res.json().await.unwrap();
+    assert_eq!(
+        ack["status"], "pending",
+        "another payment never confirms it"
+    );
+
+    // A stale "failed" while the provider still waits for the customer changes nothing.
+    let stale = PaymentEvent {
+        order: order_id(&pending[0]),
+        payment_id: payment_of(&pending[0]),
+        status: PaymentStatus::Failed,
+        failure_reason: Some("stale".into()),
+    };
+    let ack: Value = deliver(&stale).await.unwrap().json().await.unwrap();
+    assert_eq!(ack["status"], "pending");
+}

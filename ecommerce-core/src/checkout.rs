@@ -586,6 +586,16 @@ impl Storefront {
             status: charge.status,
         };
         match (order.status, charge.status) {
+            // Paid, but a concurrent attempt found the stock gone and decided to refund.
+            (OrderStatus::Pending, PaymentStatus::Succeeded)
+                if matches!(
+                    order.failure,
+                    Some(FailureReason::StockLostAfterPayment { .. })
+                ) =>
+            {
+                let reason = order.failure.clone().expect("matched above");
+                self.refund_lost_sale(order, charge, reason).await
+            }
             (OrderStatus::Pending, PaymentStatus::Succeeded) => self.confirm(order, charge).await,
             (OrderStatus::Pending, PaymentStatus::Failed) => {
                 let reason = FailureReason::PaymentDeclined {
@@ -659,15 +669,8 @@ impl Storefront {
                         self.inventory.commit(order.id).await?;
                     }
                     Err(InventoryError::OutOfStock { shortages }) => {
-                        let refund = self
-                            .refund(&order, &charge.payment_id, charge.amount)
-                            .await?;
-                        let money = vec![
-                            captured(order.id, &charge.payment_id, charge.amount),
-                            refunded(order.id, &charge.payment_id, charge.amount),
-                        ];
                         let reason = FailureReason::StockLostAfterPayment { shortages };
-                        return self.fail(order, reason, Some(refund), money).await;
+                        return self.refund_lost_sale(order, charge, reason).await;
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -695,15 +698,55 @@ impl Storefront {
             Err(OrderError::VersionConflict { .. }) => {
                 let current = self.current(order.id).await?;
                 match current.status {
-                    // Another call recorded the pending payment or is confirming: run again
-                    // from the current version (every step above is idempotent).
-                    OrderStatus::Pending => Box::pin(self.confirm(current, charge)).await,
-                    OrderStatus::Failed => Box::pin(self.settle(current, charge)).await,
+                    // Another call recorded the pending payment, is confirming, or decided
+                    // to refund: settle again from the current version (every step above is
+                    // idempotent).
+                    OrderStatus::Pending | OrderStatus::Failed => {
+                        Box::pin(self.settle(current, charge)).await
+                    }
                     _ => Ok(current),
                 }
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Paid, but the stock is gone: the decision to refund is recorded first (the order stays
+    /// PENDING with its failure set, so a concurrent confirmation's compare-and-set loses and
+    /// `recover()` finishes a refund cut short), then whatever the order holds goes back, the
+    /// payment is refunded, and the order is FAILED with both movements in its ledger.
+    async fn refund_lost_sale(
+        &self,
+        order: Order,
+        charge: Charge,
+        reason: FailureReason,
+    ) -> Result<Order, CheckoutError> {
+        let order = if order.failure.is_some() {
+            order
+        } else {
+            let patch = OrderPatch::default().with_failure(reason.clone());
+            match self
+                .orders
+                .update(order.id, order.version, patch, Vec::new())
+                .await
+            {
+                Ok(decided) => decided,
+                Err(OrderError::VersionConflict { .. }) => {
+                    let current = self.current(order.id).await?;
+                    return Box::pin(self.settle(current, charge)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.undo_sale(&order).await?;
+        let refund = self
+            .refund(&order, &charge.payment_id, charge.amount)
+            .await?;
+        let money = vec![
+            captured(order.id, &charge.payment_id, charge.amount),
+            refunded(order.id, &charge.payment_id, charge.amount),
+        ];
+        self.mark_failed(order, reason, Some(refund), money).await
     }
 
     /// Not paid: put the stock back, then FAILED (with the payment and money movements seen).
@@ -721,6 +764,17 @@ impl Storefront {
             Err(InventoryError::Committed(_)) => return self.current(order.id).await,
             Err(e) => return Err(e.into()),
         }
+        self.mark_failed(order, reason, payment, money).await
+    }
+
+    /// The compare-and-set that makes an order FAILED, once what it held was given back.
+    async fn mark_failed(
+        &self,
+        order: Order,
+        reason: FailureReason,
+        payment: Option<OrderPayment>,
+        money: Vec<MoneyMovement>,
+    ) -> Result<Order, CheckoutError> {
         let event = DomainEvent::OrderFailed {
             order: order.id,
             reason: reason.clone(),
@@ -741,6 +795,10 @@ impl Storefront {
                     // A failure on the shop's own grounds, and the charge started meanwhile.
                     (OrderStatus::Pending, None) if money.is_empty() => {
                         Box::pin(self.fail_unpaid(current, reason)).await
+                    }
+                    // A refunded payment: its stock was given back already.
+                    (OrderStatus::Pending, payment) if !money.is_empty() => {
+                        Box::pin(self.mark_failed(current, reason, payment, money)).await
                     }
                     // Only the payment details changed meanwhile: fail from the new version.
                     (OrderStatus::Pending, payment) => {

@@ -69,7 +69,7 @@ enum Create {
 }
 
 enum Update {
-    Done(Order),
+    Done(Box<Order>),
     Refused(OrderError),
 }
 
@@ -200,11 +200,11 @@ impl OrderStore for SqlOrderStore {
                 }
                 self.append(&mut tx, &events).await?;
                 tx.commit().await?;
-                Ok(Update::Done(next))
+                Ok(Update::Done(Box::new(next)))
             })
             .await?;
         match outcome {
-            Update::Done(order) => Ok(order),
+            Update::Done(order) => Ok(*order),
             Update::Refused(e) => Err(e),
         }
     }

@@ -393,10 +393,15 @@ pub trait CartStore: Debug + Send + Sync + 'static {
 ///   customer's persistent cart: the merged cart is written first (carrying the guest cart's
 ///   id, [`Cart::merged_guest_carts`]), then the guest cart is deleted, so a merge interrupted
 ///   between the two is finished, not repeated, by the next login.
+///
+/// A circuit breaker watches the active store: once it is seen down, customer carts are read
+/// from the persistent store at once, and guest carts fail fast with a transient error,
+/// without waiting out the active store's timeout, until a probe finds it back.
 #[derive(Debug, Clone)]
 pub struct TieredCartStore {
     active: std::sync::Arc<dyn CartStore>,
     persistent: std::sync::Arc<dyn CartStore>,
+    breaker: std::sync::Arc<crate::breaker::CircuitBreaker>,
 }
 
 impl TieredCartStore {
@@ -405,7 +410,30 @@ impl TieredCartStore {
         active: std::sync::Arc<dyn CartStore>,
         persistent: std::sync::Arc<dyn CartStore>,
     ) -> Self {
-        TieredCartStore { active, persistent }
+        TieredCartStore {
+            active,
+            persistent,
+            breaker: std::sync::Arc::new(crate::breaker::CircuitBreaker::new(
+                "active carts",
+                crate::breaker::BreakerConfig::default(),
+            )),
+        }
+    }
+
+    /// Runs a call on the active store unless it is known to be down.
+    async fn on_active<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, CartError>>,
+    ) -> Result<T, CartError> {
+        if !self.breaker.permit().allowed() {
+            return Err(CartError::Store(crate::error::StoreError::Unavailable {
+                message: "the active cart store is down (circuit open)".into(),
+                source: None,
+            }));
+        }
+        let result = call.await;
+        self.breaker.record(&result, CartError::is_transient);
+        result
     }
 
     fn home(&self, cart: &Cart) -> &dyn CartStore {
@@ -420,7 +448,7 @@ impl TieredCartStore {
 #[async_trait]
 impl CartStore for TieredCartStore {
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
-        match self.active.load(id).await {
+        match self.on_active(self.active.load(id)).await {
             Ok(Some(cart)) => Ok(Some(cart)),
             Ok(None) => self.persistent.load(id).await,
             Err(active_error) => match self.persistent.load(id).await? {
@@ -431,11 +459,15 @@ impl CartStore for TieredCartStore {
     }
 
     async fn save(&self, cart: &Cart) -> Result<Cart, CartError> {
-        self.home(cart).save(cart).await
+        if cart.customer.is_some() {
+            self.persistent.save(cart).await
+        } else {
+            self.on_active(self.active.save(cart)).await
+        }
     }
 
     async fn delete(&self, id: CartId) -> Result<(), CartError> {
-        self.active.delete(id).await?;
+        self.on_active(self.active.delete(id)).await?;
         self.persistent.delete(id).await
     }
 

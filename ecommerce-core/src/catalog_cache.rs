@@ -2,14 +2,26 @@
 //! read and serves it when the catalog store fails, saying that it is stale.
 //!
 //! It is itself a [`CatalogStore`] (caching is composition, not a flag), over any store and any
-//! [`CatalogCache`]: [`MemoryCatalogCache`] in process, or a shared cache such as Redis.
-//! Reads younger than the time to live come from the cache; older ones ask the store and
-//! refresh the cache; when the store fails with a backend error, the last good answer is
-//! served, whatever its age, and [`CatalogStore::stale_since`] reports since when the catalog
-//! is served stale. Writes always go to the store (a write cannot be served from a cache) and
-//! refresh the cached product and offers.
+//! [`CatalogCache`]: [`MemoryCatalogCache`] in process (bounded, on moka), a shared cache such
+//! as Redis, or both ([`TieredCatalogCache`]: in process first, the shared tier behind it).
+//!
+//! - Reads younger than the time to live come from the cache; older ones ask the store and
+//!   refresh the cache.
+//! - When the store fails with a backend error, the last good answer is served, whatever its
+//!   age, and [`CatalogStore::stale_since`] reports since when the catalog is served stale.
+//! - A [`CircuitBreaker`] watches the store: once it is seen down, reads answer from the cache
+//!   at once instead of waiting out the store's timeout, and one probe at a time checks whether
+//!   it is back. A read that was never cached fails fast with a transient error.
+//! - Writes always go to the store (a write cannot be served from a cache) and refresh what
+//!   they change: the product and its offers, the category list; the first listing pages this
+//!   process cached are dropped, so a new product shows at once.
+//! - [`CachingCatalog::warm`] reads the categories, the first listing pages and every product
+//!   at start, so pages are served through an outage from the first minute.
+//!
+//! Listing pages past the first (`page:` keys) stay in process: a client inventing cursors
+//! cannot fill a shared cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::catalog::{CatalogStore, Category, Offer, Page, Product, ProductCursor};
 use crate::error::{CatalogError, StoreError};
 use crate::id::{CategoryId, ProductId, Sku};
@@ -35,7 +48,7 @@ pub struct CachedEntry {
 /// Where a [`CachingCatalog`] keeps its answers.
 ///
 /// Implementations keep entries at least as long as the catalog should stay visible through
-/// an outage (they may evict, which only means a miss).
+/// an outage, within a bounded size (they may evict, which only means a miss).
 #[async_trait]
 pub trait CatalogCache: Debug + Send + Sync + 'static {
     /// The entry under `key`, or `Ok(None)`.
@@ -49,38 +62,111 @@ pub trait CatalogCache: Debug + Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`] (the answer is still returned to the caller).
     async fn put(&self, key: &str, entry: CachedEntry) -> Result<(), StoreError>;
+
+    /// Drops the entry under `key`; absent is fine.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    async fn remove(&self, key: &str) -> Result<(), StoreError>;
 }
 
-/// A [`CatalogCache`] in process memory.
-#[derive(Debug, Default)]
+/// A bounded [`CatalogCache`] in process memory (moka): entries leave only when the cache is
+/// full (least recently used first), never by age, so the catalog stays visible through an
+/// outage of any length.
+#[derive(Debug, Clone)]
 pub struct MemoryCatalogCache {
-    entries: Mutex<HashMap<String, CachedEntry>>,
+    entries: moka::sync::Cache<String, CachedEntry>,
+}
+
+impl Default for MemoryCatalogCache {
+    fn default() -> Self {
+        MemoryCatalogCache::with_capacity(64 * 1024 * 1024)
+    }
 }
 
 impl MemoryCatalogCache {
-    /// An empty cache.
+    /// A cache of at most 64 MiB of answers.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A cache of at most `bytes` of answers (JSON length).
+    pub fn with_capacity(bytes: u64) -> Self {
+        MemoryCatalogCache {
+            entries: moka::sync::Cache::builder()
+                .weigher(|key: &String, entry: &CachedEntry| {
+                    u32::try_from(key.len() + entry.json.len()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(bytes)
+                .build(),
+        }
     }
 }
 
 #[async_trait]
 impl CatalogCache for MemoryCatalogCache {
     async fn get(&self, key: &str) -> Result<Option<CachedEntry>, StoreError> {
-        Ok(self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned())
+        Ok(self.entries.get(key))
     }
 
     async fn put(&self, key: &str, entry: CachedEntry) -> Result<(), StoreError> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_owned(), entry);
+        self.entries.insert(key.to_owned(), entry);
         Ok(())
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.entries.invalidate(key);
+        Ok(())
+    }
+}
+
+/// Two caches as one: an in-process tier in front of a shared one (Redis). Reads try the near
+/// tier first and fill it from the far one; writes go to both, except listing pages past the
+/// first (`page:` keys), which stay near.
+#[derive(Debug, Clone)]
+pub struct TieredCatalogCache {
+    near: MemoryCatalogCache,
+    far: Arc<dyn CatalogCache>,
+}
+
+impl TieredCatalogCache {
+    /// `near` in front of `far`.
+    pub fn new(near: MemoryCatalogCache, far: Arc<dyn CatalogCache>) -> Self {
+        TieredCatalogCache { near, far }
+    }
+
+    fn shared(key: &str) -> bool {
+        !key.starts_with("page:")
+    }
+}
+
+#[async_trait]
+impl CatalogCache for TieredCatalogCache {
+    async fn get(&self, key: &str) -> Result<Option<CachedEntry>, StoreError> {
+        if let Some(entry) = self.near.get(key).await? {
+            return Ok(Some(entry));
+        }
+        if !Self::shared(key) {
+            return Ok(None);
+        }
+        let entry = self.far.get(key).await?;
+        if let Some(entry) = &entry {
+            self.near.put(key, entry.clone()).await?;
+        }
+        Ok(entry)
+    }
+
+    async fn put(&self, key: &str, entry: CachedEntry) -> Result<(), StoreError> {
+        self.near.put(key, entry.clone()).await?;
+        if Self::shared(key) {
+            self.far.put(key, entry).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.near.remove(key).await?;
+        self.far.remove(key).await
     }
 }
 
@@ -90,7 +176,10 @@ pub struct CachingCatalog {
     store: Arc<dyn CatalogStore>,
     cache: Arc<dyn CatalogCache>,
     ttl: Duration,
+    breaker: CircuitBreaker,
     stale_since: Mutex<Option<DateTime<Utc>>>,
+    /// The first listing pages this process cached: dropped when a product changes.
+    listings: Mutex<HashSet<String>>,
 }
 
 impl CachingCatalog {
@@ -100,14 +189,53 @@ impl CachingCatalog {
             store,
             cache,
             ttl,
+            breaker: CircuitBreaker::new("catalog", BreakerConfig::default()),
             stale_since: Mutex::new(None),
+            listings: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Caches `store`'s answers in process ([`MemoryCatalogCache`]).
+    pub fn in_process(store: Arc<dyn CatalogStore>, ttl: Duration) -> Self {
+        CachingCatalog::new(store, Arc::new(MemoryCatalogCache::new()), ttl)
+    }
+
+    /// Sets when the store is taken for down and how often it is probed.
+    pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = CircuitBreaker::new("catalog", config);
+        self
+    }
+
+    /// Reads the categories, the first page of every listing and every product, so the
+    /// catalog is served from the cache through an outage that starts right after. Returns
+    /// how many products were cached.
+    ///
+    /// # Errors
+    /// [`CatalogError`] when the store fails; what was read before stays cached.
+    pub async fn warm(&self, page_size: usize) -> Result<usize, CatalogError> {
+        let categories = self.categories().await?;
+        for category in std::iter::once(None).chain(categories.into_iter().map(|c| Some(c.id))) {
+            self.list_products(category, None, page_size).await?;
+        }
+        let mut products = 0;
+        let mut after = None;
+        loop {
+            let page = self.store.list_products(None, after, 100).await?;
+            for product in &page.items {
+                self.remember(product).await;
+            }
+            products += page.items.len();
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(products),
+            }
         }
     }
 
     fn mark(&self, stale: bool) {
         let mut since = self.stale_since.lock().unwrap_or_else(|e| e.into_inner());
         match (stale, *since) {
-            (true, None) => *since = Some(Utc::now()),
+            (true, None) => *since = Some(self.breaker.down_since().unwrap_or_else(Utc::now)),
             (false, Some(_)) => *since = None,
             _ => {}
         }
@@ -120,6 +248,37 @@ impl CachingCatalog {
         };
         // The answer stands without the cache; a failed put only means a later miss.
         let _ = self.cache.put(key, entry).await;
+    }
+
+    /// Caches a product as the store holds it, with its offers.
+    async fn remember(&self, product: &Product) {
+        self.put(&format!("product:{}", product.id), &Some(product.clone()))
+            .await;
+        for v in &product.variants {
+            self.put(&format!("offer:{}", v.sku), &Some(product.offer(v)))
+                .await;
+        }
+    }
+
+    /// The error of a read the store cannot answer and the cache never saw.
+    fn down() -> CatalogError {
+        CatalogError::Store(StoreError::Unavailable {
+            message: "the catalog store is down and this answer was never cached".into(),
+            source: None,
+        })
+    }
+
+    /// Asks the store unless its breaker says it is down (then `None`).
+    async fn ask<T, F>(&self, fetch: F) -> Option<Result<T, CatalogError>>
+    where
+        F: std::future::Future<Output = Result<T, CatalogError>>,
+    {
+        if !self.breaker.permit().allowed() {
+            return None;
+        }
+        let result = fetch.await;
+        self.breaker.record(&result, CatalogError::is_transient);
+        Some(result)
     }
 
     /// Read-through with fallback: fresh cache, else the store (refreshing the cache), else
@@ -139,20 +298,35 @@ impl CachingCatalog {
                 }
             }
         }
-        match fetch.await {
-            Ok(value) => {
+        let last_good = || match cached.as_ref().and_then(decode) {
+            Some(value) => {
+                self.mark(true);
+                Ok(value)
+            }
+            None => Err(Self::down()),
+        };
+        match self.ask(fetch).await {
+            None => last_good(),
+            Some(Ok(value)) => {
                 self.put(key, &value).await;
                 self.mark(false);
                 Ok(value)
             }
-            Err(CatalogError::Store(e)) => match cached.as_ref().and_then(decode) {
-                Some(value) => {
-                    self.mark(true);
-                    Ok(value)
-                }
-                None => Err(CatalogError::Store(e)),
-            },
-            Err(e) => Err(e),
+            Some(Err(CatalogError::Store(e))) => last_good().map_err(|_| CatalogError::Store(e)),
+            Some(Err(e)) => Err(e),
+        }
+    }
+
+    /// Drops the first listing pages this process cached.
+    async fn forget_listings(&self) {
+        let keys: Vec<String> = self
+            .listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for key in keys {
+            let _ = self.cache.remove(&key).await;
         }
     }
 }
@@ -160,7 +334,11 @@ impl CachingCatalog {
 #[async_trait]
 impl CatalogStore for CachingCatalog {
     async fn upsert_category(&self, category: Category) -> Result<(), CatalogError> {
-        self.store.upsert_category(category).await
+        self.store.upsert_category(category).await?;
+        if let Ok(categories) = self.store.categories().await {
+            self.put("categories", &categories).await;
+        }
+        Ok(())
     }
 
     async fn categories(&self) -> Result<Vec<Category>, CatalogError> {
@@ -169,12 +347,8 @@ impl CatalogStore for CachingCatalog {
 
     async fn upsert_product(&self, product: Product) -> Result<(), CatalogError> {
         self.store.upsert_product(product.clone()).await?;
-        self.put(&format!("product:{}", product.id), &Some(product.clone()))
-            .await;
-        for v in &product.variants {
-            self.put(&format!("offer:{}", v.sku), &Some(product.offer(v)))
-                .await;
-        }
+        self.remember(&product).await;
+        self.forget_listings().await;
         Ok(())
     }
 
@@ -189,11 +363,18 @@ impl CatalogStore for CachingCatalog {
         after: Option<ProductCursor>,
         limit: usize,
     ) -> Result<Page<Product, ProductCursor>, CatalogError> {
-        let key = format!(
-            "list:{}:{}:{limit}",
-            category.as_ref().map_or("", |c| c.as_str()),
-            after.map(|a| a.to_string()).unwrap_or_default()
-        );
+        let category_key = category.as_ref().map_or("", |c| c.as_str()).to_owned();
+        let key = match after {
+            None => {
+                let key = format!("list:{category_key}:{limit}");
+                self.listings
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone());
+                key
+            }
+            Some(after) => format!("page:{category_key}:{after}:{limit}"),
+        };
         self.read(&key, self.store.list_products(category, after, limit))
             .await
     }
@@ -222,7 +403,11 @@ impl CatalogStore for CachingCatalog {
             return Ok(found);
         }
         let wanted: Vec<Sku> = missing.iter().map(|(s, _)| s.clone()).collect();
-        match self.store.offers(&wanted).await {
+        let answer = match self.ask(self.store.offers(&wanted)).await {
+            Some(answer) => answer,
+            None => Err(Self::down()),
+        };
+        match answer {
             Ok(mut offers) => {
                 for sku in &wanted {
                     let offer = offers.remove(sku);
@@ -332,7 +517,11 @@ mod tests {
             Arc::new(flaky(memory, up.clone())),
             Arc::new(MemoryCatalogCache::new()),
             Duration::ZERO,
-        );
+        )
+        .with_breaker(BreakerConfig {
+            failures_to_open: 2,
+            open_for: Duration::ZERO,
+        });
         let sku = Sku::new("LAN-1").unwrap();
         assert_eq!(catalog.product(p.id).await.unwrap(), Some(p.clone()));
         assert_eq!(
@@ -375,6 +564,135 @@ mod tests {
             None,
             "fresh again once the store answers"
         );
+    }
+
+    #[tokio::test]
+    async fn a_store_seen_down_is_not_waited_on_and_one_probe_finds_it_back() {
+        let memory = Arc::new(MemoryCatalog::new());
+        let p = product();
+        memory.upsert_product(p.clone()).await.unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut store = MockCatalogStore::new();
+        let (mem, on, n) = (memory.clone(), up.clone(), calls.clone());
+        store.expect_product().returning(move |id| {
+            n.fetch_add(1, Ordering::SeqCst);
+            if !on.load(Ordering::SeqCst) {
+                return Err(down());
+            }
+            futures::executor::block_on(mem.product(id))
+        });
+        let catalog = CachingCatalog::in_process(Arc::new(store), Duration::ZERO).with_breaker(
+            BreakerConfig {
+                failures_to_open: 2,
+                open_for: Duration::from_millis(50),
+            },
+        );
+        catalog.product(p.id).await.unwrap();
+        up.store(false, Ordering::SeqCst);
+        for _ in 0..10 {
+            assert_eq!(catalog.product(p.id).await.unwrap(), Some(p.clone()));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "two failures open the breaker; the other reads do not ask the store"
+        );
+        assert!(catalog.stale_since().is_some());
+        let never = catalog.product(ProductId::new()).await;
+        assert!(matches!(&never, Err(e) if e.is_transient()), "{never:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "failing fast, not waiting");
+
+        up.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(catalog.product(p.id).await.unwrap(), Some(p));
+        assert_eq!(catalog.stale_since(), None, "the probe found it back");
+    }
+
+    #[tokio::test]
+    async fn a_warmed_catalog_is_served_through_an_outage_and_writes_show_at_once() {
+        let memory = Arc::new(MemoryCatalog::new());
+        let p = product();
+        memory.upsert_product(p.clone()).await.unwrap();
+        memory
+            .upsert_category(Category {
+                id: CategoryId::new("outdoor").unwrap(),
+                name: "Outdoor".into(),
+                parent: None,
+            })
+            .await
+            .unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let mut store = flaky(memory.clone(), up.clone());
+        let (mem, on) = (memory.clone(), up.clone());
+        store.expect_categories().returning(move || {
+            if !on.load(Ordering::SeqCst) {
+                return Err(down());
+            }
+            futures::executor::block_on(mem.categories())
+        });
+        let mem = memory.clone();
+        store
+            .expect_upsert_category()
+            .returning(move |c| futures::executor::block_on(mem.upsert_category(c)));
+        let mem = memory.clone();
+        store
+            .expect_upsert_product()
+            .returning(move |p| futures::executor::block_on(mem.upsert_product(p)));
+        let catalog = CachingCatalog::in_process(Arc::new(store), Duration::from_secs(3600));
+        assert_eq!(catalog.warm(24).await.unwrap(), 1);
+
+        // Writes show at once, for all the freshness time left.
+        catalog
+            .upsert_category(Category {
+                id: CategoryId::new("garden").unwrap(),
+                name: "Garden".into(),
+                parent: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(catalog.categories().await.unwrap().len(), 2);
+        let mut newer = product();
+        newer.id = ProductId::new();
+        newer.variants[0].sku = Sku::new("LAN-2").unwrap();
+        catalog.upsert_product(newer).await.unwrap();
+        let outdoor = CategoryId::new("outdoor").unwrap();
+        assert_eq!(
+            catalog
+                .list_products(Some(outdoor.clone()), None, 24)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
+
+        up.store(false, Ordering::SeqCst);
+        assert_eq!(catalog.categories().await.unwrap().len(), 2);
+        assert_eq!(catalog.product(p.id).await.unwrap(), Some(p));
+        assert_eq!(
+            catalog
+                .list_products(Some(outdoor), None, 24)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn the_in_process_cache_is_bounded() {
+        let cache = MemoryCatalogCache::with_capacity(10_000);
+        for i in 0..1_000 {
+            let entry = CachedEntry {
+                json: "x".repeat(100),
+                stored_at: Utc::now(),
+            };
+            futures::executor::block_on(cache.put(&format!("k{i}"), entry)).unwrap();
+        }
+        cache.entries.run_pending_tasks();
+        assert!(cache.entries.weighted_size() <= 10_000);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@
 //! | --- | --- |
 //! | [`money`], [`id`] | amounts and currencies, typed ids |
 //! | [`catalog`], [`cart`], [`inventory`], [`order`], [`payment`], [`recommend`], [`search`], [`events`] | each concept's types and its store trait |
-//! | [`catalog_cache`] | the caching catalog that stays visible when its store fails |
+//! | [`catalog_cache`], [`breaker`] | the caching catalog that stays visible when its store fails, and the circuit breaker that stops waiting on a dependency that is down |
 //! | [`checkout`] | the checkout saga, payment callbacks, recovery, cancellation |
 //! | [`storefront`] | [`Storefront`], the API applications call |
 //! | [`demo`] | a deterministic demo catalog of any size |
@@ -16,6 +16,7 @@
 //! | `testkit` (feature `testkit`) | the conformance suite every store runs |
 //! | [`error`] | one error enum per area, and [`Error`] |
 
+pub mod breaker;
 pub mod cart;
 pub mod catalog;
 pub mod catalog_cache;

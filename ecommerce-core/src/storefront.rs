@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cart::{Cart, CartLimits, CartStore};
 use crate::catalog::{CatalogStore, Category, Offer, Page, Product, ProductCursor};
 use crate::error::{
@@ -77,6 +78,10 @@ pub struct Storefront {
     pub(crate) recommendations: Arc<dyn RecommendationStore>,
     pub(crate) search: Arc<dyn ProductSearch>,
     pub(crate) config: StorefrontConfig,
+    /// Watches the inventory for the reads a page can do without (stock levels).
+    pub(crate) inventory_breaker: Arc<CircuitBreaker>,
+    /// Watches the recommendations store.
+    pub(crate) recommendations_breaker: Arc<CircuitBreaker>,
 }
 
 impl fmt::Debug for Storefront {
@@ -195,6 +200,11 @@ impl StorefrontBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryRecommendations::new())),
             search: self.search.unwrap_or_else(|| Arc::new(MemorySearch::new())),
             config: self.config,
+            inventory_breaker: Arc::new(CircuitBreaker::new("inventory", BreakerConfig::default())),
+            recommendations_breaker: Arc::new(CircuitBreaker::new(
+                "recommendations",
+                BreakerConfig::default(),
+            )),
         })
     }
 }
@@ -351,11 +361,19 @@ impl Storefront {
     }
 
     /// "Customers who bought this also bought": the `k` SKUs most often bought with `sku`.
+    /// Once the recommendations store is seen down, this fails at once (a circuit breaker)
+    /// until a probe finds it back, so a page can leave the box out without waiting.
     ///
     /// # Errors
-    /// [`StoreError`].
+    /// [`StoreError`]; [`StoreError::Unavailable`] at once while the store is down.
     pub async fn also_bought(&self, sku: &Sku, k: usize) -> Result<Vec<AlsoBought>, StoreError> {
-        self.recommendations.also_bought(sku, k).await
+        if !self.recommendations_breaker.permit().allowed() {
+            return Err(down("recommendations"));
+        }
+        let result = self.recommendations.also_bought(sku, k).await;
+        self.recommendations_breaker
+            .record(&result, StoreError::is_transient);
+        result
     }
 
     // ----- stock -----
@@ -380,12 +398,21 @@ impl Storefront {
         Ok(level)
     }
 
-    /// The stock of a SKU.
+    /// The stock of a SKU. Once the inventory is seen down, this fails at once (a circuit
+    /// breaker) until a probe finds it back, so a product page can show "availability
+    /// unknown" without waiting.
     ///
     /// # Errors
-    /// [`InventoryError`].
+    /// [`InventoryError`]; a transient [`InventoryError::Store`] at once while the inventory
+    /// is down.
     pub async fn stock(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
-        self.inventory.level(sku).await
+        if !self.inventory_breaker.permit().allowed() {
+            return Err(down("inventory").into());
+        }
+        let result = self.inventory.level(sku).await;
+        self.inventory_breaker
+            .record(&result, InventoryError::is_transient);
+        result
     }
 
     // ----- carts -----
@@ -601,4 +628,12 @@ impl Storefront {
 
 fn search_store_error(e: impl std::error::Error + Send + Sync + 'static) -> CatalogError {
     CatalogError::Store(StoreError::backend("updating the search index", e))
+}
+
+/// The answer of a read refused because its store is known to be down.
+fn down(store: &str) -> StoreError {
+    StoreError::Unavailable {
+        message: format!("the {store} store is down (circuit open)"),
+        source: None,
+    }
 }

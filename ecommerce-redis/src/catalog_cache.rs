@@ -54,4 +54,14 @@ impl CatalogCache for RedisCatalogCache {
             .map_err(|e| store_error("writing the catalog cache", e))?;
         Ok(())
     }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .redis
+            .connection()
+            .del(self.key(key))
+            .await
+            .map_err(|e| store_error("removing from the catalog cache", e))?;
+        Ok(())
+    }
 }

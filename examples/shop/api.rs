@@ -41,7 +41,11 @@ pub(crate) async fn products(
     let category = params.category.map(CategoryId::new).transpose()?;
     let page = state
         .shop
-        .products(category, params.after, params.limit.unwrap_or(24))
+        .products(
+            category,
+            params.after,
+            params.limit.unwrap_or(crate::pages::PAGE_SIZE),
+        )
         .await?;
     Ok(Json(page))
 }
@@ -50,8 +54,8 @@ pub(crate) async fn products(
 #[derive(Debug, Serialize)]
 pub(crate) struct ProductView {
     pub(crate) product: Product,
-    /// Units on hand per variant, in variant order.
-    pub(crate) stock: Vec<u32>,
+    /// Units on hand per variant, in variant order; `null` while the inventory is down.
+    pub(crate) stock: Vec<Option<u32>>,
     /// "Customers also bought", for the first variant.
     pub(crate) also_bought: Vec<AlsoBoughtView>,
 }
@@ -73,19 +77,30 @@ impl ProductView {
             .await?
             .filter(|p| p.published)
             .ok_or_else(|| Problem::not_found("product"))?;
+        // Stock and co-purchases are extras of the page: while their store is down the page
+        // shows the product without them (the storefront fails those reads at once).
         let mut stock = Vec::with_capacity(product.variants.len());
         for variant in &product.variants {
             stock.push(match shop.stock(&variant.sku).await {
-                Ok(StockLevel { on_hand, .. }) => on_hand,
-                Err(ecommerce::error::InventoryError::UnknownSku(_)) => 0,
+                Ok(StockLevel { on_hand, .. }) => Some(on_hand),
+                Err(ecommerce::error::InventoryError::UnknownSku(_)) => Some(0),
+                Err(e) if e.is_transient() => None,
                 Err(e) => return Err(e.into()),
             });
         }
         let mut also_bought = Vec::new();
         if let Some(first) = product.variants.first() {
-            let bought: Vec<AlsoBought> = shop.also_bought(&first.sku, 4).await?;
+            let bought: Vec<AlsoBought> = match shop.also_bought(&first.sku, 4).await {
+                Ok(bought) => bought,
+                Err(e) if e.is_transient() => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
             let skus: Vec<Sku> = bought.iter().map(|b| b.sku.clone()).collect();
-            let offers = shop.catalog().offers(&skus).await?;
+            let offers = match shop.catalog().offers(&skus).await {
+                Ok(offers) => offers,
+                Err(e) if e.is_transient() => Default::default(),
+                Err(e) => return Err(e.into()),
+            };
             for b in bought {
                 if let Some(offer) = offers.get(&b.sku).filter(|o| o.available) {
                     also_bought.push(AlsoBoughtView {

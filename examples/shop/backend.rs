@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecommerce::cart::{CartStore, TieredCartStore};
-use ecommerce::catalog::CatalogStore;
-use ecommerce::catalog_cache::CachingCatalog;
+use ecommerce::catalog_cache::{
+    CachingCatalog, CatalogCache, MemoryCatalogCache, TieredCatalogCache,
+};
 use ecommerce::inventory::InventoryStore;
 use ecommerce::payment::{PaymentGateway, TestGateway};
 use ecommerce::search::SearchDocument;
@@ -107,17 +108,18 @@ pub(crate) async fn open(
     let search = TantivySearch::open(config.data_dir.join("index"))
         .map_err(|e| format!("opening the search index: {e}"))?;
 
-    let mut catalog: Arc<dyn CatalogStore> = sql.catalog.clone();
+    // The catalog is always served through a cache, so it stays visible when the database
+    // is down: in process, with Redis as a shared second tier when there is one.
+    let mut cache: Arc<dyn CatalogCache> = Arc::new(MemoryCatalogCache::new());
     let mut carts: Arc<dyn CartStore> = sql.carts.clone();
     let mut inventory: Arc<dyn InventoryStore> = sql.inventory.clone();
     if let Some(url) = &config.redis_url {
         let redis = Redis::connect(url, "shop")
             .await
             .map_err(|e| format!("connecting to Redis: {e}"))?;
-        catalog = Arc::new(CachingCatalog::new(
-            catalog,
+        cache = Arc::new(TieredCatalogCache::new(
+            MemoryCatalogCache::new(),
             Arc::new(RedisCatalogCache::new(redis.clone())),
-            Duration::from_secs(30),
         ));
         carts = Arc::new(TieredCartStore::new(
             Arc::new(RedisCartStore::new(
@@ -128,9 +130,14 @@ pub(crate) async fn open(
         ));
         inventory = Arc::new(GatedInventory::new(redis, inventory));
     }
+    let catalog = Arc::new(CachingCatalog::new(
+        sql.catalog.clone(),
+        cache,
+        CATALOG_FRESHNESS,
+    ));
 
     let shop = Storefront::builder()
-        .catalog(catalog)
+        .catalog(catalog.clone())
         .carts(carts)
         .inventory(inventory)
         .orders(sql.orders.clone(), sql.orders.clone())
@@ -144,8 +151,18 @@ pub(crate) async fn open(
     } else if search.is_empty() {
         reindex(&shop, &search, config).await?;
     }
+    // Home, category and product pages are served through an outage from the first minute.
+    catalog
+        .warm(crate::pages::PAGE_SIZE)
+        .await
+        .map_err(|e| format!("warming the catalog cache: {e}"))?;
     Ok(shop)
 }
+
+/// How long a cached catalog answer is served without asking the database. Writes through
+/// the shop refresh what they change at once; this bounds how late a change made by another
+/// process shows. During an outage the last good answer is served whatever its age.
+const CATALOG_FRESHNESS: Duration = Duration::from_secs(30);
 
 fn bar(config: &BackendConfig, len: u64, what: &str) -> ProgressBar {
     if !config.progress {

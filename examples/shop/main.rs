@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ecommerce::Storefront;
+use ecommerce::events::{FanOut, OutboxRelay};
 use ecommerce::payment::WebhookVerifier;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -141,6 +142,30 @@ async fn recover(shop: &Storefront) {
     }
 }
 
+/// How often the outbox is delivered.
+const RELAY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Delivers the outbox every [`RELAY_INTERVAL`] to the checkout's effects (a paid order's units
+/// leave its cart, its co-purchases are counted: at least once, whatever failed when it was
+/// confirmed). Delivered events leave the outbox, so it holds only what is still to deliver.
+/// A shop with a shipping service or analytics adds their sinks here ([`FanOut`]).
+fn spawn_relay(state: &AppState) {
+    let relay = OutboxRelay::new(
+        state.shop.outbox().clone(),
+        Arc::new(FanOut::new(vec![Arc::new(state.shop.effects())])),
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RELAY_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = relay.drain().await {
+                eprintln!("shop: outbox delivery failed, retrying: {e}");
+            }
+        }
+    });
+}
+
 /// Runs recovery every [`RECOVERY_INTERVAL`] (the first pass runs before serving, in `run`).
 fn spawn_recovery(state: &AppState) {
     let shop = state.shop.clone();
@@ -170,6 +195,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     // Settle what the last run left unfinished before taking new orders.
     recover(&state.shop).await;
     spawn_recovery(&state);
+    spawn_relay(&state);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("listening on {}: {e}", args.addr))?;

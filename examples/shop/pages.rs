@@ -58,13 +58,18 @@ fn stale_notice(state: &AppState) -> String {
     }
 }
 
+/// Products per listing page (the API's default too); the catalog cache is warmed with the
+/// first page of every listing at this size.
+pub(crate) const PAGE_SIZE: usize = 24;
+
 pub(crate) async fn home(State(state): State<AppState>, session: Session) -> PageResult {
-    let featured = state.shop.products(None, None, 12).await?;
+    let featured = state.shop.products(None, None, PAGE_SIZE).await?;
+    let shown = &featured.items[..featured.items.len().min(12)];
     let body = format!(
         "{}<h1>Welcome</h1>{}<h2>New in</h2>{}",
         stale_notice(&state),
         category_links(&state).await?,
-        product_cards(&featured.items)
+        product_cards(shown)
     );
     Ok(Html(page("Home", &session, &body)))
 }
@@ -85,7 +90,7 @@ pub(crate) async fn category(
         .ok_or_else(|| Problem::not_found("category"))?;
     let products = state
         .shop
-        .products(Some(id.clone()), params.after, 24)
+        .products(Some(id.clone()), params.after, PAGE_SIZE)
         .await?;
     let next = match products.next {
         Some(after) => format!(
@@ -224,7 +229,8 @@ pub(crate) async fn product(
             .map(|(k, v)| format!("{k}: {v}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let buy = if *stock > 0 {
+        // Availability unknown (the inventory is down): checkout checks the stock anyway.
+        let buy = if stock.is_none_or(|units| units > 0) {
             format!(
                 r#"<form method="post" action="/cart/add"><input type="hidden" name="sku" value="{sku}"><input type="number" name="quantity" value="1" min="1" max="{max}" aria-label="Quantity"> <button class="add-to-cart">Add to cart</button></form>"#,
                 sku = esc(variant.sku.as_str())
@@ -233,9 +239,10 @@ pub(crate) async fn product(
             r#"<span class="muted">Sold out</span>"#.to_owned()
         };
         variants.push_str(&format!(
-            r#"<tr><td>{}</td><td class="price">{}</td><td>{stock}</td><td>{buy}</td></tr>"#,
+            r#"<tr><td>{}</td><td class="price">{}</td><td>{}</td><td>{buy}</td></tr>"#,
             esc(&options),
-            esc(&variant.price.to_string())
+            esc(&variant.price.to_string()),
+            stock.map_or_else(|| "unknown".to_owned(), |units| units.to_string())
         ));
     }
     variants.push_str("</table>");

@@ -12,7 +12,7 @@
 //! Only failures of the dependency itself count ([`crate::error::ErrorKind::Transient`]): a
 //! conflict or a not-found is an answer, and proves the dependency is up.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -148,6 +148,24 @@ impl CircuitBreaker {
             State::Closed { .. } => None,
             State::Open { .. } | State::HalfOpen => guard.1,
         }
+    }
+
+    /// Runs `probe` on the runtime in the background and records its outcome: for a caller
+    /// that got [`Permit::Probe`] and answers from a fallback meanwhile, so no request waits
+    /// on a dependency that may still be down.
+    pub fn probe_in_background<T, E>(
+        self: &Arc<Self>,
+        probe: impl Future<Output = Result<T, E>> + Send + 'static,
+        is_transient: fn(&E) -> bool,
+    ) where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let breaker = self.clone();
+        tokio::spawn(async move {
+            let result = probe.await;
+            breaker.record(&result, is_transient);
+        });
     }
 
     /// Records the outcome of a call: a transient error counts as a failure, anything else

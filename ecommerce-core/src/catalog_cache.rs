@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::breaker::{BreakerConfig, CircuitBreaker};
+use crate::breaker::{BreakerConfig, CircuitBreaker, Permit};
 use crate::catalog::{CatalogStore, Category, Offer, Page, Product, ProductCursor};
 use crate::error::{CatalogError, StoreError};
 use crate::id::{CategoryId, ProductId, Sku};
@@ -122,17 +122,27 @@ impl CatalogCache for MemoryCatalogCache {
 
 /// Two caches as one: an in-process tier in front of a shared one (Redis). Reads try the near
 /// tier first and fill it from the far one; writes go to both, except listing pages past the
-/// first (`page:` keys), which stay near.
+/// first (`page:` keys), which stay near. Writes to the far tier happen in the background, and
+/// a circuit breaker stops asking the far tier while it is down, so a Redis outage never
+/// slows a catalog read.
 #[derive(Debug, Clone)]
 pub struct TieredCatalogCache {
     near: MemoryCatalogCache,
     far: Arc<dyn CatalogCache>,
+    breaker: Arc<CircuitBreaker>,
 }
 
 impl TieredCatalogCache {
     /// `near` in front of `far`.
     pub fn new(near: MemoryCatalogCache, far: Arc<dyn CatalogCache>) -> Self {
-        TieredCatalogCache { near, far }
+        TieredCatalogCache {
+            near,
+            far,
+            breaker: Arc::new(CircuitBreaker::new(
+                "shared catalog cache",
+                BreakerConfig::default(),
+            )),
+        }
     }
 
     fn shared(key: &str) -> bool {
@@ -146,10 +156,12 @@ impl CatalogCache for TieredCatalogCache {
         if let Some(entry) = self.near.get(key).await? {
             return Ok(Some(entry));
         }
-        if !Self::shared(key) {
+        if !Self::shared(key) || !self.breaker.permit().allowed() {
             return Ok(None);
         }
-        let entry = self.far.get(key).await?;
+        let entry = self.far.get(key).await;
+        self.breaker.record(&entry, StoreError::is_transient);
+        let entry = entry?;
         if let Some(entry) = &entry {
             self.near.put(key, entry.clone()).await?;
         }
@@ -158,8 +170,12 @@ impl CatalogCache for TieredCatalogCache {
 
     async fn put(&self, key: &str, entry: CachedEntry) -> Result<(), StoreError> {
         self.near.put(key, entry.clone()).await?;
-        if Self::shared(key) {
-            self.far.put(key, entry).await?;
+        if Self::shared(key) && self.breaker.permit().allowed() {
+            let (far, key) = (self.far.clone(), key.to_owned());
+            self.breaker.probe_in_background(
+                async move { far.put(&key, entry).await },
+                StoreError::is_transient,
+            );
         }
         Ok(())
     }
@@ -176,7 +192,7 @@ pub struct CachingCatalog {
     store: Arc<dyn CatalogStore>,
     cache: Arc<dyn CatalogCache>,
     ttl: Duration,
-    breaker: CircuitBreaker,
+    breaker: Arc<CircuitBreaker>,
     stale_since: Mutex<Option<DateTime<Utc>>>,
     /// The first listing pages this process cached: dropped when a product changes.
     listings: Mutex<HashSet<String>>,
@@ -189,7 +205,7 @@ impl CachingCatalog {
             store,
             cache,
             ttl,
-            breaker: CircuitBreaker::new("catalog", BreakerConfig::default()),
+            breaker: Arc::new(CircuitBreaker::new("catalog", BreakerConfig::default())),
             stale_since: Mutex::new(None),
             listings: Mutex::new(HashSet::new()),
         }
@@ -202,7 +218,14 @@ impl CachingCatalog {
 
     /// Sets when the store is taken for down and how often it is probed.
     pub fn with_breaker(mut self, config: BreakerConfig) -> Self {
-        self.breaker = CircuitBreaker::new("catalog", config);
+        self.breaker = Arc::new(CircuitBreaker::new("catalog", config));
+        self
+    }
+
+    /// Watches the store with a breaker shared with the other stores on the same database,
+    /// so an outage seen by one is known to all at once.
+    pub fn with_shared_breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
+        self.breaker = breaker;
         self
     }
 
@@ -268,13 +291,25 @@ impl CachingCatalog {
         })
     }
 
-    /// Asks the store unless its breaker says it is down (then `None`).
-    async fn ask<T, F>(&self, fetch: F) -> Option<Result<T, CatalogError>>
+    /// Asks the store unless its breaker says it is down (then `None`). When the store may
+    /// be back and the caller has a last good answer, that answer is served and the probe
+    /// runs in the background: no read waits on a store that may still be down.
+    async fn ask<T, F>(&self, fetch: F, has_fallback: bool) -> Option<Result<T, CatalogError>>
     where
         F: std::future::Future<Output = Result<T, CatalogError>>,
     {
-        if !self.breaker.permit().allowed() {
-            return None;
+        match self.breaker.permit() {
+            Permit::Call => {}
+            Permit::Probe if has_fallback => {
+                let store = self.store.clone();
+                self.breaker.probe_in_background(
+                    async move { store.categories().await },
+                    CatalogError::is_transient,
+                );
+                return None;
+            }
+            Permit::Probe => {}
+            Permit::Refused => return None,
         }
         let result = fetch.await;
         self.breaker.record(&result, CatalogError::is_transient);
@@ -305,7 +340,8 @@ impl CachingCatalog {
             }
             None => Err(Self::down()),
         };
-        match self.ask(fetch).await {
+        let has_fallback = cached.as_ref().and_then(decode).is_some();
+        match self.ask(fetch, has_fallback).await {
             None => last_good(),
             Some(Ok(value)) => {
                 self.put(key, &value).await;
@@ -403,7 +439,8 @@ impl CatalogStore for CachingCatalog {
             return Ok(found);
         }
         let wanted: Vec<Sku> = missing.iter().map(|(s, _)| s.clone()).collect();
-        let answer = match self.ask(self.store.offers(&wanted)).await {
+        let has_fallback = missing.iter().all(|(_, entry)| entry.is_some());
+        let answer = match self.ask(self.store.offers(&wanted), has_fallback).await {
             Some(answer) => answer,
             None => Err(Self::down()),
         };
@@ -484,6 +521,13 @@ mod tests {
     fn flaky(memory: Arc<MemoryCatalog>, up: Arc<AtomicBool>) -> MockCatalogStore {
         let mut m = MockCatalogStore::new();
         let (mem, on) = (memory.clone(), up.clone());
+        m.expect_categories().returning(move || {
+            if !on.load(Ordering::SeqCst) {
+                return Err(down());
+            }
+            futures::executor::block_on(mem.categories())
+        });
+        let (mem, on) = (memory.clone(), up.clone());
         m.expect_product().returning(move |id| {
             if !on.load(Ordering::SeqCst) {
                 return Err(down());
@@ -505,6 +549,11 @@ mod tests {
             futures::executor::block_on(mem.list_products(c, a, l))
         });
         m
+    }
+
+    /// Lets the background probe report.
+    async fn after_the_probe() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     #[tokio::test]
@@ -558,6 +607,9 @@ mod tests {
         ));
 
         up.store(true, Ordering::SeqCst);
+        // The read that finds the store may be back answers at once, and probes behind.
+        assert_eq!(catalog.product(p.id).await.unwrap(), Some(p.clone()));
+        after_the_probe().await;
         assert_eq!(catalog.product(p.id).await.unwrap(), Some(p));
         assert_eq!(
             catalog.stale_since(),
@@ -582,6 +634,13 @@ mod tests {
             }
             futures::executor::block_on(mem.product(id))
         });
+        let (mem, on) = (memory.clone(), up.clone());
+        store.expect_categories().returning(move || {
+            if !on.load(Ordering::SeqCst) {
+                return Err(down());
+            }
+            futures::executor::block_on(mem.categories())
+        });
         let catalog = CachingCatalog::in_process(Arc::new(store), Duration::ZERO).with_breaker(
             BreakerConfig {
                 failures_to_open: 2,
@@ -605,6 +664,8 @@ mod tests {
 
         up.store(true, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(catalog.product(p.id).await.unwrap(), Some(p.clone()));
+        after_the_probe().await;
         assert_eq!(catalog.product(p.id).await.unwrap(), Some(p));
         assert_eq!(catalog.stale_since(), None, "the probe found it back");
     }
@@ -624,13 +685,6 @@ mod tests {
             .unwrap();
         let up = Arc::new(AtomicBool::new(true));
         let mut store = flaky(memory.clone(), up.clone());
-        let (mem, on) = (memory.clone(), up.clone());
-        store.expect_categories().returning(move || {
-            if !on.load(Ordering::SeqCst) {
-                return Err(down());
-            }
-            futures::executor::block_on(mem.categories())
-        });
         let mem = memory.clone();
         store
             .expect_upsert_category()

@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::breaker::{BreakerConfig, CircuitBreaker};
+use crate::breaker::{BreakerConfig, CircuitBreaker, Permit};
 use crate::cart::{Cart, CartLimits, CartStore};
 use crate::catalog::{CatalogStore, Category, Offer, Page, Product, ProductCursor};
 use crate::error::{
@@ -117,6 +117,8 @@ pub struct StorefrontBuilder {
     recommendations: Option<Arc<dyn RecommendationStore>>,
     search: Option<Arc<dyn ProductSearch>>,
     config: StorefrontConfig,
+    inventory_breaker: Option<Arc<CircuitBreaker>>,
+    recommendations_breaker: Option<Arc<CircuitBreaker>>,
 }
 
 impl fmt::Debug for StorefrontBuilder {
@@ -176,6 +178,16 @@ impl StorefrontBuilder {
         self
     }
 
+    /// Watches the inventory and the recommendations store with this breaker (for
+    /// [`Storefront::stock`] and [`Storefront::also_bought`]), shared with other stores on
+    /// the same database (see [`crate::catalog_cache::CachingCatalog::with_shared_breaker`]).
+    /// Without it each has a breaker of its own.
+    pub fn breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
+        self.inventory_breaker = Some(breaker.clone());
+        self.recommendations_breaker = Some(breaker);
+        self
+    }
+
     /// The storefront.
     ///
     /// # Errors
@@ -200,11 +212,15 @@ impl StorefrontBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryRecommendations::new())),
             search: self.search.unwrap_or_else(|| Arc::new(MemorySearch::new())),
             config: self.config,
-            inventory_breaker: Arc::new(CircuitBreaker::new("inventory", BreakerConfig::default())),
-            recommendations_breaker: Arc::new(CircuitBreaker::new(
-                "recommendations",
-                BreakerConfig::default(),
-            )),
+            inventory_breaker: self.inventory_breaker.unwrap_or_else(|| {
+                Arc::new(CircuitBreaker::new("inventory", BreakerConfig::default()))
+            }),
+            recommendations_breaker: self.recommendations_breaker.unwrap_or_else(|| {
+                Arc::new(CircuitBreaker::new(
+                    "recommendations",
+                    BreakerConfig::default(),
+                ))
+            }),
         })
     }
 }
@@ -367,8 +383,17 @@ impl Storefront {
     /// # Errors
     /// [`StoreError`]; [`StoreError::Unavailable`] at once while the store is down.
     pub async fn also_bought(&self, sku: &Sku, k: usize) -> Result<Vec<AlsoBought>, StoreError> {
-        if !self.recommendations_breaker.permit().allowed() {
-            return Err(down("recommendations"));
+        match self.recommendations_breaker.permit() {
+            Permit::Call => {}
+            Permit::Probe => {
+                let (store, sku) = (self.recommendations.clone(), sku.clone());
+                self.recommendations_breaker.probe_in_background(
+                    async move { store.also_bought(&sku, k).await },
+                    StoreError::is_transient,
+                );
+                return Err(down("recommendations"));
+            }
+            Permit::Refused => return Err(down("recommendations")),
         }
         let result = self.recommendations.also_bought(sku, k).await;
         self.recommendations_breaker
@@ -406,8 +431,17 @@ impl Storefront {
     /// [`InventoryError`]; a transient [`InventoryError::Store`] at once while the inventory
     /// is down.
     pub async fn stock(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
-        if !self.inventory_breaker.permit().allowed() {
-            return Err(down("inventory").into());
+        match self.inventory_breaker.permit() {
+            Permit::Call => {}
+            Permit::Probe => {
+                let (store, sku) = (self.inventory.clone(), sku.clone());
+                self.inventory_breaker.probe_in_background(
+                    async move { store.level(&sku).await },
+                    InventoryError::is_transient,
+                );
+                return Err(down("inventory").into());
+            }
+            Permit::Refused => return Err(down("inventory").into()),
         }
         let result = self.inventory.level(sku).await;
         self.inventory_breaker

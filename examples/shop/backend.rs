@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ecommerce::breaker::{BreakerConfig, CircuitBreaker};
 use ecommerce::cart::{CartStore, TieredCartStore};
 use ecommerce::catalog_cache::{
     CachingCatalog, CatalogCache, MemoryCatalogCache, TieredCatalogCache,
@@ -32,6 +33,13 @@ pub(crate) struct BackendConfig {
     pub(crate) database_url: Option<String>,
     /// `redis://...` to keep carts, a stock gate and a catalog cache on Redis.
     pub(crate) redis_url: Option<String>,
+    /// The prefix of the shop's Redis keys (several shops can share one Redis).
+    pub(crate) redis_prefix: String,
+    /// How long a cached catalog answer is served without asking the database. Writes
+    /// through the shop refresh what they change at once; this bounds how late a change made
+    /// by another process shows. During an outage the last good answer is served whatever
+    /// its age.
+    pub(crate) catalog_freshness: Duration,
     /// How many demo products to create when the catalog is empty.
     pub(crate) demo_products: usize,
     /// Whether to draw progress bars (a terminal is watching).
@@ -114,7 +122,7 @@ pub(crate) async fn open(
     let mut carts: Arc<dyn CartStore> = sql.carts.clone();
     let mut inventory: Arc<dyn InventoryStore> = sql.inventory.clone();
     if let Some(url) = &config.redis_url {
-        let redis = Redis::connect(url, "shop")
+        let redis = Redis::connect(url, &config.redis_prefix)
             .await
             .map_err(|e| format!("connecting to Redis: {e}"))?;
         cache = Arc::new(TieredCatalogCache::new(
@@ -130,11 +138,12 @@ pub(crate) async fn open(
         ));
         inventory = Arc::new(GatedInventory::new(redis, inventory));
     }
-    let catalog = Arc::new(CachingCatalog::new(
-        sql.catalog.clone(),
-        cache,
-        CATALOG_FRESHNESS,
-    ));
+    // One breaker for the database: an outage one store sees, every store knows at once.
+    let database = Arc::new(CircuitBreaker::new("database", BreakerConfig::default()));
+    let catalog = Arc::new(
+        CachingCatalog::new(sql.catalog.clone(), cache, config.catalog_freshness)
+            .with_shared_breaker(database.clone()),
+    );
 
     let shop = Storefront::builder()
         .catalog(catalog.clone())
@@ -144,6 +153,7 @@ pub(crate) async fn open(
         .recommendations(sql.recommendations.clone())
         .search(Arc::new(search.clone()))
         .payments(payments)
+        .breaker(database)
         .build()?;
 
     if shop.categories().await?.is_empty() {
@@ -158,11 +168,6 @@ pub(crate) async fn open(
         .map_err(|e| format!("warming the catalog cache: {e}"))?;
     Ok(shop)
 }
-
-/// How long a cached catalog answer is served without asking the database. Writes through
-/// the shop refresh what they change at once; this bounds how late a change made by another
-/// process shows. During an outage the last good answer is served whatever its age.
-const CATALOG_FRESHNESS: Duration = Duration::from_secs(30);
 
 fn bar(config: &BackendConfig, len: u64, what: &str) -> ProgressBar {
     if !config.progress {

@@ -187,6 +187,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url,
         redis_url: args.redis_url,
+        redis_prefix: "shop".to_owned(),
+        catalog_freshness: Duration::from_secs(30),
         demo_products: args.demo_products,
         progress: true,
     };

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod money;
+mod outage;
 
 use std::path::PathBuf;
 
@@ -18,6 +19,8 @@ use crate::backend::BackendConfig;
 pub(crate) struct TestShop {
     pub(crate) url: String,
     pub(crate) state: AppState,
+    /// The prefix of the shop's Redis keys.
+    pub(crate) redis_prefix: String,
     dir: PathBuf,
     server: JoinHandle<()>,
 }
@@ -26,6 +29,15 @@ impl TestShop {
     pub(crate) async fn start() -> TestShop {
         let dir = std::env::temp_dir().join(format!("ecommerce-shop-{}", uuid::Uuid::new_v4()));
         TestShop::open(dir).await
+    }
+
+    /// A shop on these stores, with its data folder in a new temporary folder.
+    pub(crate) async fn start_on(
+        database_url: Option<String>,
+        redis_url: Option<String>,
+    ) -> TestShop {
+        let dir = std::env::temp_dir().join(format!("ecommerce-shop-{}", uuid::Uuid::new_v4()));
+        TestShop::open_with(dir, database_url, redis_url).await
     }
 
     /// Stops the server and opens the shop again on the same data, as a process that died
@@ -39,10 +51,22 @@ impl TestShop {
     }
 
     async fn open(dir: PathBuf) -> TestShop {
+        TestShop::open_with(dir, None, None).await
+    }
+
+    async fn open_with(
+        dir: PathBuf,
+        database_url: Option<String>,
+        redis_url: Option<String>,
+    ) -> TestShop {
+        let redis_prefix = format!("shop-test-{}", uuid::Uuid::new_v4().simple());
         let config = BackendConfig {
             data_dir: dir.clone(),
-            database_url: None,
-            redis_url: None,
+            database_url,
+            redis_url,
+            redis_prefix: redis_prefix.clone(),
+            // Every read asks the database, so an outage shows at once.
+            catalog_freshness: std::time::Duration::ZERO,
             demo_products: 120,
             progress: false,
         };
@@ -58,6 +82,7 @@ impl TestShop {
         TestShop {
             url,
             state,
+            redis_prefix,
             dir,
             server,
         }

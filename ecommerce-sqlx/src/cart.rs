@@ -1,5 +1,9 @@
 //! Persistent carts on SQL: one row per cart, the cart as a JSON document, compare-and-set
-//! on the version column.
+//! on the version column. Guest carts expire: one unchanged for longer than the guest time
+//! to live reads as absent (and is deleted then), and
+//! [`SqlCartStore::purge_expired_guest_carts`] sweeps the ones nobody reads again.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ecommerce_core::cart::{Cart, CartStore};
@@ -9,17 +13,75 @@ use sqlx::{Any, Transaction};
 
 use crate::db::{Db, Dialect, decode, encode, millis, store_error};
 
-/// Carts in a SQL database: the persistent cart of the original design (carts never expire
-/// here; put an expiring active-cart store in front for guests).
+/// Carts in a SQL database: customers' persistent carts, which never expire, and guest
+/// carts, which expire a week after their last change unless set otherwise
+/// ([`SqlCartStore::with_guest_ttl`]).
 #[derive(Debug, Clone)]
 pub struct SqlCartStore {
     db: Db,
+    guest_ttl: Duration,
 }
 
+/// How long a guest cart lives after its last change, by default: a week.
+const DEFAULT_GUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl SqlCartStore {
-    /// Carts in this database (migrated with [`Db::migrate`]).
+    /// Carts in this database (migrated with [`Db::migrate`]); guest carts expire a week
+    /// after their last change.
     pub fn new(db: Db) -> Self {
-        SqlCartStore { db }
+        SqlCartStore {
+            db,
+            guest_ttl: DEFAULT_GUEST_TTL,
+        }
+    }
+
+    /// Sets how long a guest cart lives after its last change.
+    pub fn with_guest_ttl(mut self, ttl: Duration) -> Self {
+        self.guest_ttl = ttl;
+        self
+    }
+
+    /// The update time before which a guest cart has expired.
+    fn cutoff(&self) -> i64 {
+        let ttl = i64::try_from(self.guest_ttl.as_millis()).unwrap_or(i64::MAX);
+        chrono::Utc::now().timestamp_millis().saturating_sub(ttl)
+    }
+
+    /// Deletes up to `limit` expired guest carts; returns how many. Run it from time to time
+    /// (expired carts already read as absent; this gives their rows back).
+    ///
+    /// # Errors
+    /// [`CartError::Store`].
+    pub async fn purge_expired_guest_carts(&self, limit: usize) -> Result<usize, CartError> {
+        let cutoff = self.cutoff();
+        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
+            "SELECT id FROM carts WHERE guest = 1 AND updated_at < $1 ORDER BY updated_at LIMIT $2",
+        ))
+        .bind(cutoff)
+        .bind(limit as i64)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| store_error("finding expired guest carts", e))?;
+        let mut purged = 0;
+        for (id,) in rows {
+            purged += self.delete_if_expired(&id, cutoff).await?;
+        }
+        Ok(purged)
+    }
+
+    /// Deletes a guest cart if it is still expired (a save since makes it live again).
+    async fn delete_if_expired(&self, id: &str, cutoff: i64) -> Result<usize, CartError> {
+        let deleted = sqlx::query(
+            self.db
+                .sql("DELETE FROM carts WHERE id = $1 AND guest = 1 AND updated_at < $2"),
+        )
+        .bind(id)
+        .bind(cutoff)
+        .execute(self.db.pool())
+        .await
+        .map_err(|e| store_error("deleting an expired guest cart", e))?
+        .rows_affected();
+        Ok(deleted as usize)
     }
 
     /// Writes `cart` if the stored version is `cart.version` (absent for 0); returns whether
@@ -35,10 +97,10 @@ impl SqlCartStore {
         let done = if cart.version == 0 {
             let sql = match db.dialect() {
                 Dialect::MySql => {
-                    "INSERT IGNORE INTO carts (id, version, data, updated_at) VALUES (?, ?, ?, ?)"
+                    "INSERT IGNORE INTO carts (id, version, data, updated_at, guest) VALUES (?, ?, ?, ?, ?)"
                 }
                 Dialect::Postgres | Dialect::Sqlite => {
-                    "INSERT INTO carts (id, version, data, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING"
+                    "INSERT INTO carts (id, version, data, updated_at, guest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING"
                 }
             };
             sqlx::query(sql)
@@ -46,6 +108,7 @@ impl SqlCartStore {
                 .bind(stored.version as i64)
                 .bind(data)
                 .bind(millis(stored.updated_at))
+                .bind(i64::from(stored.customer.is_none()))
                 .execute(&mut **tx)
                 .await?
         } else {
@@ -67,13 +130,23 @@ impl SqlCartStore {
 #[async_trait]
 impl CartStore for SqlCartStore {
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
-        let row: Option<(String,)> =
-            sqlx::query_as(self.db.sql("SELECT data FROM carts WHERE id = $1"))
-                .bind(id.to_string())
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(|e| store_error("loading a cart", e))?;
-        Ok(row.map(|(json,)| decode("cart", &json)).transpose()?)
+        let row: Option<(String, i64, i64)> = sqlx::query_as(
+            self.db
+                .sql("SELECT data, guest, updated_at FROM carts WHERE id = $1"),
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("loading a cart", e))?;
+        match row {
+            Some((_, guest, updated_at)) if guest == 1 && updated_at < self.cutoff() => {
+                self.delete_if_expired(&id.to_string(), self.cutoff())
+                    .await?;
+                Ok(None)
+            }
+            Some((json, _, _)) => Ok(Some(decode("cart", &json)?)),
+            None => Ok(None),
+        }
     }
 
     async fn save(&self, cart: &Cart) -> Result<Cart, CartError> {

@@ -161,6 +161,17 @@ pub(crate) async fn open(
     } else if search.is_empty() {
         reindex(&shop, &search, config).await?;
     }
+    // Guest carts in SQL expire a week after their last change; their rows are swept here.
+    let carts = sql.carts.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = carts.purge_expired_guest_carts(1_000).await {
+                eprintln!("shop: sweeping expired guest carts failed: {e}");
+            }
+        }
+    });
     // Home, category and product pages are served through an outage from the first minute.
     catalog
         .warm(crate::pages::PAGE_SIZE)

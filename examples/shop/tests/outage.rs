@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use ecommerce::testkit::proxy::{CutMode, TcpProxy};
 use reqwest::StatusCode;
 use reqwest::Url;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::TestShop;
-use super::api::get;
+use super::api::{add, get, post};
 
 const STALE_NOTICE: &str = "The catalog is shown as of";
 
@@ -138,11 +138,37 @@ async fn outage(cut_redis: bool, with_redis: bool) {
     let category = product["category"].as_str().expect("a category").to_owned();
     pages_answer(&shop, &category, &product_id, false).await;
 
+    // A customer signed in before the outage, and a guest.
+    let customer = shop.shopper();
+    post(
+        &customer,
+        shop.at("/api/signin"),
+        json!({"email": "outage@example.com"}),
+    )
+    .await;
+    let guest = shop.shopper();
+    let sku = product["variants"][0]["sku"].clone();
+
     let cut = match (&redis_proxy, cut_redis) {
         (Some(proxy), true) => proxy,
         _ => &pg_proxy,
     };
     cut.cut(CutMode::Blackhole);
+    if cut_redis {
+        // Customer carts live in SQL and keep working; guest carts fail fast and typed.
+        for _ in 0..3 {
+            let started = Instant::now();
+            let (status, body) = add(&shop, &customer, &sku, 1).await;
+            println!("customer add to cart: {status} in {:?}", started.elapsed());
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        for _ in 0..3 {
+            let started = Instant::now();
+            let (status, body) = add(&shop, &guest, &sku, 1).await;
+            println!("guest add to cart: {status} in {:?}", started.elapsed());
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        }
+    }
     // The first requests find the store down (within its timeouts); after that nothing waits.
     pages_answer(&shop, &category, &product_id, !cut_redis).await;
     pages_answer(&shop, &category, &product_id, !cut_redis).await;

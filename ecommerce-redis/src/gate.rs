@@ -13,22 +13,29 @@
 //! start, and [`GatedInventory::reconcile`] resets them periodically. Drift can only turn a
 //! buyer away early (a counter below the truth, until the next reconcile) or send a buyer the
 //! database refuses (a counter above it): never an oversell, since the database decides.
-//! When Redis is down, or a SKU has no counter, reservations fall through to the inner
-//! inventory: slower, still correct.
+//! When Redis is down (once it is seen down, a circuit breaker skips it without waiting), or
+//! a SKU has no counter, reservations fall through to the inner inventory: slower, still
+//! correct.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ecommerce_core::breaker::{BreakerConfig, CircuitBreaker};
 use ecommerce_core::error::{InventoryError, Shortage};
 use ecommerce_core::id::{OrderId, Sku};
 use ecommerce_core::inventory::{
     InventoryStore, Reservation, ReservationLine, ReservationState, StockLevel, StockMovement,
     normalize_lines,
 };
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, RedisResult, Script};
 
 use crate::{Redis, decode};
+
+/// Whether a Redis error means Redis is unreachable (not an answer it gave).
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+}
 
 /// Redis counters in front of an inventory (see the module docs).
 #[derive(Debug, Clone)]
@@ -39,6 +46,8 @@ pub struct GatedInventory {
     give_back: Script,
     restock: Script,
     received: Script,
+    /// Watches Redis: while it is down the gate is skipped at once.
+    breaker: Arc<CircuitBreaker>,
 }
 
 enum Gate {
@@ -60,7 +69,21 @@ impl GatedInventory {
             give_back: Script::new(include_str!("../lua/gate_give_back.lua")),
             restock: Script::new(include_str!("../lua/gate_restock.lua")),
             received: Script::new(include_str!("../lua/gate_receive.lua")),
+            breaker: Arc::new(CircuitBreaker::new("stock gate", BreakerConfig::default())),
         }
+    }
+
+    /// Runs a Redis call unless Redis is known to be down (then `None`, at once).
+    async fn on_redis<T>(
+        &self,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Option<RedisResult<T>> {
+        if !self.breaker.permit().allowed() {
+            return None;
+        }
+        let result = call.await;
+        self.breaker.record(&result, unreachable);
+        Some(result)
     }
 
     fn key(&self, name: &str) -> String {
@@ -124,8 +147,13 @@ impl GatedInventory {
         for line in lines {
             invocation.arg(line.sku.as_str()).arg(line.quantity);
         }
-        let reply: Result<Vec<String>, _> =
-            invocation.invoke_async(&mut self.redis.connection()).await;
+        let mut connection = self.redis.connection();
+        let Some(reply) = self
+            .on_redis(invocation.invoke_async::<Vec<String>>(&mut connection))
+            .await
+        else {
+            return Gate::Unknown;
+        };
         match reply {
             Ok(r) if r.first().map(String::as_str) == Some("through") => Gate::Through,
             Ok(r) if r.first().map(String::as_str) == Some("short") => {
@@ -144,12 +172,14 @@ impl GatedInventory {
 
     /// Gives an order's units back to the counters; a Redis failure is left to reconcile.
     async fn give_back(&self, order: OrderId) {
-        let _: Result<i64, _> = self
-            .give_back
+        let mut connection = self.redis.connection();
+        let mut invocation = self.give_back.prepare_invoke();
+        invocation
             .key(self.key("available"))
             .key(self.key("through"))
-            .arg(order.to_string())
-            .invoke_async(&mut self.redis.connection())
+            .arg(order.to_string());
+        let _ = self
+            .on_redis(invocation.invoke_async::<i64>(&mut connection))
             .await;
     }
 }
@@ -160,13 +190,15 @@ impl InventoryStore for GatedInventory {
         let level = self.inner.receive(sku, quantity).await?;
         // Counted on the gate too (a new counter starts at the units on hand); if Redis misses
         // it, reconcile restores it.
-        let _: Result<i64, _> = self
-            .received
+        let mut connection = self.redis.connection();
+        let mut invocation = self.received.prepare_invoke();
+        invocation
             .key(self.key("available"))
             .arg(sku.as_str())
             .arg(quantity)
-            .arg(level.on_hand)
-            .invoke_async(&mut self.redis.connection())
+            .arg(level.on_hand);
+        let _ = self
+            .on_redis(invocation.invoke_async::<i64>(&mut connection))
             .await;
         Ok(level)
     }
@@ -212,10 +244,9 @@ impl InventoryStore for GatedInventory {
     async fn commit(&self, order: OrderId) -> Result<Reservation, InventoryError> {
         let reservation = self.inner.commit(order).await?;
         // Sold: the units stay off the counters; forget the order.
-        let _: Result<i64, _> = self
-            .redis
-            .connection()
-            .hdel(self.key("through"), order.to_string())
+        let mut connection = self.redis.connection();
+        let _ = self
+            .on_redis(connection.hdel::<_, _, i64>(self.key("through"), order.to_string()))
             .await;
         Ok(reservation)
     }
@@ -238,7 +269,10 @@ impl InventoryStore for GatedInventory {
         for line in &reservation.lines {
             invocation.arg(line.sku.as_str()).arg(line.quantity);
         }
-        let _: Result<i64, _> = invocation.invoke_async(&mut self.redis.connection()).await;
+        let mut connection = self.redis.connection();
+        let _ = self
+            .on_redis(invocation.invoke_async::<i64>(&mut connection))
+            .await;
         Ok(reservation)
     }
 

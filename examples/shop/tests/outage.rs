@@ -15,7 +15,7 @@ use reqwest::Url;
 use serde_json::{Value, json};
 
 use super::TestShop;
-use super::api::{add, get, post};
+use super::api::{add, get, pay, post};
 
 const STALE_NOTICE: &str = "The catalog is shown as of";
 
@@ -168,6 +168,17 @@ async fn outage(cut_redis: bool, with_redis: bool) {
             println!("guest add to cart: {status} in {:?}", started.elapsed());
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         }
+        // The customer pays: the cart is claimed, stock taken and the order confirmed in
+        // SQL; the gate is skipped while Redis is down.
+        let charges = shop.state.gateway.charges().len();
+        let (status, order) = pay(&shop, &customer, "tok_approve").await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        assert_eq!(order["status"], "confirmed");
+        assert_eq!(
+            shop.state.gateway.charges().len(),
+            charges + 1,
+            "charged once"
+        );
     }
     // The first requests find the store down (within its timeouts); after that nothing waits.
     pages_answer(&shop, &category, &product_id, !cut_redis).await;

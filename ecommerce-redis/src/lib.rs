@@ -14,6 +14,15 @@
 //! touches share a slot. One cart's keys share a slot; the whole inventory shares one slot, so
 //! a multi-SKU reservation stays one atomic script (its throughput is that of one shard).
 //!
+//! # When Redis fails
+//!
+//! Every call is bounded ([`RedisOptions`]: a 500 ms reply timeout, 500 ms per connection
+//! attempt, one retry): a Redis that is down, unreachable or stuck costs a call at most
+//! [`RedisOptions::call_bound`] (1.7 s by default) and a
+//! [`StoreError::Unavailable`](ecommerce_core::error::StoreError), which `is_transient()`. The
+//! connection reopens by itself when Redis is back. `tests/outage.rs` checks this through a
+//! TCP proxy (`ecommerce_core::testkit::proxy`) that is cut and restored.
+//!
 //! # Durability
 //!
 //! Redis acknowledges before it writes to disk (and some deployments never do): a crash or a
@@ -29,9 +38,11 @@ mod inventory;
 mod recommend;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ecommerce_core::error::StoreError;
-use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
@@ -114,17 +125,106 @@ pub enum RedisSetupError {
     Unreachable(#[source] RedisError),
 }
 
+/// Timeouts and reconnection of a Redis connection.
+///
+/// Every wait is bounded: a call to a Redis that is down, unreachable or stuck fails with
+/// [`StoreError::Unavailable`] (transient) after at most about
+/// `connection_timeout * (connection_retries + 1)` plus a short backoff plus
+/// `response_timeout` ([`RedisOptions::call_bound`]: 1.7 s with the defaults; far less when
+/// the server refuses connections). The connection is reopened by itself when Redis is back: the first call after
+/// a lost connection may fail, the next ones use the new connection.
+///
+/// ```
+/// use std::time::Duration;
+/// use ecommerce_redis::RedisOptions;
+///
+/// let options = RedisOptions {
+///     response_timeout: Duration::from_millis(250),
+///     ..RedisOptions::default()
+/// };
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// How long a command (or a pipeline, or a script) waits for its reply once sent.
+    /// Default 500 ms.
+    pub response_timeout: Duration,
+    /// How long one attempt to open a connection (TCP and the handshake) may take.
+    /// Default 500 ms.
+    pub connection_timeout: Duration,
+    /// How many more attempts, after a short backoff (100 ms, doubling, at most 1 s, plus up to
+    /// as much again of jitter), reopen a lost connection before the calls waiting on it fail;
+    /// the next call starts over.
+    /// Default 1.
+    pub connection_retries: u32,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            response_timeout: Duration::from_millis(500),
+            connection_timeout: Duration::from_millis(500),
+            connection_retries: 1,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The longest a call can wait: every connection attempt, the backoffs between them, and
+    /// the reply. Also the bound on a whole cluster request (redirections and retries
+    /// included).
+    pub fn call_bound(&self) -> Duration {
+        let attempts = self.connection_retries.saturating_add(1);
+        // Each delay doubles, is capped, and gets up to as much again of jitter.
+        let backoff: Duration = (0..self.connection_retries.min(32))
+            .map(|n| {
+                RECONNECT_MIN_DELAY
+                    .saturating_mul(2u32.saturating_pow(n))
+                    .min(RECONNECT_MAX_DELAY)
+                    .saturating_mul(2)
+            })
+            .sum();
+        self.connection_timeout.saturating_mul(attempts) + backoff + self.response_timeout
+    }
+}
+
+/// The first delay before reopening a lost connection.
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(100);
+/// The longest delay between attempts to reopen a lost connection.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+
 impl Redis {
-    /// Connects to a single Redis (`redis://host:6379`); every key starts with `prefix`.
+    /// Connects to a single Redis (`redis://host:6379`) with the default
+    /// [`RedisOptions`]; every key starts with `prefix`.
     ///
     /// # Errors
     /// [`RedisSetupError`].
     pub async fn connect(url: &str, prefix: &str) -> Result<Redis, RedisSetupError> {
+        Redis::connect_with(url, prefix, RedisOptions::default()).await
+    }
+
+    /// Connects to a single Redis (`redis://host:6379`) with these timeouts; every key starts
+    /// with `prefix`. The connection reopens by itself after an outage.
+    ///
+    /// # Errors
+    /// [`RedisSetupError`]: a bad URL or prefix, or no connection within
+    /// [`RedisOptions::call_bound`].
+    pub async fn connect_with(
+        url: &str,
+        prefix: &str,
+        options: RedisOptions,
+    ) -> Result<Redis, RedisSetupError> {
         check_prefix(prefix)?;
         let client =
             redis::Client::open(url).map_err(|e| RedisSetupError::Invalid(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.response_timeout))
+            .set_connection_timeout(Some(options.connection_timeout))
+            .set_number_of_retries(options.connection_retries as usize)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY);
         let manager = client
-            .get_connection_manager()
+            .get_connection_manager_with_config(config)
             .await
             .map_err(RedisSetupError::Unreachable)?;
         Ok(Redis {
@@ -133,13 +233,34 @@ impl Redis {
         })
     }
 
-    /// Connects to a Redis Cluster through some of its nodes.
+    /// Connects to a Redis Cluster through some of its nodes, with the default
+    /// [`RedisOptions`].
     ///
     /// # Errors
     /// [`RedisSetupError`].
     pub async fn connect_cluster(nodes: &[String], prefix: &str) -> Result<Redis, RedisSetupError> {
+        Redis::connect_cluster_with(nodes, prefix, RedisOptions::default()).await
+    }
+
+    /// Connects to a Redis Cluster through some of its nodes, with these timeouts. A whole
+    /// request, with its redirections and retries, is bounded by
+    /// [`RedisOptions::call_bound`].
+    ///
+    /// # Errors
+    /// [`RedisSetupError`].
+    pub async fn connect_cluster_with(
+        nodes: &[String],
+        prefix: &str,
+        options: RedisOptions,
+    ) -> Result<Redis, RedisSetupError> {
         check_prefix(prefix)?;
-        let client = redis::cluster::ClusterClient::new(nodes.to_vec())
+        let client = ClusterClient::builder(nodes.to_vec())
+            .connection_timeout(options.connection_timeout)
+            .response_timeout(options.response_timeout)
+            .overall_response_timeout(Some(options.call_bound()))
+            .min_retry_wait(20)
+            .max_retry_wait(250)
+            .build()
             .map_err(|e| RedisSetupError::Invalid(e.to_string()))?;
         let connection = client
             .get_async_connection()
@@ -173,7 +294,22 @@ fn check_prefix(prefix: &str) -> Result<(), RedisSetupError> {
 
 /// Maps a Redis error to the store error callers branch on.
 pub(crate) fn store_error(what: &str, e: RedisError) -> StoreError {
-    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+    let server_down = matches!(
+        e.kind(),
+        redis::ErrorKind::ClusterConnectionNotFound
+            | redis::ErrorKind::Server(
+                redis::ServerErrorKind::BusyLoading
+                    | redis::ServerErrorKind::TryAgain
+                    | redis::ServerErrorKind::ClusterDown
+                    | redis::ServerErrorKind::MasterDown
+            )
+    );
+    if e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || server_down
+    {
         return StoreError::unavailable(what.to_owned(), e);
     }
     if e.kind() == redis::ErrorKind::UnexpectedReturnType || e.to_string().contains("WRONGTYPE") {

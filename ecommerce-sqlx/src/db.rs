@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{LazyLock, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ecommerce_core::error::StoreError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -123,20 +123,67 @@ pub enum SqlError {
     Database(sqlx::Error),
 }
 
-/// Pool settings.
+/// Pool settings and the bounds on every wait.
+///
+/// A database that is down, unreachable or stuck costs a call at most about
+/// `acquire_timeout` (or `statement_timeout` once a statement runs) and then a
+/// [`StoreError::Unavailable`], which [`StoreError::is_transient`] reports as worth retrying
+/// later. The pool reconnects by itself when the database is back: every pooled connection is
+/// checked before it is handed out (within `acquire_timeout`), and broken ones are replaced.
+///
+/// One wait is not bounded here: a statement already sent when the network between the pool
+/// and a live server goes silent. The server's statement timeout never hears of it, and sqlx
+/// has no client-side one, so it waits for the operating system to give up on the TCP
+/// connection.
+///
+/// ```
+/// use std::time::Duration;
+/// use ecommerce_sqlx::DbOptions;
+///
+/// let options = DbOptions {
+///     max_connections: 32,
+///     statement_timeout: Some(Duration::from_secs(5)),
+///     ..DbOptions::default()
+/// };
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DbOptions {
-    /// Most connections in the pool.
+    /// Most connections in the pool. Default 16 (an in-memory SQLite database keeps one).
     pub max_connections: u32,
-    /// How long to wait for a free connection.
+    /// How long a call waits for a connection: a free one from the pool, checked before use,
+    /// or a new one opened (TCP, TLS, authentication and the session setup), retrying a
+    /// refused connection until then. Past it the call fails with
+    /// [`StoreError::Unavailable`]. This is what a dead or unreachable database costs a call.
+    /// Default 1 s.
     pub acquire_timeout: Duration,
+    /// How long [`Db::connect_with`] keeps trying to open its first connection (a refused or
+    /// dropped connection is retried, each attempt bounded by `acquire_timeout`) before it
+    /// fails with [`SqlError::Unreachable`]. Default 2 s.
+    pub connect_timeout: Duration,
+    /// The longest one statement may run, lock waits included, set on every connection:
+    /// PostgreSQL `statement_timeout`; MariaDB `max_statement_time` (MySQL
+    /// `max_execution_time`, which bounds reads only) and `innodb_lock_wait_timeout` (rounded
+    /// up to whole seconds); SQLite `busy_timeout`. A statement cut short fails the call with
+    /// [`StoreError::Unavailable`]. `None` leaves the server's own settings (SQLite: 5 s).
+    /// Migrations run without it. Default 2 s.
+    pub statement_timeout: Option<Duration>,
+    /// How long a write keeps retrying its transaction after a deadlock, a serialization
+    /// failure, a lock wait timeout or a busy database: no attempt starts after this much time
+    /// since the first (and never more than 20 attempts); the call then fails with
+    /// [`StoreError::Conflict`]. Connection failures, pool timeouts and statement timeouts are
+    /// never retried: they fail the call at once. Default 2 s.
+    pub retry_timeout: Duration,
 }
 
 impl Default for DbOptions {
     fn default() -> Self {
         DbOptions {
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(2),
+            statement_timeout: Some(Duration::from_secs(2)),
+            retry_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -146,6 +193,7 @@ impl Default for DbOptions {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
+    options: DbOptions,
 }
 
 impl fmt::Debug for Db {
@@ -158,20 +206,66 @@ impl fmt::Debug for Db {
 }
 
 /// Statements run on every new connection of a dialect.
-fn session_setup(dialect: Dialect) -> &'static [&'static str] {
+fn session_setup(dialect: Dialect, statement_timeout: Option<Duration>) -> Vec<String> {
     match dialect {
-        Dialect::Postgres => &[],
-        Dialect::MySql => &[
-            "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
-            "SET SESSION innodb_lock_wait_timeout = 20",
-        ],
-        Dialect::Sqlite => &[
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA busy_timeout = 30000",
-            "PRAGMA foreign_keys = ON",
-        ],
+        Dialect::Postgres => match statement_timeout {
+            Some(t) => vec![format!("SET statement_timeout = {}", millis_of(t))],
+            None => Vec::new(),
+        },
+        Dialect::MySql => {
+            let mut setup = vec![
+                "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'".to_owned(),
+            ];
+            // A lock wait is bounded by the statement timeout, in whole seconds (at least 1).
+            let lock_wait =
+                statement_timeout.map_or(20, |t| t.as_secs_f64().ceil().max(1.0) as u64);
+            setup.push(format!(
+                "SET SESSION innodb_lock_wait_timeout = {lock_wait}"
+            ));
+            setup
+        }
+        Dialect::Sqlite => {
+            let mut setup = vec![
+                "PRAGMA journal_mode = WAL".to_owned(),
+                "PRAGMA synchronous = NORMAL".to_owned(),
+            ];
+            if let Some(t) = statement_timeout {
+                setup.push(format!("PRAGMA busy_timeout = {}", millis_of(t)));
+            }
+            setup.push("PRAGMA foreign_keys = ON".to_owned());
+            setup
+        }
     }
+}
+
+/// Bounds statements on a new MySQL or MariaDB connection: `max_statement_time` (MariaDB, in
+/// seconds, every statement) or, where the server does not know it, `max_execution_time`
+/// (MySQL 5.7.8+, in milliseconds, reads only). A server with neither keeps its lock wait
+/// bound only.
+async fn mysql_statement_timeout(
+    conn: &mut sqlx::AnyConnection,
+    timeout: Duration,
+) -> Result<(), sqlx::Error> {
+    let mariadb = format!(
+        "SET SESSION max_statement_time = {:.3}",
+        timeout.as_secs_f64()
+    );
+    match conn.execute(sqlx::AssertSqlSafe(mariadb)).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(_)) => {
+            let mysql = format!("SET SESSION max_execution_time = {}", millis_of(timeout));
+            match conn.execute(sqlx::AssertSqlSafe(mysql)).await {
+                Ok(_) | Err(sqlx::Error::Database(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whole milliseconds of a timeout, at least 1 (0 means "no limit" to the databases).
+fn millis_of(t: Duration) -> u128 {
+    t.as_millis().max(1)
 }
 
 impl Db {
@@ -204,14 +298,21 @@ impl Db {
             options.max_connections
         };
         let extra: Vec<String> = setup.to_vec();
+        let statement_timeout = options.statement_timeout;
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(options.acquire_timeout)
+            // A pooled connection is pinged before use (bounded by the acquire timeout), so
+            // connections broken by an outage are replaced, not handed out.
+            .test_before_acquire(true)
             .after_connect(move |conn, _| {
                 let extra = extra.clone();
                 Box::pin(async move {
-                    for stmt in session_setup(dialect) {
-                        conn.execute(*stmt).await?;
+                    for stmt in session_setup(dialect, statement_timeout) {
+                        conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
+                    }
+                    if let (Dialect::MySql, Some(t)) = (dialect, statement_timeout) {
+                        mysql_statement_timeout(conn, t).await?;
                     }
                     for stmt in extra {
                         conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
@@ -219,13 +320,44 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect_with(connect)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Configuration(_) => SqlError::InvalidUrl(e),
-                e => SqlError::Unreachable(e),
-            })?;
-        Ok(Db { pool, dialect })
+            .connect_lazy_with(connect);
+        let db = Db {
+            pool,
+            dialect,
+            options,
+        };
+        db.first_connection().await?;
+        Ok(db)
+    }
+
+    /// Opens the pool's first connection, retrying transient failures until the connect
+    /// timeout.
+    async fn first_connection(&self) -> Result<(), SqlError> {
+        let started = Instant::now();
+        let deadline = started + self.options.connect_timeout;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let attempt = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
+            let error = match attempt {
+                Ok(Ok(conn)) => {
+                    drop(conn);
+                    return Ok(());
+                }
+                Ok(Err(e @ sqlx::Error::Configuration(_))) => return Err(SqlError::InvalidUrl(e)),
+                Ok(Err(e)) => e,
+                Err(_) => sqlx::Error::PoolTimedOut,
+            };
+            let transient = matches!(
+                error,
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+            );
+            if !transient || Instant::now() + backoff >= deadline {
+                self.pool.close().await;
+                return Err(SqlError::Unreachable(error));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
     }
 
     /// Applies the embedded migrations of the dialect. Safe to call on every start.
@@ -238,8 +370,41 @@ impl Db {
             Dialect::MySql => sqlx::migrate!("migrations/mysql"),
             Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
         };
-        migrator.run(&self.pool).await?;
+        // Migrations may run long (an index on a big table, a wait for another instance's
+        // migration lock): on PostgreSQL and MySQL they run on a connection of their own
+        // without the statement timeout, closed afterwards rather than returned to the pool
+        // with its limits off. (SQLite keeps its connection: an in-memory database lives in
+        // it.)
+        let mut conn = self.pool.acquire().await.map_err(SqlError::Unreachable)?;
+        let unbounded: &[&str] = match (self.dialect, self.options.statement_timeout) {
+            (_, None) | (Dialect::Sqlite, _) => &[],
+            (Dialect::Postgres, Some(_)) => &["SET statement_timeout = 0"],
+            (Dialect::MySql, Some(_)) => &[
+                "SET SESSION max_statement_time = 0",
+                "SET SESSION max_execution_time = 0",
+                "SET SESSION innodb_lock_wait_timeout = 50",
+            ],
+        };
+        for stmt in unbounded {
+            // MariaDB knows one of the two statement limits, MySQL the other.
+            match conn.execute(*stmt).await {
+                Ok(_) | Err(sqlx::Error::Database(_)) => {}
+                Err(e) => return Err(SqlError::Unreachable(e)),
+            }
+        }
+        // `run_direct` is `run` on a connection (sqlx's way around "`Acquire` is not general
+        // enough" in a `Send` future).
+        let result = migrator.run_direct(None, &mut *conn, false).await;
+        if !unbounded.is_empty() {
+            let _ = conn.close().await;
+        }
+        result?;
         Ok(())
+    }
+
+    /// The settings the pool was made with.
+    pub fn options(&self) -> DbOptions {
+        self.options
     }
 
     /// The dialect.
@@ -271,8 +436,11 @@ impl Db {
     }
 
     /// Runs a transaction body, retrying it when the database reports a deadlock, a
-    /// serialization failure or a busy lock. The body must do nothing but database work, so
-    /// running it again is safe.
+    /// serialization failure, a lock wait timeout or a busy database, for at most
+    /// [`DbOptions::retry_timeout`] (and 20 attempts). The body must do nothing but database
+    /// work, so running it again is safe. Anything else, a dead connection or a pool or
+    /// statement timeout in particular, fails at once: retrying would multiply a wait the
+    /// caller already paid in full.
     pub(crate) async fn retry<T, F, Fut>(
         &self,
         what: &'static str,
@@ -282,11 +450,16 @@ impl Db {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
+        let started = Instant::now();
         let mut attempt = 0u32;
         loop {
             match body().await {
                 Ok(v) => return Ok(v),
-                Err(e) if is_retryable(&e) && attempt < 20 => {
+                Err(e)
+                    if is_retryable(&e)
+                        && attempt < 20
+                        && started.elapsed() < self.options.retry_timeout =>
+                {
                     attempt += 1;
                     let backoff = Duration::from_millis(u64::from(attempt.min(10)) * 2)
                         + Duration::from_micros(u64::from(rand_jitter()) % 2_000);
@@ -322,6 +495,20 @@ pub(crate) fn is_retryable(e: &sqlx::Error) -> bool {
         || message.contains("database is locked")
 }
 
+/// Whether the database cut a statement short for running past its time limit.
+pub(crate) fn is_statement_timeout(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    let code = db.code().unwrap_or_default();
+    let message = db.message();
+    // PostgreSQL: query_canceled (statement_timeout). MariaDB: 1969 (SQLSTATE 70100).
+    // MySQL: 3024 (SQLSTATE HY000).
+    matches!(code.as_ref(), "57014" | "70100")
+        || message.contains("max_statement_time exceeded")
+        || message.contains("maximum statement execution time exceeded")
+}
+
 /// Whether the error is a unique-key violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -334,7 +521,9 @@ pub(crate) fn store_error(what: &'static str, e: sqlx::Error) -> StoreError {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => StoreError::unavailable(what, e),
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::unavailable(what, e),
+        e if is_statement_timeout(&e) => StoreError::unavailable(what, e),
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
         | sqlx::Error::ColumnNotFound(_) => StoreError::Corrupt {

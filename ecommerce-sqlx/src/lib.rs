@@ -12,6 +12,16 @@
 //! queried; stock levels, reservations and the stock ledger are plain columns, because the
 //! database itself guards them (`CHECK (on_hand >= 0)`, conditional decrements, row locks).
 //!
+//! # When the database fails
+//!
+//! Every wait is bounded ([`DbOptions`]): taking a connection from the pool or opening one
+//! (1 s), one statement, lock waits included (2 s, set on each connection), retrying a
+//! transaction that lost a deadlock (2 s). A database that is down, unreachable or stuck costs
+//! a call about a second and a [`StoreError::Unavailable`](ecommerce_core::error::StoreError),
+//! which `is_transient()`; the pool replaces broken connections by itself and works again as
+//! soon as the database is back, without a restart. `tests/outage.rs` checks this through a
+//! TCP proxy (`ecommerce_core::testkit::proxy`) that is cut and restored.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;

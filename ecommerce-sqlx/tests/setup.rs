@@ -33,6 +33,7 @@ async fn a_database_that_is_down_is_a_clear_error() {
     let options = DbOptions {
         max_connections: 1,
         acquire_timeout: Duration::from_secs(2),
+        ..DbOptions::default()
     };
     for url in [
         "postgres://postgres@127.0.0.1:1/test",

@@ -113,8 +113,11 @@ fn small() -> DbOptions {
 /// A fresh, migrated, isolated database on a server, with the guard that removes it.
 pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<Cleanup>)> {
     let name = format!("ecommerce_t_{}", uuid::Uuid::new_v4().simple());
+    // The suites queue many concurrent shoppers on a few connections of a loaded 2-core
+    // machine: waiting for a connection is expected there, not an outage.
     let options = DbOptions {
         max_connections,
+        acquire_timeout: std::time::Duration::from_secs(30),
         ..DbOptions::default()
     };
     let fail = |what: &str, e: &dyn std::fmt::Display| -> Option<(Db, Arc<Cleanup>)> {

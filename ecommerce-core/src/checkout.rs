@@ -269,7 +269,12 @@ impl Storefront {
             .await?
             .filter(|c| c.customer.is_none_or(|owner| owner == request.customer));
         let cart = match cart {
-            Some(cart) if !cart.is_empty() => self.unclaimed(cart).await?,
+            Some(cart) if !cart.is_empty() => match self.unclaimed(cart, &request).await? {
+                Ok(cart) => cart,
+                // A concurrent retry of this very request created the order and claimed the
+                // cart since the key was looked up.
+                Err(own) => return self.resume(own, &request, &fingerprint).await,
+            },
             missing_or_empty => {
                 // A concurrent retry may have placed the order and cleared the cart since the
                 // key was looked up.
@@ -332,16 +337,27 @@ impl Storefront {
 
     /// The cart as a new checkout may take it: a claim by a checkout in flight or paid for
     /// the same content is answered with that order; a paid claim on a cart that has grown
-    /// since is cleared first, leaving the items added after it; a failed one is void.
-    async fn unclaimed(&self, cart: Cart) -> Result<Cart, CheckoutError> {
+    /// since is cleared first, leaving the items added after it; a failed one is void. A
+    /// claim by the order of this very request (a concurrent retry placed it) is that order,
+    /// as `Ok(Err(order))`.
+    async fn unclaimed(
+        &self,
+        cart: Cart,
+        request: &CheckoutRequest,
+    ) -> Result<Result<Cart, Order>, CheckoutError> {
         let Some(claim) = cart.checkout.clone() else {
-            return Ok(cart);
+            return Ok(Ok(cart));
         };
         let Some(claimant) = self.orders.get(claim.order).await? else {
-            return Ok(cart);
+            return Ok(Ok(cart));
         };
+        if claimant.customer == request.customer
+            && claimant.idempotency_key == request.idempotency_key
+        {
+            return Ok(Err(claimant));
+        }
         match claimant.status {
-            OrderStatus::Failed => Ok(cart),
+            OrderStatus::Failed => Ok(Ok(cart)),
             OrderStatus::Pending => Err(CheckoutError::CartInCheckout { order: claimant.id }),
             OrderStatus::Confirmed
             | OrderStatus::Shipped
@@ -351,7 +367,7 @@ impl Storefront {
                     return Err(CheckoutError::CartInCheckout { order: claimant.id });
                 }
                 clear_claimed_units(self.carts.as_ref(), &claimant).await?;
-                Ok(self.carts.load(cart.id).await?.unwrap_or(cart))
+                Ok(Ok(self.carts.load(cart.id).await?.unwrap_or(cart)))
             }
         }
     }
@@ -665,9 +681,15 @@ impl Storefront {
                     .reserve(order.id, &lines, self.config.reservation_ttl)
                     .await
                 {
-                    Ok(_) => {
-                        self.inventory.commit(order.id).await?;
-                    }
+                    Ok(_) => match self.inventory.commit(order.id).await {
+                        Ok(_) => {}
+                        // Expired again before the commit (a very short TTL under load):
+                        // take it once more, from the top.
+                        Err(InventoryError::Released(_)) => {
+                            return Box::pin(self.confirm(order, charge)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
                     Err(InventoryError::OutOfStock { shortages }) => {
                         let reason = FailureReason::StockLostAfterPayment { shortages };
                         return self.refund_lost_sale(order, charge, reason).await;

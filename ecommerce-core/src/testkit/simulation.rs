@@ -557,7 +557,7 @@ async fn simulate(
     // Reservations expire within the history, so expiry is exercised (late payments take the
     // stock again or are refunded) and so is its guarantee: whatever a crash left held is
     // back on hand once the reservation expired.
-    let ttl = Duration::from_millis(rng.random_range(1..=50));
+    let ttl = Duration::from_millis(rng.random_range(5..=50));
     let config = StorefrontConfig {
         reservation_ttl: ttl,
         payment_timeout: PAYMENT_TIMEOUT,

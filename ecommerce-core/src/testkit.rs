@@ -234,6 +234,7 @@ macro_rules! inventory_suite {
             expired_reservations_are_released,
             ledger_proves_stock_is_conserved,
             concurrent_reservations_never_oversell,
+            bucketed_reservation_storm_never_deadlocks,
         );
     };
 }
@@ -313,6 +314,7 @@ mod checkout;
 mod inventory;
 mod money;
 mod orders;
+pub mod proxy;
 mod recommendations;
 mod search;
 mod simulation;

@@ -25,13 +25,42 @@
 //! # Hot SKUs
 //!
 //! A SKU's stock is one row per bucket. Ordinary SKUs have one bucket. For a flash sale,
-//! [`SqlInventory::set_buckets`] spreads a SKU's units over several rows: each buyer starts at
-//! a random bucket, so concurrent buyers lock different rows instead of queueing on one.
+//! [`SqlInventory::set_buckets`] spreads a SKU's units over several rows: buyers start at the
+//! buckets in turn, so concurrent buyers lock different rows instead of queueing on one.
 //! When no single bucket can cover a quantity, the reservation locks all of the SKU's buckets
 //! in order and takes across them, so a bucketed SKU sells exactly the units it has, like any
 //! other. The level of a SKU is the sum over its buckets.
+//!
+//! Reservations of different orders never deadlock, on bucketed stock too. A conditional
+//! `UPDATE` that finds too few units may keep its row lock (InnoDB always does under
+//! `REPEATABLE READ`; PostgreSQL does when the row changed under it), so a reservation only
+//! ever waits for a bucket lock when every bucket lock it holds comes before that bucket in
+//! (SKU, bucket) order. Per SKU, in SKU order:
+//!
+//! 1. wait for one bucket (the transaction's first lock on the SKU) and take from it;
+//! 2. failing that, take from a later bucket that covers the quantity and that nobody holds,
+//!    found with `FOR UPDATE SKIP LOCKED` (so bucketed SKUs need PostgreSQL 9.5+, MySQL 8.0+
+//!    or MariaDB 10.6+). This does not wait, but may lock rows it passes over, and MariaDB
+//!    queues a request for a locked row before skipping it (its deadlock detector sees that
+//!    request): looking only after the bucket of step 1, in bucket order, keeps even those
+//!    requests in order. On MySQL and MariaDB the later buckets are listed by key (`bucket IN
+//!    (...)`), not scanned as a range: under `REPEATABLE READ` a range scan also locks the row
+//!    past its end, and with `SKIP LOCKED` goes on past locked ones, into the next SKU;
+//! 3. failing that, read the buckets without locking: fewer units than the quantity is out of
+//!    stock. Otherwise the units are there but held by transactions in flight, or spread over
+//!    several buckets: waiting for them now could close a cycle, so the transaction rolls back
+//!    (releasing every lock) and runs again, first waiting for a bucket the read showed
+//!    covering the quantity, and if that fails too, locking all of the SKU's buckets in order
+//!    before anything else on the SKU. A transaction runs again at most twice per SKU.
+//!
+//! Single-bucket SKUs skip step 2: the one row step 1 may hold is bucket 0, first in order, so
+//! after the read they lock all buckets in place (more than one only when another process
+//! spread the SKU). SQLite has a single writer and never waits for a row lock, so it never
+//! runs a transaction again.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -44,7 +73,7 @@ use ecommerce_core::inventory::{
     ReservationState, StockLevel, StockMovement, normalize_lines,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::db::{Db, Dialect, decode, encode, store_error};
 
@@ -59,6 +88,10 @@ pub struct SqlInventory {
     /// on it (a stale count ends in the lock-all-buckets path).
     buckets: Arc<RwLock<HashMap<Sku, u32>>>,
     default_buckets: u32,
+    /// The bucket the next reservation of a bucketed SKU waits for first, modulo the SKU's
+    /// bucket count: buyers in turn spread evenly over the rows (a random pick piles some
+    /// buyers on one row while another sits idle).
+    next_start: Arc<AtomicU32>,
 }
 
 /// Units taken from one bucket, recorded on the reservation so they go back to it.
@@ -69,6 +102,40 @@ struct Take {
     quantity: u32,
 }
 
+/// How one attempt of a reservation transaction takes a SKU, when not the usual way (the next
+/// bucket in turn, then a free one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Approach {
+    /// Wait for this bucket first (the attempt's first lock on the SKU, so the wait is safe),
+    /// then look for a free one as usual.
+    From(i64),
+    /// Lock all of the SKU's buckets in bucket order before anything else on the SKU, then
+    /// take from them.
+    LockAll,
+}
+
+/// The SKUs a reservation attempt takes in another way, learned from earlier attempts.
+type Approaches = HashMap<Sku, Approach>;
+
+/// What one line came to in a reservation attempt.
+enum Taking {
+    Taken(Vec<Take>),
+    /// Out of stock: the units available.
+    Short(u32),
+    /// The units may be there, but finding out would mean waiting for a bucket while holding
+    /// another of the SKU that comes after it: roll back and run the attempt again, taking
+    /// the SKU this way.
+    Again(Approach),
+}
+
+/// Why a reservation attempt took nothing.
+enum Untaken {
+    /// Every short SKU.
+    Short(Vec<Shortage>),
+    /// Run the attempt again, taking this SKU this way.
+    Again(Sku, Approach),
+}
+
 impl SqlInventory {
     /// The inventory in this database (migrated with [`Db::migrate`]); new SKUs get one bucket.
     pub fn new(db: Db) -> Self {
@@ -76,6 +143,7 @@ impl SqlInventory {
             db,
             buckets: Arc::default(),
             default_buckets: 1,
+            next_start: Arc::new(AtomicU32::new(uuid::Uuid::new_v4().as_u128() as u32)),
         }
     }
 
@@ -216,51 +284,138 @@ impl SqlInventory {
             == 1)
     }
 
-    /// Takes `line.quantity` units of a SKU: from one bucket if one covers it (starting at a
-    /// random one), else across all buckets under lock. `Err(available)` when the SKU is short.
+    /// Takes `line.quantity` units of a SKU (see the module documentation for the steps and
+    /// why they never deadlock): from one bucket if one covers it, else across all buckets
+    /// under lock; or says the SKU is short, or that the attempt must run again.
     async fn take(
         &self,
         tx: &mut Transaction<'static, Any>,
         line: &ReservationLine,
-    ) -> Result<Result<Vec<Take>, u32>, sqlx::Error> {
-        let hint = self.bucket_hint(&line.sku);
-        let start = uuid::Uuid::new_v4().as_u128() as u32 % hint;
-        for i in 0..hint {
-            let bucket = i64::from((start + i) % hint);
-            if self
-                .move_in_bucket(tx, MovementKind::Reserved, &line.sku, bucket, line.quantity)
-                .await?
-            {
-                return Ok(Ok(vec![Take {
-                    sku: line.sku.clone(),
-                    bucket,
-                    quantity: line.quantity,
-                }]));
-            }
+        approach: Option<Approach>,
+    ) -> Result<Taking, sqlx::Error> {
+        let (sku, n) = (&line.sku, line.quantity);
+        let one = |bucket: i64| {
+            Taking::Taken(vec![Take {
+                sku: sku.clone(),
+                bucket,
+                quantity: n,
+            }])
+        };
+        let hint = self.bucket_hint(sku);
+        let start = match approach {
+            Some(Approach::LockAll) => return self.take_across(tx, line).await,
+            Some(Approach::From(bucket)) => bucket,
+            None => i64::from(self.next_start.fetch_add(1, Ordering::Relaxed) % hint),
+        };
+        // 1. The attempt's first lock on the SKU: waiting for it cannot close a cycle.
+        if self
+            .move_in_bucket(tx, MovementKind::Reserved, sku, start, n)
+            .await?
+        {
+            return Ok(one(start));
         }
-        if hint == 1 {
-            // A sold-out single-row SKU (every buyer after the last unit, in a flash sale) is
-            // reported from a plain read: only taking across buckets needs their locks.
-            let rows = self.buckets(tx, &line.sku, false).await?;
-            match rows.as_slice() {
-                [] => return Ok(Err(0)),
-                [(_, on_hand)] if *on_hand < i64::from(line.quantity) => {
-                    return Ok(Err(u32::try_from(*on_hand).unwrap_or(0)));
+        // The failed UPDATE may still lock `start`: from here on, only a bucket after every
+        // one held may be waited for. Locking all buckets in order is safe while the attempt
+        // holds at most bucket 0.
+        let mut first_bucket_only = start == 0;
+        let dialect = self.db.dialect();
+        if start + 1 < i64::from(hint) {
+            // 2. A later bucket that covers the quantity and that nobody holds, without
+            // waiting.
+            let free: Option<(i64,)> = match dialect {
+                // Each later bucket by its key: a range scan under REPEATABLE READ also locks
+                // the first row past its end, and with SKIP LOCKED skips on past locked ones,
+                // into the next SKU's buckets.
+                Dialect::MySql => {
+                    let later = (start + 1)..i64::from(hint);
+                    let sql = format!(
+                        "SELECT bucket FROM stock WHERE sku = ? AND on_hand >= ? AND bucket IN ({}) ORDER BY bucket LIMIT 1 FOR UPDATE SKIP LOCKED",
+                        dialect.placeholders(3, (i64::from(hint) - start - 1) as usize)
+                    );
+                    let mut query = sqlx::query_as(AssertSqlSafe(sql))
+                        .bind(sku.as_str())
+                        .bind(i64::from(n));
+                    for bucket in later {
+                        query = query.bind(bucket);
+                    }
+                    query.fetch_optional(&mut **tx).await?
                 }
-                _ => {}
+                Dialect::Postgres | Dialect::Sqlite => {
+                    sqlx::query_as(free_bucket_sql(dialect))
+                        .bind(sku.as_str())
+                        .bind(start)
+                        .bind(i64::from(n))
+                        .fetch_optional(&mut **tx)
+                        .await?
+                }
+            };
+            if let Some((bucket,)) = free {
+                if self
+                    .move_in_bucket(tx, MovementKind::Reserved, sku, bucket, n)
+                    .await?
+                {
+                    return Ok(one(bucket));
+                }
             }
+            // The search may lock rows it passed over (InnoDB locks every row it reads under
+            // REPEATABLE READ; PostgreSQL keeps the lock of a row that changed under it).
+            first_bucket_only = false;
         }
+        // 3. A plain read (no lock, no wait) says whether the SKU is short. A sold-out SKU
+        // (every buyer after the last unit, in a flash sale) ends here.
+        let rows = self.buckets(tx, sku, false).await?;
+        if !rows.is_empty() && rows.len() as u32 != hint {
+            self.remember(sku, rows.len() as u32);
+        }
+        let available: i64 = rows.iter().map(|(_, on_hand)| on_hand).sum();
+        if available < i64::from(n) {
+            return Ok(Taking::Short(u32::try_from(available).unwrap_or(0)));
+        }
+        if first_bucket_only || dialect == Dialect::Sqlite {
+            return self.take_across(tx, line).await;
+        }
+        // The units are there but held by transactions in flight, or spread over buckets.
+        // Waiting for them now could close a cycle: run again, waiting first for a bucket that
+        // covers the quantity (the next in turn of those), else locking them all.
+        let covering: Vec<i64> = rows
+            .iter()
+            .filter(|(_, on_hand)| *on_hand >= i64::from(n))
+            .map(|(bucket, _)| *bucket)
+            .collect();
+        Ok(Taking::Again(match approach {
+            None if !covering.is_empty() => {
+                let turn = self.next_start.fetch_add(1, Ordering::Relaxed) as usize;
+                Approach::From(covering[turn % covering.len()])
+            }
+            _ => Approach::LockAll,
+        }))
+    }
+
+    /// Locks all of a SKU's buckets in bucket order and takes the quantity from the first that
+    /// covers it, else across them.
+    async fn take_across(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        line: &ReservationLine,
+    ) -> Result<Taking, sqlx::Error> {
         let rows = self.buckets(tx, &line.sku, true).await?;
-        if rows.len() as u32 != hint && !rows.is_empty() {
+        if !rows.is_empty() && rows.len() as u32 != self.bucket_hint(&line.sku) {
             self.remember(&line.sku, rows.len() as u32);
         }
         let available: i64 = rows.iter().map(|(_, on_hand)| on_hand).sum();
         if available < i64::from(line.quantity) {
-            return Ok(Err(u32::try_from(available).unwrap_or(u32::MAX)));
+            return Ok(Taking::Short(u32::try_from(available).unwrap_or(u32::MAX)));
         }
+        let covering = rows
+            .iter()
+            .position(|(_, on_hand)| *on_hand >= i64::from(line.quantity));
+        let rows = match covering {
+            Some(i) => &rows[i..=i],
+            None => &rows[..],
+        };
         let mut left = line.quantity;
         let mut takes = Vec::new();
-        for (bucket, on_hand) in rows {
+        for &(bucket, on_hand) in rows {
             if left == 0 {
                 break;
             }
@@ -284,7 +439,7 @@ impl SqlInventory {
             });
             left -= n;
         }
-        Ok(Ok(takes))
+        Ok(Taking::Taken(takes))
     }
 
     async fn ledger_entry(
@@ -308,28 +463,38 @@ impl SqlInventory {
         Ok(())
     }
 
-    /// Takes every line (SKU order) and records the ledger; `Err(shortages)` names every
-    /// short SKU, and the caller rolls back.
+    /// Takes every line (SKU order) and records the ledger; `Err` names every short SKU, or
+    /// a SKU to take another way in a new attempt; the caller rolls back.
     async fn take_all(
         &self,
         tx: &mut Transaction<'static, Any>,
         order: OrderId,
         lines: &[ReservationLine],
-    ) -> Result<Result<Vec<Take>, Vec<Shortage>>, sqlx::Error> {
+        approaches: &Approaches,
+    ) -> Result<Result<Vec<Take>, Untaken>, sqlx::Error> {
         let mut takes = Vec::new();
         let mut shortages = Vec::new();
         for line in lines {
-            match self.take(tx, line).await? {
-                Ok(t) => takes.extend(t),
-                Err(available) => shortages.push(Shortage {
+            match self
+                .take(tx, line, approaches.get(&line.sku).copied())
+                .await?
+            {
+                Taking::Taken(t) => takes.extend(t),
+                Taking::Short(available) => shortages.push(Shortage {
                     sku: line.sku.clone(),
                     requested: line.quantity,
                     available,
                 }),
+                Taking::Again(approach) if shortages.is_empty() => {
+                    return Ok(Err(Untaken::Again(line.sku.clone(), approach)));
+                }
+                // Short of an earlier SKU already: the reservation fails whatever this one
+                // has, and a read showed it enough units.
+                Taking::Again(_) => {}
             }
         }
         if !shortages.is_empty() {
-            return Ok(Err(shortages));
+            return Ok(Err(Untaken::Short(shortages)));
         }
         for line in lines {
             self.ledger_entry(
@@ -342,6 +507,25 @@ impl SqlInventory {
             .await?;
         }
         Ok(Ok(takes))
+    }
+
+    /// Runs a reservation transaction (retrying conflicts) until it ends without asking to take
+    /// a SKU another way; each SKU is taken another way at most twice (from a covering bucket,
+    /// then under the lock of all buckets), so this ends.
+    async fn attempts<F, Fut>(&self, what: &'static str, mut body: F) -> Result<Taken, StoreError>
+    where
+        F: FnMut(Approaches) -> Fut,
+        Fut: Future<Output = Result<Taken, sqlx::Error>>,
+    {
+        let mut approaches = Approaches::new();
+        loop {
+            match self.db.retry(what, || body(approaches.clone())).await? {
+                Taken::Again(sku, approach) => {
+                    approaches.insert(sku, approach);
+                }
+                taken => return Ok(taken),
+            }
+        }
     }
 
     /// The reservation row of an order, by a plain read (no transaction, no lock).
@@ -471,6 +655,21 @@ fn movement_sql(kind: MovementKind) -> &'static str {
     }
 }
 
+/// The first bucket of a SKU (`$1`) after bucket `$2` with at least `$3` units on hand that no
+/// other transaction holds, locked, without waiting; SQLite has a single writer and no row
+/// locks. MySQL and MariaDB list the later buckets by key instead (see `take`).
+fn free_bucket_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => {
+            "SELECT bucket FROM stock WHERE sku = $1 AND bucket > $2 AND on_hand >= $3 ORDER BY bucket LIMIT 1 FOR UPDATE SKIP LOCKED"
+        }
+        Dialect::Sqlite => {
+            "SELECT bucket FROM stock WHERE sku = $1 AND bucket > $2 AND on_hand >= $3 ORDER BY bucket LIMIT 1"
+        }
+        Dialect::MySql => unreachable!("MySQL lists the buckets"),
+    }
+}
+
 fn level_sql(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Postgres => {
@@ -523,6 +722,17 @@ enum Taken {
     Short(Vec<Shortage>),
     /// The order already has a reservation row: look at it under lock.
     Exists,
+    /// Run the transaction again, taking this SKU this way.
+    Again(Sku, Approach),
+}
+
+impl From<Untaken> for Taken {
+    fn from(untaken: Untaken) -> Self {
+        match untaken {
+            Untaken::Short(shortages) => Taken::Short(shortages),
+            Untaken::Again(sku, approach) => Taken::Again(sku, approach),
+        }
+    }
 }
 
 /// The statements of a reservation, per dialect: insert the row (nothing if it exists,
@@ -612,6 +822,7 @@ impl InventoryStore for SqlInventory {
         let line_json = encode(&lines);
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4);
         let db = &self.db;
+        let (lines, line_json) = (lines.as_slice(), line_json.as_str());
         let (insert, rehold, read) = reservation_sql(db.dialect());
         // A retry: the order's reservation comes back as it is, before anything is taken (a
         // retry must not be refused for want of the stock it already holds). A released one
@@ -625,14 +836,14 @@ impl InventoryStore for SqlInventory {
         } else {
             // The common case: a new order. Take the stock, then insert the reservation row;
             // if a concurrent reserve of the order inserted it first, undo and look at it.
-            let taken = db
-                .retry("reserving stock", || async {
+            let taken = self
+                .attempts("reserving stock", |approaches| async move {
                     let mut tx = db.begin_write().await?;
-                    let takes = match self.take_all(&mut tx, order, &lines).await? {
+                    let takes = match self.take_all(&mut tx, order, lines, &approaches).await? {
                         Ok(takes) => takes,
-                        Err(short) => {
+                        Err(untaken) => {
                             tx.rollback().await?;
-                            return Ok(Taken::Short(short));
+                            return Ok(untaken.into());
                         }
                     };
                     let id = ReservationId::new().to_string();
@@ -642,7 +853,7 @@ impl InventoryStore for SqlInventory {
                         let inserted = sqlx::query(insert)
                             .bind(order.to_string())
                             .bind(&id)
-                            .bind(&line_json)
+                            .bind(line_json)
                             .bind(&takes_json)
                             .bind(ttl_ms)
                             .execute(&mut *tx)
@@ -663,7 +874,7 @@ impl InventoryStore for SqlInventory {
                         sqlx::query_as(insert)
                             .bind(order.to_string())
                             .bind(&id)
-                            .bind(&line_json)
+                            .bind(line_json)
                             .bind(&takes_json)
                             .bind(ttl_ms)
                             .fetch_optional(&mut *tx)
@@ -693,7 +904,7 @@ impl InventoryStore for SqlInventory {
         };
         let taken = match taken {
             Taken::Exists => {
-                db.retry("reserving stock again", || async {
+                self.attempts("reserving stock again", |approaches| async move {
                     let mut tx = db.begin_write().await?;
                     let (row, _) = self
                         .locked_row(&mut tx, order)
@@ -704,15 +915,15 @@ impl InventoryStore for SqlInventory {
                         return Ok(Taken::Done(row));
                     }
                     // Released (expired, or payment failed): take the stock again.
-                    let takes = match self.take_all(&mut tx, order, &lines).await? {
+                    let takes = match self.take_all(&mut tx, order, lines, &approaches).await? {
                         Ok(takes) => takes,
-                        Err(short) => {
+                        Err(untaken) => {
                             tx.rollback().await?;
-                            return Ok(Taken::Short(short));
+                            return Ok(untaken.into());
                         }
                     };
                     sqlx::query(rehold)
-                        .bind(&line_json)
+                        .bind(line_json)
                         .bind(encode(&takes))
                         .bind(ttl_ms)
                         .bind(order.to_string())
@@ -732,7 +943,7 @@ impl InventoryStore for SqlInventory {
         match taken {
             Taken::Done(row) => Ok(reservation(order, &row)?.0),
             Taken::Short(shortages) => Err(InventoryError::OutOfStock { shortages }),
-            Taken::Exists => unreachable!("resolved above"),
+            Taken::Exists | Taken::Again(..) => unreachable!("resolved above"),
         }
     }
 

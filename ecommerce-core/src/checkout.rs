@@ -675,6 +675,12 @@ impl Storefront {
         match self.inventory.commit(order.id).await {
             Ok(_) => {}
             Err(InventoryError::Released(_) | InventoryError::NoReservation(_)) => {
+                // Taking the stock again sells it: only for an order still PENDING (one that
+                // failed meanwhile is settled as such, its payment refunded).
+                let current = self.current(order.id).await?;
+                if current.status != OrderStatus::Pending || current.failure.is_some() {
+                    return Box::pin(self.settle(current, charge)).await;
+                }
                 let lines = reservation_lines(&order);
                 match self
                     .inventory

@@ -708,7 +708,7 @@ async fn simulate(
 }
 
 /// How long a charge may be in flight in the simulation.
-const PAYMENT_TIMEOUT: Duration = Duration::from_millis(300);
+const PAYMENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What is checked of a history once every history has ended.
 #[derive(Debug)]

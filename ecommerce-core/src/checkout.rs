@@ -500,21 +500,39 @@ impl Storefront {
     /// attempt failing the order on the shop's own grounds either wins before it (and this
     /// one sees the order FAILED and charges nothing) or sees the charge started and leaves
     /// the order to the gateway's answer ([`Storefront::fail_unpaid`]).
-    async fn start_charge(&self, mut order: Order) -> Result<Order, CheckoutError> {
+    async fn start_charge(&self, order: Order) -> Result<Order, CheckoutError> {
+        self.update_until(
+            order,
+            |o| o.charge_started_at.is_some() || o.status != OrderStatus::Pending,
+            || OrderPatch::charge_started(Utc::now()),
+        )
+        .await
+    }
+
+    /// Applies `patch` to the order by compare-and-set until `done` holds, reloading it after
+    /// every conflict (a bounded number of times).
+    async fn update_until(
+        &self,
+        mut order: Order,
+        done: impl Fn(&Order) -> bool,
+        patch: impl Fn() -> OrderPatch,
+    ) -> Result<Order, CheckoutError> {
         for _ in 0..CAS_ATTEMPTS {
-            if order.charge_started_at.is_some() || order.status != OrderStatus::Pending {
+            if done(&order) {
                 return Ok(order);
             }
-            let patch = OrderPatch::charge_started(Utc::now());
             match self
                 .orders
-                .update(order.id, order.version, patch, Vec::new())
+                .update(order.id, order.version, patch(), Vec::new())
                 .await
             {
-                Ok(started) => return Ok(started),
+                Ok(updated) => order = updated,
                 Err(OrderError::VersionConflict { .. }) => order = self.current(order.id).await?,
                 Err(e) => return Err(e.into()),
             }
+        }
+        if done(&order) {
+            return Ok(order);
         }
         Err(OrderError::VersionConflict {
             order: order.id,
@@ -900,36 +918,23 @@ impl Storefront {
     /// retrying on conflicts (the status is terminal, so only payment details race).
     async fn record_payment(
         &self,
-        mut order: Order,
+        order: Order,
         payment: OrderPayment,
         money: Vec<MoneyMovement>,
     ) -> Result<Order, CheckoutError> {
-        for _ in 0..CAS_ATTEMPTS {
-            let recorded = money
-                .iter()
-                .all(|m| order.money.iter().any(|r| r.key == m.key));
-            if order.payment.as_ref() == Some(&payment) && recorded {
-                return Ok(order);
-            }
-            let patch = OrderPatch::default()
-                .with_payment(payment.clone())
-                .with_money(money.clone());
-            match self
-                .orders
-                .update(order.id, order.version, patch, Vec::new())
-                .await
-            {
-                Ok(updated) => return Ok(updated),
-                Err(OrderError::VersionConflict { .. }) => order = self.current(order.id).await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(OrderError::VersionConflict {
-            order: order.id,
-            expected: order.version,
-            actual: order.version,
-        }
-        .into())
+        self.update_until(
+            order,
+            |o| {
+                o.payment.as_ref() == Some(&payment)
+                    && money.iter().all(|m| o.money.iter().any(|r| r.key == m.key))
+            },
+            || {
+                OrderPatch::default()
+                    .with_payment(payment.clone())
+                    .with_money(money.clone())
+            },
+        )
+        .await
     }
 
     /// Handles a verified provider callback. Callbacks may come twice, late, out of order, or

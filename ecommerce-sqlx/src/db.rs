@@ -428,11 +428,25 @@ impl Db {
 
     /// Begins a transaction that will write: on SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so two writers never deadlock upgrading their locks.
+    ///
+    /// The begin runs in a task of its own, so a caller that goes away while it runs (a
+    /// dropped future) never leaves a transaction open on a pooled connection: the task
+    /// finishes the begin, and the transaction it returns rolls back when dropped.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres | Dialect::MySql => self.pool.begin().await,
-        }
+        let pool = self.pool.clone();
+        let dialect = self.dialect;
+        tokio::spawn(async move {
+            match dialect {
+                Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Dialect::Postgres | Dialect::MySql => pool.begin().await,
+            }
+        })
+        .await
+        .unwrap_or_else(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // The runtime is shutting down.
+            Err(_) => Err(sqlx::Error::WorkerCrashed),
+        })
     }
 
     /// Runs a transaction body, retrying it when the database reports a deadlock, a

@@ -90,6 +90,8 @@ async fn through_proxy(server: Server, options: DbOptions) -> Option<(Db, TcpPro
         url: url.clone(),
         drop_sql: Some(drop),
         files: Vec::new(),
+        database_url: String::new(),
+        setup: Vec::new(),
     });
     let proxied = via(&url, proxy.addr());
     let db = if server == Server::Postgres {

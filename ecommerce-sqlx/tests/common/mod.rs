@@ -75,6 +75,10 @@ pub struct Cleanup {
     pub drop_sql: Option<String>,
     /// Files to delete.
     pub files: Vec<String>,
+    /// The URL of the test's own database, for a second pool onto it.
+    pub database_url: String,
+    /// Statements every connection of such a pool runs first (the PostgreSQL schema).
+    pub setup: Vec<String>,
 }
 
 impl Drop for Cleanup {
@@ -139,6 +143,8 @@ pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
                     .iter()
                     .map(|suffix| format!("{path}{suffix}"))
                     .collect(),
+                database_url: url.clone(),
+                setup: Vec::new(),
             });
             let db = Db::connect_with(&url, options, &[])
                 .await
@@ -168,18 +174,20 @@ pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
                 .await
                 .expect("create the test's schema or database");
             admin.close().await;
+            // A schema is picked per connection; a MySQL database is part of the URL.
+            let (database_url, setup) = if server == Server::Postgres {
+                (url.clone(), vec![format!("SET search_path TO {name}")])
+            } else {
+                (with_database(&url, &name), Vec::new())
+            };
             let cleanup = Arc::new(Cleanup {
                 url: url.clone(),
                 drop_sql: Some(drop),
                 files: Vec::new(),
+                database_url: database_url.clone(),
+                setup: setup.clone(),
             });
-            // A schema is picked per connection; a MySQL database is part of the URL.
-            let db = if server == Server::Postgres {
-                let setup = vec![format!("SET search_path TO {name}")];
-                Db::connect_with(&url, options, &setup).await
-            } else {
-                Db::connect_with(&with_database(&url, &name), options, &[]).await
-            };
+            let db = Db::connect_with(&database_url, options, &setup).await;
             (db.expect("connect"), cleanup)
         }
     };
@@ -269,12 +277,14 @@ pub async fn fresh_postgres_database() -> Option<(Db, String, Arc<Cleanup>)> {
         .await
         .expect("create database");
     admin.close().await;
+    let db_url = with_database(&url, &name);
     let cleanup = Arc::new(Cleanup {
         url: url.clone(),
         drop_sql: Some(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
         files: Vec::new(),
+        database_url: db_url.clone(),
+        setup: Vec::new(),
     });
-    let db_url = with_database(&url, &name);
     let db = Db::connect_with(&db_url, DbOptions::default(), &[])
         .await
         .expect("connect");

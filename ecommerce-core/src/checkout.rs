@@ -2,13 +2,17 @@
 //!
 //! [`Storefront::place_order`] runs:
 //!
-//! 1. create the order PENDING (the same customer and idempotency key return the same order);
-//! 2. claim the cart ([`crate::cart::CheckoutClaim`]): a second "Pay" on the same cart, with
+//! 1. ask the inventory whether it counts enough units ([`crate::inventory::InventoryStore::shortages`], a
+//!    hint): if not, the buyer is turned away ([`CheckoutError::OutOfStock`]) and nothing is
+//!    stored, no order and no event (a `tracing` record says who was turned away), so a sold
+//!    out flash sale costs the database reads only;
+//! 2. create the order PENDING (the same customer and idempotency key return the same order);
+//! 3. claim the cart ([`crate::cart::CheckoutClaim`]): a second "Pay" on the same cart, with
 //!    any key, is answered with the first order ([`CheckoutError::CartInCheckout`]);
-//! 3. reserve every line's stock in one all-or-nothing step; if stock is short the order
+//! 4. reserve every line's stock in one all-or-nothing step; if stock is short the order
 //!    becomes FAILED naming the short SKUs;
-//! 4. charge the payment with a key derived from the order;
-//! 5. on success sell the stock and mark the order CONFIRMED, recording the capture in its
+//! 5. charge the payment with a key derived from the order;
+//! 6. on success sell the stock and mark the order CONFIRMED, recording the capture in its
 //!    money ledger and an `OrderConfirmed` event in the same step; on decline release the
 //!    stock and mark it FAILED. A gateway may answer pending: the order waits for
 //!    [`Storefront::handle_payment_event`].
@@ -166,7 +170,7 @@ fn outcome(order: Order) -> Result<Placed, CheckoutError> {
 fn failure_error(order: Order) -> CheckoutError {
     match order.failure {
         Some(FailureReason::OutOfStock { shortages }) => CheckoutError::OutOfStock {
-            order: order.id,
+            order: Some(order.id),
             shortages,
         },
         Some(FailureReason::PaymentDeclined { reason }) => CheckoutError::PaymentDeclined {
@@ -246,8 +250,11 @@ impl Storefront {
     ///   [`CheckoutError::EmptyCart`], [`CheckoutError::ItemUnavailable`],
     ///   [`CheckoutError::PricesChanged`] (the cart was re-priced; ask the shopper again),
     ///   [`CheckoutError::IdempotencyConflict`], [`CheckoutError::CartInCheckout`] (another
-    ///   checkout of this cart is being paid or was paid: show that order);
-    /// - the order FAILED, holding no stock and no money: [`CheckoutError::OutOfStock`],
+    ///   checkout of this cart is being paid or was paid: show that order),
+    ///   [`CheckoutError::OutOfStock`] with no order (the inventory counted too few units
+    ///   before an order was stored; a retry with the same key tries again);
+    /// - the order FAILED, holding no stock and no money: [`CheckoutError::OutOfStock`]
+    ///   naming it (the units went between the count and the reservation),
     ///   [`CheckoutError::PaymentDeclined`], [`CheckoutError::StockLostAfterPayment`] (the
     ///   payment was refunded), [`CheckoutError::PaymentNotCompleted`];
     /// - the order stays PENDING and a retry with the same key or [`Storefront::recover`]
@@ -295,6 +302,9 @@ impl Storefront {
             return Err(CheckoutError::EmptyCart(request.cart));
         }
         let lines = self.price_lines(&cart).await?;
+        if let Some(answer) = self.turned_away(&lines, &request, &fingerprint).await {
+            return answer;
+        }
         let currency = lines[0].unit_price.currency;
         let total = Money::sum(
             currency,
@@ -333,6 +343,52 @@ impl Storefront {
                 self.resume(order, &request, &fingerprint).await
             }
         }
+    }
+
+    /// Turns a buyer away before anything is stored when the inventory already counts too
+    /// few units ([`crate::inventory::InventoryStore::shortages`], a hint: the reservation decides). `None`
+    /// means go on. A concurrent retry of this very request may hold the units: that order
+    /// exists before its reservation does, so it is found here and resumed.
+    async fn turned_away(
+        &self,
+        lines: &[OrderLine],
+        request: &CheckoutRequest,
+        fingerprint: &str,
+    ) -> Option<Result<Placed, CheckoutError>> {
+        let wanted: Vec<ReservationLine> = lines
+            .iter()
+            .map(|l| ReservationLine {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            })
+            .collect();
+        let shortages = match self.inventory.shortages(&wanted).await {
+            Ok(shortages) if !shortages.is_empty() => shortages,
+            Ok(_) => return None,
+            // Only a hint: the reservation answers for sure.
+            Err(e) => {
+                tracing::debug!(error = %e, "stock hint unavailable");
+                return None;
+            }
+        };
+        match self
+            .orders
+            .by_idempotency_key(request.customer, &request.idempotency_key)
+            .await
+        {
+            Ok(Some(existing)) => return Some(self.resume(existing, request, fingerprint).await),
+            Ok(None) => {}
+            Err(e) => return Some(Err(e.into())),
+        }
+        tracing::info!(
+            customer = %request.customer,
+            cart = %request.cart,
+            "checkout turned away: out of stock"
+        );
+        Some(Err(CheckoutError::OutOfStock {
+            order: None,
+            shortages,
+        }))
     }
 
     /// The cart as a new checkout may take it: a claim by a checkout in flight or paid for

@@ -371,11 +371,13 @@ pub enum CheckoutError {
     /// An item in the cart is no longer for sale; no order was placed.
     #[error("sku {0} is no longer available")]
     ItemUnavailable(Sku),
-    /// Stock ran out; the order is FAILED and nothing was charged.
-    #[error("order {order} failed: out of stock")]
+    /// Stock ran out and nothing was charged. A new checkout turned away for stock stores
+    /// nothing (`order` is `None`); an order placed earlier whose stock ran out before it
+    /// was paid (its reservation expired) is FAILED.
+    #[error("out of stock{}", order.map(|o| format!(" (order {o} failed)")).unwrap_or_default())]
     OutOfStock {
-        /// The failed order.
-        order: OrderId,
+        /// The failed order, when one had been placed.
+        order: Option<OrderId>,
         /// Every SKU that was short.
         shortages: Vec<Shortage>,
     },

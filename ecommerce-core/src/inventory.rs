@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::InventoryError;
+use crate::error::{InventoryError, Shortage};
 use crate::id::{OrderId, ReservationId, Sku};
 
 /// Largest quantity of one SKU in one reservation or one receipt.
@@ -331,6 +331,33 @@ pub trait InventoryStore: Debug + Send + Sync + 'static {
     /// # Errors
     /// [`InventoryError::UnknownSku`] when it has no stock record, [`InventoryError::Store`].
     async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError>;
+
+    /// The lines the store counts too few units for right now (empty: all could be taken).
+    /// A hint, not a hold: [`InventoryStore::reserve`] decides. The checkout asks it before
+    /// it stores an order, so that a buyer turned away for stock costs no write. The default
+    /// reads [`InventoryStore::level`] of each SKU (a SKU with no stock record has 0); a store
+    /// with a cheaper count (a cache, a gate) answers from it.
+    ///
+    /// # Errors
+    /// [`InventoryError::Store`].
+    async fn shortages(&self, lines: &[ReservationLine]) -> Result<Vec<Shortage>, InventoryError> {
+        let mut shortages = Vec::new();
+        for line in normalize_lines(lines)? {
+            let available = match self.level(&line.sku).await {
+                Ok(level) => level.on_hand,
+                Err(InventoryError::UnknownSku(_)) => 0,
+                Err(e) => return Err(e),
+            };
+            if available < line.quantity {
+                shortages.push(Shortage {
+                    sku: line.sku,
+                    requested: line.quantity,
+                    available,
+                });
+            }
+        }
+        Ok(shortages)
+    }
 
     /// Takes every line for the order, all or nothing, held until `ttl` has passed.
     ///

@@ -229,6 +229,7 @@ macro_rules! inventory_suite {
     ($factory:expr) => {
         $crate::conformance_suite!(@checks $factory;
             reserve_is_all_or_nothing,
+            shortages_hint_names_what_reserve_would_refuse,
             reserve_is_idempotent_per_order,
             commit_release_and_return_are_idempotent,
             expired_reservations_are_released,
@@ -285,7 +286,7 @@ macro_rules! checkout_suite {
     ($factory:expr) => {
         $crate::conformance_suite!(@checks $factory;
             checkout_confirms_sells_stock_and_records,
-            checkout_out_of_stock_fails_naming_skus,
+            checkout_out_of_stock_names_skus_and_stores_nothing,
             checkout_decline_releases_stock,
             checkout_reprices_changed_lines,
             checkout_rejects_bad_input_and_changes_nothing,

@@ -207,6 +207,40 @@ impl InventoryStore for GatedInventory {
         self.inner.level(sku).await
     }
 
+    /// From the counters, without the database, when every SKU has one; otherwise (or with
+    /// Redis down) the inner inventory's answer.
+    async fn shortages(&self, lines: &[ReservationLine]) -> Result<Vec<Shortage>, InventoryError> {
+        let lines = normalize_lines(lines)?;
+        let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
+        let mut connection = self.redis.connection();
+        let counters = self
+            .on_redis(
+                redis::cmd("HMGET")
+                    .arg(self.key("available"))
+                    .arg(&skus)
+                    .query_async::<Vec<Option<i64>>>(&mut connection),
+            )
+            .await;
+        let Some(Ok(counters)) = counters else {
+            return self.inner.shortages(&lines).await;
+        };
+        if counters.len() != lines.len() || counters.iter().any(Option::is_none) {
+            return self.inner.shortages(&lines).await;
+        }
+        Ok(lines
+            .into_iter()
+            .zip(counters)
+            .filter_map(|(line, counter)| {
+                let available = u32::try_from(counter.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+                (available < line.quantity).then_some(Shortage {
+                    sku: line.sku,
+                    requested: line.quantity,
+                    available,
+                })
+            })
+            .collect())
+    }
+
     async fn reserve(
         &self,
         order: OrderId,

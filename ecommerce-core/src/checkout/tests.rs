@@ -178,6 +178,9 @@ impl World {
             .returning(move |o| block_on(s.return_stock(o)));
         let s = self.inventory.clone();
         m.expect_level().returning(move |k| block_on(s.level(k)));
+        let s = self.inventory.clone();
+        m.expect_shortages()
+            .returning(move |l| block_on(s.shortages(l)));
         m
     }
 

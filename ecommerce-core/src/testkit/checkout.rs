@@ -18,7 +18,7 @@ use crate::checkout::charge_key;
 use crate::error::{CheckoutError, InventoryError, OrderError};
 use crate::events::DomainEvent;
 use crate::id::{CartId, CustomerId, OrderId, Sku};
-use crate::inventory::ReservationState;
+use crate::inventory::{MovementKind, ReservationState};
 use crate::money::{Currency, Money};
 use crate::order::OrderStatus;
 use crate::payment::{PaymentGateway, PaymentStatus, TestGateway};
@@ -80,8 +80,9 @@ pub async fn checkout_confirms_sells_stock_and_records(backend: Backend) {
     assert_eq!(gateway.charges().len(), 1);
 }
 
-/// Stock that is short fails the order, names every short SKU, and charges nothing.
-pub async fn checkout_out_of_stock_fails_naming_skus(backend: Backend) {
+/// Stock that is short turns the buyer away naming every short SKU: no order is stored,
+/// no stock is taken, nothing is charged, and a retry tries again.
+pub async fn checkout_out_of_stock_names_skus_and_stores_nothing(backend: Backend) {
     let (shop, gateway) = shop(&backend);
     stocked(
         &shop,
@@ -98,29 +99,64 @@ pub async fn checkout_out_of_stock_fails_naming_skus(backend: Backend) {
     let result = shop
         .place(request(cart, customer, "tok_approve", "oos"))
         .await;
-    let order = match result {
-        Err(CheckoutError::OutOfStock { order, shortages }) => {
+    match result {
+        Err(CheckoutError::OutOfStock {
+            order: None,
+            shortages,
+        }) => {
             let named: Vec<Sku> = shortages.into_iter().map(|s| s.sku).collect();
             assert_eq!(named, vec![sku("OOS-1"), sku("OOS-3")]);
-            order
         }
-        other => panic!("expected out of stock, got {other:?}"),
-    };
-    let stored = shop.order(order).await.expect("read").expect("exists");
-    assert_eq!(stored.status, OrderStatus::Failed);
-    assert!(gateway.charges().is_empty(), "nothing is charged");
-    assert_eq!(shop.stock(&sku("OOS-2")).await.expect("level").on_hand, 5);
+        other => panic!("expected out of stock with no order placed, got {other:?}"),
+    }
+    let history = shop
+        .order_history(customer, None, 10)
+        .await
+        .expect("order history");
     assert!(
-        shop.cart(cart).await.expect("load").is_some(),
-        "the cart stays"
+        history.items.is_empty(),
+        "a buyer turned away for stock leaves no order: {:?}",
+        history.items
     );
+    assert!(gateway.charges().is_empty(), "nothing is charged");
+    for (s, on_hand) in [("OOS-1", 1), ("OOS-2", 5)] {
+        let level = shop.stock(&sku(s)).await.expect("level");
+        assert_eq!(
+            (level.on_hand, level.reserved),
+            (on_hand, 0),
+            "{s} untouched"
+        );
+    }
+    let reserved = backend
+        .inventory
+        .ledger(&sku("OOS-2"))
+        .await
+        .expect("ledger");
+    assert!(
+        reserved.iter().all(|m| m.kind == MovementKind::Received),
+        "no reservation was taken for the in-stock line: {reserved:?}"
+    );
+    let cart_now = shop
+        .cart(cart)
+        .await
+        .expect("load")
+        .expect("the cart stays");
+    assert!(cart_now.checkout.is_none(), "the cart is not claimed");
+    // A retry with the same key tries again, and succeeds once the stock is there.
     let again = shop
         .place(request(cart, customer, "tok_approve", "oos"))
         .await;
     assert!(
-        matches!(again, Err(CheckoutError::OutOfStock { order: o, .. }) if o == order),
-        "a retry with the key returns the first result"
+        matches!(again, Err(CheckoutError::OutOfStock { order: None, .. })),
+        "still out of stock: {again:?}"
     );
+    shop.receive_stock(&sku("OOS-1"), 1).await.expect("receive");
+    shop.receive_stock(&sku("OOS-3"), 1).await.expect("receive");
+    let placed = shop
+        .place(request(cart, customer, "tok_approve", "oos"))
+        .await
+        .expect("stock is back");
+    assert_eq!(placed.status, OrderStatus::Confirmed);
 }
 
 /// A declined payment fails the order and puts its stock back.
@@ -733,13 +769,9 @@ async fn run_history(
                     let result = shop.place(req).await;
                     let order = match result {
                         Ok(o) if o.status == OrderStatus::Pending => o,
-                        Ok(o) => return o.id,
-                        Err(
-                            CheckoutError::OutOfStock { order, .. }
-                            | CheckoutError::PaymentDeclined { order, .. },
-                        ) => {
-                            return order;
-                        }
+                        Ok(o) => return Some(o.id),
+                        Err(CheckoutError::PaymentDeclined { order, .. }) => return Some(order),
+                        Err(CheckoutError::OutOfStock { order, .. }) => return order,
                         Err(e) => panic!("unexpected checkout error: {e}"),
                     };
                     tokio::task::yield_now().await;
@@ -755,14 +787,15 @@ async fn run_history(
                             .await
                             .expect("callback");
                     }
-                    order.id
+                    Some(order.id)
                 })
             },
         )
         .collect();
     let mut order_ids = Vec::new();
     for t in tasks {
-        order_ids.push(
+        // A buyer turned away for stock placed no order.
+        order_ids.extend(
             t.await
                 .unwrap_or_else(|e| panic!("{context}: task failed: {e}")),
         );

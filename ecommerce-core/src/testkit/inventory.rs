@@ -1,7 +1,7 @@
 //! Inventory checks: reservations are all-or-nothing and idempotent per order; commit,
 //! release and return move stock once; expired holds are released; the ledger proves stock
 //! is conserved; concurrent reservations never oversell, and a storm of them on one SKU never
-//! fails with anything but out of stock.
+//! fails with anything but out of stock; the shortage hint agrees with what reserve would do.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -77,6 +77,54 @@ pub async fn reserve_is_all_or_nothing(backend: Backend) {
         Err(InventoryError::UnknownSku(_))
     ));
     assert_conserved(inv.as_ref(), &sku("AON-1"), 5).await;
+}
+
+/// The shortage hint names what a reservation would refuse right now (lines of one SKU
+/// summed, a SKU with no stock record short with 0), follows reservations and receipts, and
+/// takes nothing.
+pub async fn shortages_hint_names_what_reserve_would_refuse(backend: Backend) {
+    let inv = &backend.inventory;
+    inv.receive(&sku("HINT-1"), 5).await.expect("receive");
+    inv.receive(&sku("HINT-2"), 1).await.expect("receive");
+    let wanted = [
+        line("HINT-1", 3),
+        line("HINT-2", 2),
+        line("HINT-9", 1),
+        line("HINT-1", 2),
+    ];
+    let named = |shortages: Vec<crate::error::Shortage>| -> Vec<(Sku, u32, u32)> {
+        shortages
+            .into_iter()
+            .map(|s| (s.sku, s.requested, s.available))
+            .collect()
+    };
+    let short = inv.shortages(&wanted).await.expect("hint");
+    assert_eq!(
+        named(short),
+        vec![(sku("HINT-2"), 2, 1), (sku("HINT-9"), 1, 0)]
+    );
+    let fits = [line("HINT-1", 5), line("HINT-2", 1)];
+    assert!(inv.shortages(&fits).await.expect("hint").is_empty());
+    inv.reserve(OrderId::new(), &[line("HINT-1", 4)], TTL)
+        .await
+        .expect("reserve");
+    let short = inv.shortages(&fits).await.expect("hint");
+    assert_eq!(
+        named(short),
+        vec![(sku("HINT-1"), 5, 1)],
+        "follows reservations"
+    );
+    inv.receive(&sku("HINT-1"), 4).await.expect("receive");
+    assert!(
+        inv.shortages(&fits).await.expect("hint").is_empty(),
+        "follows receipts"
+    );
+    let level = inv.level(&sku("HINT-1")).await.expect("level");
+    assert_eq!(
+        (level.on_hand, level.reserved),
+        (5, 4),
+        "the hint takes nothing"
+    );
 }
 
 /// Reserving twice for one order takes stock once.

@@ -77,7 +77,7 @@ impl SqlCartStore {
         )
         .bind(id)
         .bind(cutoff)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await
         .map_err(|e| store_error("deleting an expired guest cart", e))?
         .rows_affected();
@@ -170,7 +170,7 @@ impl CartStore for SqlCartStore {
     async fn delete(&self, id: CartId) -> Result<(), CartError> {
         sqlx::query(self.db.sql("DELETE FROM carts WHERE id = $1"))
             .bind(id.to_string())
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await
             .map_err(|e| store_error("deleting a cart", e))?;
         Ok(())

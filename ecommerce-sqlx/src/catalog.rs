@@ -45,7 +45,7 @@ impl CatalogStore for SqlCatalog {
         sqlx::query(sql)
             .bind(category.id.as_str())
             .bind(encode(&category))
-            .execute(db.pool())
+            .execute(db.writer())
             .await
             .map_err(|e| store_error("upserting a category", e))?;
         Ok(())

@@ -192,6 +192,8 @@ impl Default for DbOptions {
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Where writes go: the pool itself, or on SQLite one write connection of its own.
+    writer: AnyPool,
     dialect: Dialect,
     options: DbOptions,
 }
@@ -203,6 +205,40 @@ impl fmt::Debug for Db {
             .field("size", &self.pool.size())
             .finish()
     }
+}
+
+/// The pool settings of a dialect: bounded waits, connections checked before use, the
+/// session setup on every new connection.
+fn new_pool(
+    dialect: Dialect,
+    options: &DbOptions,
+    setup: &[String],
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> AnyPoolOptions {
+    let extra: Vec<String> = setup.to_vec();
+    let statement_timeout = options.statement_timeout;
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        // A pooled connection is pinged before use (bounded by the acquire timeout), so
+        // connections broken by an outage are replaced, not handed out.
+        .test_before_acquire(true)
+        .after_connect(move |conn, _| {
+            let extra = extra.clone();
+            Box::pin(async move {
+                for stmt in session_setup(dialect, statement_timeout) {
+                    conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
+                }
+                if let (Dialect::MySql, Some(t)) = (dialect, statement_timeout) {
+                    mysql_statement_timeout(conn, t).await?;
+                }
+                for stmt in extra {
+                    conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// Statements run on every new connection of a dialect.
@@ -297,32 +333,21 @@ impl Db {
         } else {
             options.max_connections
         };
-        let extra: Vec<String> = setup.to_vec();
-        let statement_timeout = options.statement_timeout;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(options.acquire_timeout)
-            // A pooled connection is pinged before use (bounded by the acquire timeout), so
-            // connections broken by an outage are replaced, not handed out.
-            .test_before_acquire(true)
-            .after_connect(move |conn, _| {
-                let extra = extra.clone();
-                Box::pin(async move {
-                    for stmt in session_setup(dialect, statement_timeout) {
-                        conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
-                    }
-                    if let (Dialect::MySql, Some(t)) = (dialect, statement_timeout) {
-                        mysql_statement_timeout(conn, t).await?;
-                    }
-                    for stmt in extra {
-                        conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(connect);
+        let pool = new_pool(dialect, &options, setup, max, options.acquire_timeout)
+            .connect_lazy_with(connect.clone());
+        // SQLite takes one writer at a time: writers queue for a single write connection (in
+        // the order they came) instead of sleeping in the busy handler while the lock is free.
+        // A writer waits its turn for up to the acquire and the statement timeouts together,
+        // as long as it waited on the busy handler before.
+        let writer = if dialect == Dialect::Sqlite && max > 1 {
+            let wait = options.acquire_timeout + options.statement_timeout.unwrap_or_default();
+            new_pool(dialect, &options, setup, 1, wait).connect_lazy_with(connect)
+        } else {
+            pool.clone()
+        };
         let db = Db {
             pool,
+            writer,
             dialect,
             options,
         };
@@ -353,6 +378,7 @@ impl Db {
             );
             if !transient || Instant::now() + backoff >= deadline {
                 self.pool.close().await;
+                self.writer.close().await;
                 return Err(SqlError::Unreachable(error));
             }
             tokio::time::sleep(backoff).await;
@@ -375,7 +401,7 @@ impl Db {
         // without the statement timeout, closed afterwards rather than returned to the pool
         // with its limits off. (SQLite keeps its connection: an in-memory database lives in
         // it.)
-        let mut conn = self.pool.acquire().await.map_err(SqlError::Unreachable)?;
+        let mut conn = self.writer.acquire().await.map_err(SqlError::Unreachable)?;
         let unbounded: &[&str] = match (self.dialect, self.options.statement_timeout) {
             (_, None) | (Dialect::Sqlite, _) => &[],
             (Dialect::Postgres, Some(_)) => &["SET statement_timeout = 0"],
@@ -419,7 +445,14 @@ impl Db {
 
     /// Closes the pool.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
+    }
+
+    /// Where a statement that writes outside a transaction goes: the pool, or on SQLite its
+    /// single write connection.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub(crate) fn sql(&self, postgres: &'static str) -> &'static str {
@@ -433,7 +466,7 @@ impl Db {
     /// dropped future) never leaves a transaction open on a pooled connection: the task
     /// finishes the begin, and the transaction it returns rolls back when dropped.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        let pool = self.pool.clone();
+        let pool = self.writer.clone();
         let dialect = self.dialect;
         tokio::spawn(async move {
             match dialect {

@@ -24,7 +24,7 @@ use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, 
 use ecommerce::inventory::{InventoryStore, ReservationLine};
 use ecommerce::payment::{PaymentMethod, TestGateway};
 use ecommerce::{Currency, Money};
-use ecommerce_sqlx::{SqlInventory, SqlStores};
+use ecommerce_sqlx::{SqlInventory, SqlStores, SqlUnitOfWork};
 
 mod common;
 
@@ -193,9 +193,12 @@ async fn main() {
             ("checkouts, hot SKU, 16 buckets", 16),
         ] {
             let stores = SqlStores::new(t.sdk.clone());
+            let inventory = SqlInventory::new(t.sdk.clone());
+            let unit = SqlUnitOfWork::new((*stores.orders).clone(), inventory.clone());
             let shop = stores
                 .builder(Arc::new(TestGateway::default()))
-                .inventory(Arc::new(SqlInventory::new(t.sdk.clone())))
+                .inventory(Arc::new(inventory.clone()))
+                .unit_of_work(Arc::new(unit))
                 .build()
                 .expect("storefront");
             let s = sku(format!("CHK-{buckets}"));

@@ -48,6 +48,7 @@ use sha2::{Digest, Sha256};
 use crate::cart::{Cart, CartStore, CheckoutClaim};
 use crate::error::{
     CartError, CheckoutError, EventError, InventoryError, OrderError, PaymentError, PriceChange,
+    Shortage,
 };
 use crate::events::{DomainEvent, EventEnvelope, EventSink};
 use crate::id::{CartId, CustomerId, IdempotencyKey, OrderId};
@@ -62,6 +63,7 @@ use crate::payment::{
 };
 use crate::recommend::RecommendationStore;
 use crate::storefront::Storefront;
+use crate::unit::UnitError;
 /// What the shopper asked for when pressing "Pay".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutRequest {
@@ -337,8 +339,25 @@ impl Storefront {
             customer: order.customer,
             total,
         };
-        match self.orders.create(order, vec![placed]).await? {
-            crate::order::Created::New(order) => outcome(self.drive(order, Some(cart)).await?),
+        // With a unit of work the order is created with its stock, in one transaction.
+        let (created, reserved) = match &self.unit {
+            Some(unit) => {
+                let lines = reservation_lines(&order);
+                let ttl = self.config.reservation_ttl;
+                match unit.place(order, vec![placed], &lines, ttl).await {
+                    Ok(created) => (created, true),
+                    Err(UnitError::Inventory(InventoryError::OutOfStock { shortages })) => {
+                        return self.sold_out(shortages, &request, &fingerprint).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => (self.orders.create(order, vec![placed]).await?, false),
+        };
+        match created {
+            crate::order::Created::New(order) => {
+                outcome(self.drive(order, Some(cart), reserved).await?)
+            }
             crate::order::Created::Existing(order) => {
                 self.resume(order, &request, &fingerprint).await
             }
@@ -371,24 +390,33 @@ impl Storefront {
                 return None;
             }
         };
-        match self
+        Some(self.sold_out(shortages, request, fingerprint).await)
+    }
+
+    /// Turns a buyer away for stock with nothing stored, unless a concurrent retry of this
+    /// very request placed its order (which holds the units): then that order.
+    async fn sold_out(
+        &self,
+        shortages: Vec<Shortage>,
+        request: &CheckoutRequest,
+        fingerprint: &str,
+    ) -> Result<Placed, CheckoutError> {
+        if let Some(existing) = self
             .orders
             .by_idempotency_key(request.customer, &request.idempotency_key)
-            .await
+            .await?
         {
-            Ok(Some(existing)) => return Some(self.resume(existing, request, fingerprint).await),
-            Ok(None) => {}
-            Err(e) => return Some(Err(e.into())),
+            return self.resume(existing, request, fingerprint).await;
         }
         tracing::info!(
             customer = %request.customer,
             cart = %request.cart,
             "checkout turned away: out of stock"
         );
-        Some(Err(CheckoutError::OutOfStock {
+        Err(CheckoutError::OutOfStock {
             order: None,
             shortages,
-        }))
+        })
     }
 
     /// The cart as a new checkout may take it: a claim by a checkout in flight or paid for
@@ -495,27 +523,37 @@ impl Storefront {
     async fn finish(&self, order: Order) -> Result<Order, CheckoutError> {
         match self.payments.lookup(&charge_key(order.id)).await? {
             Some(charge) => self.settle(order, charge).await,
-            None => self.drive(order, None).await,
+            None => self.drive(order, None, false).await,
         }
     }
 
     /// Claim, reserve and charge for a PENDING order, then settle it by the gateway's answer.
     /// Returns the order as it stands (FAILED for stock, a decline or a lost cart claim).
-    async fn drive(&self, order: Order, cart: Option<Cart>) -> Result<Order, CheckoutError> {
+    /// `reserved`: the order was placed with its stock (a unit of work).
+    async fn drive(
+        &self,
+        order: Order,
+        cart: Option<Cart>,
+        reserved: bool,
+    ) -> Result<Order, CheckoutError> {
         let order = self.claim_cart(order, cart).await?;
         if order.status != OrderStatus::Pending {
             return Ok(order);
         }
-        match self
-            .inventory
-            .reserve(
-                order.id,
-                &reservation_lines(&order),
-                self.config.reservation_ttl,
-            )
-            .await
-        {
-            Ok(_) => {}
+        let reservation = if reserved {
+            Ok(())
+        } else {
+            self.inventory
+                .reserve(
+                    order.id,
+                    &reservation_lines(&order),
+                    self.config.reservation_ttl,
+                )
+                .await
+                .map(|_| ())
+        };
+        match reservation {
+            Ok(()) => {}
             Err(InventoryError::OutOfStock { shortages }) => {
                 return self
                     .fail_unpaid(order, FailureReason::OutOfStock { shortages })
@@ -738,17 +776,43 @@ impl Storefront {
         }
     }
 
-    /// Paid: sell the stock (taking it again if the reservation was released meanwhile) and
-    /// mark the order CONFIRMED with its capture, in one compare-and-set. If the stock is
-    /// gone, refund. The confirmation's side effects run after it, and cannot undo it.
+    /// Paid: sell the stock and mark the order CONFIRMED with its capture (one transaction with
+    /// a unit of work; otherwise the sale, then the compare-and-set). A reservation released
+    /// meanwhile takes its stock again; if the stock is gone, refund. The confirmation's side
+    /// effects run after it, and cannot undo it.
     async fn confirm(&self, order: Order, charge: Charge) -> Result<Order, CheckoutError> {
         let payment = OrderPayment {
             id: charge.payment_id.clone(),
             status: PaymentStatus::Succeeded,
         };
-        match self.inventory.commit(order.id).await {
-            Ok(_) => {}
-            Err(InventoryError::Released(_) | InventoryError::NoReservation(_)) => {
+        let event = DomainEvent::OrderConfirmed {
+            order: order.id,
+            customer: order.customer,
+            lines: ordered_units(&order),
+            total: order.total,
+        };
+        let patch = OrderPatch::status(OrderStatus::Confirmed)
+            .with_payment(payment)
+            .with_money([captured(order.id, &charge.payment_id, charge.amount)]);
+        let sold = match &self.unit {
+            Some(unit) => unit.sell(order.id, order.version, patch, vec![event]).await,
+            None => match self.inventory.commit(order.id).await {
+                Ok(_) => self
+                    .orders
+                    .update(order.id, order.version, patch, vec![event])
+                    .await
+                    .map_err(UnitError::from),
+                Err(e) => Err(e.into()),
+            },
+        };
+        match sold {
+            Ok(order) => {
+                self.effects().run(&order).await;
+                Ok(order)
+            }
+            Err(UnitError::Inventory(
+                InventoryError::Released(_) | InventoryError::NoReservation(_),
+            )) => {
                 // Taking the stock again sells it: only for an order still PENDING (one that
                 // failed meanwhile is settled as such, its payment refunded).
                 let current = self.current(order.id).await?;
@@ -761,43 +825,17 @@ impl Storefront {
                     .reserve(order.id, &lines, self.config.reservation_ttl)
                     .await
                 {
-                    Ok(_) => match self.inventory.commit(order.id).await {
-                        Ok(_) => {}
-                        // Expired again before the commit (a very short TTL under load):
-                        // take it once more, from the top.
-                        Err(InventoryError::Released(_)) => {
-                            return Box::pin(self.confirm(order, charge)).await;
-                        }
-                        Err(e) => return Err(e.into()),
-                    },
+                    // Held again: sell it, from the top (should it expire again before the
+                    // sale under a very short TTL, it is taken once more).
+                    Ok(_) => Box::pin(self.confirm(current, charge)).await,
                     Err(InventoryError::OutOfStock { shortages }) => {
                         let reason = FailureReason::StockLostAfterPayment { shortages };
-                        return self.refund_lost_sale(order, charge, reason).await;
+                        self.refund_lost_sale(current, charge, reason).await
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => Err(e.into()),
                 }
             }
-            Err(e) => return Err(e.into()),
-        }
-        let event = DomainEvent::OrderConfirmed {
-            order: order.id,
-            customer: order.customer,
-            lines: ordered_units(&order),
-            total: order.total,
-        };
-        let patch = OrderPatch::status(OrderStatus::Confirmed)
-            .with_payment(payment)
-            .with_money([captured(order.id, &charge.payment_id, charge.amount)]);
-        match self
-            .orders
-            .update(order.id, order.version, patch, vec![event])
-            .await
-        {
-            Ok(order) => {
-                self.effects().run(&order).await;
-                Ok(order)
-            }
-            Err(OrderError::VersionConflict { .. }) => {
+            Err(UnitError::Order(OrderError::VersionConflict { .. })) => {
                 let current = self.current(order.id).await?;
                 match current.status {
                     // Another call recorded the pending payment, is confirming, or decided

@@ -33,6 +33,7 @@ use crate::order::{HistoryCursor, Order, OrderPatch, OrderStatus, OrderStore};
 use crate::payment::PaymentGateway;
 use crate::recommend::{AlsoBought, RecommendationStore};
 use crate::search::{ProductSearch, SearchDocument, SearchQuery, SearchResults};
+use crate::unit::UnitOfWork;
 
 /// How many times a cart change is retried when a concurrent change wins the compare-and-set.
 const CART_RETRIES: usize = 8;
@@ -77,6 +78,8 @@ pub struct Storefront {
     pub(crate) payments: Arc<dyn PaymentGateway>,
     pub(crate) recommendations: Arc<dyn RecommendationStore>,
     pub(crate) search: Arc<dyn ProductSearch>,
+    /// Orders and stock changed together, when they share a database.
+    pub(crate) unit: Option<Arc<dyn UnitOfWork>>,
     pub(crate) config: StorefrontConfig,
     /// Watches the inventory for the reads a page can do without (stock levels).
     pub(crate) inventory_breaker: Arc<CircuitBreaker>,
@@ -92,6 +95,7 @@ impl fmt::Debug for Storefront {
             .field("inventory", &self.inventory)
             .field("orders", &self.orders)
             .field("payments", &self.payments)
+            .field("unit", &self.unit)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -116,6 +120,7 @@ pub struct StorefrontBuilder {
     payments: Option<Arc<dyn PaymentGateway>>,
     recommendations: Option<Arc<dyn RecommendationStore>>,
     search: Option<Arc<dyn ProductSearch>>,
+    unit: Option<Arc<dyn UnitOfWork>>,
     config: StorefrontConfig,
     inventory_breaker: Option<Arc<CircuitBreaker>>,
     recommendations_breaker: Option<Arc<CircuitBreaker>>,
@@ -143,14 +148,22 @@ impl StorefrontBuilder {
     }
 
     /// The inventory store (required).
+    ///
+    /// Drops a [`StorefrontBuilder::unit_of_work`] given before: it spans the stores it was
+    /// made for.
     pub fn inventory(mut self, store: Arc<dyn InventoryStore>) -> Self {
         self.inventory = Some(store);
+        self.unit = None;
         self
     }
 
     /// The order store and its outbox (required); usually the same object.
+    ///
+    /// Drops a [`StorefrontBuilder::unit_of_work`] given before: it spans the stores it was
+    /// made for.
     pub fn orders(mut self, store: Arc<dyn OrderStore>, outbox: Arc<dyn Outbox>) -> Self {
         self.orders = Some((store, outbox));
+        self.unit = None;
         self
     }
 
@@ -169,6 +182,17 @@ impl StorefrontBuilder {
     /// The search engine (default: [`MemorySearch`]).
     pub fn search(mut self, engine: Arc<dyn ProductSearch>) -> Self {
         self.search = Some(engine);
+        self
+    }
+
+    /// Orders and stock in one database, changed together: the checkout then places an
+    /// order and takes its stock in one transaction, and confirms it and sells the stock in
+    /// another (see [`crate::unit`]). Give the unit of the same database as the order store
+    /// and the inventory given to this builder, after them: setting either store again drops
+    /// the unit (stock behind a Redis gate must not be taken around the gate). Without one
+    /// the checkout runs step by step.
+    pub fn unit_of_work(mut self, unit: Arc<dyn UnitOfWork>) -> Self {
+        self.unit = Some(unit);
         self
     }
 
@@ -211,6 +235,7 @@ impl StorefrontBuilder {
                 .recommendations
                 .unwrap_or_else(|| Arc::new(MemoryRecommendations::new())),
             search: self.search.unwrap_or_else(|| Arc::new(MemorySearch::new())),
+            unit: self.unit,
             config: self.config,
             inventory_breaker: self.inventory_breaker.unwrap_or_else(|| {
                 Arc::new(CircuitBreaker::new("inventory", BreakerConfig::default()))

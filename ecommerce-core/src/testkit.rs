@@ -78,6 +78,7 @@ use crate::payment::{PaymentMethod, TestGateway};
 use crate::recommend::RecommendationStore;
 use crate::search::ProductSearch;
 use crate::storefront::{Storefront, StorefrontConfig};
+use crate::unit::UnitOfWork;
 
 /// One store of each kind, fresh and isolated from every other backend made by the factory.
 #[derive(Debug, Clone)]
@@ -96,6 +97,9 @@ pub struct Backend {
     pub recommendations: Arc<dyn RecommendationStore>,
     /// Search.
     pub search: Arc<dyn ProductSearch>,
+    /// The unit of work of the orders and the inventory, when they share a database: the
+    /// checkout then runs in two transactions (see [`crate::unit`]).
+    pub unit: Option<Arc<dyn UnitOfWork>>,
     /// How many randomized histories [`oversell_randomized_histories`] runs on this backend.
     pub histories: usize,
     /// How many fault-injected histories [`simulation_stock_and_money_survive_faults`] runs
@@ -118,6 +122,7 @@ impl Backend {
             outbox: orders,
             recommendations: Arc::new(MemoryRecommendations::new()),
             search: Arc::new(MemorySearch::new()),
+            unit: None,
             histories: 1_000,
             simulated_histories: 10_000,
             guard: None,
@@ -127,7 +132,7 @@ impl Backend {
     /// A storefront over these stores and a fresh [`TestGateway`].
     pub fn storefront(&self, config: StorefrontConfig) -> (Storefront, Arc<TestGateway>) {
         let gateway = Arc::new(TestGateway::default());
-        let shop = Storefront::builder()
+        let mut builder = Storefront::builder()
             .catalog(self.catalog.clone())
             .carts(self.carts.clone())
             .inventory(self.inventory.clone())
@@ -135,9 +140,11 @@ impl Backend {
             .payments(gateway.clone())
             .recommendations(self.recommendations.clone())
             .search(self.search.clone())
-            .config(config)
-            .build()
-            .expect("every store is given");
+            .config(config);
+        if let Some(unit) = &self.unit {
+            builder = builder.unit_of_work(unit.clone());
+        }
+        let shop = builder.build().expect("every store is given");
         (shop, gateway)
     }
 }

@@ -105,7 +105,7 @@ struct Take {
 /// How one attempt of a reservation transaction takes a SKU, when not the usual way (the next
 /// bucket in turn, then a free one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Approach {
+pub(crate) enum Approach {
     /// Wait for this bucket first (the attempt's first lock on the SKU, so the wait is safe),
     /// then look for a free one as usual.
     From(i64),
@@ -115,7 +115,7 @@ enum Approach {
 }
 
 /// The SKUs a reservation attempt takes in another way, learned from earlier attempts.
-type Approaches = HashMap<Sku, Approach>;
+pub(crate) type Approaches = HashMap<Sku, Approach>;
 
 /// What one line came to in a reservation attempt.
 enum Taking {
@@ -181,6 +181,11 @@ impl SqlInventory {
             .await?;
         self.remember(sku, u32::try_from(level.1).unwrap_or(1));
         Ok(level.0.unwrap_or_default())
+    }
+
+    /// The database.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
     }
 
     fn remember(&self, sku: &Sku, buckets: u32) {
@@ -512,20 +517,80 @@ impl SqlInventory {
     /// Runs a reservation transaction (retrying conflicts) until it ends without asking to take
     /// a SKU another way; each SKU is taken another way at most twice (from a covering bucket,
     /// then under the lock of all buckets), so this ends.
-    async fn attempts<F, Fut>(&self, what: &'static str, mut body: F) -> Result<Taken, StoreError>
+    pub(crate) async fn attempts<T, F, Fut>(
+        &self,
+        what: &'static str,
+        mut body: F,
+    ) -> Result<T, StoreError>
     where
+        T: Attempt,
         F: FnMut(Approaches) -> Fut,
-        Fut: Future<Output = Result<Taken, sqlx::Error>>,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         let mut approaches = Approaches::new();
         loop {
-            match self.db.retry(what, || body(approaches.clone())).await? {
-                Taken::Again(sku, approach) => {
+            let attempt = self.db.retry(what, || body(approaches.clone())).await?;
+            match attempt.again() {
+                Some((sku, approach)) => {
                     approaches.insert(sku, approach);
                 }
-                taken => return Ok(taken),
+                None => return Ok(attempt),
             }
         }
+    }
+
+    /// Takes the stock of an order that has no reservation and inserts its reservation row,
+    /// in the caller's transaction, which it neither commits nor rolls back: commit on
+    /// [`Taken::Done`], roll back on anything else ([`Taken::Exists`]: a concurrent
+    /// reservation of the order inserted the row first).
+    pub(crate) async fn take_new_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+        hold: &Hold,
+        approaches: &Approaches,
+    ) -> Result<Taken, sqlx::Error> {
+        let dialect = self.db.dialect();
+        let (insert, _, read) = reservation_sql(dialect);
+        let takes = match self.take_all(tx, order, &hold.lines, approaches).await? {
+            Ok(takes) => takes,
+            Err(untaken) => return Ok(untaken.into()),
+        };
+        let id = ReservationId::new().to_string();
+        let takes_json = encode(&takes);
+        let row: Option<Row> = if dialect == Dialect::MySql {
+            // No RETURNING: the affected row count says whether the row is ours.
+            let inserted = sqlx::query(insert)
+                .bind(order.to_string())
+                .bind(&id)
+                .bind(&hold.line_json)
+                .bind(&takes_json)
+                .bind(hold.ttl_ms)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if inserted {
+                Some(
+                    sqlx::query_as(read)
+                        .bind(order.to_string())
+                        .fetch_one(&mut **tx)
+                        .await?,
+                )
+            } else {
+                None
+            }
+        } else {
+            sqlx::query_as(insert)
+                .bind(order.to_string())
+                .bind(&id)
+                .bind(&hold.line_json)
+                .bind(&takes_json)
+                .bind(hold.ttl_ms)
+                .fetch_optional(&mut **tx)
+                .await?
+        };
+        Ok(row.map_or(Taken::Exists, Taken::Done))
     }
 
     /// The reservation row of an order, by a plain read (no transaction, no lock).
@@ -572,54 +637,66 @@ impl SqlInventory {
         let db = &self.db;
         db.retry("changing a reservation", || async {
             let mut tx = db.begin_write().await?;
-            let Some((row, expired)) = self.locked_row(&mut tx, order).await? else {
-                tx.rollback().await?;
-                return Ok(Ok(None));
-            };
-            let (current, takes) = match reservation(order, &row) {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(InventoryError::Store(e))),
-            };
-            let (to, kind) = match current.state.step(op, order, expired) {
-                Ok(Some(step)) => step,
-                Ok(None) => {
-                    tx.rollback().await?;
-                    return Ok(Ok(Some(current)));
-                }
-                Err(e) => {
-                    tx.rollback().await?;
-                    return Ok(Err(e));
-                }
-            };
-            for take in &takes {
-                if !self
-                    .move_in_bucket(&mut tx, kind, &take.sku, take.bucket, take.quantity)
-                    .await?
-                {
-                    tx.rollback().await?;
-                    return Ok(Err(InventoryError::Store(StoreError::Corrupt {
-                        message: format!(
-                            "stock of order {order} is not where its reservation says"
-                        ),
-                    })));
-                }
+            let outcome = self.transition_in(&mut tx, order, op).await?;
+            match outcome {
+                Ok(Some(_)) => tx.commit().await?,
+                Ok(None) | Err(_) => tx.rollback().await?,
             }
-            for line in &current.lines {
-                self.ledger_entry(&mut tx, &line.sku, kind, line.quantity, Some(order))
-                    .await?;
-            }
-            sqlx::query(db.sql("UPDATE reservations SET state = $1 WHERE order_id = $2"))
-                .bind(to.as_str())
-                .bind(order.to_string())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(Ok(Some(Reservation {
-                state: to,
-                ..current
-            })))
+            Ok(outcome)
         })
         .await?
+    }
+
+    /// Commits, releases or returns the order's reservation in the caller's transaction,
+    /// which it neither commits nor rolls back: locks the reservation row, steps its state,
+    /// moves the units out of the buckets it recorded, appends to the ledger and writes the
+    /// new state. `Ok(None)`: the order has no reservation. A step that changes nothing (a
+    /// commit of a committed reservation) writes nothing and returns the reservation; on
+    /// `Err` roll back.
+    pub(crate) async fn transition_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+        op: ReservationOp,
+    ) -> Result<Result<Option<Reservation>, InventoryError>, sqlx::Error> {
+        let Some((row, expired)) = self.locked_row(tx, order).await? else {
+            return Ok(Ok(None));
+        };
+        let (current, takes) = match reservation(order, &row) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(InventoryError::Store(e))),
+        };
+        let (to, kind) = match current.state.step(op, order, expired) {
+            Ok(Some(step)) => step,
+            Ok(None) => return Ok(Ok(Some(current))),
+            Err(e) => return Ok(Err(e)),
+        };
+        for take in &takes {
+            if !self
+                .move_in_bucket(tx, kind, &take.sku, take.bucket, take.quantity)
+                .await?
+            {
+                return Ok(Err(InventoryError::Store(StoreError::Corrupt {
+                    message: format!("stock of order {order} is not where its reservation says"),
+                })));
+            }
+        }
+        for line in &current.lines {
+            self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
+                .await?;
+        }
+        sqlx::query(
+            self.db
+                .sql("UPDATE reservations SET state = $1 WHERE order_id = $2"),
+        )
+        .bind(to.as_str())
+        .bind(order.to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(Ok(Some(Reservation {
+            state: to,
+            ..current
+        })))
     }
 }
 
@@ -697,7 +774,7 @@ fn level_of(row: (Option<i64>, Option<i64>, Option<i64>)) -> Option<StockLevel> 
 }
 
 /// A reservation row as stored: id, state, lines, takes, expiry.
-type Row = (String, String, String, String, i64);
+pub(crate) type Row = (String, String, String, String, i64);
 
 fn reservation(order: OrderId, row: &Row) -> Result<(Reservation, Vec<Take>), StoreError> {
     let (id, state, lines, takes, expires_at) = row;
@@ -717,13 +794,51 @@ fn reservation(order: OrderId, row: &Row) -> Result<(Reservation, Vec<Take>), St
 }
 
 /// What a reservation transaction ended with.
-enum Taken {
+pub(crate) enum Taken {
+    /// Taken: the reservation row as stored.
     Done(Row),
+    /// Every short SKU.
     Short(Vec<Shortage>),
     /// The order already has a reservation row: look at it under lock.
     Exists,
     /// Run the transaction again, taking this SKU this way.
     Again(Sku, Approach),
+}
+
+/// One attempt of a reservation transaction, as [`SqlInventory::attempts`] runs it: it may ask
+/// to run again, taking a SKU another way.
+pub(crate) trait Attempt {
+    /// The SKU to take another way, and how, when the attempt must run again.
+    fn again(&self) -> Option<(Sku, Approach)>;
+}
+
+impl Attempt for Taken {
+    fn again(&self) -> Option<(Sku, Approach)> {
+        match self {
+            Taken::Again(sku, approach) => Some((sku.clone(), *approach)),
+            _ => None,
+        }
+    }
+}
+
+/// What a reservation of a new order takes: its lines, normalized (see [`normalize_lines`])
+/// and encoded, and how long it holds them.
+pub(crate) struct Hold {
+    lines: Vec<ReservationLine>,
+    line_json: String,
+    ttl_ms: i64,
+}
+
+impl Hold {
+    /// `lines` normalized, held for `ttl`.
+    pub(crate) fn new(lines: &[ReservationLine], ttl: Duration) -> Result<Hold, InventoryError> {
+        let lines = normalize_lines(lines)?;
+        Ok(Hold {
+            line_json: encode(&lines),
+            lines,
+            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4),
+        })
+    }
 }
 
 impl From<Untaken> for Taken {
@@ -818,12 +933,12 @@ impl InventoryStore for SqlInventory {
         lines: &[ReservationLine],
         ttl: Duration,
     ) -> Result<Reservation, InventoryError> {
-        let lines = normalize_lines(lines)?;
-        let line_json = encode(&lines);
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4);
+        let hold = Hold::new(lines, ttl)?;
+        let hold = &hold;
+        let (lines, line_json, ttl_ms) =
+            (hold.lines.as_slice(), hold.line_json.as_str(), hold.ttl_ms);
         let db = &self.db;
-        let (lines, line_json) = (lines.as_slice(), line_json.as_str());
-        let (insert, rehold, read) = reservation_sql(db.dialect());
+        let (_, rehold, read) = reservation_sql(db.dialect());
         // A retry: the order's reservation comes back as it is, before anything is taken (a
         // retry must not be refused for want of the stock it already holds). A released one
         // takes its stock again, under the row's lock below.
@@ -839,57 +954,12 @@ impl InventoryStore for SqlInventory {
             let taken = self
                 .attempts("reserving stock", |approaches| async move {
                     let mut tx = db.begin_write().await?;
-                    let takes = match self.take_all(&mut tx, order, lines, &approaches).await? {
-                        Ok(takes) => takes,
-                        Err(untaken) => {
-                            tx.rollback().await?;
-                            return Ok(untaken.into());
-                        }
-                    };
-                    let id = ReservationId::new().to_string();
-                    let takes_json = encode(&takes);
-                    let row: Option<Row> = if db.dialect() == Dialect::MySql {
-                        // No RETURNING: the affected row count says whether the row is ours.
-                        let inserted = sqlx::query(insert)
-                            .bind(order.to_string())
-                            .bind(&id)
-                            .bind(line_json)
-                            .bind(&takes_json)
-                            .bind(ttl_ms)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            == 1;
-                        if inserted {
-                            Some(
-                                sqlx::query_as(read)
-                                    .bind(order.to_string())
-                                    .fetch_one(&mut *tx)
-                                    .await?,
-                            )
-                        } else {
-                            None
-                        }
-                    } else {
-                        sqlx::query_as(insert)
-                            .bind(order.to_string())
-                            .bind(&id)
-                            .bind(line_json)
-                            .bind(&takes_json)
-                            .bind(ttl_ms)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                    };
-                    match row {
-                        Some(row) => {
-                            tx.commit().await?;
-                            Ok(Taken::Done(row))
-                        }
-                        None => {
-                            tx.rollback().await?;
-                            Ok(Taken::Exists)
-                        }
+                    let taken = self.take_new_in(&mut tx, order, hold, &approaches).await?;
+                    match taken {
+                        Taken::Done(_) => tx.commit().await?,
+                        _ => tx.rollback().await?,
                     }
+                    Ok(taken)
                 })
                 .await?;
             match taken {

@@ -42,6 +42,7 @@ mod inventory;
 mod order;
 mod recommend;
 mod sharded;
+mod unit;
 
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub use inventory::{MAX_BUCKETS, SqlInventory};
 pub use order::SqlOrderStore;
 pub use recommend::SqlRecommendations;
 pub use sharded::ShardedOrderStore;
+pub use unit::SqlUnitOfWork;
 
 /// Every SQL store over one database.
 #[derive(Debug, Clone)]
@@ -98,8 +100,9 @@ impl SqlStores {
         }
     }
 
-    /// A storefront builder with every SQL store set; add search or swap stores before
-    /// building.
+    /// A storefront builder with every SQL store set, and their unit of work; add search or
+    /// swap stores before building. Swapping the orders or the inventory (sharded orders,
+    /// stock behind a gate) drops the unit of work: the checkout then runs step by step.
     pub fn builder(&self, payments: Arc<dyn PaymentGateway>) -> StorefrontBuilder {
         Storefront::builder()
             .catalog(self.catalog.clone())
@@ -107,7 +110,17 @@ impl SqlStores {
             .inventory(self.inventory.clone())
             .orders(self.orders.clone(), self.orders.clone())
             .recommendations(self.recommendations.clone())
+            .unit_of_work(self.unit_of_work())
             .payments(payments)
+    }
+
+    /// The unit of work of these orders and this inventory: a checkout in two transactions
+    /// (see [`SqlUnitOfWork`]). [`SqlStores::builder`] sets it.
+    pub fn unit_of_work(&self) -> Arc<SqlUnitOfWork> {
+        Arc::new(SqlUnitOfWork::new(
+            (*self.orders).clone(),
+            (*self.inventory).clone(),
+        ))
     }
 
     /// A storefront over these stores (search in memory).

@@ -42,6 +42,105 @@ impl SqlOrderStore {
         }
         Ok(())
     }
+
+    /// Inserts a new order and its events in the caller's transaction, which it neither
+    /// commits nor rolls back; `data` is the order encoded. `false` when the id or the
+    /// customer's idempotency key is taken: nothing was written, roll back and see
+    /// [`SqlOrderStore::existing`].
+    pub(crate) async fn insert_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: &Order,
+        data: &str,
+        events: &[DomainEvent],
+    ) -> Result<bool, sqlx::Error> {
+        let insert = match self.db.dialect() {
+            Dialect::MySql => {
+                "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+            }
+        };
+        let inserted = sqlx::query(insert)
+            .bind(order.id.to_string())
+            .bind(order.customer.to_string())
+            .bind(scoped_key(order.customer, &order.idempotency_key))
+            .bind(order.status.as_str())
+            .bind(order.version as i64)
+            .bind(micros(order.created_at))
+            .bind(data)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        self.append(tx, events).await?;
+        Ok(true)
+    }
+
+    /// What creating `order` returns when its id or idempotency key was taken: the order of
+    /// its key, else [`OrderError::Duplicate`].
+    pub(crate) async fn existing(&self, order: &Order) -> Result<Created, OrderError> {
+        match self
+            .by_idempotency_key(order.customer, &order.idempotency_key)
+            .await?
+        {
+            Some(existing) => Ok(Created::Existing(existing)),
+            None => Err(OrderError::Duplicate(order.id)),
+        }
+    }
+
+    /// Locks the order row, applies `patch` at `expected_version` and writes the result with
+    /// its events, in the caller's transaction, which it neither commits nor rolls back.
+    /// On [`Update::Refused`] nothing was written: roll back.
+    pub(crate) async fn update_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: OrderId,
+        expected_version: u64,
+        patch: &OrderPatch,
+        events: &[DomainEvent],
+    ) -> Result<Update, sqlx::Error> {
+        let db = &self.db;
+        let row: Option<(String,)> =
+            sqlx::query_as(db.sql("SELECT data FROM orders WHERE id = $1 FOR UPDATE"))
+                .bind(id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+        let Some((json,)) = row else {
+            return Ok(Update::Refused(OrderError::NotFound(id)));
+        };
+        let current: Order = match decode("order", &json) {
+            Ok(o) => o,
+            Err(e) => return Ok(Update::Refused(e.into())),
+        };
+        let next = match current.apply(expected_version, patch, Utc::now()) {
+            Ok(next) => next,
+            Err(e) => return Ok(Update::Refused(e)),
+        };
+        let written = sqlx::query(db.sql(
+            "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
+        ))
+        .bind(next.status.as_str())
+        .bind(next.version as i64)
+        .bind(encode(&next))
+        .bind(id.to_string())
+        .bind(expected_version as i64)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if written != 1 {
+            return Ok(Update::Refused(OrderError::VersionConflict {
+                order: id,
+                expected: expected_version,
+                actual: current.version,
+            }));
+        }
+        self.append(tx, events).await?;
+        Ok(Update::Done(Box::new(next)))
+    }
 }
 
 /// The stored form of an idempotency key: keys are scoped per customer, and the unique
@@ -63,13 +162,11 @@ fn orders(rows: Vec<(String,)>) -> Result<Vec<Order>, StoreError> {
     rows.iter().map(|(json,)| decode("order", json)).collect()
 }
 
-enum Create {
-    New,
-    Taken,
-}
-
-enum Update {
+/// What a change of an order in a transaction came to.
+pub(crate) enum Update {
+    /// Written (not yet committed): the order as written.
     Done(Box<Order>),
+    /// Refused, nothing written: roll back.
     Refused(OrderError),
 }
 
@@ -77,47 +174,22 @@ enum Update {
 impl OrderStore for SqlOrderStore {
     async fn create(&self, order: Order, events: Vec<DomainEvent>) -> Result<Created, OrderError> {
         let db = &self.db;
-        let insert = match db.dialect() {
-            Dialect::MySql => {
-                "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
-            }
-        };
         let data = encode(&order);
-        let outcome = db
+        let inserted = db
             .retry("creating an order", || async {
                 let mut tx = db.begin_write().await?;
-                let inserted = sqlx::query(insert)
-                    .bind(order.id.to_string())
-                    .bind(order.customer.to_string())
-                    .bind(scoped_key(order.customer, &order.idempotency_key))
-                    .bind(order.status.as_str())
-                    .bind(order.version as i64)
-                    .bind(micros(order.created_at))
-                    .bind(&data)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if inserted == 0 {
+                if !self.insert_in(&mut tx, &order, &data, &events).await? {
                     tx.rollback().await?;
-                    return Ok(Create::Taken);
+                    return Ok(false);
                 }
-                self.append(&mut tx, &events).await?;
                 tx.commit().await?;
-                Ok(Create::New)
+                Ok(true)
             })
             .await?;
-        match outcome {
-            Create::New => Ok(Created::New(order)),
-            Create::Taken => match self
-                .by_idempotency_key(order.customer, &order.idempotency_key)
-                .await?
-            {
-                Some(existing) => Ok(Created::Existing(existing)),
-                None => Err(OrderError::Duplicate(order.id)),
-            },
+        if inserted {
+            Ok(Created::New(order))
+        } else {
+            self.existing(&order).await
         }
     }
 
@@ -158,49 +230,14 @@ impl OrderStore for SqlOrderStore {
         let outcome = db
             .retry("updating an order", || async {
                 let mut tx = db.begin_write().await?;
-                let row: Option<(String,)> = sqlx::query_as(db.sql(
-                    "SELECT data FROM orders WHERE id = $1 FOR UPDATE",
-                ))
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((json,)) = row else {
-                    tx.rollback().await?;
-                    return Ok(Update::Refused(OrderError::NotFound(id)));
-                };
-                let current: Order = match decode("order", &json) {
-                    Ok(o) => o,
-                    Err(e) => return Ok(Update::Refused(e.into())),
-                };
-                let next = match current.apply(expected_version, &patch, Utc::now()) {
-                    Ok(next) => next,
-                    Err(e) => {
-                        tx.rollback().await?;
-                        return Ok(Update::Refused(e));
-                    }
-                };
-                let written = sqlx::query(db.sql(
-                    "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
-                ))
-                .bind(next.status.as_str())
-                .bind(next.version as i64)
-                .bind(encode(&next))
-                .bind(id.to_string())
-                .bind(expected_version as i64)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if written != 1 {
-                    tx.rollback().await?;
-                    return Ok(Update::Refused(OrderError::VersionConflict {
-                        order: id,
-                        expected: expected_version,
-                        actual: current.version,
-                    }));
+                let outcome = self
+                    .update_in(&mut tx, id, expected_version, &patch, &events)
+                    .await?;
+                match outcome {
+                    Update::Done(_) => tx.commit().await?,
+                    Update::Refused(_) => tx.rollback().await?,
                 }
-                self.append(&mut tx, &events).await?;
-                tx.commit().await?;
-                Ok(Update::Done(Box::new(next)))
+                Ok(outcome)
             })
             .await?;
         match outcome {
@@ -272,7 +309,7 @@ impl Outbox for SqlOrderStore {
                 query = query.bind(id.to_string());
             }
             query
-                .execute(self.db.pool())
+                .execute(self.db.writer())
                 .await
                 .map_err(|e| store_error("acknowledging events", e))?;
         }

@@ -44,6 +44,8 @@ fn backend(s: &Shards) -> Backend {
         outbox: s.router.clone(),
         recommendations: s.stores.recommendations.clone(),
         search: memory.search,
+        // The orders live on other databases than the stock.
+        unit: None,
         histories: 5,
         simulated_histories: 50,
         guard: None,
@@ -77,10 +79,15 @@ through_the_router!(
 async fn a_customer_lives_in_one_shard() {
     let Some(s) = shards().await else { return };
     let gateway = Arc::new(TestGateway::default());
-    let shop: Storefront = s
-        .stores
-        .builder(gateway)
+    // Not `SqlStores::builder`: its unit of work would write the orders to the stores'
+    // database, not to their shards.
+    let shop: Storefront = Storefront::builder()
+        .catalog(s.stores.catalog.clone())
+        .carts(s.stores.carts.clone())
+        .inventory(s.stores.inventory.clone())
         .orders(s.router.clone(), s.router.clone())
+        .recommendations(s.stores.recommendations.clone())
+        .payments(gateway)
         .build()
         .expect("storefront");
     let sku = Sku::new("SHARD-1").expect("sku");

@@ -61,6 +61,7 @@ use crate::payment::{
 };
 use crate::recommend::{AlsoBought, RecommendationStore};
 use crate::storefront::{Storefront, StorefrontConfig};
+use crate::unit::{UnitError, UnitOfWork};
 
 tokio::task_local! {
     /// The faults of the shopper whose task is running; calls outside a shopper never fail.
@@ -190,6 +191,36 @@ impl CartStore for FaultyCarts {
             self.0.save_merged(merged, consumed, consumed_version),
         )
         .await
+    }
+}
+
+/// A unit of work fails when either store it spans is down.
+#[derive(Debug)]
+struct FaultyUnit(Arc<dyn UnitOfWork>, Arc<Outages>);
+
+#[async_trait]
+impl UnitOfWork for FaultyUnit {
+    async fn place(
+        &self,
+        order: Order,
+        events: Vec<DomainEvent>,
+        lines: &[ReservationLine],
+        ttl: Duration,
+    ) -> Result<Created, UnitError> {
+        let call = self.0.place(order, events, lines, ttl);
+        let call = inject(&self.1, Kind::Inventory, call);
+        inject(&self.1, Kind::Orders, call).await
+    }
+    async fn sell(
+        &self,
+        order: OrderId,
+        expected_version: u64,
+        patch: OrderPatch,
+        events: Vec<DomainEvent>,
+    ) -> Result<Order, UnitError> {
+        let call = self.0.sell(order, expected_version, patch, events);
+        let call = inject(&self.1, Kind::Inventory, call);
+        inject(&self.1, Kind::Orders, call).await
     }
 }
 
@@ -563,7 +594,7 @@ async fn simulate(
         payment_timeout: PAYMENT_TIMEOUT,
         ..StorefrontConfig::default()
     };
-    let shop = Storefront::builder()
+    let mut builder = Storefront::builder()
         .catalog(backend.catalog.clone())
         .carts(Arc::new(FaultyCarts(
             backend.carts.clone(),
@@ -583,9 +614,11 @@ async fn simulate(
             outages.clone(),
         )))
         .search(backend.search.clone())
-        .config(config)
-        .build()
-        .expect("every store is given");
+        .config(config);
+    if let Some(unit) = &backend.unit {
+        builder = builder.unit_of_work(Arc::new(FaultyUnit(unit.clone(), outages.clone())));
+    }
+    let shop = builder.build().expect("every store is given");
 
     let sku_names: Vec<String> = (0..rng.random_range(1..=3))
         .map(|i| format!("SIM{history}-{i}"))
@@ -722,7 +755,7 @@ struct Ended {
 /// Once every history has ended: reservations a crash left held expire, the outbox is
 /// drained into the checkout's effects, and every invariant is checked.
 async fn settle_and_check(backend: &Backend, gateway: &Arc<TestGateway>, ended: Vec<Ended>) {
-    let shop = Storefront::builder()
+    let mut builder = Storefront::builder()
         .catalog(backend.catalog.clone())
         .carts(backend.carts.clone())
         .inventory(backend.inventory.clone())
@@ -733,9 +766,11 @@ async fn settle_and_check(backend: &Backend, gateway: &Arc<TestGateway>, ended: 
         .config(StorefrontConfig {
             payment_timeout: PAYMENT_TIMEOUT,
             ..StorefrontConfig::default()
-        })
-        .build()
-        .expect("every store is given");
+        });
+    if let Some(unit) = &backend.unit {
+        builder = builder.unit_of_work(unit.clone());
+    }
+    let shop = builder.build().expect("every store is given");
     // Every history's reservations live at most 1 s, and no charge is in flight anymore.
     tokio::time::sleep(PAYMENT_TIMEOUT + Duration::from_millis(50)).await;
     for _ in 0..10 {

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use ecommerce_core::testkit::{Backend, BackendFactory};
-use ecommerce_sqlx::{Db, DbOptions, SqlStores};
+use ecommerce_sqlx::{Db, DbOptions, SqlInventory, SqlStores, SqlUnitOfWork};
 use sqlx::Executor;
 
 /// The database servers the tests can use.
@@ -241,13 +241,15 @@ impl BackendFactory for Factory {
         let (db, cleanup) = fresh_db(self.server, 16).await?;
         let stores = SqlStores::new(db);
         let memory = Backend::memory();
+        let inventory = SqlInventory::new(stores.db.clone()).with_default_buckets(self.buckets);
         Some(Backend {
             catalog: stores.catalog,
             carts: stores.carts,
-            inventory: Arc::new(
-                ecommerce_sqlx::SqlInventory::new(stores.db.clone())
-                    .with_default_buckets(self.buckets),
-            ),
+            inventory: Arc::new(inventory.clone()),
+            unit: Some(Arc::new(SqlUnitOfWork::new(
+                (*stores.orders).clone(),
+                inventory,
+            ))),
             orders: stores.orders.clone(),
             outbox: stores.orders,
             recommendations: stores.recommendations,

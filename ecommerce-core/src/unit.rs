@@ -1,0 +1,112 @@
+//! Orders and stock in one database, changed together.
+//!
+//! The checkout saga works over any stores, so each of its steps is a store call of its own
+//! and made safe by idempotency and compare-and-set (see [`crate::checkout`]). When the
+//! orders and the inventory live in one database, a [`UnitOfWork`] lets the saga do the two
+//! steps that touch both in one transaction each:
+//!
+//! - [`UnitOfWork::place`] creates the order with its events and takes its stock: a buyer
+//!   turned away for stock leaves nothing stored, and an order never exists without its
+//!   stock;
+//! - [`UnitOfWork::sell`] records the confirmation (status, payment, money, events) and sells
+//!   the order's held stock: a sale without its confirmation, or the reverse, cannot happen.
+//!
+//! Give one to [`StorefrontBuilder::unit_of_work`](crate::storefront::StorefrontBuilder::unit_of_work).
+//! Without one (stock behind a Redis gate and orders in SQL, say) the saga runs step by step;
+//! the conformance suite and the fault-injection simulation hold both paths to the same
+//! guarantees.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::{ErrorKind, InventoryError, OrderError};
+use crate::events::DomainEvent;
+use crate::id::OrderId;
+use crate::inventory::ReservationLine;
+use crate::order::{Created, Order, OrderPatch};
+
+/// What a [`UnitOfWork`] refuses or fails with: the error of the order or of the stock half.
+/// Whatever the error, the transaction changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitError {
+    /// The order half: [`OrderError::VersionConflict`], [`OrderError::NotFound`],
+    /// [`OrderError::InvalidTransition`], a store error.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// The stock half: [`InventoryError::OutOfStock`], [`InventoryError::Released`],
+    /// [`InventoryError::NoReservation`], a store error.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+}
+
+impl UnitError {
+    /// What kind of failure this is (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            UnitError::Order(e) => e.kind(),
+            UnitError::Inventory(e) => e.kind(),
+        }
+    }
+
+    /// Whether the same call may succeed later (see [`ErrorKind::Transient`]).
+    pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
+    }
+}
+
+/// The order store and the inventory of one database, changed in one transaction (see the
+/// [module documentation](self)).
+#[async_trait]
+pub trait UnitOfWork: Debug + Send + Sync + 'static {
+    /// In one transaction: creates the order with its events, as
+    /// [`OrderStore::create`](crate::order::OrderStore::create), and takes `lines` for it
+    /// (all or nothing, held until `ttl` has passed), as
+    /// [`InventoryStore::reserve`](crate::inventory::InventoryStore::reserve) does for a new
+    /// order. When the customer's idempotency key already has an order, returns
+    /// [`Created::Existing`] and takes nothing.
+    ///
+    /// # Errors
+    /// [`InventoryError::OutOfStock`] naming every short SKU, the other errors of both
+    /// stores. Nothing is stored on error.
+    async fn place(
+        &self,
+        order: Order,
+        events: Vec<DomainEvent>,
+        lines: &[ReservationLine],
+        ttl: Duration,
+    ) -> Result<Created, UnitError>;
+
+    /// In one transaction: applies `patch` to the order at `expected_version` with its
+    /// events, as [`OrderStore::update`](crate::order::OrderStore::update), and sells the
+    /// order's held stock, as [`InventoryStore::commit`](crate::inventory::InventoryStore::commit)
+    /// (stock already sold stays sold). Returns the order as written.
+    ///
+    /// # Errors
+    /// [`OrderError::VersionConflict`], [`InventoryError::Released`] (the hold expired: reserve
+    /// again first), [`InventoryError::NoReservation`], the other errors of both stores.
+    /// Nothing changes on error.
+    async fn sell(
+        &self,
+        order: OrderId,
+        expected_version: u64,
+        patch: OrderPatch,
+        events: Vec<DomainEvent>,
+    ) -> Result<Order, UnitError>;
+}
+
+impl From<crate::error::StoreError> for UnitError {
+    fn from(e: crate::error::StoreError) -> Self {
+        UnitError::Order(OrderError::Store(e))
+    }
+}
+
+impl From<UnitError> for crate::error::CheckoutError {
+    fn from(e: UnitError) -> Self {
+        match e {
+            UnitError::Order(e) => e.into(),
+            UnitError::Inventory(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The unit of work of the orders and the inventory of one database: a checkout in two
+//! transactions (see [`ecommerce_core::unit`]).
+//!
+//! [`UnitOfWork::place`] runs, in one transaction:
+//!
+//! 1. the order row (`INSERT`, nothing if its id or idempotency key is taken: the transaction
+//!    rolls back and the order of the key comes back) and its events (`INSERT INTO outbox`);
+//! 2. the stock: each SKU taken from its buckets in SKU order, the ledger, and the
+//!    reservation row, as [`InventoryStore::reserve`] does for a new order (see
+//!    [`crate::SqlInventory`]); any short SKU rolls everything back.
+//!
+//! [`UnitOfWork::sell`] runs, in one transaction:
+//!
+//! 1. the order row locked (`SELECT ... FOR UPDATE`), the patch applied at the expected
+//!    version (`UPDATE ... WHERE version = ?`) and its events (`INSERT INTO outbox`); a
+//!    refusal rolls back;
+//! 2. the reservation row locked, the units moved from reserved to sold in the buckets it
+//!    recorded, the ledger, and the reservation's new state, as [`InventoryStore::commit`]
+//!    does; a released or missing reservation rolls everything back.
+//!
+//! The order statements come first and the stock statements last, just before the commit:
+//! a hot SKU's stock row is the lock every buyer of it queues on, and this way it is held
+//! only from the stock statement to the commit, not for the order's statements too. Both
+//! transactions are retried whole on a deadlock or a serialization failure, and `place`
+//! runs again when taking a bucketed SKU needs another approach, as a reservation does.
+//!
+//! [`InventoryStore::reserve`]: ecommerce_core::inventory::InventoryStore::reserve
+//! [`InventoryStore::commit`]: ecommerce_core::inventory::InventoryStore::commit
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ecommerce_core::error::{InventoryError, OrderError, StoreError};
+use ecommerce_core::events::DomainEvent;
+use ecommerce_core::id::{OrderId, Sku};
+use ecommerce_core::inventory::{ReservationLine, ReservationOp};
+use ecommerce_core::order::{Created, Order, OrderPatch};
+use ecommerce_core::unit::{UnitError, UnitOfWork};
+
+use crate::db::encode;
+use crate::inventory::{Approach, Attempt, Hold, SqlInventory, Taken};
+use crate::order::{SqlOrderStore, Update};
+
+/// The orders and the inventory of one database, changed together: a checkout in two
+/// transactions (see [`ecommerce_core::unit`]).
+///
+/// [`place`](UnitOfWork::place) inserts the order and its events, then takes the stock and
+/// inserts the reservation row; [`sell`](UnitOfWork::sell) locks and updates the order at the
+/// expected version and appends its events, then moves the reserved units to sold and marks
+/// the reservation committed. The stock statements come last, just before the commit, so a
+/// hot SKU's stock row, the lock its buyers queue on, is held only from the stock statement
+/// to the commit. Any refusal or failure rolls the whole transaction back; deadlocks and
+/// serialization failures run it again.
+#[derive(Debug, Clone)]
+pub struct SqlUnitOfWork {
+    orders: SqlOrderStore,
+    inventory: SqlInventory,
+}
+
+impl SqlUnitOfWork {
+    /// The unit of these stores. Both must be over the same database (the transactions run on
+    /// the inventory's); the inventory's bucket settings are used for new SKUs and its bucket
+    /// hints to take stock.
+    pub fn new(orders: SqlOrderStore, inventory: SqlInventory) -> Self {
+        SqlUnitOfWork { orders, inventory }
+    }
+}
+
+/// What one attempt of [`UnitOfWork::place`] came to.
+enum Placed {
+    /// The order's id or idempotency key is taken; nothing was written.
+    KeyTaken,
+    /// The order is written (committed only on [`Taken::Done`]) and this is its stock.
+    Stock(Taken),
+}
+
+impl Attempt for Placed {
+    fn again(&self) -> Option<(Sku, Approach)> {
+        match self {
+            Placed::KeyTaken => None,
+            Placed::Stock(taken) => taken.again(),
+        }
+    }
+}
+
+/// A failure of the database in either half: the order's store error (an order the
+/// transaction may have written stays pending, and recovery finishes it).
+fn store(e: StoreError) -> UnitError {
+    UnitError::Order(OrderError::Store(e))
+}
+
+#[async_trait]
+impl UnitOfWork for SqlUnitOfWork {
+    async fn place(
+        &self,
+        order: Order,
+        events: Vec<DomainEvent>,
+        lines: &[ReservationLine],
+        ttl: Duration,
+    ) -> Result<Created, UnitError> {
+        let hold = Hold::new(lines, ttl)?;
+        let data = encode(&order);
+        let (db, hold, data, order_ref, events) = (
+            self.inventory.db(),
+            &hold,
+            data.as_str(),
+            &order,
+            events.as_slice(),
+        );
+        let placed = self
+            .inventory
+            .attempts("placing an order", |approaches| async move {
+                let mut tx = db.begin_write().await?;
+                // The order first: the stock rows are locked only for the last statements.
+                if !self
+                    .orders
+                    .insert_in(&mut tx, order_ref, data, events)
+                    .await?
+                {
+                    tx.rollback().await?;
+                    return Ok(Placed::KeyTaken);
+                }
+                let taken = self
+                    .inventory
+                    .take_new_in(&mut tx, order_ref.id, hold, &approaches)
+                    .await?;
+                match taken {
+                    Taken::Done(_) => tx.commit().await?,
+                    _ => tx.rollback().await?,
+                }
+                Ok(Placed::Stock(taken))
+            })
+            .await
+            .map_err(store)?;
+        match placed {
+            Placed::KeyTaken => Ok(self.orders.existing(&order).await?),
+            Placed::Stock(Taken::Done(_)) => Ok(Created::New(order)),
+            Placed::Stock(Taken::Short(shortages)) => {
+                Err(InventoryError::OutOfStock { shortages }.into())
+            }
+            // A reservation row of an order that did not exist: the id is taken, if only by
+            // a reservation (order ids are fresh UUIDs: this does not happen in practice).
+            Placed::Stock(Taken::Exists) => Err(OrderError::Duplicate(order.id).into()),
+            Placed::Stock(Taken::Again(..)) => unreachable!("attempts runs these again"),
+        }
+    }
+
+    async fn sell(
+        &self,
+        order: OrderId,
+        expected_version: u64,
+        patch: OrderPatch,
+        events: Vec<DomainEvent>,
+    ) -> Result<Order, UnitError> {
+        let db = self.inventory.db();
+        let (patch, events) = (&patch, events.as_slice());
+        db.retry("selling an order", || async move {
+            let mut tx = db.begin_write().await?;
+            // The order first: the stock rows are locked only for the last statements.
+            let written = match self
+                .orders
+                .update_in(&mut tx, order, expected_version, patch, events)
+                .await?
+            {
+                Update::Done(written) => written,
+                Update::Refused(e) => {
+                    tx.rollback().await?;
+                    return Ok(Err(UnitError::Order(e)));
+                }
+            };
+            let sold = self
+                .inventory
+                .transition_in(&mut tx, order, ReservationOp::Commit)
+                .await?;
+            match sold {
+                Ok(Some(_)) => {
+                    tx.commit().await?;
+                    Ok(Ok(*written))
+                }
+                Ok(None) => {
+                    tx.rollback().await?;
+                    Ok(Err(InventoryError::NoReservation(order).into()))
+                }
+                Err(e) => {
+                    tx.rollback().await?;
+                    Ok(Err(e.into()))
+                }
+            }
+        })
+        .await
+        .map_err(store)?
+    }
+}

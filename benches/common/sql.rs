@@ -95,6 +95,335 @@ macro_rules! raw_reserve {
     }};
 }
 
+/// The durable writes of one whole checkout, the SDK's two transactions when the orders and
+/// the stock share a database (its unit of work), in one dialect.
+struct CheckoutSql {
+    /// TX1 "place": the order row, nothing if its id or idempotency key is taken.
+    order: &'static str,
+    /// Its event (TX1) or the confirmation's (TX2).
+    outbox: &'static str,
+    /// Reserve: on hand to reserved, guarded.
+    take: &'static str,
+    /// What the SDK reads when the take finds the stock gone.
+    buckets: &'static str,
+    ledger: &'static str,
+    /// The reservation row; `returning` when it comes back from the `INSERT`, else it is
+    /// read back by `read`.
+    row: &'static str,
+    returning: bool,
+    read: &'static str,
+    /// TX2 "sell": the order row locked, then written at the expected version.
+    lock_order: &'static str,
+    update_order: &'static str,
+    /// The reservation row locked (with whether it expired), the units moved from reserved
+    /// to sold, the ledger, the new state.
+    lock_row: &'static str,
+    sell: &'static str,
+    sold_ledger: &'static str,
+    set_state: &'static str,
+}
+
+const PG_CHECKOUT: CheckoutSql = CheckoutSql {
+    order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    outbox: "INSERT INTO outbox (id, data) VALUES ($1, $2)",
+    take: PG_TAKE,
+    buckets: PG_BUCKETS,
+    ledger: PG_LEDGER,
+    row: PG_ROW,
+    returning: true,
+    read: PG_READ,
+    lock_order: "SELECT data FROM orders WHERE id = $1 FOR UPDATE",
+    update_order: "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
+    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE",
+    sell: "UPDATE stock SET reserved = reserved - $1, sold = sold + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5",
+    sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, 'committed', $2, $3, $4)",
+    set_state: "UPDATE reservations SET state = $1 WHERE order_id = $2",
+};
+
+const MY_CHECKOUT: CheckoutSql = CheckoutSql {
+    order: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    outbox: "INSERT INTO outbox (id, data) VALUES (?, ?)",
+    take: MY_TAKE,
+    buckets: MY_BUCKETS,
+    ledger: MY_LEDGER,
+    row: MY_ROW,
+    returning: false,
+    read: MY_READ,
+    lock_order: "SELECT data FROM orders WHERE id = ? FOR UPDATE",
+    update_order: "UPDATE orders SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
+    sell: "UPDATE stock SET reserved = reserved - ?, sold = sold + ? WHERE sku = ? AND bucket = ? AND reserved >= ?",
+    sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
+    set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
+};
+
+/// SQLite: a single writer (`BEGIN IMMEDIATE`), no `FOR UPDATE`.
+const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
+    order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    outbox: "INSERT INTO outbox (id, data) VALUES (?, ?)",
+    take: MY_TAKE,
+    buckets: MY_BUCKETS,
+    ledger: MY_LEDGER,
+    row: LITE_ROW,
+    returning: true,
+    read: MY_READ,
+    lock_order: "SELECT data FROM orders WHERE id = ?",
+    update_order: "UPDATE orders SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ?",
+    sell: "UPDATE stock SET reserved = reserved - ?, sold = sold + ? WHERE sku = ? AND bucket = ? AND reserved >= ?",
+    sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
+    set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
+};
+
+/// The documents of one checkout of one unit, shaped as the SDK encodes them.
+struct Checkout {
+    order: String,
+    customer: String,
+    /// The unique column: the customer and a SHA-256 of the key, as the SDK stores it.
+    scoped_key: String,
+    created_at: i64,
+    /// The order as placed, PENDING at version 1.
+    pending: String,
+    /// Its `order_placed` event in its envelope.
+    placed: (String, String),
+    lines: String,
+    takes: String,
+    /// Filled in after TX1, as the SDK does after the payment.
+    document: serde_json::Value,
+}
+
+const PRICE: &str = "129.00";
+
+impl Checkout {
+    fn new(sku: &str) -> Checkout {
+        use sha2::{Digest, Sha256};
+        let order = OrderId::new().to_string();
+        let customer = uuid::Uuid::now_v7().to_string();
+        let cart = uuid::Uuid::now_v7().to_string();
+        let key = uuid::Uuid::new_v4().to_string();
+        let scoped_key = format!("{customer}:{}", hex::encode(Sha256::digest(key.as_bytes())));
+        let fingerprint = hex::encode(Sha256::digest(format!("{cart}{customer}tok_approve")));
+        let now = chrono::Utc::now();
+        let total = serde_json::json!({ "amount": PRICE, "currency": "USD" });
+        let document = serde_json::json!({
+            "id": order,
+            "customer": customer,
+            "cart": cart,
+            "idempotency_key": key,
+            "request_fingerprint": fingerprint,
+            "status": "pending",
+            "version": 1,
+            "lines": [{ "sku": sku, "title": "Limited sneakers", "quantity": 1, "unit_price": total }],
+            "total": total,
+            "payment": null,
+            "failure": null,
+            "payment_method": "tok_approve",
+            "created_at": now,
+            "updated_at": now,
+        });
+        let event = uuid::Uuid::now_v7().to_string();
+        let placed = serde_json::json!({
+            "id": event,
+            "occurred_at": now,
+            "event": { "type": "order_placed", "order": order, "customer": customer, "total": total },
+        });
+        Checkout {
+            pending: document.to_string(),
+            placed: (event, placed.to_string()),
+            lines: format!(r#"[{{"sku":"{sku}","quantity":1}}]"#),
+            takes: format!(r#"[{{"sku":"{sku}","bucket":0,"quantity":1}}]"#),
+            created_at: now.timestamp_micros(),
+            document,
+            order,
+            customer,
+            scoped_key,
+        }
+    }
+
+    /// The order CONFIRMED at version 2 with its payment and capture, and its
+    /// `order_confirmed` event: `(order, (event id, envelope))`.
+    fn confirmed(&mut self, sku: &str) -> (String, (String, String)) {
+        let now = chrono::Utc::now();
+        let total = serde_json::json!({ "amount": PRICE, "currency": "USD" });
+        let payment = format!("pay_test_{}", uuid::Uuid::new_v4().simple());
+        let order = &self.order;
+        let d = &mut self.document;
+        d["status"] = "confirmed".into();
+        d["version"] = 2.into();
+        d["payment"] = serde_json::json!({ "id": payment, "status": "succeeded" });
+        d["money"] = serde_json::json!([{
+            "kind": "captured",
+            "payment": payment,
+            "amount": total,
+            "key": format!("order-{order}-charge"),
+        }]);
+        d["charge_started_at"] = serde_json::json!(now);
+        d["updated_at"] = serde_json::json!(now);
+        let event = uuid::Uuid::now_v7().to_string();
+        let confirmed = serde_json::json!({
+            "id": event,
+            "occurred_at": now,
+            "event": {
+                "type": "order_confirmed",
+                "order": order,
+                "customer": self.customer,
+                "lines": [[sku, 1]],
+                "total": total,
+            },
+        });
+        (d.to_string(), (event, confirmed.to_string()))
+    }
+}
+
+/// The reservation row locked in TX2, with whether it expired (PostgreSQL says `INT4`).
+type LockedPg = (String, String, String, String, i64, i32);
+type Locked = (String, String, String, String, i64, i64);
+
+macro_rules! raw_checkout {
+    ($begin:expr, $sql:expr, $locked:ty, $sku:expr) => {{
+        let (sql, sku): (&CheckoutSql, &str) = (&$sql, $sku);
+        let mut c = Checkout::new(sku);
+        // TX1 "place": the order and its event, then the stock, the ledger, the reservation.
+        let mut tx = $begin;
+        let inserted = sqlx::query(sql.order)
+            .bind(&c.order)
+            .bind(&c.customer)
+            .bind(&c.scoped_key)
+            .bind("pending")
+            .bind(1i64)
+            .bind(c.created_at)
+            .bind(&c.pending)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if inserted != 1 {
+            return Err(sqlx::Error::Protocol(format!(
+                "order {} not inserted",
+                c.order
+            )));
+        }
+        sqlx::query(sql.outbox)
+            .bind(&c.placed.0)
+            .bind(&c.placed.1)
+            .execute(&mut *tx)
+            .await?;
+        let taken = sqlx::query(sql.take)
+            .bind(1i64)
+            .bind(1i64)
+            .bind(sku)
+            .bind(0i64)
+            .bind(1i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if taken == 0 {
+            // Sold out: as the SDK does, read the SKU's rows to say how many are left, and
+            // roll the order back.
+            let _: Vec<(i64, i64)> = sqlx::query_as(sql.buckets)
+                .bind(sku)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(sql.ledger)
+            .bind(sku)
+            .bind(1i64)
+            .bind(&c.order)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let _: Row = if sql.returning {
+            sqlx::query_as(sql.row)
+                .bind(&c.order)
+                .bind(&id)
+                .bind(&c.lines)
+                .bind(&c.takes)
+                .bind(TTL.as_millis() as i64)
+                .fetch_one(&mut *tx)
+                .await?
+        } else {
+            // No RETURNING: insert, then read the row back.
+            sqlx::query(sql.row)
+                .bind(&c.order)
+                .bind(&id)
+                .bind(&c.lines)
+                .bind(&c.takes)
+                .bind(TTL.as_millis() as i64)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query_as(sql.read)
+                .bind(&c.order)
+                .fetch_one(&mut *tx)
+                .await?
+        };
+        tx.commit().await?;
+        // The payment happens here, in memory.
+        let (confirmed, event) = c.confirmed(sku);
+        // TX2 "sell": the order (locked, written at its version) and its event, then the
+        // reservation (locked), the stock from reserved to sold, the ledger, the new state.
+        let mut tx = $begin;
+        let _: String = sqlx::query_scalar(sql.lock_order)
+            .bind(&c.order)
+            .fetch_one(&mut *tx)
+            .await?;
+        let written = sqlx::query(sql.update_order)
+            .bind("confirmed")
+            .bind(2i64)
+            .bind(&confirmed)
+            .bind(&c.order)
+            .bind(1i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if written != 1 {
+            return Err(sqlx::Error::Protocol(format!(
+                "order {} not updated",
+                c.order
+            )));
+        }
+        sqlx::query(sql.outbox)
+            .bind(&event.0)
+            .bind(&event.1)
+            .execute(&mut *tx)
+            .await?;
+        let _: $locked = sqlx::query_as(sql.lock_row)
+            .bind(&c.order)
+            .fetch_one(&mut *tx)
+            .await?;
+        let sold = sqlx::query(sql.sell)
+            .bind(1i64)
+            .bind(1i64)
+            .bind(sku)
+            .bind(0i64)
+            .bind(1i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if sold != 1 {
+            return Err(sqlx::Error::Protocol(format!(
+                "the reserved unit of order {} is gone",
+                c.order
+            )));
+        }
+        sqlx::query(sql.sold_ledger)
+            .bind(sku)
+            .bind(1i64)
+            .bind(&c.order)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql.set_state)
+            .bind("committed")
+            .bind(&c.order)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }};
+}
+
 const PG_PRODUCT: &str = "SELECT data FROM products WHERE id = $1";
 const MY_PRODUCT: &str = "SELECT data FROM products WHERE id = ?";
 const PG_ON_HAND: &str = "SELECT on_hand, reserved, sold FROM stock WHERE sku = $1";
@@ -179,6 +508,22 @@ impl Raw {
                 MY_BUCKETS,
                 sku,
                 true
+            ),
+        }
+    }
+
+    /// One whole checkout of one unit of `sku`, by hand: the durable writes of the SDK's
+    /// checkout in its two transactions (place, then sell), with documents of the same shape
+    /// and size. `Ok(false)` when the SKU is sold out (TX1 rolled back).
+    pub(crate) async fn checkout(&self, sku: &str) -> Result<bool, sqlx::Error> {
+        match self {
+            Raw::Postgres(p) => raw_checkout!(p.begin().await?, PG_CHECKOUT, LockedPg, sku),
+            Raw::MySql(p) => raw_checkout!(p.begin().await?, MY_CHECKOUT, Locked, sku),
+            Raw::Sqlite(p) => raw_checkout!(
+                p.begin_with("BEGIN IMMEDIATE").await?,
+                LITE_CHECKOUT,
+                Locked,
+                sku
             ),
         }
     }

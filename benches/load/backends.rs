@@ -97,6 +97,17 @@ impl Floor {
         }
     }
 
+    /// One whole checkout of one unit of `sku` by hand, the SDK checkout's two transactions
+    /// on the native driver; `false` when none is left. Behind the gate too: the SDK's
+    /// checkout goes through the SQL unit of work (orders and stock in one database), which
+    /// takes the stock in SQL, not through the gate.
+    ///
+    /// # Errors
+    /// The database's.
+    pub(crate) async fn checkout(&self, sku: &str) -> Result<bool, sqlx::Error> {
+        self.sql().checkout(sku).await
+    }
+
     /// A raw product read, for the browse floor.
     pub(crate) fn sql(&self) -> &Raw {
         match self {

@@ -21,6 +21,9 @@ use crate::stats::{Point, Recorder, Summary, series, summarize};
 
 const TTL: Duration = Duration::from_secs(3600);
 
+/// The label of the raw checkout path, the floor of "SDK checkout".
+pub(crate) const RAW_CHECKOUT: &str = "raw checkout (2 tx)";
+
 /// A product with one SKU and `units` in stock, new for each run.
 pub(crate) async fn hot_sku(backend: &Backend, units: u32, buckets: u32) -> Sku {
     let sku = Sku::new(format!("HOT-{}", uuid::Uuid::new_v4().simple())).expect("sku");
@@ -82,7 +85,7 @@ pub(crate) async fn checkout(shop: &Storefront, sku: &Sku) -> Result<bool, Check
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PathResult {
     pub(crate) backend: &'static str,
-    /// `raw reserve`, `SDK reserve` or `SDK checkout`.
+    /// `raw reserve`, `SDK reserve`, `raw checkout (2 tx)` or `SDK checkout`.
     pub(crate) path: &'static str,
     pub(crate) summary: Summary,
     /// Buyers who got a unit (flash sale) or confirmed orders (hot SKU).
@@ -100,6 +103,8 @@ pub(crate) struct PathResult {
 enum Path {
     Raw,
     Reserve,
+    /// The SDK checkout's durable writes by hand, in its two transactions.
+    RawCheckout,
     Checkout,
 }
 
@@ -108,6 +113,7 @@ impl Path {
         match self {
             Path::Raw => "raw reserve",
             Path::Reserve => "SDK reserve",
+            Path::RawCheckout => RAW_CHECKOUT,
             Path::Checkout => "SDK checkout",
         }
     }
@@ -139,16 +145,33 @@ async fn take(backend: &Backend, path: Path, sku: &Sku) -> Option<bool> {
                 Err(_) => None,
             }
         }
+        Path::RawCheckout => {
+            let floor = backend.floor.as_ref().expect("floor");
+            match floor.checkout(sku.as_str()).await {
+                Ok(got) => Some(got),
+                Err(e) => {
+                    if !RAW_ERROR_SEEN.swap(true, Ordering::Relaxed) {
+                        eprintln!("raw checkout on {}: {e}", backend.kind.name());
+                    }
+                    None
+                }
+            }
+        }
         Path::Checkout => checkout(&backend.shop, sku).await.ok(),
     }
 }
 
+/// Whether a raw checkout failed already (only the first error is printed).
+static RAW_ERROR_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// Each SDK path, after its floor when the backend has one: raw reserve, SDK reserve, raw
+/// checkout (2 tx), SDK checkout.
 fn paths(backend: &Backend) -> Vec<Path> {
-    let mut paths = vec![Path::Reserve, Path::Checkout];
     if backend.floor.is_some() {
-        paths.insert(0, Path::Raw);
+        vec![Path::Raw, Path::Reserve, Path::RawCheckout, Path::Checkout]
+    } else {
+        vec![Path::Reserve, Path::Checkout]
     }
-    paths
 }
 
 fn result(
@@ -179,7 +202,7 @@ async fn units_taken(backend: &Backend, sku: &Sku, path: Path) -> Option<u32> {
     let level = backend.shop.stock(sku).await.ok()?;
     Some(match path {
         Path::Raw | Path::Reserve => level.reserved,
-        Path::Checkout => level.sold,
+        Path::RawCheckout | Path::Checkout => level.sold,
     })
 }
 
@@ -288,7 +311,8 @@ pub(crate) async fn hot_sku_load(
         }
         let wall = recorder.elapsed().as_secs_f64();
         let busy = HoldMeter::stop(meter).await;
-        out.push(result(backend, path, &recorder, wall, busy, None, 0.5));
+        let taken = units_taken(backend, &sku, path).await;
+        out.push(result(backend, path, &recorder, wall, busy, taken, 0.5));
     }
     out
 }

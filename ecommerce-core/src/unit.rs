@@ -110,3 +110,70 @@ impl From<UnitError> for crate::error::CheckoutError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::memory::{MemoryInventory, MemoryOrderStore};
+    use crate::payment::TestGateway;
+    use crate::storefront::Storefront;
+
+    /// A unit that only says it is there.
+    #[derive(Debug)]
+    struct Marker;
+
+    #[async_trait]
+    impl UnitOfWork for Marker {
+        async fn place(
+            &self,
+            _: Order,
+            _: Vec<DomainEvent>,
+            _: &[ReservationLine],
+            _: Duration,
+        ) -> Result<Created, UnitError> {
+            unreachable!("not called")
+        }
+        async fn sell(
+            &self,
+            _: OrderId,
+            _: u64,
+            _: OrderPatch,
+            _: Vec<DomainEvent>,
+        ) -> Result<Order, UnitError> {
+            unreachable!("not called")
+        }
+    }
+
+    #[test]
+    fn setting_the_stores_it_spans_again_drops_the_unit() {
+        let shop = Storefront::in_memory(Arc::new(TestGateway::default()));
+        let orders = Arc::new(MemoryOrderStore::new());
+        let builder = || {
+            Storefront::builder()
+                .catalog(shop.catalog().clone())
+                .carts(Arc::new(crate::memory::MemoryCartStore::new()))
+                .payments(Arc::new(TestGateway::default()))
+                .orders(orders.clone(), orders.clone())
+                .inventory(Arc::new(MemoryInventory::new()))
+        };
+        let kept = builder().unit_of_work(Arc::new(Marker)).build().unwrap();
+        assert!(
+            kept.unit.is_some(),
+            "given after its stores, the unit is used"
+        );
+        let swapped = builder()
+            .unit_of_work(Arc::new(Marker))
+            .inventory(Arc::new(MemoryInventory::new()))
+            .build()
+            .unwrap();
+        assert!(swapped.unit.is_none(), "another inventory drops the unit");
+        let swapped = builder()
+            .unit_of_work(Arc::new(Marker))
+            .orders(orders.clone(), orders.clone())
+            .build()
+            .unwrap();
+        assert!(swapped.unit.is_none(), "other orders drop the unit");
+    }
+}

@@ -11,7 +11,7 @@
 //! | [`catalog_cache`], [`breaker`] | the caching catalog that stays visible when its store fails, and the circuit breaker that stops waiting on a dependency that is down |
 //! | [`checkout`] | the checkout saga, payment callbacks, recovery, cancellation |
 //! | [`storefront`] | [`Storefront`], the API applications call |
-//! | [`unit`] | the unit of work of orders and stock in one database (a checkout in two transactions) |
+//! | [`mod@unit`] | the unit of work of orders and stock in one database (a checkout in two transactions) |
 //! | [`demo`] | a deterministic demo catalog of any size |
 //! | [`memory`] | an in-memory implementation of every store trait |
 //! | `testkit` (feature `testkit`) | the conformance suite every store runs |

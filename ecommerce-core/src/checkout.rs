@@ -236,6 +236,16 @@ fn refunded(order: OrderId, payment: &PaymentId, amount: Money) -> MoneyMovement
     }
 }
 
+/// The cart with the order's claim on it.
+fn with_claim(cart: &Cart, order: &Order) -> Cart {
+    let mut claimed = cart.clone();
+    claimed.checkout = Some(CheckoutClaim {
+        order: order.id,
+        lines: ordered_units(order),
+    });
+    claimed
+}
+
 /// How often a compare-and-set that keeps losing is tried before giving up.
 const CAS_ATTEMPTS: usize = 16;
 
@@ -339,20 +349,46 @@ impl Storefront {
             customer: order.customer,
             total,
         };
-        // With a unit of work the order is created with its stock, in one transaction.
-        let (created, reserved) = match &self.unit {
+        // With a unit of work the order is created with its stock, in one transaction; with
+        // the carts in the same database its cart claim and charge start are written too.
+        let (created, reserved, cart) = match &self.unit {
             Some(unit) => {
                 let lines = reservation_lines(&order);
                 let ttl = self.config.reservation_ttl;
-                match unit.place(order, vec![placed], &lines, ttl).await {
-                    Ok(created) => (created, true),
+                let claimed = self.unit_claims_carts.then(|| with_claim(&cart, &order));
+                let placed_with_claim = match &claimed {
+                    Some(claimed) => {
+                        let mut starting = order.clone();
+                        starting.charge_started_at = Some(Utc::now());
+                        let events = vec![placed.clone()];
+                        match unit
+                            .place(starting, events, &lines, ttl, Some(claimed))
+                            .await
+                        {
+                            // The cart changed since it was read: place without the claim,
+                            // and let the claim step see what changed.
+                            Err(UnitError::Cart(CartError::VersionConflict { .. })) => None,
+                            other => Some(other),
+                        }
+                    }
+                    None => None,
+                };
+                let (result, cart) = match placed_with_claim {
+                    Some(result) => (result, claimed.unwrap_or(cart)),
+                    None => (
+                        unit.place(order, vec![placed], &lines, ttl, None).await,
+                        cart,
+                    ),
+                };
+                match result {
+                    Ok(created) => (created, true, cart),
                     Err(UnitError::Inventory(InventoryError::OutOfStock { shortages })) => {
                         return self.sold_out(shortages, &request, &fingerprint).await;
                     }
                     Err(e) => return Err(e.into()),
                 }
             }
-            None => (self.orders.create(order, vec![placed]).await?, false),
+            None => (self.orders.create(order, vec![placed]).await?, false, cart),
         };
         match created {
             crate::order::Created::New(order) => {
@@ -365,8 +401,8 @@ impl Storefront {
     }
 
     /// Turns a buyer away before anything is stored when the inventory already counts too
-    /// few units ([`crate::inventory::InventoryStore::shortages`], a hint: the reservation decides). `None`
-    /// means go on. A concurrent retry of this very request may hold the units: that order
+    /// few units ([`crate::inventory::InventoryStore::shortages`], a hint: the reservation
+    /// decides). `None` means go on. A concurrent retry of this very request may hold the units: that order
     /// exists before its reservation does, so it is found here and resumed.
     async fn turned_away(
         &self,
@@ -690,12 +726,7 @@ impl Storefront {
                 }
                 None => {}
             }
-            let mut claimed = cart.clone();
-            claimed.checkout = Some(CheckoutClaim {
-                order: order.id,
-                lines: ordered_units(&order),
-            });
-            match self.carts.save(&claimed).await {
+            match self.carts.save(&with_claim(&cart, &order)).await {
                 Ok(_) => return Ok(order),
                 Err(CartError::VersionConflict { .. }) => match self.carts.load(cart.id).await? {
                     Some(current) => cart = current,

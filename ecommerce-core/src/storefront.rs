@@ -80,6 +80,8 @@ pub struct Storefront {
     pub(crate) search: Arc<dyn ProductSearch>,
     /// Orders and stock changed together, when they share a database.
     pub(crate) unit: Option<Arc<dyn UnitOfWork>>,
+    /// Whether the unit also claims the cart store's carts.
+    pub(crate) unit_claims_carts: bool,
     pub(crate) config: StorefrontConfig,
     /// Watches the inventory for the reads a page can do without (stock levels).
     pub(crate) inventory_breaker: Arc<CircuitBreaker>,
@@ -121,6 +123,7 @@ pub struct StorefrontBuilder {
     recommendations: Option<Arc<dyn RecommendationStore>>,
     search: Option<Arc<dyn ProductSearch>>,
     unit: Option<Arc<dyn UnitOfWork>>,
+    unit_claims_carts: bool,
     config: StorefrontConfig,
     inventory_breaker: Option<Arc<CircuitBreaker>>,
     recommendations_breaker: Option<Arc<CircuitBreaker>>,
@@ -142,8 +145,12 @@ impl StorefrontBuilder {
     }
 
     /// The cart store (required).
+    ///
+    /// Set after a [`StorefrontBuilder::unit_of_work`], the unit keeps placing orders with
+    /// their stock but no longer claims carts: those are in this store.
     pub fn carts(mut self, store: Arc<dyn CartStore>) -> Self {
         self.carts = Some(store);
+        self.unit_claims_carts = false;
         self
     }
 
@@ -191,7 +198,12 @@ impl StorefrontBuilder {
     /// and the inventory given to this builder, after them: setting either store again drops
     /// the unit (stock behind a Redis gate must not be taken around the gate). Without one
     /// the checkout runs step by step.
+    ///
+    /// A unit that [claims carts](UnitOfWork::claims_carts) also claims the cart in the first
+    /// transaction and records there that the charge is about to be sent; give it after the
+    /// cart store of the same database.
     pub fn unit_of_work(mut self, unit: Arc<dyn UnitOfWork>) -> Self {
+        self.unit_claims_carts = unit.claims_carts();
         self.unit = Some(unit);
         self
     }
@@ -235,6 +247,7 @@ impl StorefrontBuilder {
                 .recommendations
                 .unwrap_or_else(|| Arc::new(MemoryRecommendations::new())),
             search: self.search.unwrap_or_else(|| Arc::new(MemorySearch::new())),
+            unit_claims_carts: self.unit.is_some() && self.unit_claims_carts,
             unit: self.unit,
             config: self.config,
             inventory_breaker: self.inventory_breaker.unwrap_or_else(|| {

@@ -5,9 +5,10 @@
 //! orders and the inventory live in one database, a [`UnitOfWork`] lets the saga do the two
 //! steps that touch both in one transaction each:
 //!
-//! - [`UnitOfWork::place`] creates the order with its events and takes its stock: a buyer
-//!   turned away for stock leaves nothing stored, and an order never exists without its
-//!   stock;
+//! - [`UnitOfWork::place`] creates the order with its events and takes its stock (and, when
+//!   the carts live there too, claims the cart and records that the charge is about to be
+//!   sent): a buyer turned away for stock leaves nothing stored, and an order never exists
+//!   without its stock;
 //! - [`UnitOfWork::sell`] records the confirmation (status, payment, money, events) and sells
 //!   the order's held stock: a sale without its confirmation, or the reverse, cannot happen.
 //!
@@ -21,7 +22,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::{ErrorKind, InventoryError, OrderError};
+use crate::cart::Cart;
+use crate::error::{CartError, ErrorKind, InventoryError, OrderError};
 use crate::events::DomainEvent;
 use crate::id::OrderId;
 use crate::inventory::ReservationLine;
@@ -39,6 +41,10 @@ pub enum UnitError {
     /// [`InventoryError::NoReservation`], a store error.
     #[error(transparent)]
     Inventory(#[from] InventoryError),
+    /// The cart claim of [`UnitOfWork::place`]: [`CartError::VersionConflict`] when the cart
+    /// changed since it was read.
+    #[error(transparent)]
+    Cart(#[from] CartError),
 }
 
 impl UnitError {
@@ -47,6 +53,7 @@ impl UnitError {
         match self {
             UnitError::Order(e) => e.kind(),
             UnitError::Inventory(e) => e.kind(),
+            UnitError::Cart(e) => e.kind(),
         }
     }
 
@@ -60,22 +67,31 @@ impl UnitError {
 /// [module documentation](self)).
 #[async_trait]
 pub trait UnitOfWork: Debug + Send + Sync + 'static {
+    /// Whether [`UnitOfWork::place`] can also save the order's claim on its cart (the carts
+    /// live in the same database). Default: no.
+    fn claims_carts(&self) -> bool {
+        false
+    }
+
     /// In one transaction: creates the order with its events, as
     /// [`OrderStore::create`](crate::order::OrderStore::create), and takes `lines` for it
     /// (all or nothing, held until `ttl` has passed), as
     /// [`InventoryStore::reserve`](crate::inventory::InventoryStore::reserve) does for a new
-    /// order. When the customer's idempotency key already has an order, returns
-    /// [`Created::Existing`] and takes nothing.
+    /// order; with `claim` (only when [`UnitOfWork::claims_carts`]), also saves that cart,
+    /// the one the order pays with its claim set, at its version, as
+    /// [`CartStore::save`](crate::cart::CartStore::save). When the customer's idempotency key
+    /// already has an order, returns [`Created::Existing`] and changes nothing.
     ///
     /// # Errors
-    /// [`InventoryError::OutOfStock`] naming every short SKU, the other errors of both
-    /// stores. Nothing is stored on error.
+    /// [`InventoryError::OutOfStock`] naming every short SKU, [`CartError::VersionConflict`]
+    /// when the cart changed, the other errors of the stores. Nothing is stored on error.
     async fn place(
         &self,
         order: Order,
         events: Vec<DomainEvent>,
         lines: &[ReservationLine],
         ttl: Duration,
+        claim: Option<&Cart>,
     ) -> Result<Created, UnitError>;
 
     /// In one transaction: applies `patch` to the order at `expected_version` with its
@@ -107,6 +123,7 @@ impl From<UnitError> for crate::error::CheckoutError {
         match e {
             UnitError::Order(e) => e.into(),
             UnitError::Inventory(e) => e.into(),
+            UnitError::Cart(e) => e.into(),
         }
     }
 }
@@ -132,6 +149,7 @@ mod tests {
             _: Vec<DomainEvent>,
             _: &[ReservationLine],
             _: Duration,
+            _: Option<&Cart>,
         ) -> Result<Created, UnitError> {
             unreachable!("not called")
         }
@@ -175,5 +193,62 @@ mod tests {
             .build()
             .unwrap();
         assert!(swapped.unit.is_none(), "other orders drop the unit");
+    }
+
+    /// A unit that claims carts.
+    #[derive(Debug)]
+    struct CartMarker;
+
+    #[async_trait]
+    impl UnitOfWork for CartMarker {
+        fn claims_carts(&self) -> bool {
+            true
+        }
+        async fn place(
+            &self,
+            _: Order,
+            _: Vec<DomainEvent>,
+            _: &[ReservationLine],
+            _: Duration,
+            _: Option<&Cart>,
+        ) -> Result<Created, UnitError> {
+            unreachable!("not called")
+        }
+        async fn sell(
+            &self,
+            _: OrderId,
+            _: u64,
+            _: OrderPatch,
+            _: Vec<DomainEvent>,
+        ) -> Result<Order, UnitError> {
+            unreachable!("not called")
+        }
+    }
+
+    #[test]
+    fn another_cart_store_keeps_the_unit_but_not_its_cart_claims() {
+        let orders = Arc::new(MemoryOrderStore::new());
+        let builder = || {
+            Storefront::builder()
+                .catalog(Arc::new(crate::memory::MemoryCatalog::new()))
+                .payments(Arc::new(TestGateway::default()))
+                .orders(orders.clone(), orders.clone())
+                .inventory(Arc::new(MemoryInventory::new()))
+                .carts(Arc::new(crate::memory::MemoryCartStore::new()))
+        };
+        let shop = builder()
+            .unit_of_work(Arc::new(CartMarker))
+            .build()
+            .unwrap();
+        assert!(shop.unit.is_some() && shop.unit_claims_carts);
+        let shop = builder()
+            .unit_of_work(Arc::new(CartMarker))
+            .carts(Arc::new(crate::memory::MemoryCartStore::new()))
+            .build()
+            .unwrap();
+        assert!(shop.unit.is_some(), "orders and stock still go together");
+        assert!(!shop.unit_claims_carts, "the carts are elsewhere now");
+        let shop = builder().unit_of_work(Arc::new(Marker)).build().unwrap();
+        assert!(!shop.unit_claims_carts, "a unit without carts claims none");
     }
 }

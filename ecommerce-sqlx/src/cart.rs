@@ -86,7 +86,7 @@ impl SqlCartStore {
 
     /// Writes `cart` if the stored version is `cart.version` (absent for 0); returns whether
     /// it did.
-    async fn write(
+    pub(crate) async fn write(
         &self,
         tx: &mut Transaction<'static, Any>,
         cart: &Cart,

@@ -114,13 +114,13 @@ impl SqlStores {
             .payments(payments)
     }
 
-    /// The unit of work of these orders and this inventory: a checkout in two transactions
-    /// (see [`SqlUnitOfWork`]). [`SqlStores::builder`] sets it.
+    /// The unit of work of these orders, this inventory and these carts: a checkout in two
+    /// transactions (see [`SqlUnitOfWork`]). [`SqlStores::builder`] sets it.
     pub fn unit_of_work(&self) -> Arc<SqlUnitOfWork> {
-        Arc::new(SqlUnitOfWork::new(
-            (*self.orders).clone(),
-            (*self.inventory).clone(),
-        ))
+        Arc::new(
+            SqlUnitOfWork::new((*self.orders).clone(), (*self.inventory).clone())
+                .with_carts((*self.carts).clone()),
+        )
     }
 
     /// A storefront over these stores (search in memory).

@@ -3,9 +3,11 @@
 //!
 //! [`UnitOfWork::place`] runs, in one transaction:
 //!
-//! 1. the order row (`INSERT`, nothing if its id or idempotency key is taken: the transaction
+//! 1. with [`SqlUnitOfWork::with_carts`], the cart with the order's claim (`UPDATE ... WHERE
+//!    version = ?`; a cart changed since it was read rolls back);
+//! 2. the order row (`INSERT`, nothing if its id or idempotency key is taken: the transaction
 //!    rolls back and the order of the key comes back) and its events (`INSERT INTO outbox`);
-//! 2. the stock: each SKU taken from its buckets in SKU order, the ledger, and the
+//! 3. the stock: each SKU taken from its buckets in SKU order, the ledger, and the
 //!    reservation row, as [`InventoryStore::reserve`] does for a new order (see
 //!    [`crate::SqlInventory`]); any short SKU rolls everything back.
 //!
@@ -30,13 +32,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ecommerce_core::error::{InventoryError, OrderError, StoreError};
+use ecommerce_core::cart::Cart;
+use ecommerce_core::error::{CartError, InventoryError, OrderError, StoreError, ValidationError};
 use ecommerce_core::events::DomainEvent;
 use ecommerce_core::id::{OrderId, Sku};
 use ecommerce_core::inventory::{ReservationLine, ReservationOp};
 use ecommerce_core::order::{Created, Order, OrderPatch};
 use ecommerce_core::unit::{UnitError, UnitOfWork};
 
+use crate::cart::SqlCartStore;
 use crate::db::encode;
 use crate::inventory::{Approach, Attempt, Hold, SqlInventory, Taken};
 use crate::order::{SqlOrderStore, Update};
@@ -55,6 +59,7 @@ use crate::order::{SqlOrderStore, Update};
 pub struct SqlUnitOfWork {
     orders: SqlOrderStore,
     inventory: SqlInventory,
+    carts: Option<SqlCartStore>,
 }
 
 impl SqlUnitOfWork {
@@ -62,7 +67,19 @@ impl SqlUnitOfWork {
     /// the inventory's); the inventory's bucket settings are used for new SKUs and its bucket
     /// hints to take stock.
     pub fn new(orders: SqlOrderStore, inventory: SqlInventory) -> Self {
-        SqlUnitOfWork { orders, inventory }
+        SqlUnitOfWork {
+            orders,
+            inventory,
+            carts: None,
+        }
+    }
+
+    /// Also claims carts of this store, in the same database, in
+    /// [`place`](UnitOfWork::place): the checkout's cart claim and its charge start are then
+    /// written in the first transaction instead of two of their own.
+    pub fn with_carts(mut self, carts: SqlCartStore) -> Self {
+        self.carts = Some(carts);
+        self
     }
 }
 
@@ -70,6 +87,8 @@ impl SqlUnitOfWork {
 enum Placed {
     /// The order's id or idempotency key is taken; nothing was written.
     KeyTaken,
+    /// The cart to claim changed since it was read; nothing was written.
+    CartChanged,
     /// The order is written (committed only on [`Taken::Done`]) and this is its stock.
     Stock(Taken),
 }
@@ -77,7 +96,7 @@ enum Placed {
 impl Attempt for Placed {
     fn again(&self) -> Option<(Sku, Approach)> {
         match self {
-            Placed::KeyTaken => None,
+            Placed::KeyTaken | Placed::CartChanged => None,
             Placed::Stock(taken) => taken.again(),
         }
     }
@@ -91,14 +110,32 @@ fn store(e: StoreError) -> UnitError {
 
 #[async_trait]
 impl UnitOfWork for SqlUnitOfWork {
+    fn claims_carts(&self) -> bool {
+        self.carts.is_some()
+    }
+
     async fn place(
         &self,
         order: Order,
         events: Vec<DomainEvent>,
         lines: &[ReservationLine],
         ttl: Duration,
+        claim: Option<&Cart>,
     ) -> Result<Created, UnitError> {
         let hold = Hold::new(lines, ttl)?;
+        let claim = match (claim, &self.carts) {
+            (Some(cart), Some(carts)) => Some((carts, cart, cart.next_version())),
+            (Some(_), None) => {
+                return Err(UnitError::Order(OrderError::Invalid(
+                    ValidationError::Invalid {
+                        field: "claim",
+                        reason: "this unit of work does not hold the carts".into(),
+                    },
+                )));
+            }
+            (None, _) => None,
+        };
+        let claim = claim.as_ref();
         let data = encode(&order);
         let (db, hold, data, order_ref, events) = (
             self.inventory.db(),
@@ -111,6 +148,12 @@ impl UnitOfWork for SqlUnitOfWork {
             .inventory
             .attempts("placing an order", |approaches| async move {
                 let mut tx = db.begin_write().await?;
+                if let Some((carts, cart, stored)) = claim {
+                    if !carts.write(&mut tx, cart, stored).await? {
+                        tx.rollback().await?;
+                        return Ok(Placed::CartChanged);
+                    }
+                }
                 // The order first: the stock rows are locked only for the last statements.
                 if !self
                     .orders
@@ -134,6 +177,10 @@ impl UnitOfWork for SqlUnitOfWork {
             .map_err(store)?;
         match placed {
             Placed::KeyTaken => Ok(self.orders.existing(&order).await?),
+            Placed::CartChanged => Err(CartError::VersionConflict {
+                cart: claim.map_or(order.cart, |(_, cart, _)| cart.id),
+            }
+            .into()),
             Placed::Stock(Taken::Done(_)) => Ok(Created::New(order)),
             Placed::Stock(Taken::Short(shortages)) => {
                 Err(InventoryError::OutOfStock { shortages }.into())

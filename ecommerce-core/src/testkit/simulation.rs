@@ -200,15 +200,24 @@ struct FaultyUnit(Arc<dyn UnitOfWork>, Arc<Outages>);
 
 #[async_trait]
 impl UnitOfWork for FaultyUnit {
+    fn claims_carts(&self) -> bool {
+        self.0.claims_carts()
+    }
     async fn place(
         &self,
         order: Order,
         events: Vec<DomainEvent>,
         lines: &[ReservationLine],
         ttl: Duration,
+        claim: Option<&Cart>,
     ) -> Result<Created, UnitError> {
-        let call = self.0.place(order, events, lines, ttl);
+        let carts_too = claim.is_some();
+        let call = self.0.place(order, events, lines, ttl, claim);
         let call = inject(&self.1, Kind::Inventory, call);
+        if carts_too {
+            let call = inject(&self.1, Kind::Orders, call);
+            return inject(&self.1, Kind::Carts, call).await;
+        }
         inject(&self.1, Kind::Orders, call).await
     }
     async fn sell(

@@ -244,12 +244,12 @@ impl BackendFactory for Factory {
         let inventory = SqlInventory::new(stores.db.clone()).with_default_buckets(self.buckets);
         Some(Backend {
             catalog: stores.catalog,
-            carts: stores.carts,
+            carts: stores.carts.clone(),
             inventory: Arc::new(inventory.clone()),
-            unit: Some(Arc::new(SqlUnitOfWork::new(
-                (*stores.orders).clone(),
-                inventory,
-            ))),
+            unit: Some(Arc::new(
+                SqlUnitOfWork::new((*stores.orders).clone(), inventory)
+                    .with_carts((*stores.carts).clone()),
+            )),
             orders: stores.orders.clone(),
             outbox: stores.orders,
             recommendations: stores.recommendations,

@@ -279,147 +279,184 @@ impl Checkout {
 type LockedPg = (String, String, String, String, i64, i32);
 type Locked = (String, String, String, String, i64, i64);
 
+/// A deadlock or a serialization failure: the transaction is worth running again.
+fn retryable(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|db| {
+        matches!(
+            db.code().as_deref(),
+            Some("40001" | "40P01" | "1213" | "1205")
+        ) || db.message().contains("Deadlock found")
+            || db.message().contains("database is locked")
+    })
+}
+
 macro_rules! raw_checkout {
     ($begin:expr, $sql:expr, $locked:ty, $sku:expr) => {{
         let (sql, sku): (&CheckoutSql, &str) = (&$sql, $sku);
         let mut c = Checkout::new(sku);
         // TX1 "place": the order and its event, then the stock, the ledger, the reservation.
-        let mut tx = $begin;
-        let inserted = sqlx::query(sql.order)
-            .bind(&c.order)
-            .bind(&c.customer)
-            .bind(&c.scoped_key)
-            .bind("pending")
-            .bind(1i64)
-            .bind(c.created_at)
-            .bind(&c.pending)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if inserted != 1 {
-            return Err(sqlx::Error::Protocol(format!(
-                "order {} not inserted",
-                c.order
-            )));
-        }
-        sqlx::query(sql.outbox)
-            .bind(&c.placed.0)
-            .bind(&c.placed.1)
-            .execute(&mut *tx)
-            .await?;
-        let taken = sqlx::query(sql.take)
-            .bind(1i64)
-            .bind(1i64)
-            .bind(sku)
-            .bind(0i64)
-            .bind(1i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if taken == 0 {
-            // Sold out: as the SDK does, read the SKU's rows to say how many are left, and
-            // roll the order back.
-            let _: Vec<(i64, i64)> = sqlx::query_as(sql.buckets)
-                .bind(sku)
-                .fetch_all(&mut *tx)
-                .await?;
-            tx.rollback().await?;
+        // Each transaction runs again on a deadlock or serialization failure, as the SDK's do.
+        let mut tries = 0;
+        let placed: bool = loop {
+            let attempt: Result<bool, sqlx::Error> = async {
+                let mut tx = $begin;
+                let inserted = sqlx::query(sql.order)
+                    .bind(&c.order)
+                    .bind(&c.customer)
+                    .bind(&c.scoped_key)
+                    .bind("pending")
+                    .bind(1i64)
+                    .bind(c.created_at)
+                    .bind(&c.pending)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if inserted != 1 {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "order {} not inserted",
+                        c.order
+                    )));
+                }
+                sqlx::query(sql.outbox)
+                    .bind(&c.placed.0)
+                    .bind(&c.placed.1)
+                    .execute(&mut *tx)
+                    .await?;
+                let taken = sqlx::query(sql.take)
+                    .bind(1i64)
+                    .bind(1i64)
+                    .bind(sku)
+                    .bind(0i64)
+                    .bind(1i64)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if taken == 0 {
+                    // Sold out: as the SDK does, read the SKU's rows to say how many are left, and
+                    // roll the order back.
+                    let _: Vec<(i64, i64)> = sqlx::query_as(sql.buckets)
+                        .bind(sku)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(sql.ledger)
+                    .bind(sku)
+                    .bind(1i64)
+                    .bind(&c.order)
+                    .bind(chrono::Utc::now().timestamp_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                let id = uuid::Uuid::now_v7().to_string();
+                let _: Row = if sql.returning {
+                    sqlx::query_as(sql.row)
+                        .bind(&c.order)
+                        .bind(&id)
+                        .bind(&c.lines)
+                        .bind(&c.takes)
+                        .bind(TTL.as_millis() as i64)
+                        .fetch_one(&mut *tx)
+                        .await?
+                } else {
+                    // No RETURNING: insert, then read the row back.
+                    sqlx::query(sql.row)
+                        .bind(&c.order)
+                        .bind(&id)
+                        .bind(&c.lines)
+                        .bind(&c.takes)
+                        .bind(TTL.as_millis() as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query_as(sql.read)
+                        .bind(&c.order)
+                        .fetch_one(&mut *tx)
+                        .await?
+                };
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await;
+            match attempt {
+                Err(e) if retryable(&e) && tries < 20 => tries += 1,
+                other => break other?,
+            }
+        };
+        if !placed {
             return Ok(false);
         }
-        sqlx::query(sql.ledger)
-            .bind(sku)
-            .bind(1i64)
-            .bind(&c.order)
-            .bind(chrono::Utc::now().timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
-        let id = uuid::Uuid::now_v7().to_string();
-        let _: Row = if sql.returning {
-            sqlx::query_as(sql.row)
-                .bind(&c.order)
-                .bind(&id)
-                .bind(&c.lines)
-                .bind(&c.takes)
-                .bind(TTL.as_millis() as i64)
-                .fetch_one(&mut *tx)
-                .await?
-        } else {
-            // No RETURNING: insert, then read the row back.
-            sqlx::query(sql.row)
-                .bind(&c.order)
-                .bind(&id)
-                .bind(&c.lines)
-                .bind(&c.takes)
-                .bind(TTL.as_millis() as i64)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query_as(sql.read)
-                .bind(&c.order)
-                .fetch_one(&mut *tx)
-                .await?
-        };
-        tx.commit().await?;
         // The payment happens here, in memory.
         let (confirmed, event) = c.confirmed(sku);
         // TX2 "sell": the order (locked, written at its version) and its event, then the
         // reservation (locked), the stock from reserved to sold, the ledger, the new state.
-        let mut tx = $begin;
-        let _: String = sqlx::query_scalar(sql.lock_order)
-            .bind(&c.order)
-            .fetch_one(&mut *tx)
-            .await?;
-        let written = sqlx::query(sql.update_order)
-            .bind("confirmed")
-            .bind(2i64)
-            .bind(&confirmed)
-            .bind(&c.order)
-            .bind(1i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if written != 1 {
-            return Err(sqlx::Error::Protocol(format!(
-                "order {} not updated",
-                c.order
-            )));
+        let mut tries = 0;
+        loop {
+            let attempt: Result<(), sqlx::Error> = async {
+                let mut tx = $begin;
+                let _: String = sqlx::query_scalar(sql.lock_order)
+                    .bind(&c.order)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let written = sqlx::query(sql.update_order)
+                    .bind("confirmed")
+                    .bind(2i64)
+                    .bind(&confirmed)
+                    .bind(&c.order)
+                    .bind(1i64)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if written != 1 {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "order {} not updated",
+                        c.order
+                    )));
+                }
+                sqlx::query(sql.outbox)
+                    .bind(&event.0)
+                    .bind(&event.1)
+                    .execute(&mut *tx)
+                    .await?;
+                let _: $locked = sqlx::query_as(sql.lock_row)
+                    .bind(&c.order)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let sold = sqlx::query(sql.sell)
+                    .bind(1i64)
+                    .bind(1i64)
+                    .bind(sku)
+                    .bind(0i64)
+                    .bind(1i64)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if sold != 1 {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "the reserved unit of order {} is gone",
+                        c.order
+                    )));
+                }
+                sqlx::query(sql.sold_ledger)
+                    .bind(sku)
+                    .bind(1i64)
+                    .bind(&c.order)
+                    .bind(chrono::Utc::now().timestamp_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql.set_state)
+                    .bind("committed")
+                    .bind(&c.order)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await;
+            match attempt {
+                Err(e) if retryable(&e) && tries < 20 => tries += 1,
+                other => break other?,
+            }
         }
-        sqlx::query(sql.outbox)
-            .bind(&event.0)
-            .bind(&event.1)
-            .execute(&mut *tx)
-            .await?;
-        let _: $locked = sqlx::query_as(sql.lock_row)
-            .bind(&c.order)
-            .fetch_one(&mut *tx)
-            .await?;
-        let sold = sqlx::query(sql.sell)
-            .bind(1i64)
-            .bind(1i64)
-            .bind(sku)
-            .bind(0i64)
-            .bind(1i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if sold != 1 {
-            return Err(sqlx::Error::Protocol(format!(
-                "the reserved unit of order {} is gone",
-                c.order
-            )));
-        }
-        sqlx::query(sql.sold_ledger)
-            .bind(sku)
-            .bind(1i64)
-            .bind(&c.order)
-            .bind(chrono::Utc::now().timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(sql.set_state)
-            .bind("committed")
-            .bind(&c.order)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         Ok(true)
     }};
 }

@@ -2,10 +2,11 @@
 //!
 //! [`Storefront::place_order`] runs:
 //!
-//! 1. ask the inventory whether it counts enough units ([`crate::inventory::InventoryStore::shortages`], a
-//!    hint): if not, the buyer is turned away ([`CheckoutError::OutOfStock`]) and nothing is
-//!    stored, no order and no event (a `tracing` record says who was turned away), so a sold
-//!    out flash sale costs the database reads only;
+//! 1. ask the inventory whether it counts enough units
+//!    ([`crate::inventory::InventoryStore::shortages`], a hint): if not, the buyer is turned
+//!    away ([`CheckoutError::OutOfStock`]) and nothing is stored, no order and no event (a
+//!    `tracing` record says who was turned away), so a sold out flash sale costs the database
+//!    reads only;
 //! 2. create the order PENDING (the same customer and idempotency key return the same order);
 //! 3. claim the cart ([`crate::cart::CheckoutClaim`]): a second "Pay" on the same cart, with
 //!    any key, is answered with the first order ([`CheckoutError::CartInCheckout`]);
@@ -16,6 +17,10 @@
 //!    money ledger and an `OrderConfirmed` event in the same step; on decline release the
 //!    stock and mark it FAILED. A gateway may answer pending: the order waits for
 //!    [`Storefront::handle_payment_event`].
+//!
+//! With a [`crate::unit::UnitOfWork`] (orders and stock in one database) steps 2 and 4 are
+//! one transaction, together with step 3 and the record that the charge is sent when the
+//! carts are there too, and step 6's sale and confirmation are another.
 //!
 //! Nothing runs between the charge and the confirmation but what records them. The side
 //! effects of a confirmation (taking the ordered units out of the cart, counting
@@ -402,8 +407,8 @@ impl Storefront {
 
     /// Turns a buyer away before anything is stored when the inventory already counts too
     /// few units ([`crate::inventory::InventoryStore::shortages`], a hint: the reservation
-    /// decides). `None` means go on. A concurrent retry of this very request may hold the units: that order
-    /// exists before its reservation does, so it is found here and resumed.
+    /// decides). `None` means go on. A concurrent retry of this very request may hold the
+    /// units: that order exists before its reservation does, so it is found and resumed.
     async fn turned_away(
         &self,
         lines: &[OrderLine],

@@ -12,7 +12,8 @@
 //! - [`UnitOfWork::sell`] records the confirmation (status, payment, money, events) and sells
 //!   the order's held stock: a sale without its confirmation, or the reverse, cannot happen.
 //!
-//! Give one to [`StorefrontBuilder::unit_of_work`](crate::storefront::StorefrontBuilder::unit_of_work).
+//! Give one to
+//! [`StorefrontBuilder::unit_of_work`](crate::storefront::StorefrontBuilder::unit_of_work).
 //! Without one (stock behind a Redis gate and orders in SQL, say) the saga runs step by step;
 //! the conformance suite and the fault-injection simulation hold both paths to the same
 //! guarantees.

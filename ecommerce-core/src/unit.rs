@@ -138,12 +138,17 @@ mod tests {
     use crate::payment::TestGateway;
     use crate::storefront::Storefront;
 
-    /// A unit that only says it is there.
+    /// A unit that only says it is there, and whether it claims carts.
     #[derive(Debug)]
-    struct Marker;
+    struct Marker {
+        carts: bool,
+    }
 
     #[async_trait]
     impl UnitOfWork for Marker {
+        fn claims_carts(&self) -> bool {
+            self.carts
+        }
         async fn place(
             &self,
             _: Order,
@@ -177,53 +182,26 @@ mod tests {
                 .orders(orders.clone(), orders.clone())
                 .inventory(Arc::new(MemoryInventory::new()))
         };
-        let kept = builder().unit_of_work(Arc::new(Marker)).build().unwrap();
+        let kept = builder()
+            .unit_of_work(Arc::new(Marker { carts: false }))
+            .build()
+            .unwrap();
         assert!(
             kept.unit.is_some(),
             "given after its stores, the unit is used"
         );
         let swapped = builder()
-            .unit_of_work(Arc::new(Marker))
+            .unit_of_work(Arc::new(Marker { carts: false }))
             .inventory(Arc::new(MemoryInventory::new()))
             .build()
             .unwrap();
         assert!(swapped.unit.is_none(), "another inventory drops the unit");
         let swapped = builder()
-            .unit_of_work(Arc::new(Marker))
+            .unit_of_work(Arc::new(Marker { carts: false }))
             .orders(orders.clone(), orders.clone())
             .build()
             .unwrap();
         assert!(swapped.unit.is_none(), "other orders drop the unit");
-    }
-
-    /// A unit that claims carts.
-    #[derive(Debug)]
-    struct CartMarker;
-
-    #[async_trait]
-    impl UnitOfWork for CartMarker {
-        fn claims_carts(&self) -> bool {
-            true
-        }
-        async fn place(
-            &self,
-            _: Order,
-            _: Vec<DomainEvent>,
-            _: &[ReservationLine],
-            _: Duration,
-            _: Option<&Cart>,
-        ) -> Result<Created, UnitError> {
-            unreachable!("not called")
-        }
-        async fn sell(
-            &self,
-            _: OrderId,
-            _: u64,
-            _: OrderPatch,
-            _: Vec<DomainEvent>,
-        ) -> Result<Order, UnitError> {
-            unreachable!("not called")
-        }
     }
 
     #[test]
@@ -238,18 +216,21 @@ mod tests {
                 .carts(Arc::new(crate::memory::MemoryCartStore::new()))
         };
         let shop = builder()
-            .unit_of_work(Arc::new(CartMarker))
+            .unit_of_work(Arc::new(Marker { carts: true }))
             .build()
             .unwrap();
         assert!(shop.unit.is_some() && shop.unit_claims_carts);
         let shop = builder()
-            .unit_of_work(Arc::new(CartMarker))
+            .unit_of_work(Arc::new(Marker { carts: true }))
             .carts(Arc::new(crate::memory::MemoryCartStore::new()))
             .build()
             .unwrap();
         assert!(shop.unit.is_some(), "orders and stock still go together");
         assert!(!shop.unit_claims_carts, "the carts are elsewhere now");
-        let shop = builder().unit_of_work(Arc::new(Marker)).build().unwrap();
+        let shop = builder()
+            .unit_of_work(Arc::new(Marker { carts: false }))
+            .build()
+            .unwrap();
         assert!(!shop.unit_claims_carts, "a unit without carts claims none");
     }
 }

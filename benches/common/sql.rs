@@ -35,6 +35,22 @@ const LITE_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_item
 
 pub(crate) type Row = (String, String, String, String, i64);
 
+/// Moves one unit of bucket 0 of `sku` with a stock statement (`take` or `sell`: both bind
+/// the quantity twice, the SKU, the bucket and the quantity again); the rows it changed.
+macro_rules! one_unit {
+    ($sql:expr, $sku:expr, $tx:ident) => {
+        sqlx::query($sql)
+            .bind(1i64)
+            .bind(1i64)
+            .bind($sku)
+            .bind(0i64)
+            .bind(1i64)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+    };
+}
+
 macro_rules! raw_reserve {
     ($pool:expr, $begin:expr, $take:expr, $ledger:expr, $row:expr, $buckets:expr, $sku:expr, $returning:expr) => {{
         let sku: &str = $sku;
@@ -42,15 +58,7 @@ macro_rules! raw_reserve {
         let lines = format!(r#"[{{"sku":"{sku}","quantity":1}}]"#);
         let takes = format!(r#"[{{"sku":"{sku}","bucket":0,"quantity":1}}]"#);
         let mut tx = $begin;
-        let taken = sqlx::query($take)
-            .bind(1i64)
-            .bind(1i64)
-            .bind(sku)
-            .bind(0i64)
-            .bind(1i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let taken = one_unit!($take, sku, tx);
         if taken == 0 {
             // As the SDK does: read the SKU's rows to say how many are left.
             let _: Vec<(i64, i64)> = sqlx::query_as($buckets)
@@ -322,15 +330,7 @@ macro_rules! raw_checkout {
                     .bind(&c.placed.1)
                     .execute(&mut *tx)
                     .await?;
-                let taken = sqlx::query(sql.take)
-                    .bind(1i64)
-                    .bind(1i64)
-                    .bind(sku)
-                    .bind(0i64)
-                    .bind(1i64)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let taken = one_unit!(sql.take, sku, tx);
                 if taken == 0 {
                     // Sold out: as the SDK does, read the SKU's rows to say how many are left, and
                     // roll the order back.
@@ -421,15 +421,7 @@ macro_rules! raw_checkout {
                     .bind(&c.order)
                     .fetch_one(&mut *tx)
                     .await?;
-                let sold = sqlx::query(sql.sell)
-                    .bind(1i64)
-                    .bind(1i64)
-                    .bind(sku)
-                    .bind(0i64)
-                    .bind(1i64)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let sold = one_unit!(sql.sell, sku, tx);
                 if sold != 1 {
                     return Err(sqlx::Error::Protocol(format!(
                         "the reserved unit of order {} is gone",

@@ -45,6 +45,7 @@ fn cart_with_a_line() -> Cart {
         title: "Bench item".into(),
         price: Money::from_minor(1_999, Currency::Usd),
         available: true,
+        profile: Default::default(),
     };
     cart.add(&offer, 1, &CartLimits::default()).expect("add");
     cart

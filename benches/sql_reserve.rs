@@ -214,6 +214,7 @@ async fn main() {
                     options: Default::default(),
                     price: Money::from_minor(1_000, Currency::Usd),
                     published: true,
+                    profile: Default::default(),
                 }],
                 published: true,
                 created_at: chrono::Utc::now(),
@@ -241,6 +242,8 @@ async fn main() {
                                 customer,
                                 payment_method: PaymentMethod::new("tok_approve").expect("token"),
                                 idempotency_key: key,
+                                delivery: None,
+                                accepted_quote: None,
                             })
                             .await
                             .expect("checkout");

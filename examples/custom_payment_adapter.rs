@@ -356,6 +356,8 @@ async fn pay(shop: &Storefront, sku: &Sku, source: &str) -> Result<ecommerce::or
             customer: CustomerId::new(),
             payment_method: PaymentMethod::new(source)?,
             idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string())?,
+            delivery: None,
+            accepted_quote: None,
         })
         .await?
         .into_order())
@@ -411,6 +413,7 @@ async fn main() -> Result<()> {
             options: BTreeMap::new(),
             price: Money::from_minor(3_999, Currency::Usd),
             published: true,
+            profile: Default::default(),
         }],
         published: true,
         created_at: Utc::now(),

@@ -48,6 +48,8 @@ async fn buy(shop: &Storefront, sku: &Sku) -> std::result::Result<OrderStatus, C
             payment_method: PaymentMethod::new("tok_approve").expect("valid token"),
             idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string())
                 .expect("valid key"),
+            delivery: None,
+            accepted_quote: None,
         })
         .await?;
     Ok(order.order().status)
@@ -80,6 +82,7 @@ async fn main() -> Result<()> {
             options: BTreeMap::new(),
             price: Money::from_minor(12_900, Currency::Usd),
             published: true,
+            profile: Default::default(),
         }],
         published: true,
         created_at: Utc::now(),

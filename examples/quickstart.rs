@@ -40,6 +40,7 @@ fn product(title: &str, brand: &str, category: &str, variants: &[(&str, i64)]) -
                     options: BTreeMap::new(),
                     price: Money::from_minor(*cents, Currency::Usd),
                     published: true,
+                    profile: Default::default(),
                 })
             })
             .collect::<Result<_>>()?,
@@ -145,6 +146,8 @@ async fn main() -> Result<()> {
             customer: alice,
             payment_method: PaymentMethod::new("tok_approve")?,
             idempotency_key: IdempotencyKey::new("alice-checkout-1")?,
+            delivery: None,
+            accepted_quote: None,
         })
         .await?;
     let Placed::Confirmed(order) = placed else {
@@ -161,6 +164,8 @@ async fn main() -> Result<()> {
             customer: alice,
             payment_method: PaymentMethod::new("tok_pending")?,
             idempotency_key: IdempotencyKey::new("alice-checkout-2")?,
+            delivery: None,
+            accepted_quote: None,
         })
         .await?
     else {
@@ -192,6 +197,8 @@ async fn main() -> Result<()> {
         customer: bob,
         payment_method: PaymentMethod::new("tok_approve")?,
         idempotency_key: IdempotencyKey::new("bob-checkout-1")?,
+        delivery: None,
+        accepted_quote: None,
     })
     .await?;
 
@@ -209,6 +216,8 @@ async fn main() -> Result<()> {
                 customer: buyer,
                 payment_method: PaymentMethod::new("tok_approve")?,
                 idempotency_key: IdempotencyKey::new(format!("kettle-{i}"))?,
+                delivery: None,
+                accepted_quote: None,
             })
             .await;
         match result {

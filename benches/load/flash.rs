@@ -42,6 +42,7 @@ pub(crate) async fn hot_sku(backend: &Backend, units: u32, buckets: u32) -> Sku 
                 options: BTreeMap::new(),
                 price: Money::from_minor(12_900, Currency::Usd),
                 published: true,
+                profile: Default::default(),
             }],
             published: true,
             created_at: chrono::Utc::now(),
@@ -72,6 +73,8 @@ pub(crate) async fn checkout(shop: &Storefront, sku: &Sku) -> Result<bool, Check
             customer: CustomerId::new(),
             payment_method: PaymentMethod::new("tok_approve").expect("token"),
             idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
+            delivery: None,
+            accepted_quote: None,
         })
         .await;
     match placed {

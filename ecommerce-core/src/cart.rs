@@ -499,6 +499,7 @@ mod tests {
             title: sku.into(),
             price: Money::from_minor(minor, Currency::Usd),
             available: true,
+            profile: Default::default(),
         }
     }
 

@@ -48,6 +48,21 @@ pub struct Variant {
     pub price: Money,
     /// Whether this variant is for sale (the product must be published too).
     pub published: bool,
+    /// How it is taxed and shipped.
+    #[serde(default)]
+    pub profile: ItemProfile,
+}
+
+/// How an item is taxed and shipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ItemProfile {
+    /// Its tax class (default `standard`).
+    pub tax_class: crate::tax::TaxClass,
+    /// Weight of one unit, in grams.
+    pub weight_grams: u32,
+    /// Its shipping class (`bulky`, `frozen`...), if any.
+    pub shipping_class: Option<String>,
 }
 
 /// A product as shoppers see it.
@@ -170,6 +185,7 @@ impl Product {
             title,
             price: variant.price,
             available: self.published && variant.published,
+            profile: variant.profile.clone(),
         }
     }
 
@@ -206,6 +222,9 @@ pub struct Offer {
     pub price: Money,
     /// Whether the product and the variant are both published.
     pub available: bool,
+    /// How it is taxed and shipped.
+    #[serde(default)]
+    pub profile: ItemProfile,
 }
 
 /// A page of a listing, with the cursor of the next page.

@@ -504,6 +504,7 @@ mod tests {
                 options: Default::default(),
                 price: Money::from_minor(1_500, Currency::Usd),
                 published: true,
+                profile: Default::default(),
             }],
             published: true,
             created_at: Utc::now(),

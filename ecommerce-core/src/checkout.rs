@@ -80,6 +80,14 @@ pub struct CheckoutRequest {
     pub payment_method: PaymentMethod,
     /// The client's key for this attempt: a retry with the same key returns the same order.
     pub idempotency_key: IdempotencyKey,
+    /// Contact, addresses and the chosen shipping; required when the shop ships or taxes.
+    #[serde(default)]
+    pub delivery: Option<Delivery>,
+    /// The quote the shopper accepted ([`Storefront::quote`]): if the price is no longer
+    /// that one, nothing is charged and the answer is [`CheckoutError::QuoteChanged`].
+    /// Without it the current quote is charged.
+    #[serde(default)]
+    pub accepted_quote: Option<crate::quote::Quote>,
 }
 
 impl CheckoutRequest {
@@ -89,6 +97,9 @@ impl CheckoutRequest {
         hasher.update(self.cart.as_uuid().as_bytes());
         hasher.update(self.customer.as_uuid().as_bytes());
         hasher.update(self.payment_method.as_str().as_bytes());
+        if let Some(delivery) = &self.delivery {
+            hasher.update(serde_json::to_vec(delivery).expect("deliveries serialize"));
+        }
         hex::encode(hasher.finalize())
     }
 }
@@ -322,15 +333,19 @@ impl Storefront {
         if let Some(answer) = self.turned_away(&lines, &request, &fingerprint).await {
             return answer;
         }
-        let currency = lines[0].unit_price.currency;
-        let total = Money::sum(
-            currency,
-            lines
-                .iter()
-                .map(|l| l.unit_price.checked_mul(l.quantity))
-                .collect::<Result<Vec<_>, _>>()?,
-        )?;
         let now = Utc::now();
+        // Boxed: the saga's future stays small enough for a task's stack.
+        let quote = Box::pin(self.price(&cart, &lines, request.delivery.as_ref(), now)).await?;
+        if let Some(accepted) = &request.accepted_quote {
+            if accepted.hash != quote.hash {
+                return Err(CheckoutError::QuoteChanged {
+                    changes: quote.changes_since(accepted),
+                    quote: Box::new(quote),
+                });
+            }
+        }
+        let total = quote.total;
+        let delivery = request.delivery.clone();
         let order = Order {
             id: OrderId::new(),
             customer: request.customer,
@@ -346,6 +361,10 @@ impl Storefront {
             payment_method: Some(request.payment_method.clone()),
             money: Vec::new(),
             charge_started_at: None,
+            contact: delivery.as_ref().map(|d| d.email.clone()),
+            shipping_address: delivery.as_ref().map(|d| d.shipping_address.clone()),
+            billing_address: delivery.and_then(|d| d.billing_address),
+            quote: Some(quote),
             created_at: now,
             updated_at: now,
         };
@@ -521,6 +540,7 @@ impl Storefront {
                 title: offer.title.clone(),
                 quantity: line.quantity,
                 unit_price: offer.price,
+                profile: offer.profile.clone(),
             });
         }
         if changes.is_empty() {
@@ -1264,5 +1284,8 @@ impl EventSink for CheckoutEffects {
     }
 }
 
+mod pricing;
 #[cfg(test)]
 mod tests;
+
+pub use pricing::Delivery;

@@ -240,6 +240,7 @@ pub fn catalog(n: usize, seed: u64) -> impl Iterator<Item = DemoProduct> {
                 options: BTreeMap::from([("size".to_owned(), (*size).to_owned())]),
                 price: Money::from_minor(cents + 500 * v as i64, Currency::Usd),
                 published: true,
+                profile: Default::default(),
             });
             stock.push(if rng.below(10) == 0 {
                 0

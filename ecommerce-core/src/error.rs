@@ -4,6 +4,9 @@
 //! version an order was really at, which prices changed. Messages are lowercase without a
 //! trailing period. Backend failures keep their `source` chain ([`StoreError`]).
 
+use crate::quote::{Quote, QuoteChange, QuoteError};
+use crate::shipping::ShippingError;
+use crate::tax::TaxError;
 use std::error::Error as StdError;
 use std::sync::Arc;
 
@@ -351,6 +354,35 @@ pub struct PriceChange {
     pub now: Money,
 }
 
+/// Why a chosen shipping quote cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShippingQuoteProblem {
+    /// Its fields no longer match its id: it was edited.
+    #[error("it was altered")]
+    Altered,
+    /// It was quoted for another cart.
+    #[error("it belongs to another cart")]
+    AnotherCart,
+    /// It was quoted for another address.
+    #[error("it was quoted for another address")]
+    AnotherAddress,
+    /// It expired.
+    #[error("it expired")]
+    Expired,
+    /// The method now costs another amount.
+    #[error("the method now costs {now} (was {was})")]
+    AmountChanged {
+        /// The quoted amount.
+        was: Money,
+        /// The amount now.
+        now: Money,
+    },
+    /// The method is no longer offered for this cart and address.
+    #[error("method `{0}` is no longer offered")]
+    NoLongerOffered(String),
+}
+
 /// Errors of the checkout saga.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -425,6 +457,35 @@ pub enum CheckoutError {
     /// The idempotency key was already used for a different request; nothing was done.
     #[error("idempotency key {0} was used for a different request")]
     IdempotencyConflict(IdempotencyKey),
+    /// The shop ships or taxes, and the request has no [`crate::checkout::Delivery`]
+    /// (contact and shipping address); nothing was done.
+    #[error("a contact e-mail and a shipping address are required")]
+    DeliveryRequired,
+    /// The shop ships, and no shipping method was chosen; nothing was done.
+    #[error("choose a shipping method")]
+    ShippingRequired,
+    /// The chosen shipping quote cannot be used; nothing was done. Quote shipping again.
+    #[error("the shipping quote cannot be used: {0}")]
+    ShippingQuote(ShippingQuoteProblem),
+    /// Shipping could not be quoted.
+    #[error(transparent)]
+    Shipping(#[from] ShippingError),
+    /// Tax could not be computed.
+    #[error(transparent)]
+    Tax(#[from] TaxError),
+    /// The price quote could not be computed.
+    #[error(transparent)]
+    Quote(#[from] QuoteError),
+    /// The price is no longer the one the shopper accepted (a price, the shipping or the
+    /// tax changed); nothing was done. Show the changes and the new quote, and ask again.
+    #[error("the price changed since it was accepted ({} change(s))", changes.len())]
+    QuoteChanged {
+        /// What changed.
+        changes: Vec<QuoteChange>,
+        /// The quote now.
+        quote: Box<Quote>,
+    },
+
     /// A cart rule or the cart store failed.
     #[error(transparent)]
     Cart(#[from] CartError),
@@ -690,6 +751,17 @@ impl CheckoutError {
             CheckoutError::Inventory(e) => e.kind(),
             CheckoutError::Order(e) => e.kind(),
             CheckoutError::Money(_) => ErrorKind::Invalid,
+            CheckoutError::DeliveryRequired | CheckoutError::ShippingRequired => ErrorKind::Invalid,
+            CheckoutError::ShippingQuote(ShippingQuoteProblem::Expired) => ErrorKind::Conflict,
+            CheckoutError::ShippingQuote(_) => ErrorKind::Invalid,
+            CheckoutError::QuoteChanged { .. } => ErrorKind::Conflict,
+            CheckoutError::Shipping(ShippingError::NoZone(_))
+            | CheckoutError::Tax(TaxError::NoRate { .. }) => ErrorKind::Invalid,
+            CheckoutError::Shipping(ShippingError::Unavailable(_))
+            | CheckoutError::Tax(TaxError::Unavailable(_)) => ErrorKind::Transient,
+            CheckoutError::Shipping(_) | CheckoutError::Tax(_) | CheckoutError::Quote(_) => {
+                ErrorKind::Internal
+            }
             // A protocol error leaves the charge's outcome unknown too: finish it later.
             CheckoutError::Payment(e) if e.is_outcome_unknown() => ErrorKind::Transient,
             CheckoutError::Payment(e) => e.kind(),

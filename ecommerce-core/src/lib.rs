@@ -9,6 +9,7 @@
 //! | [`money`], [`id`] | amounts and currencies, typed ids |
 //! | [`catalog`], [`cart`], [`inventory`], [`order`], [`payment`], [`recommend`], [`search`], [`events`] | each concept's types and its store trait |
 //! | [`catalog_cache`], [`breaker`] | the caching catalog that stays visible when its store fails, and the circuit breaker that stops waiting on a dependency that is down |
+//! | [`address`], [`shipping`], [`tax`], [`quote`] | where an order goes, what shipping and tax it costs, and the frozen price quote checkout charges |
 //! | [`checkout`] | the checkout saga, payment callbacks, recovery, cancellation |
 //! | [`storefront`] | [`Storefront`], the API applications call |
 //! | [`mod@unit`] | the unit of work of orders and stock in one database (a checkout in two transactions) |
@@ -17,6 +18,7 @@
 //! | `testkit` (feature `testkit`) | the conformance suite every store runs |
 //! | [`error`] | one error enum per area, and [`Error`] |
 
+pub mod address;
 pub mod breaker;
 pub mod cart;
 pub mod catalog;
@@ -31,9 +33,12 @@ pub mod memory;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod quote;
 pub mod recommend;
 pub mod search;
+pub mod shipping;
 pub mod storefront;
+pub mod tax;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod unit;

@@ -146,6 +146,9 @@ pub struct OrderLine {
     pub quantity: u32,
     /// Catalog price at checkout.
     pub unit_price: Money,
+    /// How it was taxed and shipped.
+    #[serde(default)]
+    pub profile: crate::catalog::ItemProfile,
 }
 
 /// The payment of an order, as last reported by the gateway.
@@ -223,6 +226,20 @@ pub struct Order {
     /// flight can no longer land ([`crate::StorefrontConfig::payment_timeout`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charge_started_at: Option<DateTime<Utc>>,
+    /// Whom to tell about the order (every order placed with a
+    /// [`crate::checkout::Delivery`] has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<crate::address::Email>,
+    /// Where it ships.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<crate::address::Address>,
+    /// Where it is billed, when not the shipping address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<crate::address::Address>,
+    /// What it costs, to the minor unit: each line's net, tax and total, the shipping, the
+    /// taxes by rate; its [`crate::quote::Quote::total`] is [`Order::total`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<crate::quote::Quote>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.

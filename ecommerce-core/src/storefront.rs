@@ -12,6 +12,8 @@
 //! Build one from other stores with [`Storefront::builder`]. The checkout saga, payment
 //! callbacks, recovery and cancellation are in [`crate::checkout`].
 
+use crate::shipping::ShippingRates;
+use crate::tax::{TaxProvider, TaxSettings};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,11 @@ pub struct StorefrontConfig {
     /// the shop's own grounds (stock, a lost cart claim) only once this has passed and the
     /// gateway knows no charge for it, so a failure never races a charge in flight.
     pub payment_timeout: Duration,
+    /// Whether catalog prices include tax, and where taxes are rounded.
+    pub tax: TaxSettings,
+    /// How long a price quote holds (never longer than its shipping quote). Default 15
+    /// minutes.
+    pub quote_ttl: Duration,
 }
 
 impl Default for StorefrontConfig {
@@ -63,6 +70,8 @@ impl Default for StorefrontConfig {
             reservation_ttl: Duration::from_secs(15 * 60),
             recovery_batch: 500,
             payment_timeout: Duration::from_secs(30),
+            tax: TaxSettings::default(),
+            quote_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -78,6 +87,10 @@ pub struct Storefront {
     pub(crate) payments: Arc<dyn PaymentGateway>,
     pub(crate) recommendations: Arc<dyn RecommendationStore>,
     pub(crate) search: Arc<dyn ProductSearch>,
+    /// Shipping methods and rates; `None`: nothing is shipped.
+    pub(crate) shipping: Option<Arc<dyn ShippingRates>>,
+    /// Tax rates; `None`: nothing is taxed.
+    pub(crate) tax: Option<Arc<dyn TaxProvider>>,
     /// Orders and stock changed together, when they share a database.
     pub(crate) unit: Option<Arc<dyn UnitOfWork>>,
     /// Whether the unit also claims the cart store's carts.
@@ -122,6 +135,8 @@ pub struct StorefrontBuilder {
     payments: Option<Arc<dyn PaymentGateway>>,
     recommendations: Option<Arc<dyn RecommendationStore>>,
     search: Option<Arc<dyn ProductSearch>>,
+    shipping: Option<Arc<dyn ShippingRates>>,
+    tax: Option<Arc<dyn TaxProvider>>,
     unit: Option<Arc<dyn UnitOfWork>>,
     unit_claims_carts: bool,
     config: StorefrontConfig,
@@ -192,6 +207,22 @@ impl StorefrontBuilder {
         self
     }
 
+    /// Shipping rates ([`crate::shipping::ZoneTable`] or an adapter of your own). With them
+    /// every checkout needs a [`crate::checkout::Delivery`] with a chosen
+    /// [`crate::shipping::ShippingQuote`] (see [`Storefront::shipping_quotes`]).
+    pub fn shipping(mut self, rates: Arc<dyn ShippingRates>) -> Self {
+        self.shipping = Some(rates);
+        self
+    }
+
+    /// Tax rates ([`crate::tax::TaxTable`] or a tax service's adapter); set the price mode
+    /// and rounding in [`StorefrontConfig::tax`]. With them every checkout needs a
+    /// [`crate::checkout::Delivery`]: tax goes by the shipping address.
+    pub fn tax(mut self, provider: Arc<dyn TaxProvider>) -> Self {
+        self.tax = Some(provider);
+        self
+    }
+
     /// Orders and stock in one database, changed together: the checkout then places an
     /// order and takes its stock in one transaction, and confirms it and sells the stock in
     /// another (see [`crate::unit`]). Give the unit of the same database as the order store
@@ -247,6 +278,8 @@ impl StorefrontBuilder {
                 .recommendations
                 .unwrap_or_else(|| Arc::new(MemoryRecommendations::new())),
             search: self.search.unwrap_or_else(|| Arc::new(MemorySearch::new())),
+            shipping: self.shipping,
+            tax: self.tax,
             unit_claims_carts: self.unit.is_some() && self.unit_claims_carts,
             unit: self.unit,
             config: self.config,

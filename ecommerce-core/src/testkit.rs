@@ -77,7 +77,7 @@ use crate::order::{Order, OrderStatus, OrderStore};
 use crate::payment::{PaymentMethod, TestGateway};
 use crate::recommend::RecommendationStore;
 use crate::search::ProductSearch;
-use crate::storefront::{Storefront, StorefrontConfig};
+use crate::storefront::{Storefront, StorefrontBuilder, StorefrontConfig};
 use crate::unit::UnitOfWork;
 
 /// One store of each kind, fresh and isolated from every other backend made by the factory.
@@ -131,6 +131,13 @@ impl Backend {
 
     /// A storefront over these stores and a fresh [`TestGateway`].
     pub fn storefront(&self, config: StorefrontConfig) -> (Storefront, Arc<TestGateway>) {
+        let (builder, gateway) = self.builder(config);
+        (builder.build().expect("every store is given"), gateway)
+    }
+
+    /// A storefront builder over these stores (and their unit of work) with a fresh
+    /// [`TestGateway`], to add shipping, tax or search before building.
+    pub fn builder(&self, config: StorefrontConfig) -> (StorefrontBuilder, Arc<TestGateway>) {
         let gateway = Arc::new(TestGateway::default());
         let mut builder = Storefront::builder()
             .catalog(self.catalog.clone())
@@ -144,8 +151,7 @@ impl Backend {
         if let Some(unit) = &self.unit {
             builder = builder.unit_of_work(unit.clone());
         }
-        let shop = builder.build().expect("every store is given");
-        (shop, gateway)
+        (builder, gateway)
     }
 }
 
@@ -312,6 +318,8 @@ macro_rules! checkout_suite {
             idempotency_keys_are_scoped_per_customer,
             cancellation_refunds_once_in_the_ledger,
             simulation_stock_and_money_survive_faults,
+            checkout_ships_and_taxes_to_an_address_and_charges_the_quote,
+            checkout_refuses_bad_delivery_and_changes_nothing,
         );
     };
 }
@@ -322,6 +330,7 @@ mod checkout;
 mod inventory;
 mod money;
 mod orders;
+mod pricing;
 pub mod proxy;
 mod recommendations;
 mod search;
@@ -333,6 +342,7 @@ pub use checkout::*;
 pub use inventory::*;
 pub use money::*;
 pub use orders::*;
+pub use pricing::*;
 pub use recommendations::*;
 pub use search::*;
 pub use simulation::*;
@@ -346,7 +356,8 @@ trait Place {
 
 impl Place for Storefront {
     async fn place(&self, request: CheckoutRequest) -> Result<Order, CheckoutError> {
-        self.place_order(request)
+        // Boxed: a check awaits many checkouts, and debug builds keep each future whole.
+        Box::pin(self.place_order(request))
             .await
             .map(crate::checkout::Placed::into_order)
     }
@@ -388,6 +399,7 @@ fn product(title: &str, variants: &[(&str, i64)]) -> Product {
                 options: BTreeMap::new(),
                 price: usd(*price),
                 published: true,
+                profile: Default::default(),
             })
             .collect(),
         published: true,
@@ -426,6 +438,8 @@ fn request(cart: CartId, customer: CustomerId, token: &str, k: &str) -> Checkout
         customer,
         payment_method: method(token),
         idempotency_key: key(k),
+        delivery: None,
+        accepted_quote: None,
     }
 }
 
@@ -486,6 +500,7 @@ fn new_order(customer: CustomerId, k: &str) -> Order {
             title: "Thing".into(),
             quantity: 1,
             unit_price: usd(500),
+            profile: Default::default(),
         }],
         total: usd(500),
         payment: None,
@@ -493,6 +508,10 @@ fn new_order(customer: CustomerId, k: &str) -> Order {
         payment_method: None,
         money: Vec::new(),
         charge_started_at: None,
+        contact: None,
+        shipping_address: None,
+        billing_address: None,
+        quote: None,
         created_at: now,
         updated_at: now,
     }

@@ -31,6 +31,7 @@ fn product(n: usize) -> Product {
             options: BTreeMap::new(),
             price: Money::from_minor(1_000, Currency::Usd),
             published: true,
+            profile: Default::default(),
         }],
         published: true,
         created_at: Utc::now(),

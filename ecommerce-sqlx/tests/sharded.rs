@@ -103,6 +103,7 @@ async fn a_customer_lives_in_one_shard() {
             options: Default::default(),
             price: ecommerce_core::Money::from_minor(100, ecommerce_core::Currency::Usd),
             published: true,
+            profile: Default::default(),
         }],
         published: true,
         created_at: chrono::Utc::now(),
@@ -120,6 +121,8 @@ async fn a_customer_lives_in_one_shard() {
                 customer: *customer,
                 payment_method: PaymentMethod::new("tok_approve").expect("token"),
                 idempotency_key: IdempotencyKey::new(format!("shard-{i}-{n}")).expect("key"),
+                delivery: None,
+                accepted_quote: None,
             })
             .await
             .expect("order");

@@ -313,6 +313,8 @@ pub(crate) async fn place_order(
             customer: session.customer,
             payment_method,
             idempotency_key,
+            delivery: None,
+            accepted_quote: None,
         })
         .await?)
 }

@@ -105,12 +105,14 @@ impl World {
                     options: Default::default(),
                     price: Money::from_minor(2_000, Currency::Usd),
                     published: true,
+                    profile: Default::default(),
                 },
                 Variant {
                     sku: Sku::new("SAGA-U").unwrap(),
                     options: Default::default(),
                     price: Money::from_minor(500, Currency::Usd),
                     published: true,
+                    profile: Default::default(),
                 },
             ],
             published: true,
@@ -281,6 +283,8 @@ fn request(cart: CartId, token: &str) -> CheckoutRequest {
         customer: customer(),
         payment_method: PaymentMethod::new(token).unwrap(),
         idempotency_key: IdempotencyKey::new("crash-test").unwrap(),
+        delivery: None,
+        accepted_quote: None,
     }
 }
 

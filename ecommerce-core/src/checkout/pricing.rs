@@ -1,0 +1,213 @@
+//! Delivery details, shipping quotes and the price quote of a cart.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::address::{Address, Email};
+use crate::cart::Cart;
+use crate::error::{CheckoutError, ShippingQuoteProblem};
+use crate::id::CartId;
+use crate::money::Money;
+use crate::order::OrderLine;
+use crate::quote::{Quote, QuoteInput};
+use crate::shipping::{ShippedItem, ShippingQuote, ShippingRequest, checked_offers};
+use crate::storefront::Storefront;
+use crate::tax::{TaxItem, TaxRequest, TaxableItem, checked_rates};
+
+/// Where an order goes and whom to tell, given with a checkout
+/// ([`crate::CheckoutRequest::delivery`]). Required when the shop ships or taxes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The contact e-mail (a guest's too).
+    pub email: Email,
+    /// Where the goods go; tax goes by it.
+    pub shipping_address: Address,
+    /// Where the payment is billed, when elsewhere.
+    #[serde(default)]
+    pub billing_address: Option<Address>,
+    /// The chosen shipping method, from [`Storefront::shipping_quotes`].
+    #[serde(default)]
+    pub shipping: Option<ShippingQuote>,
+}
+
+impl Storefront {
+    /// The shipping methods for a cart to an address, each a [`ShippingQuote`] bound to the
+    /// cart and the address until it expires. Empty when the shop ships nothing.
+    ///
+    /// # Errors
+    /// [`CheckoutError::CartNotFound`], [`CheckoutError::EmptyCart`],
+    /// [`CheckoutError::ItemUnavailable`], [`CheckoutError::PricesChanged`] (as at Pay),
+    /// [`CheckoutError::Shipping`] (no zone serves the address, the adapter failed).
+    pub async fn shipping_quotes(
+        &self,
+        cart: CartId,
+        destination: &Address,
+    ) -> Result<Vec<ShippingQuote>, CheckoutError> {
+        let Some(rates) = &self.shipping else {
+            return Ok(Vec::new());
+        };
+        let cart = self.cart_to_price(cart).await?;
+        let lines = self.price_lines(&cart).await?;
+        let request = shipping_request(&cart, &lines, destination)?;
+        let offers = checked_offers(&request, rates.offers(&request).await?)?;
+        let now = Utc::now();
+        Ok(offers
+            .into_iter()
+            .map(|offer| ShippingQuote::new(cart.id, destination, offer, now))
+            .collect())
+    }
+
+    /// The price quote of a cart: catalog prices, the chosen shipping and the tax at the
+    /// delivery address, every amount to the minor unit (see [`crate::quote`]). Show it for
+    /// review and pass it back as [`crate::CheckoutRequest::accepted_quote`]: Pay charges it
+    /// or answers what changed.
+    ///
+    /// # Errors
+    /// As [`Storefront::shipping_quotes`], and [`CheckoutError::DeliveryRequired`],
+    /// [`CheckoutError::ShippingRequired`], [`CheckoutError::ShippingQuote`],
+    /// [`CheckoutError::Tax`] (no rate for an item's class at the address, the provider
+    /// failed or answered nonsense).
+    pub async fn quote(
+        &self,
+        cart: CartId,
+        delivery: Option<&Delivery>,
+    ) -> Result<Quote, CheckoutError> {
+        let cart = self.cart_to_price(cart).await?;
+        let lines = self.price_lines(&cart).await?;
+        self.price(&cart, &lines, delivery, Utc::now()).await
+    }
+
+    async fn cart_to_price(&self, id: CartId) -> Result<Cart, CheckoutError> {
+        match self.carts.load(id).await? {
+            Some(cart) if !cart.is_empty() => Ok(cart),
+            Some(_) => Err(CheckoutError::EmptyCart(id)),
+            None => Err(CheckoutError::CartNotFound(id)),
+        }
+    }
+
+    /// The quote of priced lines: shipping re-checked with the adapter, tax asked of the
+    /// provider, both answers checked, then the pure pipeline.
+    pub(crate) async fn price(
+        &self,
+        cart: &Cart,
+        lines: &[OrderLine],
+        delivery: Option<&Delivery>,
+        now: DateTime<Utc>,
+    ) -> Result<Quote, CheckoutError> {
+        let delivery = match delivery {
+            Some(d) => Some(d),
+            None if self.shipping.is_some() || self.tax.is_some() => {
+                return Err(CheckoutError::DeliveryRequired);
+            }
+            None => None,
+        };
+        let shipping = match (&self.shipping, delivery) {
+            (Some(rates), Some(delivery)) => {
+                let chosen = delivery
+                    .shipping
+                    .as_ref()
+                    .ok_or(CheckoutError::ShippingRequired)?;
+                let problem = if !chosen.is_intact() {
+                    Some(ShippingQuoteProblem::Altered)
+                } else if chosen.cart != cart.id {
+                    Some(ShippingQuoteProblem::AnotherCart)
+                } else if !chosen.is_for(&delivery.shipping_address) {
+                    Some(ShippingQuoteProblem::AnotherAddress)
+                } else if now >= chosen.expires_at {
+                    Some(ShippingQuoteProblem::Expired)
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(CheckoutError::ShippingQuote(problem));
+                }
+                let request = shipping_request(cart, lines, &delivery.shipping_address)?;
+                let offers = checked_offers(&request, rates.offers(&request).await?)?;
+                let offer = offers
+                    .into_iter()
+                    .find(|o| o.method == chosen.method)
+                    .ok_or_else(|| {
+                        CheckoutError::ShippingQuote(ShippingQuoteProblem::NoLongerOffered(
+                            chosen.method.clone(),
+                        ))
+                    })?;
+                if offer.amount != chosen.amount || offer.tax_class != chosen.tax_class {
+                    return Err(CheckoutError::ShippingQuote(
+                        ShippingQuoteProblem::AmountChanged {
+                            was: chosen.amount,
+                            now: offer.amount,
+                        },
+                    ));
+                }
+                Some(chosen)
+            }
+            _ => None,
+        };
+        let rates = match (&self.tax, delivery) {
+            (Some(provider), Some(delivery)) => {
+                let mut items = Vec::with_capacity(lines.len() + 1);
+                for (i, line) in lines.iter().enumerate() {
+                    items.push(TaxableItem {
+                        item: TaxItem::Line(i),
+                        class: line.profile.tax_class.clone(),
+                        amount: line.unit_price.checked_mul(line.quantity)?.round(),
+                        quantity: line.quantity,
+                    });
+                }
+                if let Some((shipping, class)) =
+                    shipping.and_then(|s| s.tax_class.clone().map(|c| (s, c)))
+                {
+                    items.push(TaxableItem {
+                        item: TaxItem::Shipping,
+                        class,
+                        amount: shipping.amount,
+                        quantity: 1,
+                    });
+                }
+                let request = TaxRequest {
+                    destination: delivery.shipping_address.clone(),
+                    price_mode: self.config.tax.price_mode,
+                    items,
+                };
+                Some(checked_rates(&request, provider.rates(&request).await?)?)
+            }
+            _ => None,
+        };
+        Ok(Quote::compute(QuoteInput {
+            lines,
+            shipping,
+            rates: rates.as_deref(),
+            settings: self.config.tax,
+            now,
+            valid_for: self.config.quote_ttl,
+        })?)
+    }
+}
+
+fn shipping_request(
+    cart: &Cart,
+    lines: &[OrderLine],
+    destination: &Address,
+) -> Result<ShippingRequest, CheckoutError> {
+    let currency = lines
+        .first()
+        .map(|l| l.unit_price.currency)
+        .ok_or(CheckoutError::EmptyCart(cart.id))?;
+    let mut items = Vec::with_capacity(lines.len());
+    for line in lines {
+        items.push(ShippedItem {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            weight_grams: line.profile.weight_grams,
+            shipping_class: line.profile.shipping_class.clone(),
+            amount: line.unit_price.checked_mul(line.quantity)?.round(),
+        });
+    }
+    let subtotal = Money::sum(currency, items.iter().map(|i| i.amount))?;
+    Ok(ShippingRequest {
+        cart: cart.id,
+        destination: destination.clone(),
+        items,
+        subtotal,
+    })
+}

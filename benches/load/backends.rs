@@ -120,6 +120,8 @@ impl Floor {
 pub(crate) struct Backend {
     pub(crate) kind: Kind,
     pub(crate) shop: Arc<Storefront>,
+    /// The same stores, selling to an address with shipping and tax.
+    pub(crate) priced: Arc<Storefront>,
     /// The reservation path the SDK's checkout uses.
     pub(crate) inventory: Arc<dyn InventoryStore>,
     /// The SQL inventory underneath, for spreading a hot SKU over buckets.
@@ -144,19 +146,22 @@ impl Backend {
         let gateway = Arc::new(TestGateway::default());
         if kind == Kind::Memory {
             let orders = Arc::new(MemoryOrderStore::new());
-            let shop = Storefront::builder()
+            let builder = Storefront::builder()
                 .catalog(Arc::new(MemoryCatalog::new()))
                 .carts(Arc::new(MemoryCartStore::new()))
                 .inventory(Arc::new(MemoryInventory::new()))
                 .orders(orders.clone(), orders)
                 .search(Arc::new(search.clone()))
-                .payments(gateway)
+                .payments(gateway);
+            let priced = crate::flash::pricing(builder.clone())
                 .build()
                 .map_err(|e| e.to_string())?;
+            let shop = builder.build().map_err(|e| e.to_string())?;
             return Ok(Backend {
                 kind,
                 inventory: shop.inventory().clone(),
                 shop: Arc::new(shop),
+                priced: Arc::new(priced),
                 sql_inventory: None,
                 db: None,
                 floor: None,
@@ -224,10 +229,14 @@ impl Backend {
             };
             redis_cleanup = Some((redis, url));
         }
+        let priced = crate::flash::pricing(builder.clone())
+            .build()
+            .map_err(|e| e.to_string())?;
         let shop = builder.build().map_err(|e| e.to_string())?;
         Ok(Backend {
             kind,
             shop: Arc::new(shop),
+            priced: Arc::new(priced),
             inventory,
             sql_inventory: Some(sql_inventory),
             db: Some(t.sdk.clone()),

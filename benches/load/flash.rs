@@ -6,11 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use ecommerce::address::{Address, AddressInput};
 use ecommerce::catalog::{Product, Variant};
+use ecommerce::checkout::Delivery;
 use ecommerce::error::CheckoutError;
 use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
 use ecommerce::inventory::ReservationLine;
 use ecommerce::payment::PaymentMethod;
+use ecommerce::shipping::{RateRule, ShippingMethod, Zone, ZoneTable};
+use ecommerce::storefront::StorefrontBuilder;
+use ecommerce::tax::{TaxClass, TaxTable};
 use ecommerce::{CheckoutRequest, Currency, Money, Storefront};
 use indicatif::ProgressBar;
 use serde::Serialize;
@@ -23,6 +28,10 @@ const TTL: Duration = Duration::from_secs(3600);
 
 /// The label of the raw checkout path, the floor of "SDK checkout".
 pub(crate) const RAW_CHECKOUT: &str = "raw checkout (2 tx)";
+
+/// The label of the checkout to an address with shipping and tax, compared with "SDK
+/// checkout".
+pub(crate) const PRICED_CHECKOUT: &str = "SDK checkout + shipping & tax";
 
 /// A product with one SKU and `units` in stock, new for each run.
 pub(crate) async fn hot_sku(backend: &Backend, units: u32, buckets: u32) -> Sku {
@@ -84,6 +93,73 @@ pub(crate) async fn checkout(shop: &Storefront, sku: &Sku) -> Result<bool, Check
     }
 }
 
+/// The shipping and tax of [`priced_checkout`]: ground at $5.99 in the United States, Texas
+/// sales tax.
+pub(crate) fn pricing(builder: StorefrontBuilder) -> StorefrontBuilder {
+    let ground = ShippingMethod::new(
+        "ground",
+        "Ground",
+        RateRule::Flat(Money::from_minor(599, Currency::Usd)),
+    )
+    .taxed_as(None);
+    let taxes = TaxTable::new().rate(
+        "US",
+        Some("US-TX"),
+        TaxClass::standard(),
+        rust_decimal::Decimal::new(825, 4),
+        "Texas sales tax",
+    );
+    builder
+        .shipping(Arc::new(ZoneTable::new(vec![
+            Zone::new("United States", &["US"]).method(ground),
+        ])))
+        .tax(Arc::new(taxes))
+}
+
+/// One buyer's whole checkout to an address: a cart, one unit, the shipping methods for the
+/// address, "Pay" with the first (the quote is computed and charged).
+pub(crate) async fn priced_checkout(shop: &Storefront, sku: &Sku) -> Result<bool, CheckoutError> {
+    static TEXAS: std::sync::LazyLock<Address> = std::sync::LazyLock::new(|| {
+        Address::new(AddressInput {
+            name: "Grace Hopper".into(),
+            line1: "1 Congress Ave".into(),
+            city: "Austin".into(),
+            region: Some("TX".into()),
+            postal_code: "78701".into(),
+            country: "US".into(),
+            ..AddressInput::default()
+        })
+        .expect("address")
+    });
+    let cart = shop.create_guest_cart().await?;
+    shop.add_item(cart.id, sku, 1).await?;
+    let shipping = shop
+        .shipping_quotes(cart.id, &TEXAS)
+        .await?
+        .into_iter()
+        .next();
+    let placed = shop
+        .place_order(CheckoutRequest {
+            cart: cart.id,
+            customer: CustomerId::new(),
+            payment_method: PaymentMethod::new("tok_approve").expect("token"),
+            idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
+            delivery: Some(Delivery {
+                email: "grace@example.com".parse().expect("email"),
+                shipping_address: TEXAS.clone(),
+                billing_address: None,
+                shipping,
+            }),
+            accepted_quote: None,
+        })
+        .await;
+    match placed {
+        Ok(placed) => Ok(placed.is_confirmed()),
+        Err(CheckoutError::OutOfStock { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// What one path did in a run.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PathResult {
@@ -109,6 +185,8 @@ enum Path {
     /// The SDK checkout's durable writes by hand, in its two transactions.
     RawCheckout,
     Checkout,
+    /// The SDK checkout to an address: shipping quoted, then charged with tax.
+    PricedCheckout,
 }
 
 impl Path {
@@ -118,6 +196,7 @@ impl Path {
             Path::Reserve => "SDK reserve",
             Path::RawCheckout => RAW_CHECKOUT,
             Path::Checkout => "SDK checkout",
+            Path::PricedCheckout => PRICED_CHECKOUT,
         }
     }
 }
@@ -161,6 +240,7 @@ async fn take(backend: &Backend, path: Path, sku: &Sku) -> Option<bool> {
             }
         }
         Path::Checkout => checkout(&backend.shop, sku).await.ok(),
+        Path::PricedCheckout => priced_checkout(&backend.priced, sku).await.ok(),
     }
 }
 
@@ -205,7 +285,7 @@ async fn units_taken(backend: &Backend, sku: &Sku, path: Path) -> Option<u32> {
     let level = backend.shop.stock(sku).await.ok()?;
     Some(match path {
         Path::Raw | Path::Reserve => level.reserved,
-        Path::RawCheckout | Path::Checkout => level.sold,
+        Path::RawCheckout | Path::Checkout | Path::PricedCheckout => level.sold,
     })
 }
 
@@ -230,7 +310,12 @@ pub(crate) async fn flash_sale(
         bar.set_position(0);
         let recorder = Arc::new(Recorder::new());
         let gate = Arc::new(Semaphore::new(in_flight));
-        let meter = HoldMeter::start(backend.db.as_ref().filter(|_| path == Path::Checkout));
+        let meter = HoldMeter::start(
+            backend
+                .db
+                .as_ref()
+                .filter(|_| matches!(path, Path::Checkout | Path::PricedCheckout)),
+        );
         let pressed = Instant::now();
         let tasks: Vec<_> = (0..buyers)
             .map(|_| {
@@ -281,7 +366,9 @@ pub(crate) async fn hot_sku_load(
     bar: &ProgressBar,
 ) -> Vec<PathResult> {
     let mut out = Vec::new();
-    for path in paths(backend) {
+    let mut paths = paths(backend);
+    paths.push(Path::PricedCheckout);
+    for path in paths {
         let sku = hot_sku(backend, 10_000_000, buckets).await;
         bar.set_message(format!("{} hot SKU, {}", backend.kind.name(), path.label()));
         bar.set_length((seconds * 10.0) as u64);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::catalog::{Category, Product, Variant};
+use crate::catalog::{Category, ItemProfile, Product, Variant};
 use crate::id::{CategoryId, ProductId, Sku};
 use crate::money::{Currency, Money};
 
@@ -240,7 +240,11 @@ pub fn catalog(n: usize, seed: u64) -> impl Iterator<Item = DemoProduct> {
                 options: BTreeMap::from([("size".to_owned(), (*size).to_owned())]),
                 price: Money::from_minor(cents + 500 * v as i64, Currency::Usd),
                 published: true,
-                profile: Default::default(),
+                // 150 g to 5 kg, from the price (the generator's draws stay as they were).
+                profile: ItemProfile {
+                    weight_grams: 150 + ((cents * 7 + 311 * v as i64) % 4_850) as u32,
+                    ..ItemProfile::default()
+                },
             });
             stock.push(if rng.below(10) == 0 {
                 0

@@ -164,6 +164,7 @@ pub struct QuoteChange {
 /// A part of a quote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum QuoteItem {
     /// A line.
     Line(Sku),

@@ -125,8 +125,9 @@ pub struct MergedCart {
     pub clipped: Vec<Sku>,
 }
 
-/// Builds a [`Storefront`] from one store of each kind.
-#[derive(Default)]
+/// Builds a [`Storefront`] from one store of each kind. Cloning it shares the stores: two
+/// storefronts built from clones work on the same data.
+#[derive(Clone, Default)]
 pub struct StorefrontBuilder {
     catalog: Option<Arc<dyn CatalogStore>>,
     carts: Option<Arc<dyn CartStore>>,

@@ -6,13 +6,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ecommerce::cart::Cart;
 use ecommerce::catalog::{Category, Page, Product};
+use ecommerce::checkout::Delivery;
 use ecommerce::id::{CartId, CategoryId, IdempotencyKey, OrderId, ProductId, Sku};
 use ecommerce::inventory::StockLevel;
 use ecommerce::order::Order;
 use ecommerce::payment::PaymentMethod;
+use ecommerce::quote::Quote;
 use ecommerce::recommend::AlsoBought;
 use ecommerce::search::{SearchFilters, SearchQuery, SearchResults, SortOrder};
-use ecommerce::{CheckoutRequest, Placed, Storefront};
+use ecommerce::{Placed, Storefront};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -272,13 +274,19 @@ pub(crate) async fn remove_item(
     Ok(Json(state.shop.remove_item(cart, &sku).await?))
 }
 
-/// `{"payment_method", "idempotency_key"}`: the client makes the key once per "Pay" press and
-/// sends it again when it retries.
+/// `{"payment_method", "idempotency_key", "delivery", "accepted_quote"}`: the client makes the
+/// key once per "Pay" press and sends it again when it retries; `delivery` (contact, shipping
+/// address, the chosen shipping quote) is required, `accepted_quote` (from `/checkout/quote`)
+/// makes a price that moved since answer `quote_changed` instead of charging it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Checkout {
     pub(crate) payment_method: PaymentMethod,
     pub(crate) idempotency_key: IdempotencyKey,
+    #[serde(default)]
+    pub(crate) delivery: Option<Delivery>,
+    #[serde(default)]
+    pub(crate) accepted_quote: Option<Quote>,
 }
 
 /// Places the order of the session's cart. 201 with the order: CONFIRMED, or PENDING with
@@ -288,7 +296,15 @@ pub(crate) async fn checkout(
     session: Session,
     ApiJson(body): ApiJson<Checkout>,
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
-    let placed = place_order(&state, &session, body.payment_method, body.idempotency_key).await?;
+    let placed = place_order(
+        &state,
+        &session,
+        body.payment_method,
+        body.idempotency_key,
+        body.delivery,
+        body.accepted_quote,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(placed.into_order())))
 }
 
@@ -298,6 +314,8 @@ pub(crate) async fn place_order(
     session: &Session,
     payment_method: PaymentMethod,
     idempotency_key: IdempotencyKey,
+    delivery: Option<Delivery>,
+    accepted_quote: Option<Quote>,
 ) -> Result<Placed, Problem> {
     let cart = session.cart.ok_or_else(|| {
         Problem::new(
@@ -306,17 +324,15 @@ pub(crate) async fn place_order(
             "Your cart is empty.",
         )
     })?;
-    Ok(state
-        .shop
-        .place_order(CheckoutRequest {
-            cart,
-            customer: session.customer,
-            payment_method,
-            idempotency_key,
-            delivery: None,
-            accepted_quote: None,
-        })
-        .await?)
+    let request = crate::checkout::request(
+        session,
+        cart,
+        payment_method,
+        idempotency_key,
+        delivery,
+        accepted_quote,
+    );
+    Ok(state.shop.place_order(request).await?)
 }
 
 /// `?before=`: the session customer's orders, newest first.

@@ -14,7 +14,7 @@ use ecommerce::payment::{TestGateway, WebhookVerifier};
 
 use crate::error::{ApiError, PageError, Problem};
 use crate::session::SessionKey;
-use crate::{api, html, pages, payments};
+use crate::{api, checkout, html, pages, payments};
 
 /// The largest request body the shop reads: a cart change or a webhook is far smaller.
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -50,6 +50,11 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/carts/{id}", get(api::cart_by_id))
         .route("/checkout", post(api::checkout))
+        .route(
+            "/checkout/shipping-quotes",
+            post(checkout::api_shipping_quotes),
+        )
+        .route("/checkout/quote", post(checkout::api_quote))
         .route("/orders", get(api::orders))
         .route("/orders/{id}", get(api::order))
         .route("/signin", post(api::sign_in))
@@ -64,7 +69,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/cart", get(pages::cart))
         .route("/cart/add", post(pages::add_to_cart))
         .route("/cart/update", post(pages::update_cart))
-        .route("/checkout", post(pages::checkout))
+        .route(
+            "/checkout",
+            get(checkout::delivery_page).post(checkout::pay),
+        )
+        .route("/checkout/shipping", post(checkout::shipping_page))
+        .route("/checkout/review", post(checkout::review_page))
         .route("/orders", get(pages::orders))
         .route("/orders/{id}", get(pages::order))
         .route("/signin", get(pages::sign_in_form).post(pages::sign_in))

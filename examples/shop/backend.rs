@@ -145,7 +145,7 @@ pub(crate) async fn open(
             .with_shared_breaker(database.clone()),
     );
 
-    let shop = Storefront::builder()
+    let shop = crate::checkout::configure(Storefront::builder())
         .catalog(catalog.clone())
         .carts(carts)
         .inventory(inventory)

@@ -9,12 +9,16 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
+use ecommerce::address::AddressError;
 use ecommerce::error::{
     CartError, CatalogError, CheckoutError, Error, InventoryError, OrderError, PaymentError,
     StoreError,
 };
 use ecommerce::id::OrderId;
 use ecommerce::payment::WebhookError;
+use ecommerce::quote::QuoteItem;
+use ecommerce::shipping::ShippingError;
+use ecommerce::tax::TaxError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -31,6 +35,8 @@ pub(crate) struct Problem {
     pub(crate) message: String,
     /// The order the shopper should look at (the one paying for their cart, one that failed).
     pub(crate) order: Option<OrderId>,
+    /// More for a program to act on (the new quote when the price changed).
+    pub(crate) detail: Option<serde_json::Value>,
 }
 
 impl Problem {
@@ -40,7 +46,14 @@ impl Problem {
             code,
             message: message.into(),
             order: None,
+            detail: None,
         }
+    }
+
+    /// Adds what a program needs to act on the problem.
+    pub(crate) fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
     }
 
     /// Names the order the shopper should look at.
@@ -171,6 +184,52 @@ impl From<Error> for Problem {
                 )
                 .with_order(*order),
                 CheckoutError::Order(OrderError::NotFound(_)) => Problem::not_found("order"),
+                CheckoutError::DeliveryRequired => unprocessable(
+                    "delivery_required",
+                    &"Add a contact e-mail and a shipping address.",
+                ),
+                CheckoutError::ShippingRequired => {
+                    unprocessable("shipping_required", &"Choose a shipping method.")
+                }
+                CheckoutError::ShippingQuote(problem) => Problem::new(
+                    S::CONFLICT,
+                    "shipping_quote_invalid",
+                    format!(
+                        "The shipping method you chose cannot be used ({problem}); please choose it again. Nothing was charged."
+                    ),
+                ),
+                CheckoutError::Shipping(ShippingError::NoZone(country)) => unprocessable(
+                    "no_shipping",
+                    &format!("We do not ship to {}.", country.name()),
+                ),
+                CheckoutError::Tax(TaxError::NoRate { .. }) => {
+                    unprocessable("no_tax_rate", &format!("{c}: this address cannot be taxed."))
+                }
+                CheckoutError::QuoteChanged { changes, quote } => Problem::new(
+                    S::CONFLICT,
+                    "quote_changed",
+                    format!(
+                        "The price changed since you accepted it ({}); the new total is {}. Nothing was charged; please review and pay again.",
+                        changes
+                            .iter()
+                            .map(|c| format!(
+                                "{}: {} now {}",
+                                match &c.item {
+                                    QuoteItem::Line(sku) => sku.to_string(),
+                                    QuoteItem::Shipping => "shipping".to_owned(),
+                                    QuoteItem::Tax => "tax".to_owned(),
+                                    QuoteItem::Total => "total".to_owned(),
+                                    _ => "price".to_owned(),
+                                },
+                                c.was.map_or("-".to_owned(), |m| m.to_string()),
+                                c.now.map_or("-".to_owned(), |m| m.to_string())
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        quote.total
+                    ),
+                )
+                .with_detail(json!({ "quote": quote })),
                 CheckoutError::IdempotencyConflict(_) => Problem::new(
                     S::CONFLICT,
                     "idempotency_conflict",
@@ -227,6 +286,16 @@ macro_rules! problem_from {
     )*};
 }
 
+impl From<AddressError> for Problem {
+    fn from(e: AddressError) -> Self {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_address",
+            e.to_string(),
+        )
+    }
+}
+
 problem_from!(
     CartError,
     CatalogError,
@@ -255,6 +324,9 @@ impl IntoResponse for ApiError {
         let mut error = json!({ "code": self.0.code, "message": self.0.message });
         if let Some(order) = self.0.order {
             error["order"] = json!(order);
+        }
+        if let Some(detail) = self.0.detail {
+            error["detail"] = detail;
         }
         let body = json!({ "error": error });
         (self.0.status, Json(body)).into_response()

@@ -18,6 +18,7 @@
 mod api;
 mod app;
 mod backend;
+mod checkout;
 mod error;
 mod html;
 mod pages;

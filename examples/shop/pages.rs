@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::response::{Html, Redirect};
 use ecommerce::cart::Cart;
 use ecommerce::catalog::Product;
-use ecommerce::id::{CategoryId, IdempotencyKey, OrderId, ProductId, Sku};
+use ecommerce::id::{CategoryId, OrderId, ProductId, Sku};
 use ecommerce::order::{FailureReason, Order, OrderStatus};
-use ecommerce::payment::{PaymentMethod, PaymentStatus};
+use ecommerce::payment::PaymentStatus;
 use ecommerce::search::{FacetCount, SortOrder};
 use serde::Deserialize;
 
@@ -333,52 +333,16 @@ pub(crate) async fn cart(State(state): State<AppState>, session: Session) -> Pag
     let body = if cart.lines.is_empty() {
         r#"<h1>Your cart</h1><p id="empty-cart">Your cart is empty. <a href="/">Keep shopping</a></p>"#.to_owned()
     } else {
-        // One key per rendering of the form: pressing "Pay" twice places one order.
-        let key = uuid::Uuid::new_v4();
         format!(
             r#"<h1>Your cart</h1>{}
-<form id="checkout" method="post" action="/checkout"><input type="hidden" name="idempotency_key" value="{key}">
-<fieldset><legend>Pay with a test card</legend>
-<label><input type="radio" name="payment_method" value="tok_approve" checked> Approved card</label><br>
-<label><input type="radio" name="payment_method" value="tok_pending"> Card with 3-D Secure</label><br>
-<label><input type="radio" name="payment_method" value="tok_decline"> Declined card</label>
-</fieldset><p><button id="pay">Pay</button></p></form>"#,
+<form method="get" action="/checkout"><p><button id="checkout-button">Check out</button> <span class="muted">Shipping and tax are added for your address.</span></p></form>"#,
             cart_table(&cart, state.shop.config().cart_limits.max_line_quantity)
         )
     };
     Ok(Html(page("Cart", &session, &body)))
 }
 
-/// The checkout form.
-#[derive(Debug, Deserialize)]
-pub(crate) struct CheckoutForm {
-    pub(crate) payment_method: PaymentMethod,
-    pub(crate) idempotency_key: IdempotencyKey,
-}
-
-/// Places the order; a pending payment goes to the bank, anything else to the order page.
-pub(crate) async fn checkout(
-    State(state): State<AppState>,
-    session: Session,
-    PageForm(form): PageForm<CheckoutForm>,
-) -> Result<Redirect, PageError> {
-    let placed =
-        match api::place_order(&state, &session, form.payment_method, form.idempotency_key).await {
-            Ok(placed) => placed,
-            // Another tab is paying for this cart, or paid it: show that order.
-            Err(Problem {
-                order: Some(order), ..
-            }) => return Ok(Redirect::to(&format!("/orders/{order}"))),
-            Err(problem) => return Err(problem.into()),
-        };
-    let order = placed.order();
-    Ok(Redirect::to(&match pending_payment(order) {
-        Some(payment) => format!("/test-provider/3ds/{}", url(payment)),
-        None => format!("/orders/{}", order.id),
-    }))
-}
-
-fn pending_payment(order: &Order) -> Option<&str> {
+pub(crate) fn pending_payment(order: &Order) -> Option<&str> {
     match &order.payment {
         Some(p) if order.status == OrderStatus::Pending && p.status == PaymentStatus::Pending => {
             Some(&p.id.0)
@@ -488,11 +452,37 @@ pub(crate) async fn order(
         ),
         _ => String::new(),
     };
+    let breakdown = match &order.quote {
+        Some(quote) => {
+            let titles = |sku: &str| {
+                order
+                    .lines
+                    .iter()
+                    .find(|l| l.sku.as_str() == sku)
+                    .map_or_else(|| sku.to_owned(), |l| l.title.clone())
+            };
+            crate::checkout::quote_table(quote, &titles)
+        }
+        None => format!(
+            r#"<table><tr><th>Item</th><th>Quantity</th><th>Unit price</th></tr>{lines}<tr><td colspan="2"><strong>Total</strong></td><td>{}</td></tr></table>"#,
+            esc(&order.total.to_string())
+        ),
+    };
+    let delivery = match (&order.shipping_address, &order.contact) {
+        (Some(address), contact) => format!(
+            r#"<p>Ship to:</p><pre id="ship-to">{}</pre>{}"#,
+            esc(&address.to_string()),
+            contact.as_ref().map_or(String::new(), |c| format!(
+                r#"<p>Confirmation sent to <span id="contact">{}</span></p>"#,
+                esc(c.as_str())
+            ))
+        ),
+        (None, _) => String::new(),
+    };
     let body = format!(
-        r#"<h1>Order {}</h1>{notice}<p>Status: <strong id="order-status">{}</strong></p><table><tr><th>Item</th><th>Quantity</th><th>Unit price</th></tr>{lines}<tr><td colspan="2"><strong>Total</strong></td><td>{}</td></tr></table><p><a href="/orders">All orders</a></p>"#,
+        r#"<h1>Order {}</h1>{notice}<p>Status: <strong id="order-status">{}</strong></p>{delivery}{breakdown}<p><a href="/orders">All orders</a></p>"#,
         order.id,
         status_label(order.status),
-        esc(&order.total.to_string())
     );
     Ok(Html(page("Order", &session, &body)))
 }

@@ -49,16 +49,46 @@ pub(super) async fn add(
     .await
 }
 
-/// Pays for the shopper's cart with a test card, under a new idempotency key.
+/// A Texas address as the API takes it.
+pub(super) fn texas() -> Value {
+    json!({
+        "name": "Grace Hopper",
+        "line1": "1 Congress Ave",
+        "city": "Austin",
+        "region": "TX",
+        "postal_code": "78701",
+        "country": "US"
+    })
+}
+
+/// The delivery of the shopper's cart to Texas by the first shipping method offered.
+pub(super) async fn delivery(shop: &TestShop, client: &reqwest::Client) -> Value {
+    let (status, quotes) = post(
+        client,
+        shop.at("/api/checkout/shipping-quotes"),
+        json!({"address": texas()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{quotes}");
+    json!({
+        "email": "grace@example.com",
+        "shipping_address": texas(),
+        "shipping": quotes[0],
+    })
+}
+
+/// Pays for the shopper's cart with a test card, shipped to Texas, under a new idempotency
+/// key.
 pub(super) async fn pay(
     shop: &TestShop,
     client: &reqwest::Client,
     method: &str,
 ) -> (StatusCode, Value) {
+    let delivery = delivery(shop, client).await;
     post(
         client,
         shop.at("/api/checkout"),
-        json!({"payment_method": method, "idempotency_key": key()}),
+        json!({"payment_method": method, "idempotency_key": key(), "delivery": delivery}),
     )
     .await
 }
@@ -139,11 +169,31 @@ async fn browse_search_cart_checkout_and_history() {
     assert_eq!(status, StatusCode::OK, "{cart}");
     assert_eq!(cart["lines"][0]["unit_price"], catalog_price);
 
+    // Address, shipping method, quote, pay: the order is charged the quote.
+    let delivery = delivery(&shop, &ann).await;
+    assert_eq!(delivery["shipping"]["method"], "ground");
+    let (status, quote) = post(
+        &ann,
+        shop.at("/api/checkout/quote"),
+        json!({"delivery": delivery}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{quote}");
+    assert_eq!(quote["taxes"][0]["name"], "Texas sales tax");
     let key = key();
-    let checkout = json!({"payment_method": "tok_approve", "idempotency_key": key});
+    let checkout = json!({
+        "payment_method": "tok_approve",
+        "idempotency_key": key,
+        "delivery": delivery,
+        "accepted_quote": quote,
+    });
     let (status, order) = post(&ann, shop.at("/api/checkout"), checkout.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     assert_eq!(order["status"], "confirmed");
+    assert_eq!(order["total"], quote["total"]);
+    assert_eq!(order["quote"]["hash"], quote["hash"]);
+    assert_eq!(order["shipping_address"]["postal_code"], "78701");
+    assert_eq!(order["contact"], "grace@example.com");
     // Pressing "Pay" again with the same key returns the same order.
     let (_, again) = post(&ann, shop.at("/api/checkout"), checkout).await;
     assert_eq!(again["id"], order["id"]);
@@ -289,7 +339,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let (status, answer) = post(
         &ann,
         shop.at("/api/checkout"),
-        json!({"payment_method": "", "idempotency_key": key()}),
+        json!({"payment_method": "", "idempotency_key": key(), "delivery": delivery(&shop, &ann).await}),
     )
     .await;
     assert_eq!(
@@ -470,4 +520,102 @@ async fn signing_in_merges_the_guest_cart_into_the_customers() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let (_, history) = get(&laptop, shop.at("/api/orders")).await;
     assert!(history["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn checkout_needs_a_valid_delivery_and_charges_the_accepted_quote() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (id, sku, on_hand, _) = shop.in_stock(1).await;
+    let mut product = shop.state.shop.product(id).await.unwrap().unwrap();
+    add(&shop, &ann, &sku, 1).await;
+
+    let no_delivery = json!({"payment_method": "tok_approve", "idempotency_key": key()});
+    let (status, body) = post(&ann, shop.at("/api/checkout"), no_delivery).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_code(&body), "delivery_required");
+
+    for (field, value) in [
+        ("country", "XX"),
+        ("postal_code", "ABCDE"),
+        ("region", "ZZ"),
+        ("line1", " "),
+    ] {
+        let mut address = texas();
+        address[field] = json!(value);
+        let (status, body) = post(
+            &ann,
+            shop.at("/api/checkout/shipping-quotes"),
+            json!({"address": address}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {body}");
+        assert_eq!(error_code(&body), "invalid_address", "{field}");
+    }
+    let mut germany = texas();
+    germany["country"] = json!("DE");
+    germany["region"] = Value::Null;
+    germany["postal_code"] = json!("10115");
+    let (status, body) = post(
+        &ann,
+        shop.at("/api/checkout/shipping-quotes"),
+        json!({"address": germany}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_code(&body), "no_shipping");
+
+    // An edited shipping quote is refused.
+    let mut delivery = delivery(&shop, &ann).await;
+    delivery["shipping"]["amount"]["amount"] = json!("0.01");
+    let edited =
+        json!({"payment_method": "tok_approve", "idempotency_key": key(), "delivery": delivery});
+    let (status, body) = post(&ann, shop.at("/api/checkout"), edited).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "shipping_quote_invalid");
+
+    // The shopper accepts a quote; the catalog price changes; Pay names the change.
+    let delivery = super::api::delivery(&shop, &ann).await;
+    let (_, accepted) = post(
+        &ann,
+        shop.at("/api/checkout/quote"),
+        json!({"delivery": delivery}),
+    )
+    .await;
+    let variant = product.variants.iter_mut().find(|v| v.sku == sku).unwrap();
+    variant.price = ecommerce::money::Money::from_minor(
+        variant.price.to_minor().unwrap() + 100,
+        variant.price.currency,
+    );
+    shop.state.shop.upsert_product(product).await.unwrap();
+    let pay = json!({
+        "payment_method": "tok_approve",
+        "idempotency_key": key(),
+        "delivery": delivery,
+        "accepted_quote": accepted,
+    });
+    let (status, body) = post(&ann, shop.at("/api/checkout"), pay.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "prices_changed");
+    let (status, body) = post(&ann, shop.at("/api/checkout"), pay).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "quote_changed");
+    let new_quote = body["error"]["detail"]["quote"].clone();
+    assert_ne!(new_quote["total"], accepted["total"]);
+
+    assert!(
+        shop.state.gateway.charges().is_empty(),
+        "nothing was charged"
+    );
+    assert_eq!(shop.state.shop.stock(&sku).await.unwrap().on_hand, on_hand);
+
+    let pay = json!({
+        "payment_method": "tok_approve",
+        "idempotency_key": key(),
+        "delivery": delivery,
+        "accepted_quote": new_quote,
+    });
+    let (status, order) = post(&ann, shop.at("/api/checkout"), pay).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["total"], new_quote["total"]);
 }

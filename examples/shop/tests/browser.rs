@@ -202,6 +202,20 @@ impl Browser {
     }
 }
 
+/// Fills the checkout's address form with a Texas address and this postal code.
+async fn fill_address(browser: &Browser, postal_code: &str) {
+    for (field, value) in [
+        ("#email", "grace@example.com"),
+        ("#name", "Grace Hopper"),
+        ("#line1", "1 Congress Ave"),
+        ("#city", "Austin"),
+        ("#region", "TX"),
+        ("#postal_code", postal_code),
+    ] {
+        browser.type_into(field, value).await;
+    }
+}
+
 #[tokio::test]
 async fn a_shopper_browses_searches_pays_and_sees_the_order() {
     let Some(browser) = Browser::start().await else {
@@ -237,12 +251,39 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
         .await;
     assert_eq!(browser.text("#product-title").await, title);
 
-    // Cart and checkout with the approving test card.
+    // Cart, then checkout: address, shipping method, review with shipping and tax, pay with
+    // the approving test card.
     browser.click(".add-to-cart").await;
     assert!(browser.url().await.ends_with("/cart"));
     assert_eq!(browser.all(".cart-line").await.len(), 1);
+    browser.click("#checkout-button").await;
+    // A postal code that is not a ZIP code is refused, and the form says so.
+    fill_address(&browser, "ABCDE").await;
+    browser.click("#to-shipping").await;
+    assert!(
+        browser
+            .text("[data-code=invalid_address]")
+            .await
+            .contains("postal code")
+    );
+    browser.go(&shop.at("/checkout")).await;
+    fill_address(&browser, "78701").await;
+    browser.click("#to-shipping").await;
+    assert!(browser.text("#ship-to").await.contains("Austin"));
+    browser.click("#shipping-ground").await;
+    browser.click("#to-review").await;
+    assert!(browser.text("#quote-shipping").await.contains("Ground"));
+    assert!(browser.text(".quote-tax").await.contains("Texas sales tax"));
+    let total = browser.text("#quote-total").await;
+    browser.screenshot("review.png").await;
     browser.click("#pay").await;
     assert_eq!(browser.text("#order-status").await, "Confirmed");
+    assert!(browser.text("#ship-to").await.contains("78701"));
+    assert_eq!(
+        browser.text("#quote-total").await,
+        total,
+        "charged what was reviewed"
+    );
     let order_url = browser.url().await;
     let order_id = order_url.rsplit('/').next().unwrap().to_owned();
 
@@ -250,6 +291,10 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
     // webhook confirms the order.
     browser.go(&shop.at(&format!("/product/{product}"))).await;
     browser.click(".add-to-cart").await;
+    browser.click("#checkout-button").await;
+    fill_address(&browser, "78701").await;
+    browser.click("#to-shipping").await;
+    browser.click("#to-review").await;
     browser.click(r#"input[value="tok_pending"]"#).await;
     browser.click("#pay").await;
     browser.click("#approve-3ds").await;

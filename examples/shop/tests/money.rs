@@ -83,7 +83,9 @@ async fn a_lost_answer_retried_with_its_key_is_confirmed_even_when_stock_ran_low
     let (_, sku, on_hand, _) = shop.in_stock(3).await;
     add(&shop, &ann, &sku, 2).await;
     let k = key();
-    let checkout = json!({"payment_method": "tok_timeout", "idempotency_key": k});
+    let delivery = super::api::delivery(&shop, &ann).await;
+    let checkout =
+        json!({"payment_method": "tok_timeout", "idempotency_key": k, "delivery": delivery});
     let (status, body) = post(&ann, shop.at("/api/checkout"), checkout.clone()).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     let message = body["error"]["message"].as_str().unwrap();

@@ -397,8 +397,13 @@ pub(crate) async fn orders(
     let mut rows = String::new();
     for o in &history.items {
         rows.push_str(&format!(
-            r#"<tr class="order-row"><td><a href="/orders/{id}">{id}</a></td><td>{}</td><td>{}</td><td class="status">{}</td></tr>"#,
+            r#"<tr class="order-row"><td><a href="/orders/{id}">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td class="status">{}</td></tr>"#,
             o.created_at.format("%Y-%m-%d %H:%M"),
+            esc(&o
+                .shipping_address
+                .as_ref()
+                .map(|a| format!("{}, {}", a.city(), a.country()))
+                .unwrap_or_default()),
             esc(&o.total.to_string()),
             status_label(o.status),
             id = o.id,
@@ -414,7 +419,7 @@ pub(crate) async fn orders(
         r#"<h1>Your orders</h1><p id="no-orders">No orders yet.</p>"#.to_owned()
     } else {
         format!(
-            r#"<h1>Your orders</h1><table id="orders"><tr><th>Order</th><th>Placed</th><th>Total</th><th>Status</th></tr>{rows}</table>{next}"#
+            r#"<h1>Your orders</h1><table id="orders"><tr><th>Order</th><th>Placed</th><th>Ship to</th><th>Total</th><th>Status</th></tr>{rows}</table>{next}"#
         )
     };
     Ok(Html(page("Orders", &session, &body)))

@@ -16,6 +16,42 @@ use crate::tax::{TaxItem, TaxRequest, TaxableItem, checked_rates};
 
 /// Where an order goes and whom to tell, given with a checkout
 /// ([`crate::CheckoutRequest::delivery`]). Required when the shop ships or taxes.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use ecommerce_core::address::{Address, AddressInput};
+/// use ecommerce_core::checkout::Delivery;
+/// use ecommerce_core::money::{Currency, Decimal, Money};
+/// use ecommerce_core::shipping::{RateRule, ShippingMethod, Zone, ZoneTable};
+/// use ecommerce_core::tax::{TaxClass, TaxTable};
+///
+/// # async fn run(builder: ecommerce_core::storefront::StorefrontBuilder, cart: ecommerce_core::id::CartId) -> Result<(), Box<dyn std::error::Error>> {
+/// let usd = |cents| Money::from_minor(cents, Currency::Usd);
+/// let shop = builder
+///     .shipping(Arc::new(ZoneTable::new(vec![Zone::new("US", &["US"]).method(
+///         ShippingMethod::new("ground", "Ground", RateRule::Flat(usd(799))).taxed_as(None),
+///     )])))
+///     .tax(Arc::new(TaxTable::new().rate(
+///         "US", Some("US-TX"), TaxClass::standard(), Decimal::new(825, 4), "Texas sales tax",
+///     )))
+///     .build()?;
+/// let home = Address::new(AddressInput {
+///     name: "Grace Hopper".into(), line1: "1 Congress Ave".into(), city: "Austin".into(),
+///     region: Some("TX".into()), postal_code: "78701".into(), country: "US".into(),
+///     ..AddressInput::default()
+/// })?;
+/// let ground = shop.shipping_quotes(cart, &home).await?.remove(0);
+/// let delivery = Delivery {
+///     email: "grace@example.com".parse()?,
+///     shipping_address: home,
+///     billing_address: None,
+///     shipping: Some(ground),
+/// };
+/// let quote = shop.quote(cart, Some(&delivery)).await?; // show it; pass it back at Pay
+/// # let _ = quote;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     /// The contact e-mail (a guest's too).

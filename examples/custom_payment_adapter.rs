@@ -172,6 +172,20 @@ impl PaymentGateway for AcmePayGateway {
         Self::charge_of(Self::read(res).await?).map(Some)
     }
 
+    async fn payment(&self, id: &PaymentId) -> std::result::Result<Option<Charge>, PaymentError> {
+        let res = self
+            .http
+            .get(format!("{}/v1/charges/{id}", self.base_url))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        if res.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Self::charge_of(Self::read(res).await?).map(Some)
+    }
+
     async fn refund(&self, request: &RefundRequest) -> std::result::Result<Refund, PaymentError> {
         let res = self
             .http
@@ -298,6 +312,18 @@ async fn find_charge(
         .ok_or(StatusCode::NOT_FOUND)
 }
 
+async fn get_charge(
+    State(provider): State<Arc<Provider>>,
+    Path(id): Path<String>,
+) -> std::result::Result<axum::Json<AcmeCharge>, StatusCode> {
+    let charges = provider.by_key.lock().unwrap();
+    charges
+        .values()
+        .find(|(c, _)| c.id == id)
+        .map(|(c, _)| axum::Json(c.clone()))
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
 async fn refund_charge(Path(id): Path<String>) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "id": format!("re_{id}"), "status": "succeeded" }))
 }
@@ -375,6 +401,7 @@ async fn main() -> Result<()> {
     let provider_url = serve(
         Router::new()
             .route("/v1/charges", post(create_charge).get(find_charge))
+            .route("/v1/charges/{id}", get(get_charge))
             .route("/v1/charges/{id}/refunds", post(refund_charge))
             .with_state(provider.clone()),
     )

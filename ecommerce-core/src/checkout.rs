@@ -579,10 +579,22 @@ impl Storefront {
         outcome(order)
     }
 
+    /// What the gateway says of an order's charge now: asked by payment id once the order
+    /// knows it (providers forget idempotency keys after a while, never payments), else by
+    /// the order's charge key.
+    async fn charge_of(&self, order: &Order) -> Result<Option<Charge>, PaymentError> {
+        if let Some(payment) = &order.payment {
+            if let Some(charge) = self.payments.payment(&payment.id).await? {
+                return Ok(Some(charge));
+            }
+        }
+        self.payments.lookup(&charge_key(order.id)).await
+    }
+
     /// Finishes a PENDING order: by its charge if the gateway has one, or by running the
     /// steps again (each is idempotent, the charge too).
     async fn finish(&self, order: Order) -> Result<Order, CheckoutError> {
-        match self.payments.lookup(&charge_key(order.id)).await? {
+        match self.charge_of(&order).await? {
             Some(charge) => self.settle(order, charge).await,
             None => self.drive(order, None, false).await,
         }
@@ -706,7 +718,7 @@ impl Storefront {
         reason: FailureReason,
     ) -> Result<Order, CheckoutError> {
         if let Some(started) = order.charge_started_at {
-            if let Some(charge) = self.payments.lookup(&charge_key(order.id)).await? {
+            if let Some(charge) = self.charge_of(&order).await? {
                 return self.settle(order, charge).await;
             }
             let in_flight = chrono::Duration::from_std(self.config.payment_timeout)
@@ -1103,8 +1115,28 @@ impl Storefront {
     /// provider as handled: retrying will not help); store and gateway errors (the callback
     /// should be retried: handling it again is safe).
     pub async fn handle_payment_event(&self, event: PaymentEvent) -> Result<Order, CheckoutError> {
-        let order = self.current(event.order).await?;
-        match self.payments.lookup(&charge_key(order.id)).await? {
+        let order = match self.current(event.order).await {
+            Ok(order) => order,
+            Err(e @ CheckoutError::Order(OrderError::NotFound(_))) => {
+                tracing::info!(
+                    order = %event.order,
+                    payment = %event.payment_id,
+                    "payment event ignored: no such order"
+                );
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let crossed = order
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.id != event.payment_id);
+        let charge = if crossed {
+            None
+        } else {
+            self.charge_of(&order).await?
+        };
+        match charge {
             Some(charge) if charge.payment_id == event.payment_id => {
                 self.settle(order, charge).await
             }

@@ -208,6 +208,14 @@ pub trait PaymentGateway: Debug + Send + Sync + 'static {
     /// [`PaymentError::Timeout`] / [`PaymentError::Unavailable`].
     async fn lookup(&self, idempotency_key: &str) -> Result<Option<Charge>, PaymentError>;
 
+    /// The charge with this payment id as the provider sees it now, or `Ok(None)` if it knows
+    /// no such payment. Providers keep idempotency keys for a limited time (Stripe: 24 hours)
+    /// but payments for good: once an order knows its payment id, the storefront asks by id.
+    ///
+    /// # Errors
+    /// [`PaymentError::Timeout`] / [`PaymentError::Unavailable`].
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Charge>, PaymentError>;
+
     /// Gives money back for a succeeded payment.
     ///
     /// # Errors
@@ -818,6 +826,10 @@ impl PaymentGateway for TestGateway {
 
     async fn lookup(&self, idempotency_key: &str) -> Result<Option<Charge>, PaymentError> {
         Ok(self.lock().by_key.get(idempotency_key).cloned())
+    }
+
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Charge>, PaymentError> {
+        Ok(self.charge_of(id))
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<Refund, PaymentError> {

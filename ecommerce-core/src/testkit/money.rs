@@ -359,3 +359,76 @@ pub async fn cancellation_refunds_once_in_the_ledger(backend: Backend) {
     assert_eq!(cancelled.money.len(), 2, "one capture, one refund");
     assert_conserved(backend.inventory.as_ref(), &sku("CNL-1"), 2).await;
 }
+
+/// A provider that has forgotten every idempotency key (Stripe keeps them for 24 hours) but
+/// still knows its payments by id.
+#[derive(Debug)]
+struct ForgetfulKeys(std::sync::Arc<TestGateway>);
+
+#[async_trait::async_trait]
+impl PaymentGateway for ForgetfulKeys {
+    async fn charge(
+        &self,
+        request: &crate::payment::ChargeRequest,
+    ) -> Result<crate::payment::Charge, crate::error::PaymentError> {
+        self.0.charge(request).await
+    }
+
+    async fn lookup(
+        &self,
+        _idempotency_key: &str,
+    ) -> Result<Option<crate::payment::Charge>, crate::error::PaymentError> {
+        Ok(None)
+    }
+
+    async fn payment(
+        &self,
+        id: &crate::payment::PaymentId,
+    ) -> Result<Option<crate::payment::Charge>, crate::error::PaymentError> {
+        self.0.payment(id).await
+    }
+
+    async fn refund(
+        &self,
+        request: &crate::payment::RefundRequest,
+    ) -> Result<crate::payment::Refund, crate::error::PaymentError> {
+        self.0.refund(request).await
+    }
+}
+
+/// Once an order knows its payment id, the gateway is asked by id: a payment completed after
+/// the provider forgot the charge's idempotency key still confirms its order, and a stale
+/// "failed" for it still changes nothing.
+pub async fn payments_are_looked_up_by_id_once_known(backend: Backend) {
+    let (builder, gateway) = backend.builder(StorefrontConfig::default());
+    let shop = builder
+        .payments(std::sync::Arc::new(ForgetfulKeys(gateway.clone())))
+        .build()
+        .expect("every store is given");
+    stocked(&shop, "Lamp", &[("BYID-1", 4_000, 2)]).await;
+    let cart = cart_with(&shop, &[("BYID-1", 1)]).await;
+    let order = match shop
+        .place_order(request(cart, CustomerId::new(), "tok_pending", "by-id"))
+        .await
+        .expect("checkout")
+    {
+        Placed::AwaitingPayment(order) => order,
+        other => panic!("expected a pending payment, got {other:?}"),
+    };
+    let payment = order.payment.as_ref().expect("payment id").id.clone();
+    let mut stale = complete(&gateway, &payment, true);
+    let confirmed = shop
+        .handle_payment_event(stale.clone())
+        .await
+        .expect("event");
+    assert_eq!(
+        confirmed.status,
+        OrderStatus::Confirmed,
+        "the payment is found by its id"
+    );
+    stale.status = PaymentStatus::Failed;
+    let still = shop.handle_payment_event(stale).await.expect("stale event");
+    assert_eq!(still.status, OrderStatus::Confirmed);
+    assert_money_settled(&gateway, &still).await;
+    assert_eq!(gateway.charges().len(), 1, "charged once");
+}

@@ -392,6 +392,16 @@ impl PaymentGateway for FaultyGateway {
         }
     }
 
+    async fn payment(
+        &self,
+        id: &crate::payment::PaymentId,
+    ) -> Result<Option<Charge>, PaymentError> {
+        match self.fault() {
+            Fault::None => self.inner.payment(id).await,
+            Fault::Before | Fault::After => Err(PaymentError::Timeout),
+        }
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<Refund, PaymentError> {
         match self.fault() {
             Fault::None => self.inner.refund(request).await,

@@ -82,6 +82,7 @@ impl BackendFactory for RedisOverSql {
             orders: sql.orders.clone(),
             outbox: sql.orders.clone(),
             recommendations: sql.recommendations.clone(),
+            address_book: sql.address_book.clone(),
             histories: 10,
             simulated_histories: 1_000,
             guard: Some(Arc::new(Cleanup { url, prefix, path })),

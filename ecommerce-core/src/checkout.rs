@@ -296,7 +296,7 @@ impl Storefront {
             .by_idempotency_key(request.customer, &request.idempotency_key)
             .await?
         {
-            return self.resume(existing, &request, &fingerprint).await;
+            return Box::pin(self.resume(existing, &request, &fingerprint)).await;
         }
         let cart = self
             .carts
@@ -304,11 +304,12 @@ impl Storefront {
             .await?
             .filter(|c| c.customer.is_none_or(|owner| owner == request.customer));
         let cart = match cart {
-            Some(cart) if !cart.is_empty() => match self.unclaimed(cart, &request).await? {
+            Some(cart) if !cart.is_empty() => match Box::pin(self.unclaimed(cart, &request)).await?
+            {
                 Ok(cart) => cart,
                 // A concurrent retry of this very request created the order and claimed the
                 // cart since the key was looked up.
-                Err(own) => return self.resume(own, &request, &fingerprint).await,
+                Err(own) => return Box::pin(self.resume(own, &request, &fingerprint)).await,
             },
             missing_or_empty => {
                 // A concurrent retry may have placed the order and cleared the cart since the
@@ -318,7 +319,7 @@ impl Storefront {
                     .by_idempotency_key(request.customer, &request.idempotency_key)
                     .await?
                 {
-                    return self.resume(existing, &request, &fingerprint).await;
+                    return Box::pin(self.resume(existing, &request, &fingerprint)).await;
                 }
                 return Err(match missing_or_empty {
                     Some(_) => CheckoutError::EmptyCart(request.cart),
@@ -329,8 +330,8 @@ impl Storefront {
         if cart.is_empty() {
             return Err(CheckoutError::EmptyCart(request.cart));
         }
-        let lines = self.price_lines(&cart).await?;
-        if let Some(answer) = self.turned_away(&lines, &request, &fingerprint).await {
+        let lines = Box::pin(self.price_lines(&cart)).await?;
+        if let Some(answer) = Box::pin(self.turned_away(&lines, &request, &fingerprint)).await {
             return answer;
         }
         let now = Utc::now();
@@ -407,7 +408,7 @@ impl Storefront {
                 match result {
                     Ok(created) => (created, true, cart),
                     Err(UnitError::Inventory(InventoryError::OutOfStock { shortages })) => {
-                        return self.sold_out(shortages, &request, &fingerprint).await;
+                        return Box::pin(self.sold_out(shortages, &request, &fingerprint)).await;
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -416,10 +417,10 @@ impl Storefront {
         };
         match created {
             crate::order::Created::New(order) => {
-                outcome(self.drive(order, Some(cart), reserved).await?)
+                outcome(Box::pin(self.drive(order, Some(cart), reserved)).await?)
             }
             crate::order::Created::Existing(order) => {
-                self.resume(order, &request, &fingerprint).await
+                Box::pin(self.resume(order, &request, &fingerprint)).await
             }
         }
     }
@@ -574,7 +575,7 @@ impl Storefront {
             ));
         }
         if order.status == OrderStatus::Pending {
-            return outcome(self.finish(order).await?);
+            return outcome(Box::pin(self.finish(order)).await?);
         }
         outcome(order)
     }
@@ -596,7 +597,7 @@ impl Storefront {
     async fn finish(&self, order: Order) -> Result<Order, CheckoutError> {
         match self.charge_of(&order).await? {
             Some(charge) => self.settle(order, charge).await,
-            None => self.drive(order, None, false).await,
+            None => Box::pin(self.drive(order, None, false)).await,
         }
     }
 

@@ -540,6 +540,21 @@ pub enum SearchError {
 /// Errors of recommendation stores.
 pub type RecommendationError = StoreError;
 
+/// Errors of saving to an address book ([`crate::address_book::AddressBook`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressBookError {
+    /// The customer already has the most addresses they may save; nothing was saved.
+    #[error("address book cannot hold more than {max} addresses")]
+    Full {
+        /// The per-customer limit.
+        max: usize,
+    },
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Any error of the library.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -571,6 +586,9 @@ pub enum Error {
     /// Search.
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// Address books.
+    #[error(transparent)]
+    AddressBook(#[from] AddressBookError),
     /// Money.
     #[error(transparent)]
     Money(#[from] MoneyError),
@@ -644,6 +662,7 @@ kind_predicates!(
     CheckoutError,
     EventError,
     SearchError,
+    AddressBookError,
     Error,
 );
 
@@ -789,6 +808,16 @@ impl SearchError {
     }
 }
 
+impl AddressBookError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AddressBookError::Full { .. } => ErrorKind::Invalid,
+            AddressBookError::Store(e) => e.kind(),
+        }
+    }
+}
+
 impl Error {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
@@ -802,6 +831,7 @@ impl Error {
             Error::Checkout(e) => e.kind(),
             Error::Event(e) => e.kind(),
             Error::Search(e) => e.kind(),
+            Error::AddressBook(e) => e.kind(),
             Error::Store(e) => e.kind(),
             Error::Webhook(_) => ErrorKind::Invalid,
         }
@@ -843,5 +873,7 @@ mod kind_tests {
         };
         assert_eq!(OrderError::Store(corrupt).kind(), ErrorKind::Internal);
         assert!(!OrderError::NotFound(OrderId::new()).is_transient());
+        assert!(AddressBookError::Full { max: 20 }.is_invalid());
+        assert!(Error::from(AddressBookError::Store(down)).is_transient());
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Every id is a newtype so a cart id cannot be passed where an order id is expected.
 //! UUID ids parse from their hyphenated text form and reject anything else
-//! ([`IdError::Malformed`]); [`OrderId`] and [`ReservationId`] are UUID v7, so they sort by
-//! creation time. Text ids ([`Sku`], [`CategoryId`], [`IdempotencyKey`]) are validated on
+//! ([`IdError::Malformed`]); [`OrderId`], [`ReservationId`], [`EventId`] and [`AddressId`] are
+//! UUID v7, so they sort by creation time. Text ids ([`Sku`], [`CategoryId`], [`IdempotencyKey`]) are validated on
 //! construction: a value of the type is always well formed.
 
 use std::fmt;
@@ -107,6 +107,13 @@ uuid_id!(
     /// An event in the outbox (UUID v7: ids sort by creation time).
     EventId,
     "event id",
+    Uuid::now_v7()
+);
+uuid_id!(
+    /// An address a customer saved in their address book (UUID v7: ids sort by creation
+    /// time).
+    AddressId,
+    "address id",
     Uuid::now_v7()
 );
 

@@ -10,6 +10,7 @@
 //! | [`catalog`], [`cart`], [`inventory`], [`order`], [`payment`], [`recommend`], [`search`], [`events`] | each concept's types and its store trait |
 //! | [`catalog_cache`], [`breaker`] | the caching catalog that stays visible when its store fails, and the circuit breaker that stops waiting on a dependency that is down |
 //! | [`address`], [`shipping`], [`tax`], [`quote`] | where an order goes, what shipping and tax it costs, and the frozen price quote checkout charges |
+//! | [`address_book`] | the addresses each customer saved, and their store trait |
 //! | [`checkout`] | the checkout saga, payment callbacks, recovery, cancellation |
 //! | [`storefront`] | [`Storefront`], the API applications call |
 //! | [`mod@unit`] | the unit of work of orders and stock in one database (a checkout in two transactions) |
@@ -19,6 +20,7 @@
 //! | [`error`] | one error enum per area, and [`Error`] |
 
 pub mod address;
+pub mod address_book;
 pub mod breaker;
 pub mod cart;
 pub mod catalog;

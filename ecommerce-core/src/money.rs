@@ -8,9 +8,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rust_decimal::RoundingStrategy;
 /// The exact decimal type of amounts and tax rates (from `rust_decimal`).
 pub use rust_decimal::Decimal;
+use rust_decimal::RoundingStrategy;
 use serde::{Deserialize, Serialize};
 
 /// An ISO 4217 currency the library knows the minor unit of.

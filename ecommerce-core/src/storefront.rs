@@ -12,6 +12,11 @@
 //! Build one from other stores with [`Storefront::builder`]. The checkout saga, payment
 //! callbacks, recovery and cancellation are in [`crate::checkout`].
 
+use crate::address::Address;
+use crate::address_book::{AddressBook, SavedAddress};
+use crate::error::AddressBookError;
+use crate::id::AddressId;
+use crate::memory::MemoryAddressBook;
 use crate::shipping::ShippingRates;
 use crate::tax::{TaxProvider, TaxSettings};
 use std::fmt;
@@ -87,6 +92,8 @@ pub struct Storefront {
     pub(crate) payments: Arc<dyn PaymentGateway>,
     pub(crate) recommendations: Arc<dyn RecommendationStore>,
     pub(crate) search: Arc<dyn ProductSearch>,
+    /// Customers' saved addresses.
+    pub(crate) address_book: Arc<dyn AddressBook>,
     /// Shipping methods and rates; `None`: nothing is shipped.
     pub(crate) shipping: Option<Arc<dyn ShippingRates>>,
     /// Tax rates; `None`: nothing is taxed.
@@ -136,6 +143,7 @@ pub struct StorefrontBuilder {
     payments: Option<Arc<dyn PaymentGateway>>,
     recommendations: Option<Arc<dyn RecommendationStore>>,
     search: Option<Arc<dyn ProductSearch>>,
+    address_book: Option<Arc<dyn AddressBook>>,
     shipping: Option<Arc<dyn ShippingRates>>,
     tax: Option<Arc<dyn TaxProvider>>,
     unit: Option<Arc<dyn UnitOfWork>>,
@@ -205,6 +213,12 @@ impl StorefrontBuilder {
     /// The search engine (default: [`MemorySearch`]).
     pub fn search(mut self, engine: Arc<dyn ProductSearch>) -> Self {
         self.search = Some(engine);
+        self
+    }
+
+    /// The customers' address books (default: in memory).
+    pub fn address_book(mut self, book: Arc<dyn AddressBook>) -> Self {
+        self.address_book = Some(book);
         self
     }
 
@@ -279,6 +293,9 @@ impl StorefrontBuilder {
                 .recommendations
                 .unwrap_or_else(|| Arc::new(MemoryRecommendations::new())),
             search: self.search.unwrap_or_else(|| Arc::new(MemorySearch::new())),
+            address_book: self
+                .address_book
+                .unwrap_or_else(|| Arc::new(MemoryAddressBook::new())),
             shipping: self.shipping,
             tax: self.tax,
             unit_claims_carts: self.unit.is_some() && self.unit_claims_carts,
@@ -698,6 +715,43 @@ impl Storefront {
         limit: usize,
     ) -> Result<Page<Order, HistoryCursor>, OrderError> {
         self.orders.history(customer, before, limit).await
+    }
+
+    // ----- address book -----
+
+    /// Saves an address in the customer's book (an equal address already there is returned
+    /// as it is).
+    ///
+    /// # Errors
+    /// [`AddressBookError::Full`] past [`crate::address_book::MAX_SAVED_ADDRESSES`] (nothing
+    /// saved), [`AddressBookError::Store`].
+    pub async fn save_address(
+        &self,
+        customer: CustomerId,
+        address: Address,
+    ) -> Result<SavedAddress, AddressBookError> {
+        self.address_book.save(customer, address).await
+    }
+
+    /// The customer's saved addresses, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn addresses(&self, customer: CustomerId) -> Result<Vec<SavedAddress>, StoreError> {
+        self.address_book.list(customer).await
+    }
+
+    /// Removes one of the customer's saved addresses; `false` when the customer has no such
+    /// entry.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn remove_address(
+        &self,
+        customer: CustomerId,
+        id: AddressId,
+    ) -> Result<bool, StoreError> {
+        self.address_book.remove(customer, id).await
     }
 
     /// CONFIRMED to SHIPPED.

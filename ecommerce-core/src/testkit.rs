@@ -11,7 +11,7 @@
 //! | catalog | [`catalog_suite!`](crate::catalog_suite) | [`CatalogStore`] |
 //! | carts | [`cart_suite!`](crate::cart_suite) | [`CartStore`] |
 //! | inventory | [`inventory_suite!`](crate::inventory_suite) | [`InventoryStore`] |
-//! | orders | [`order_suite!`](crate::order_suite) | [`OrderStore`], [`Outbox`], [`RecommendationStore`] |
+//! | orders | [`order_suite!`](crate::order_suite) | [`OrderStore`], [`Outbox`], [`RecommendationStore`], [`AddressBook`] |
 //! | search | [`search_suite!`](crate::search_suite) | [`ProductSearch`] |
 //! | checkout | [`checkout_suite!`](crate::checkout_suite) | the saga over all stores: stock, money, fault injection |
 //!
@@ -61,6 +61,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 
+use crate::address_book::AddressBook;
 use crate::cart::{CartLimits, CartStore};
 use crate::catalog::{CatalogStore, Product, Variant};
 use crate::checkout::CheckoutRequest;
@@ -69,8 +70,8 @@ use crate::events::Outbox;
 use crate::id::{CartId, CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
 use crate::inventory::{InventoryStore, ReservationLine};
 use crate::memory::{
-    MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore, MemoryRecommendations,
-    MemorySearch,
+    MemoryAddressBook, MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore,
+    MemoryRecommendations, MemorySearch,
 };
 use crate::money::{Currency, Money};
 use crate::order::{Order, OrderStatus, OrderStore};
@@ -97,6 +98,8 @@ pub struct Backend {
     pub recommendations: Arc<dyn RecommendationStore>,
     /// Search.
     pub search: Arc<dyn ProductSearch>,
+    /// Customers' address books.
+    pub address_book: Arc<dyn AddressBook>,
     /// The unit of work of the orders and the inventory, when they share a database: the
     /// checkout then runs in two transactions (see [`crate::unit`]).
     pub unit: Option<Arc<dyn UnitOfWork>>,
@@ -122,6 +125,7 @@ impl Backend {
             outbox: orders,
             recommendations: Arc::new(MemoryRecommendations::new()),
             search: Arc::new(MemorySearch::new()),
+            address_book: Arc::new(MemoryAddressBook::new()),
             unit: None,
             histories: 1_000,
             simulated_histories: 10_000,
@@ -146,6 +150,7 @@ impl Backend {
             .orders(self.orders.clone(), self.outbox.clone())
             .payments(gateway.clone())
             .recommendations(self.recommendations.clone())
+            .address_book(self.address_book.clone())
             .search(self.search.clone())
             .config(config);
         if let Some(unit) = &self.unit {
@@ -173,7 +178,7 @@ impl BackendFactory for MemoryFactory {
     }
 }
 
-/// Expands to one `#[tokio::test]` per check of the whole suite (every kind: catalog, carts,
+/// Expands to one test per check of the whole suite (every kind: catalog, carts,
 /// inventory, orders, search and checkout), each with a fresh backend from the factory
 /// expression. The calling crate needs `tokio` (macros, rt-multi-thread) as a dev-dependency.
 #[macro_export]
@@ -188,19 +193,51 @@ macro_rules! conformance_suite {
     };
     (@checks $factory:expr; $($check:ident),* $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                let factory = $factory;
-                match $crate::testkit::BackendFactory::backend(&factory).await {
-                    Some(backend) => $crate::testkit::$check(backend).await,
-                    None => eprintln!("skipped: {}", stringify!($check)),
-                }
+            #[test]
+            fn $check() {
+                $crate::testkit::run_check(async {
+                    let factory = $factory;
+                    match $crate::testkit::BackendFactory::backend(&factory).await {
+                        Some(backend) => Some($crate::testkit::$check(backend)),
+                        None => {
+                            eprintln!("skipped: {}", stringify!($check));
+                            None
+                        }
+                    }
+                });
             }
         )*
     };
 }
 
-/// Expands to one `#[tokio::test]` per catalog check (the [`CatalogStore`] guarantees), each
+/// Runs one check of the suite: on four worker threads with 16 MiB stacks (debug builds keep
+/// every future of a saga whole, and the checks drive hundreds of them at once), the check
+/// itself on a worker. `setup` makes the backend and the check, or `None` to skip.
+#[doc(hidden)]
+pub fn run_check<S, C>(setup: S)
+where
+    S: std::future::Future<Output = Option<C>>,
+    C: std::future::Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_stack_size(16 * 1024 * 1024)
+        .enable_all()
+        .build()
+        .expect("a test runtime");
+    runtime.block_on(async {
+        if let Some(check) = setup.await {
+            if let Err(e) = tokio::spawn(check).await {
+                match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(e) => panic!("the check did not finish: {e}"),
+                }
+            }
+        }
+    });
+}
+
+/// Expands to one test per catalog check (the [`CatalogStore`] guarantees), each
 /// with a fresh backend from the factory expression. Needs `tokio` like
 /// [`conformance_suite!`](crate::conformance_suite).
 ///
@@ -216,7 +253,7 @@ macro_rules! catalog_suite {
     };
 }
 
-/// Expands to one `#[tokio::test]` per cart check (the [`CartStore`] guarantees), each with a
+/// Expands to one test per cart check (the [`CartStore`] guarantees), each with a
 /// fresh backend from the factory expression. Needs `tokio` like
 /// [`conformance_suite!`](crate::conformance_suite).
 ///
@@ -232,7 +269,7 @@ macro_rules! cart_suite {
     };
 }
 
-/// Expands to one `#[tokio::test]` per inventory check (the [`InventoryStore`] guarantees:
+/// Expands to one test per inventory check (the [`InventoryStore`] guarantees:
 /// reservations, the ledger, no oversell under concurrency), each with a fresh backend from
 /// the factory expression. Needs `tokio` like [`conformance_suite!`](crate::conformance_suite).
 ///
@@ -253,13 +290,15 @@ macro_rules! inventory_suite {
     };
 }
 
-/// Expands to one `#[tokio::test]` per order check: the [`OrderStore`], its [`Outbox`] and the
-/// [`RecommendationStore`] fed by placed orders; each with a fresh backend from the factory
-/// expression. Needs `tokio` like [`conformance_suite!`](crate::conformance_suite).
+/// Expands to one test per order check: the [`OrderStore`], its [`Outbox`], the
+/// [`RecommendationStore`] fed by placed orders and customers' [`AddressBook`]s; each with a
+/// fresh backend from the factory expression. Needs `tokio` like
+/// [`conformance_suite!`](crate::conformance_suite).
 ///
 /// [`OrderStore`]: crate::order::OrderStore
 /// [`Outbox`]: crate::events::Outbox
 /// [`RecommendationStore`]: crate::recommend::RecommendationStore
+/// [`AddressBook`]: crate::address_book::AddressBook
 #[macro_export]
 macro_rules! order_suite {
     ($factory:expr) => {
@@ -269,11 +308,12 @@ macro_rules! order_suite {
             history_is_newest_first_with_cursor,
             outbox_delivers_every_event_at_least_once,
             co_purchases_count_once_per_order,
+            address_book_keeps_each_customers_addresses,
         );
     };
 }
 
-/// Expands to one `#[tokio::test]` per search check (the [`ProductSearch`] guarantees), each
+/// Expands to one test per search check (the [`ProductSearch`] guarantees), each
 /// with a fresh backend from the factory expression. Needs `tokio` like
 /// [`conformance_suite!`](crate::conformance_suite).
 ///
@@ -288,7 +328,7 @@ macro_rules! search_suite {
     };
 }
 
-/// Expands to one `#[tokio::test]` per checkout check: the saga over every store, exact
+/// Expands to one test per checkout check: the saga over every store, exact
 /// money, the oversell histories and the fault-injection simulation (sized by
 /// [`Backend::histories`](crate::testkit::Backend::histories) and
 /// [`Backend::simulated_histories`](crate::testkit::Backend::simulated_histories)); each with
@@ -317,6 +357,7 @@ macro_rules! checkout_suite {
             payment_events_are_checked_with_the_gateway,
             idempotency_keys_are_scoped_per_customer,
             cancellation_refunds_once_in_the_ledger,
+            payments_are_looked_up_by_id_once_known,
             simulation_stock_and_money_survive_faults,
             checkout_ships_and_taxes_to_an_address_and_charges_the_quote,
             checkout_refuses_bad_delivery_and_changes_nothing,
@@ -324,6 +365,7 @@ macro_rules! checkout_suite {
     };
 }
 
+mod addresses;
 mod carts;
 mod catalog;
 mod checkout;
@@ -336,6 +378,7 @@ mod recommendations;
 mod search;
 mod simulation;
 
+pub use addresses::*;
 pub use carts::*;
 pub use catalog::*;
 pub use checkout::*;

@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod address_book;
 mod cart;
 mod catalog;
 mod db;
@@ -50,6 +51,7 @@ use ecommerce_core::error::ValidationError;
 use ecommerce_core::payment::PaymentGateway;
 use ecommerce_core::storefront::{Storefront, StorefrontBuilder};
 
+pub use address_book::SqlAddressBook;
 pub use cart::SqlCartStore;
 pub use catalog::SqlCatalog;
 pub use db::{Db, DbOptions, Dialect, SqlError};
@@ -74,6 +76,8 @@ pub struct SqlStores {
     pub orders: Arc<SqlOrderStore>,
     /// Co-purchase counts.
     pub recommendations: Arc<SqlRecommendations>,
+    /// Customers' address books.
+    pub address_book: Arc<SqlAddressBook>,
 }
 
 impl SqlStores {
@@ -96,6 +100,7 @@ impl SqlStores {
             inventory: Arc::new(SqlInventory::new(db.clone())),
             orders: Arc::new(SqlOrderStore::new(db.clone())),
             recommendations: Arc::new(SqlRecommendations::new(db.clone())),
+            address_book: Arc::new(SqlAddressBook::new(db.clone())),
             db,
         }
     }
@@ -110,6 +115,7 @@ impl SqlStores {
             .inventory(self.inventory.clone())
             .orders(self.orders.clone(), self.orders.clone())
             .recommendations(self.recommendations.clone())
+            .address_book(self.address_book.clone())
             .unit_of_work(self.unit_of_work())
             .payments(payments)
     }

@@ -44,6 +44,7 @@ fn backend(s: &Shards) -> Backend {
         outbox: s.router.clone(),
         recommendations: s.stores.recommendations.clone(),
         search: memory.search,
+        address_book: s.stores.address_book.clone(),
         // The orders live on other databases than the stock.
         unit: None,
         histories: 5,

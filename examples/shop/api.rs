@@ -296,6 +296,7 @@ pub(crate) async fn checkout(
     session: Session,
     ApiJson(body): ApiJson<Checkout>,
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
+    let address = body.delivery.as_ref().map(|d| d.shipping_address.clone());
     let placed = place_order(
         &state,
         &session,
@@ -305,6 +306,9 @@ pub(crate) async fn checkout(
         body.accepted_quote,
     )
     .await?;
+    if let Some(address) = address {
+        crate::checkout::remember(&state, &session, address).await;
+    }
     Ok((StatusCode::CREATED, Json(placed.into_order())))
 }
 

@@ -55,6 +55,8 @@ pub(crate) fn router(state: AppState) -> Router {
             post(checkout::api_shipping_quotes),
         )
         .route("/checkout/quote", post(checkout::api_quote))
+        .route("/addresses", get(checkout::api_addresses))
+        .route("/addresses/{id}", delete(checkout::api_remove_address))
         .route("/orders", get(api::orders))
         .route("/orders/{id}", get(api::order))
         .route("/signin", post(api::sign_in))

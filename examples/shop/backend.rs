@@ -151,6 +151,7 @@ pub(crate) async fn open(
         .inventory(inventory)
         .orders(sql.orders.clone(), sql.orders.clone())
         .recommendations(sql.recommendations.clone())
+        .address_book(sql.address_book.clone())
         .search(Arc::new(search.clone()))
         .payments(payments)
         .breaker(database)

@@ -12,8 +12,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use ecommerce::address::{Address, AddressInput, Email};
+use ecommerce::address_book::SavedAddress;
 use ecommerce::checkout::Delivery;
-use ecommerce::id::IdempotencyKey;
+use ecommerce::id::{AddressId, IdempotencyKey};
 use ecommerce::money::{Currency, Money};
 use ecommerce::payment::PaymentMethod;
 use ecommerce::quote::Quote;
@@ -25,7 +26,7 @@ use serde::Deserialize;
 
 use crate::api;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiJson, PageError, PageForm, Problem};
+use crate::error::{ApiError, ApiJson, ApiPath, PageError, PageForm, Problem};
 use crate::html::{esc, page, url};
 use crate::session::Session;
 
@@ -291,9 +292,33 @@ pub(crate) async fn delivery_page(
             r#"<h1>Checkout</h1><p id="empty-cart">Your cart is empty. <a href="/">Keep shopping</a></p>"#,
         )));
     }
-    let form = CheckoutForm {
-        country: "US".into(),
-        ..CheckoutForm::default()
+    // A signed-in customer starts from the address they used last.
+    let saved = match &session.email {
+        Some(_) => state.shop.addresses(session.customer).await?,
+        None => Vec::new(),
+    };
+    let form = match saved.first() {
+        Some(saved) => {
+            let a = saved.address.to_input();
+            CheckoutForm {
+                name: a.name,
+                line1: a.line1,
+                line2: a.line2.unwrap_or_default(),
+                city: a.city,
+                region: a
+                    .region
+                    .map(|r| r.split_once('-').map_or(r.clone(), |(_, r)| r.to_owned()))
+                    .unwrap_or_default(),
+                postal_code: a.postal_code,
+                country: a.country,
+                phone: a.phone.unwrap_or_default(),
+                ..CheckoutForm::default()
+            }
+        }
+        None => CheckoutForm {
+            country: "US".into(),
+            ..CheckoutForm::default()
+        },
     };
     Ok(Html(page(
         "Checkout",
@@ -477,6 +502,7 @@ pub(crate) async fn pay(
         // A retry of a checkout that already went through: the saga answers it.
         Err(_) => None,
     };
+    let address = delivery.shipping_address.clone();
     let placed = match api::place_order(
         &state,
         &session,
@@ -487,7 +513,10 @@ pub(crate) async fn pay(
     )
     .await
     {
-        Ok(placed) => placed,
+        Ok(placed) => {
+            remember(&state, &session, address).await;
+            placed
+        }
         // Another tab is paying for this cart, or paid it: show that order.
         Err(Problem {
             order: Some(order), ..
@@ -495,6 +524,38 @@ pub(crate) async fn pay(
         Err(problem) => return Err(problem.into()),
     };
     Ok(Redirect::to(&after_payment(&placed)).into_response())
+}
+
+/// Keeps a signed-in customer's shipping address in their address book, for the next
+/// checkout. A book that is full or unreachable only costs the convenience.
+pub(crate) async fn remember(state: &AppState, session: &Session, address: Address) {
+    if session.email.is_none() {
+        return;
+    }
+    if let Err(e) = state.shop.save_address(session.customer, address).await {
+        eprintln!("shop: address not saved: {e}");
+    }
+}
+
+/// The session customer's saved addresses, newest first.
+pub(crate) async fn api_addresses(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<SavedAddress>>, ApiError> {
+    Ok(Json(state.shop.addresses(session.customer).await?))
+}
+
+/// Removes one of the session customer's saved addresses (404 if it is not theirs).
+pub(crate) async fn api_remove_address(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<AddressId>,
+) -> Result<StatusCode, ApiError> {
+    if state.shop.remove_address(session.customer, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found("address").into())
+    }
 }
 
 /// Where the shopper goes once the order is placed.

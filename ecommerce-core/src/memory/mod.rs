@@ -4,6 +4,7 @@
 //! tests, demos and single-process shops. Each store keeps its state behind one mutex that is
 //! never held across an `.await`, so every operation is atomic. Nothing survives a restart.
 
+mod address_book;
 mod cart;
 mod catalog;
 mod inventory;
@@ -13,6 +14,7 @@ mod search;
 
 use std::sync::{Mutex, MutexGuard};
 
+pub use address_book::MemoryAddressBook;
 pub use cart::MemoryCartStore;
 pub use catalog::MemoryCatalog;
 pub use inventory::MemoryInventory;

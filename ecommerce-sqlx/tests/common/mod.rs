@@ -254,6 +254,7 @@ impl BackendFactory for Factory {
             outbox: stores.orders,
             recommendations: stores.recommendations,
             search: memory.search,
+            address_book: stores.address_book,
             histories: self.histories,
             simulated_histories: 1_000,
             guard: Some(cleanup),

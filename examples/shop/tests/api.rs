@@ -619,3 +619,46 @@ async fn checkout_needs_a_valid_delivery_and_charges_the_accepted_quote() {
     assert_eq!(status, StatusCode::CREATED, "{order}");
     assert_eq!(order["total"], new_quote["total"]);
 }
+
+#[tokio::test]
+async fn a_signed_in_customer_finds_the_address_of_their_last_order() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (status, _) = post(
+        &ann,
+        shop.at("/api/signin"),
+        json!({"email": "ann@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, sku, _, _) = shop.in_stock(1).await;
+    add(&shop, &ann, &sku, 1).await;
+    let (status, order) = pay(&shop, &ann, "tok_approve").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let (status, book) = get(&ann, shop.at("/api/addresses")).await;
+    assert_eq!(status, StatusCode::OK, "{book}");
+    assert_eq!(book.as_array().unwrap().len(), 1, "{book}");
+    assert_eq!(book[0]["address"]["postal_code"], "78701");
+    // The next checkout's form starts from it.
+    add(&shop, &ann, &sku, 1).await;
+    let page = ann.get(shop.at("/checkout")).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("1 Congress Ave"));
+
+    // Another customer cannot remove it; its owner can.
+    let id = book[0]["id"].as_str().unwrap().to_owned();
+    let bob = shop.shopper();
+    let res = bob
+        .delete(shop.at(&format!("/api/addresses/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = ann
+        .delete(shop.at(&format!("/api/addresses/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (_, book) = get(&ann, shop.at("/api/addresses")).await;
+    assert!(book.as_array().unwrap().is_empty());
+}

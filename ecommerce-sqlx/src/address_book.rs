@@ -1,0 +1,159 @@
+//! Address books on SQL: one `customer_addresses` row per saved address, the address as a
+//! JSON document beside the digest that keeps it unique per customer.
+//!
+//! A save runs in one write transaction that first locks the customer's row in
+//! `customer_address_books` (made on the customer's first save), then looks for the address,
+//! counts the book and inserts. Saves of one customer therefore run one at a time, so two
+//! concurrent saves can neither both take the last place nor both insert one address. The
+//! lock is a row of its own because an empty book has no address row to lock; SQLite takes
+//! the database's write lock at `BEGIN` anyway.
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use ecommerce_core::address::Address;
+use ecommerce_core::address_book::{
+    AddressBook, MAX_SAVED_ADDRESSES, SavedAddress, address_digest,
+};
+use ecommerce_core::error::{AddressBookError, StoreError};
+use ecommerce_core::id::{AddressId, CustomerId};
+
+use crate::db::{Db, Dialect, decode, encode, millis, store_error};
+
+/// Customers' address books in a SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlAddressBook {
+    db: Db,
+}
+
+impl SqlAddressBook {
+    /// The address books in this database (migrated with [`Db::migrate`]).
+    pub fn new(db: Db) -> Self {
+        SqlAddressBook { db }
+    }
+}
+
+/// A `customer_addresses` row: id, address JSON, creation time in milliseconds.
+type Row = (String, String, i64);
+
+/// What a save found once it held the customer's lock.
+enum Saved {
+    /// The address was saved before: its row.
+    Existing(Row),
+    /// The book is full; nothing was written.
+    Full,
+    /// The new entry was inserted.
+    New,
+}
+
+fn entry(customer: CustomerId, (id, json, created_at): Row) -> Result<SavedAddress, StoreError> {
+    let id: AddressId = id.parse().map_err(|e| StoreError::Corrupt {
+        message: format!("saved address id: {e}"),
+    })?;
+    let address: Address = decode("saved address", &json)?;
+    let created_at =
+        DateTime::from_timestamp_millis(created_at).ok_or_else(|| StoreError::Corrupt {
+            message: format!("saved address {id}: creation time {created_at} out of range"),
+        })?;
+    Ok(SavedAddress {
+        id,
+        customer,
+        address,
+        created_at,
+    })
+}
+
+#[async_trait]
+impl AddressBook for SqlAddressBook {
+    async fn save(
+        &self,
+        customer: CustomerId,
+        address: Address,
+    ) -> Result<SavedAddress, AddressBookError> {
+        let db = &self.db;
+        let lock = match db.dialect() {
+            // An upsert takes the row's exclusive lock whether it inserts or finds the row
+            // (`INSERT IGNORE` then `FOR UPDATE` would upgrade a shared lock and deadlock).
+            Dialect::MySql => {
+                "INSERT INTO customer_address_books (customer) VALUES (?) ON DUPLICATE KEY UPDATE customer = customer"
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                "INSERT INTO customer_address_books (customer) VALUES ($1) ON CONFLICT (customer) DO UPDATE SET customer = EXCLUDED.customer"
+            }
+        };
+        let owner = customer.to_string();
+        let digest = address_digest(&address);
+        let new = SavedAddress::new(customer, address);
+        let json = encode(&new.address);
+        let saved = db
+            .retry("saving an address", || async {
+                let mut tx = db.begin_write().await?;
+                sqlx::query(lock).bind(&owner).execute(&mut *tx).await?;
+                let existing: Option<Row> = sqlx::query_as(db.sql(
+                    "SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 AND digest = $2",
+                ))
+                .bind(&owner)
+                .bind(&digest)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = existing {
+                    tx.rollback().await?;
+                    return Ok(Saved::Existing(row));
+                }
+                let (count,): (i64,) = sqlx::query_as(
+                    db.sql("SELECT COUNT(*) FROM customer_addresses WHERE customer = $1"),
+                )
+                .bind(&owner)
+                .fetch_one(&mut *tx)
+                .await?;
+                if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_SAVED_ADDRESSES {
+                    tx.rollback().await?;
+                    return Ok(Saved::Full);
+                }
+                sqlx::query(db.sql(
+                    "INSERT INTO customer_addresses (id, customer, digest, address, created_at) VALUES ($1, $2, $3, $4, $5)",
+                ))
+                .bind(new.id.to_string())
+                .bind(&owner)
+                .bind(&digest)
+                .bind(&json)
+                .bind(millis(new.created_at))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Saved::New)
+            })
+            .await?;
+        match saved {
+            Saved::Existing(row) => Ok(entry(customer, row)?),
+            Saved::Full => Err(AddressBookError::Full {
+                max: MAX_SAVED_ADDRESSES,
+            }),
+            Saved::New => Ok(new),
+        }
+    }
+
+    async fn list(&self, customer: CustomerId) -> Result<Vec<SavedAddress>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(self.db.sql(
+            "SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 ORDER BY created_at DESC, id DESC",
+        ))
+        .bind(customer.to_string())
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| store_error("listing saved addresses", e))?;
+        rows.into_iter().map(|row| entry(customer, row)).collect()
+    }
+
+    async fn remove(&self, customer: CustomerId, id: AddressId) -> Result<bool, StoreError> {
+        let removed = sqlx::query(
+            self.db
+                .sql("DELETE FROM customer_addresses WHERE id = $1 AND customer = $2"),
+        )
+        .bind(id.to_string())
+        .bind(customer.to_string())
+        .execute(self.db.writer())
+        .await
+        .map_err(|e| store_error("removing a saved address", e))?
+        .rows_affected();
+        Ok(removed == 1)
+    }
+}

@@ -939,18 +939,12 @@ impl InventoryStore for SqlInventory {
             (hold.lines.as_slice(), hold.line_json.as_str(), hold.ttl_ms);
         let db = &self.db;
         let (_, rehold, read) = reservation_sql(db.dialect());
-        // A retry: the order's reservation comes back as it is, before anything is taken (a
-        // retry must not be refused for want of the stock it already holds). A released one
-        // takes its stock again, under the row's lock below.
-        let existing = self.stored_row(order).await?;
-        if let Some(row) = existing.as_ref().filter(|row| row.1 != "released") {
-            return Ok(reservation(order, row)?.0);
-        }
-        let taken = if existing.is_some() {
-            Taken::Exists
-        } else {
-            // The common case: a new order. Take the stock, then insert the reservation row;
-            // if a concurrent reserve of the order inserted it first, undo and look at it.
+        // The common case, a new order, costs one transaction: take the stock, then insert
+        // the reservation row. A retry finds its row there (the insert does nothing), undoes
+        // what it took and answers with the row; a retry short of stock looks for its row
+        // before saying so (it must not be refused for want of the stock it already holds).
+        // A released row takes its stock again, under the row's lock below.
+        let taken = {
             let taken = self
                 .attempts("reserving stock", |approaches| async move {
                     let mut tx = db.begin_write().await?;

@@ -197,3 +197,25 @@ async fn webhooks_for_unknown_orders_or_other_payments_change_nothing() {
     let ack: Value = deliver(&stale).await.unwrap().json().await.unwrap();
     assert_eq!(ack["status"], "pending");
 }
+
+#[tokio::test]
+async fn two_shoppers_may_use_the_same_checkout_key() {
+    let shop = TestShop::start().await;
+    let (_, sku, _, _) = shop.in_stock(2).await;
+    let key = "checkout-1";
+    let mut orders = Vec::new();
+    for _ in 0..2 {
+        let shopper = shop.shopper();
+        add(&shop, &shopper, &sku, 1).await;
+        let delivery = super::api::delivery(&shop, &shopper).await;
+        let (status, order) = post(
+            &shopper,
+            shop.at("/api/checkout"),
+            json!({"payment_method": "tok_approve", "idempotency_key": key, "delivery": delivery}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{order}");
+        orders.push(order["id"].clone());
+    }
+    assert_ne!(orders[0], orders[1], "a key is the shopper's own");
+}

@@ -519,13 +519,24 @@ impl Quote {
         }
     }
 
-    /// The hash of every amount, line and setting (not of the hash or the expiry).
+    /// The hash of every amount, line and setting, taken while the hash is empty and the
+    /// expiry unset (so neither is part of it), streamed into SHA-256.
     fn digest(&self) -> String {
-        let mut body = self.clone();
-        body.hash = String::new();
-        body.expires_at = DateTime::<Utc>::MIN_UTC;
-        let json = serde_json::to_vec(&body).expect("quotes serialize");
-        hex::encode(Sha256::digest(&json))
+        struct Hasher(Sha256);
+        impl std::io::Write for Hasher {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.update(bytes);
+                Ok(bytes.len())
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        debug_assert!(self.hash.is_empty() && self.expires_at == DateTime::<Utc>::MIN_UTC);
+        let mut hasher = Hasher(Sha256::new());
+        serde_json::to_writer(&mut hasher, self).expect("quotes serialize");
+        hex::encode(hasher.0.finalize())
     }
 
     /// Whether the quote no longer holds at `now`.

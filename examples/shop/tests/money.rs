@@ -219,3 +219,59 @@ async fn two_shoppers_may_use_the_same_checkout_key() {
     }
     assert_ne!(orders[0], orders[1], "a key is the shopper's own");
 }
+
+#[tokio::test]
+async fn sold_out_while_the_bank_confirmed_is_refunded_and_said_so() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (_, sku, _, _) = shop.in_stock(1).await;
+    add(&shop, &ann, &sku, 1).await;
+    let delivery = super::api::delivery(&shop, &ann).await;
+    let checkout =
+        json!({"payment_method": "tok_pending", "idempotency_key": key(), "delivery": delivery});
+    let (status, order) = post(&ann, shop.at("/api/checkout"), checkout.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["status"], "pending");
+    let id: OrderId = order["id"].as_str().unwrap().parse().unwrap();
+    let payment = order["payment"]["id"].as_str().unwrap().to_owned();
+
+    // The hold lapses (recovery released it) and the last units go to another order.
+    let inventory = shop.state.shop.inventory();
+    inventory.release(id).await.unwrap();
+    let left = shop.state.shop.stock(&sku).await.unwrap().on_hand;
+    inventory
+        .reserve(
+            OrderId::new(),
+            &[ReservationLine {
+                sku: sku.clone(),
+                quantity: left,
+            }],
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+
+    // The customer passes 3-D Secure; the shop is paid for stock it no longer has.
+    let res = ann
+        .post(shop.at(&format!("/test-provider/3ds/{payment}")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("outcome=approve")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+
+    // Pressing "Pay" again says what happened, naming the order: refunded, not confirmed.
+    let (status, body) = post(&ann, shop.at("/api/checkout"), checkout).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "sold_out_refunded");
+    assert_eq!(body["error"]["order"], order["id"]);
+    let charge = shop
+        .state
+        .gateway
+        .charge_of(&PaymentId(payment))
+        .expect("the charge");
+    assert_eq!(charge.status, PaymentStatus::Refunded);
+    let (_, stored) = get(&ann, shop.at(&format!("/api/orders/{id}"))).await;
+    assert_eq!(stored["status"], "failed");
+}

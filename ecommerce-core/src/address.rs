@@ -31,6 +31,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 /// Why an address or an e-mail was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -372,6 +373,14 @@ impl Address {
             country,
             phone,
         })
+    }
+
+    /// What identifies the address: the hex SHA-256 of its JSON form. Addresses are
+    /// normalized when made, so two equal addresses have one digest (an address book keeps
+    /// it unique; a shipping quote names its destination by it).
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_vec(self).expect("an address serializes to JSON");
+        hex::encode(sha2::Sha256::digest(&json))
     }
 
     /// The fields again, to edit and validate anew.

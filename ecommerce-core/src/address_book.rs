@@ -38,7 +38,6 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::address::Address;
 use crate::error::{AddressBookError, StoreError};
@@ -81,14 +80,6 @@ impl SavedAddress {
             .cmp(&a.created_at)
             .then_with(|| b.id.cmp(&a.id))
     }
-}
-
-/// What identifies an address in a book: the hex SHA-256 of its JSON form. Addresses are
-/// normalized when made, so two equal addresses have one digest; stores keep it unique per
-/// customer.
-pub fn address_digest(address: &Address) -> String {
-    let json = serde_json::to_vec(address).expect("an address serializes to JSON");
-    hex::encode(Sha256::digest(&json))
 }
 
 /// Where customers' saved addresses are kept.

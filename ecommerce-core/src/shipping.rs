@@ -172,12 +172,6 @@ pub struct ShippingQuote {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A digest of an address, to tell whether a quote was made for it.
-pub(crate) fn address_digest(address: &Address) -> String {
-    let json = serde_json::to_vec(address).expect("addresses serialize");
-    hex::encode(&Sha256::digest(&json)[..12])
-}
-
 impl ShippingQuote {
     /// A quote of an offer for a cart and a destination, valid from `now`.
     pub fn new(
@@ -195,7 +189,7 @@ impl ShippingQuote {
             name: offer.name,
             amount: offer.amount,
             tax_class: offer.tax_class,
-            destination: address_digest(destination),
+            destination: destination.digest(),
             expires_at: now + valid_for,
         };
         quote.id = quote.digest();
@@ -226,7 +220,7 @@ impl ShippingQuote {
 
     /// Whether it was quoted for this destination.
     pub fn is_for(&self, destination: &Address) -> bool {
-        self.destination == address_digest(destination)
+        self.destination == destination.digest()
     }
 }
 

@@ -11,9 +11,7 @@
 use async_trait::async_trait;
 use chrono::DateTime;
 use ecommerce_core::address::Address;
-use ecommerce_core::address_book::{
-    AddressBook, MAX_SAVED_ADDRESSES, SavedAddress, address_digest,
-};
+use ecommerce_core::address_book::{AddressBook, MAX_SAVED_ADDRESSES, SavedAddress};
 use ecommerce_core::error::{AddressBookError, StoreError};
 use ecommerce_core::id::{AddressId, CustomerId};
 
@@ -81,7 +79,7 @@ impl AddressBook for SqlAddressBook {
             }
         };
         let owner = customer.to_string();
-        let digest = address_digest(&address);
+        let digest = address.digest();
         let new = SavedAddress::new(customer, address);
         let json = encode(&new.address);
         let saved = db

@@ -183,6 +183,14 @@ fn spawn_recovery(state: &AppState) {
     });
 }
 
+/// What a shop does before it takes orders, and keeps doing: settle what the last run left
+/// unfinished, then run recovery and the outbox relay in the background.
+async fn open_for_business(state: &AppState) {
+    recover(&state.shop).await;
+    spawn_recovery(state);
+    spawn_relay(state);
+}
+
 async fn run(args: Args) -> Result<(), BoxError> {
     let config = BackendConfig {
         data_dir: args.data_dir.clone(),
@@ -195,10 +203,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     };
     println!("Opening the shop: {}", config.describe());
     let state = build(&config, &secret(&args.data_dir)?).await?;
-    // Settle what the last run left unfinished before taking new orders.
-    recover(&state.shop).await;
-    spawn_recovery(&state);
-    spawn_relay(&state);
+    open_for_business(&state).await;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("listening on {}: {e}", args.addr))?;

@@ -41,13 +41,16 @@ impl TestShop {
     }
 
     /// Stops the server and opens the shop again on the same data, as a process that died
-    /// and was started again would.
+    /// and was started again would: with the startup recovery pass, and recovery and the
+    /// outbox relay running in the background.
     pub(crate) async fn restart(mut self) -> TestShop {
         self.server.abort();
         let _ = (&mut self.server).await;
         let dir = std::mem::take(&mut self.dir);
         drop(self);
-        TestShop::open(dir).await
+        let shop = TestShop::open(dir).await;
+        crate::open_for_business(&shop.state).await;
+        shop
     }
 
     async fn open(dir: PathBuf) -> TestShop {

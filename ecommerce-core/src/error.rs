@@ -79,14 +79,6 @@ impl StoreError {
             source: Some(Arc::new(source)),
         }
     }
-
-    /// Whether retrying the same call later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unavailable { .. } | StoreError::Conflict { .. }
-        )
-    }
 }
 
 /// Input that breaks a rule of the domain (not a backend failure).
@@ -654,6 +646,16 @@ macro_rules! kind_predicates {
 }
 
 kind_predicates!(
+    StoreError,
+    ValidationError,
+    MoneyError,
+    IdError,
+    crate::address::AddressError,
+    crate::shipping::ShippingError,
+    crate::tax::TaxError,
+    crate::quote::QuoteError,
+    ShippingQuoteProblem,
+    crate::payment::WebhookError,
     CatalogError,
     CartError,
     InventoryError,
@@ -665,6 +667,92 @@ kind_predicates!(
     AddressBookError,
     Error,
 );
+
+impl ValidationError {
+    /// The kind of failure: always [`ErrorKind::Invalid`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+}
+
+impl MoneyError {
+    /// The kind of failure: always [`ErrorKind::Invalid`] (amounts that cannot be combined).
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+}
+
+impl IdError {
+    /// The kind of failure: always [`ErrorKind::Invalid`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+}
+
+impl crate::address::AddressError {
+    /// The kind of failure: always [`ErrorKind::Invalid`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+}
+
+impl ShippingError {
+    /// The kind of failure: no zone is bad input, an adapter down is transient, an adapter
+    /// answering nonsense is for an operator.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ShippingError::NoZone(_) => ErrorKind::Invalid,
+            ShippingError::Unavailable(_) => ErrorKind::Transient,
+            ShippingError::InvalidAnswer(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl TaxError {
+    /// The kind of failure: no rate is bad input (the address or the class), a provider down
+    /// is transient, a provider answering nonsense is for an operator.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TaxError::NoRate { .. } => ErrorKind::Invalid,
+            TaxError::Unavailable(_) => ErrorKind::Transient,
+            TaxError::InvalidAnswer(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl QuoteError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            QuoteError::Empty | QuoteError::Money(_) => ErrorKind::Invalid,
+            QuoteError::Rates(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl ShippingQuoteProblem {
+    /// The kind of failure: an expired or re-priced quote collides with the present
+    /// (quote again); the others are bad input.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ShippingQuoteProblem::Expired | ShippingQuoteProblem::AmountChanged { .. } => {
+                ErrorKind::Conflict
+            }
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
+
+impl crate::payment::WebhookError {
+    /// The kind of failure: no secret configured is for an operator; anything else is a
+    /// request to refuse.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            crate::payment::WebhookError::NotConfigured => ErrorKind::Internal,
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
 
 impl StoreError {
     /// The kind of failure.
@@ -771,16 +859,11 @@ impl CheckoutError {
             CheckoutError::Order(e) => e.kind(),
             CheckoutError::Money(_) => ErrorKind::Invalid,
             CheckoutError::DeliveryRequired | CheckoutError::ShippingRequired => ErrorKind::Invalid,
-            CheckoutError::ShippingQuote(ShippingQuoteProblem::Expired) => ErrorKind::Conflict,
-            CheckoutError::ShippingQuote(_) => ErrorKind::Invalid,
+            CheckoutError::ShippingQuote(problem) => problem.kind(),
             CheckoutError::QuoteChanged { .. } => ErrorKind::Conflict,
-            CheckoutError::Shipping(ShippingError::NoZone(_))
-            | CheckoutError::Tax(TaxError::NoRate { .. }) => ErrorKind::Invalid,
-            CheckoutError::Shipping(ShippingError::Unavailable(_))
-            | CheckoutError::Tax(TaxError::Unavailable(_)) => ErrorKind::Transient,
-            CheckoutError::Shipping(_) | CheckoutError::Tax(_) | CheckoutError::Quote(_) => {
-                ErrorKind::Internal
-            }
+            CheckoutError::Shipping(e) => e.kind(),
+            CheckoutError::Tax(e) => e.kind(),
+            CheckoutError::Quote(e) => e.kind(),
             // A protocol error leaves the charge's outcome unknown too: finish it later.
             CheckoutError::Payment(e) if e.is_outcome_unknown() => ErrorKind::Transient,
             CheckoutError::Payment(e) => e.kind(),
@@ -874,6 +957,16 @@ mod kind_tests {
         assert_eq!(OrderError::Store(corrupt).kind(), ErrorKind::Internal);
         assert!(!OrderError::NotFound(OrderId::new()).is_transient());
         assert!(AddressBookError::Full { max: 20 }.is_invalid());
+        assert!(CheckoutError::Tax(TaxError::Unavailable("down".into())).is_transient());
+        assert!(CheckoutError::ShippingQuote(ShippingQuoteProblem::Expired).is_conflict());
+        assert!(CheckoutError::ShippingQuote(ShippingQuoteProblem::Altered).is_invalid());
+        assert_eq!(
+            CheckoutError::Shipping(ShippingError::InvalidAnswer("?".into())).kind(),
+            ErrorKind::Internal
+        );
+        assert!(crate::address::AddressError::Email.is_invalid());
+        assert!(MoneyError::Overflow.is_invalid());
+        assert!(down.is_transient() && !down.is_invalid());
         assert!(Error::from(AddressBookError::Store(down)).is_transient());
     }
 }

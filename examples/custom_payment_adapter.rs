@@ -114,6 +114,22 @@ impl AcmePayGateway {
         }
     }
 
+    /// Sends a request for one charge (authenticated): `None` when Acme answers 404.
+    async fn find(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> std::result::Result<Option<Charge>, PaymentError> {
+        let res = request
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        if res.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Self::charge_of(Self::read(res).await?).map(Some)
+    }
+
     fn charge_of(c: AcmeCharge) -> std::result::Result<Charge, PaymentError> {
         let status = match c.status.as_str() {
             "succeeded" => PaymentStatus::Succeeded,
@@ -158,32 +174,17 @@ impl PaymentGateway for AcmePayGateway {
         &self,
         idempotency_key: &str,
     ) -> std::result::Result<Option<Charge>, PaymentError> {
-        let res = self
-            .http
-            .get(format!("{}/v1/charges", self.base_url))
-            .bearer_auth(&self.api_key)
-            .query(&[("idempotency_key", idempotency_key)])
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        if res.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        Self::charge_of(Self::read(res).await?).map(Some)
+        self.find(
+            self.http
+                .get(format!("{}/v1/charges", self.base_url))
+                .query(&[("idempotency_key", idempotency_key)]),
+        )
+        .await
     }
 
     async fn payment(&self, id: &PaymentId) -> std::result::Result<Option<Charge>, PaymentError> {
-        let res = self
-            .http
-            .get(format!("{}/v1/charges/{id}", self.base_url))
-            .bearer_auth(&self.api_key)
-            .send()
+        self.find(self.http.get(format!("{}/v1/charges/{id}", self.base_url)))
             .await
-            .map_err(Self::transport)?;
-        if res.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        Self::charge_of(Self::read(res).await?).map(Some)
     }
 
     async fn refund(&self, request: &RefundRequest) -> std::result::Result<Refund, PaymentError> {

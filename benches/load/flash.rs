@@ -10,7 +10,7 @@ use ecommerce::address::{Address, AddressInput};
 use ecommerce::catalog::{Product, Variant};
 use ecommerce::checkout::Delivery;
 use ecommerce::error::CheckoutError;
-use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
+use ecommerce::id::{CartId, CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
 use ecommerce::inventory::ReservationLine;
 use ecommerce::payment::PaymentMethod;
 use ecommerce::shipping::{RateRule, ShippingMethod, Zone, ZoneTable};
@@ -76,13 +76,23 @@ pub(crate) async fn hot_sku(backend: &Backend, units: u32, buckets: u32) -> Sku 
 pub(crate) async fn checkout(shop: &Storefront, sku: &Sku) -> Result<bool, CheckoutError> {
     let cart = shop.create_guest_cart().await?;
     shop.add_item(cart.id, sku, 1).await?;
+    pay(shop, cart.id, None).await
+}
+
+/// "Pay" for a cart with the approving test card under a new key: `Ok(true)` when the order
+/// is confirmed, `Ok(false)` when it sold out.
+async fn pay(
+    shop: &Storefront,
+    cart: CartId,
+    delivery: Option<Delivery>,
+) -> Result<bool, CheckoutError> {
     let placed = shop
         .place_order(CheckoutRequest {
-            cart: cart.id,
+            cart,
             customer: CustomerId::new(),
             payment_method: PaymentMethod::new("tok_approve").expect("token"),
             idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
-            delivery: None,
+            delivery,
             accepted_quote: None,
         })
         .await;
@@ -138,26 +148,13 @@ pub(crate) async fn priced_checkout(shop: &Storefront, sku: &Sku) -> Result<bool
         .await?
         .into_iter()
         .next();
-    let placed = shop
-        .place_order(CheckoutRequest {
-            cart: cart.id,
-            customer: CustomerId::new(),
-            payment_method: PaymentMethod::new("tok_approve").expect("token"),
-            idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
-            delivery: Some(Delivery {
-                email: "grace@example.com".parse().expect("email"),
-                shipping_address: TEXAS.clone(),
-                billing_address: None,
-                shipping,
-            }),
-            accepted_quote: None,
-        })
-        .await;
-    match placed {
-        Ok(placed) => Ok(placed.is_confirmed()),
-        Err(CheckoutError::OutOfStock { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    let delivery = Delivery {
+        email: "grace@example.com".parse().expect("email"),
+        shipping_address: TEXAS.clone(),
+        billing_address: None,
+        shipping,
+    };
+    pay(shop, cart.id, Some(delivery)).await
 }
 
 /// What one path did in a run.

@@ -244,6 +244,7 @@ async fn main() {
                                 idempotency_key: key,
                                 delivery: None,
                                 accepted_quote: None,
+                                without_exhausted_promotions: false,
                             })
                             .await
                             .expect("checkout");

@@ -385,6 +385,7 @@ async fn pay(shop: &Storefront, sku: &Sku, source: &str) -> Result<ecommerce::or
             idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string())?,
             delivery: None,
             accepted_quote: None,
+            without_exhausted_promotions: false,
         })
         .await?
         .into_order())

@@ -50,6 +50,7 @@ async fn buy(shop: &Storefront, sku: &Sku) -> std::result::Result<OrderStatus, C
                 .expect("valid key"),
             delivery: None,
             accepted_quote: None,
+            without_exhausted_promotions: false,
         })
         .await?;
     Ok(order.order().status)

@@ -148,6 +148,7 @@ async fn main() -> Result<()> {
             idempotency_key: IdempotencyKey::new("alice-checkout-1")?,
             delivery: None,
             accepted_quote: None,
+            without_exhausted_promotions: false,
         })
         .await?;
     let Placed::Confirmed(order) = placed else {
@@ -166,6 +167,7 @@ async fn main() -> Result<()> {
             idempotency_key: IdempotencyKey::new("alice-checkout-2")?,
             delivery: None,
             accepted_quote: None,
+            without_exhausted_promotions: false,
         })
         .await?
     else {
@@ -199,6 +201,7 @@ async fn main() -> Result<()> {
         idempotency_key: IdempotencyKey::new("bob-checkout-1")?,
         delivery: None,
         accepted_quote: None,
+        without_exhausted_promotions: false,
     })
     .await?;
 
@@ -218,6 +221,7 @@ async fn main() -> Result<()> {
                 idempotency_key: IdempotencyKey::new(format!("kettle-{i}"))?,
                 delivery: None,
                 accepted_quote: None,
+                without_exhausted_promotions: false,
             })
             .await;
         match result {

@@ -83,6 +83,7 @@ impl BackendFactory for RedisOverSql {
             outbox: sql.orders.clone(),
             recommendations: sql.recommendations.clone(),
             address_book: sql.address_book.clone(),
+            promotions: sql.promotions.clone(),
             histories: 10,
             simulated_histories: 1_000,
             guard: Some(Arc::new(Cleanup { url, prefix, path })),

@@ -94,6 +94,7 @@ async fn pay(
             idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
             delivery,
             accepted_quote: None,
+            without_exhausted_promotions: false,
         })
         .await;
     match placed {

@@ -77,6 +77,10 @@ pub struct Cart {
     /// from the cart (see [`CheckoutClaim`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkout: Option<CheckoutClaim>,
+    /// Coupon codes applied to the cart
+    /// ([`Storefront::apply_coupon`](crate::Storefront::apply_coupon)), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coupons: Vec<crate::promotion::CouponCode>,
 }
 
 /// A checkout's claim on a cart: the order being paid for it and the units it ordered.
@@ -117,11 +121,12 @@ impl Cart {
             updated_at: Utc::now(),
             merged_guest_carts: Vec::new(),
             checkout: None,
+            coupons: Vec::new(),
         }
     }
 
-    /// Takes the units ordered by the claiming checkout `order` out of the cart and drops its
-    /// claim. Returns `false`, changing nothing, when the cart is not claimed by `order` (it
+    /// Takes the units ordered by the claiming checkout `order` out of the cart, drops its
+    /// claim and the cart's coupon codes (the order used them). Returns `false`, changing nothing, when the cart is not claimed by `order` (it
     /// was cleared already, or another checkout claimed it since): clearing is idempotent.
     pub fn clear_checkout(&mut self, order: crate::id::OrderId) -> bool {
         let Some(claim) = self.checkout.take_if(|c| c.order == order) else {
@@ -133,6 +138,8 @@ impl Cart {
             }
         }
         self.lines.retain(|l| l.quantity > 0);
+        // The codes went with the order that used them.
+        self.coupons.clear();
         true
     }
 

@@ -66,6 +66,7 @@ use crate::order::{
 use crate::payment::{
     Charge, ChargeRequest, PaymentEvent, PaymentId, PaymentMethod, PaymentStatus, RefundRequest,
 };
+use crate::promotion::{PromotionError, PromotionUse};
 use crate::recommend::RecommendationStore;
 use crate::storefront::Storefront;
 use crate::unit::UnitError;
@@ -88,6 +89,13 @@ pub struct CheckoutRequest {
     /// Without it the current quote is charged.
     #[serde(default)]
     pub accepted_quote: Option<crate::quote::Quote>,
+    /// When a promotion's limit is reached at Pay (another order took the last use): `false`
+    /// (the default) stops with [`PromotionError::Exhausted`], nothing stored or charged;
+    /// `true` goes on without that promotion, at the price without it (its quote's trace
+    /// says [`crate::promotion::NotApplied::Exhausted`]). An accepted quote still binds: a
+    /// higher price is answered with [`CheckoutError::QuoteChanged`], never charged.
+    #[serde(default)]
+    pub without_exhausted_promotions: bool,
 }
 
 impl CheckoutRequest {
@@ -117,6 +125,11 @@ pub struct RecoveryReport {
     pub still_pending: Vec<OrderId>,
     /// Orders that could not be finished this time, with why; the next pass tries again.
     pub errors: Vec<(OrderId, String)>,
+    /// Orders whose held promotion uses were committed (the order was confirmed).
+    pub uses_committed: Vec<OrderId>,
+    /// Orders whose held promotion uses were given back (the order failed, was cancelled,
+    /// or was never stored).
+    pub uses_released: Vec<OrderId>,
 }
 
 /// The key of the charge of an order: the same for every attempt.
@@ -262,6 +275,40 @@ fn with_claim(cart: &Cart, order: &Order) -> Cart {
     claimed
 }
 
+/// A new PENDING order of a request, its cart's priced lines and their quote.
+fn new_order(
+    request: &CheckoutRequest,
+    cart: &Cart,
+    lines: Vec<OrderLine>,
+    quote: crate::quote::Quote,
+    fingerprint: &str,
+    now: chrono::DateTime<Utc>,
+) -> Order {
+    let delivery = request.delivery.clone();
+    Order {
+        id: OrderId::new(),
+        customer: request.customer,
+        cart: cart.id,
+        idempotency_key: request.idempotency_key.clone(),
+        request_fingerprint: fingerprint.to_owned(),
+        status: OrderStatus::Pending,
+        version: 1,
+        lines,
+        total: quote.total,
+        payment: None,
+        failure: None,
+        payment_method: Some(request.payment_method.clone()),
+        money: Vec::new(),
+        charge_started_at: None,
+        contact: delivery.as_ref().map(|d| d.email.clone()),
+        shipping_address: delivery.as_ref().map(|d| d.shipping_address.clone()),
+        billing_address: delivery.and_then(|d| d.billing_address),
+        quote: Some(quote),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// How often a compare-and-set that keeps losing is tried before giving up.
 const CAS_ATTEMPTS: usize = 16;
 
@@ -335,85 +382,49 @@ impl Storefront {
             return answer;
         }
         let now = Utc::now();
-        // Boxed: the saga's future stays small enough for a task's stack.
-        let quote = Box::pin(self.price(&cart, &lines, request.delivery.as_ref(), now)).await?;
-        if let Some(accepted) = &request.accepted_quote {
-            if accepted.hash != quote.hash {
-                return Err(CheckoutError::QuoteChanged {
-                    changes: quote.changes_since(accepted),
-                    quote: Box::new(quote),
-                });
-            }
-        }
-        let total = quote.total;
-        let delivery = request.delivery.clone();
-        let order = Order {
-            id: OrderId::new(),
-            customer: request.customer,
-            cart: cart.id,
-            idempotency_key: request.idempotency_key.clone(),
-            request_fingerprint: fingerprint.clone(),
-            status: OrderStatus::Pending,
-            version: 1,
-            lines,
-            total,
-            payment: None,
-            failure: None,
-            payment_method: Some(request.payment_method.clone()),
-            money: Vec::new(),
-            charge_started_at: None,
-            contact: delivery.as_ref().map(|d| d.email.clone()),
-            shipping_address: delivery.as_ref().map(|d| d.shipping_address.clone()),
-            billing_address: delivery.and_then(|d| d.billing_address),
-            quote: Some(quote),
-            created_at: now,
-            updated_at: now,
-        };
-        let placed = DomainEvent::OrderPlaced {
-            order: order.id,
-            customer: order.customer,
-            total,
-        };
-        // With a unit of work the order is created with its stock, in one transaction; with
-        // the carts in the same database its cart claim and charge start are written too.
-        let (created, reserved, cart) = match &self.unit {
-            Some(unit) => {
-                let lines = reservation_lines(&order);
-                let ttl = self.config.reservation_ttl;
-                let claimed = self.unit_claims_carts.then(|| with_claim(&cart, &order));
-                let placed_with_claim = match &claimed {
-                    Some(claimed) => {
-                        let mut starting = order.clone();
-                        starting.charge_started_at = Some(Utc::now());
-                        let events = vec![placed.clone()];
-                        match unit
-                            .place(starting, events, &lines, ttl, Some(claimed))
-                            .await
-                        {
-                            // The cart changed since it was read: place without the claim,
-                            // and let the claim step see what changed.
-                            Err(UnitError::Cart(CartError::VersionConflict { .. })) => None,
-                            other => Some(other),
-                        }
-                    }
-                    None => None,
-                };
-                let (result, cart) = match placed_with_claim {
-                    Some(result) => (result, claimed.unwrap_or(cart)),
-                    None => (
-                        unit.place(order, vec![placed], &lines, ttl, None).await,
-                        cart,
-                    ),
-                };
-                match result {
-                    Ok(created) => (created, true, cart),
-                    Err(UnitError::Inventory(InventoryError::OutOfStock { shortages })) => {
-                        return Box::pin(self.sold_out(shortages, &request, &fingerprint)).await;
-                    }
-                    Err(e) => return Err(e.into()),
+        let key = order_customer_key(
+            &cart,
+            request.customer,
+            request.delivery.as_ref().map(|d| d.email.as_str()),
+        );
+        // Promotions whose uses ran out meanwhile, left out when the request allows it.
+        let mut exhausted: Vec<Exhausted> = Vec::new();
+        let (created, reserved, cart) = loop {
+            // Boxed: the saga's future stays small enough for a task's stack.
+            let (quote, uses) = Box::pin(self.price(
+                &cart,
+                &lines,
+                request.delivery.as_ref(),
+                &key,
+                &exhausted,
+                now,
+            ))
+            .await?;
+            if let Some(accepted) = &request.accepted_quote {
+                if accepted.hash != quote.hash {
+                    return Err(CheckoutError::QuoteChanged {
+                        changes: quote.changes_since(accepted),
+                        quote: Box::new(quote),
+                    });
                 }
             }
-            None => (self.orders.create(order, vec![placed]).await?, false, cart),
+            let order = new_order(&request, &cart, lines.clone(), quote, &fingerprint, now);
+            match Box::pin(self.create_order(order, &uses, cart.clone())).await {
+                Ok(Ok(created)) => break created,
+                Ok(Err(shortages)) => {
+                    return Box::pin(self.sold_out(shortages, &request, &fingerprint)).await;
+                }
+                Err(CheckoutError::Promotion(PromotionError::Exhausted {
+                    promotion,
+                    limit,
+                    ..
+                })) if request.without_exhausted_promotions
+                    && !exhausted.iter().any(|(p, _)| *p == promotion) =>
+                {
+                    exhausted.push((promotion, limit));
+                }
+                Err(e) => return Err(e),
+            }
         };
         match created {
             crate::order::Created::New(order) => {
@@ -423,6 +434,122 @@ impl Storefront {
                 Box::pin(self.resume(order, &request, &fingerprint)).await
             }
         }
+    }
+
+    /// Stores a new order: with a unit of work, with its stock (and its cart claim and charge
+    /// start when the unit holds the carts, and its promotion uses when it holds those) in
+    /// one transaction; without, the order alone. Uses the unit does not hold are reserved
+    /// first, a step of their own, and given back when their order is known not to be
+    /// stored (an error may come after the order was written: recovery settles those uses
+    /// by the order, or gives them back if there is none).
+    /// `Ok(Err(shortages))`: turned away for stock, nothing stored.
+    async fn create_order(
+        &self,
+        order: Order,
+        uses: &[PromotionUse],
+        cart: Cart,
+    ) -> Result<Result<(crate::order::Created, bool, Cart), Vec<Shortage>>, CheckoutError> {
+        let id = order.id;
+        let in_unit = self.unit.is_some() && self.unit_holds_promotions;
+        let reserved_apart = !in_unit && !uses.is_empty();
+        if reserved_apart {
+            self.promotions.reserve(id, uses).await?;
+        }
+        let created =
+            Box::pin(self.store_order(order, if in_unit { uses } else { &[] }, cart)).await;
+        let not_stored = matches!(
+            &created,
+            Ok(Ok((crate::order::Created::Existing(_), _, _)) | Err(_))
+        );
+        if reserved_apart && not_stored {
+            // No order of these uses exists; recovery gives them back should this fail.
+            if let Err(e) = self.promotions.release(id).await {
+                tracing::warn!(order = %id, error = %e, "promotion uses left for recovery");
+            }
+        }
+        created
+    }
+
+    async fn store_order(
+        &self,
+        order: Order,
+        uses: &[PromotionUse],
+        cart: Cart,
+    ) -> Result<Result<(crate::order::Created, bool, Cart), Vec<Shortage>>, CheckoutError> {
+        let placed = DomainEvent::OrderPlaced {
+            order: order.id,
+            customer: order.customer,
+            total: order.total,
+        };
+        let Some(unit) = &self.unit else {
+            return Ok(Ok((
+                self.orders.create(order, vec![placed]).await?,
+                false,
+                cart,
+            )));
+        };
+        let lines = reservation_lines(&order);
+        let ttl = self.config.reservation_ttl;
+        let claimed = self.unit_claims_carts.then(|| with_claim(&cart, &order));
+        let placed_with_claim = match &claimed {
+            Some(claimed) => {
+                let mut starting = order.clone();
+                starting.charge_started_at = Some(Utc::now());
+                let events = vec![placed.clone()];
+                match unit
+                    .place(starting, events, &lines, ttl, Some(claimed), uses)
+                    .await
+                {
+                    // The cart changed since it was read: place without the claim, and let
+                    // the claim step see what changed.
+                    Err(UnitError::Cart(CartError::VersionConflict { .. })) => None,
+                    other => Some(other),
+                }
+            }
+            None => None,
+        };
+        let (result, cart) = match placed_with_claim {
+            Some(result) => (result, claimed.unwrap_or(cart)),
+            None => (
+                unit.place(order, vec![placed], &lines, ttl, None, uses)
+                    .await,
+                cart,
+            ),
+        };
+        match result {
+            Ok(created) => Ok(Ok((created, true, cart))),
+            Err(UnitError::Inventory(InventoryError::OutOfStock { shortages })) => {
+                Ok(Err(shortages))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Commits the promotion uses of a confirmed order (recovery does it should this fail:
+    /// the confirmation stands either way).
+    async fn commit_uses(&self, order: &Order) {
+        if order
+            .quote
+            .as_ref()
+            .is_some_and(|q| !q.promotions.is_empty())
+        {
+            if let Err(e) = self.promotions.commit(order.id).await {
+                tracing::warn!(order = %order.id, error = %e, "promotion uses left for recovery");
+            }
+        }
+    }
+
+    /// Gives back the promotion uses of an order that FAILED or was CANCELLED (terminal:
+    /// it will never be confirmed).
+    async fn release_uses(&self, order: &Order) -> Result<(), CheckoutError> {
+        if order
+            .quote
+            .as_ref()
+            .is_some_and(|q| !q.promotions.is_empty())
+        {
+            self.promotions.release(order.id).await?;
+        }
+        Ok(())
     }
 
     /// Turns a buyer away before anything is stored when the inventory already counts too
@@ -876,6 +1003,7 @@ impl Storefront {
         };
         match sold {
             Ok(order) => {
+                self.commit_uses(&order).await;
                 self.effects().run(&order).await;
                 Ok(order)
             }
@@ -997,7 +1125,14 @@ impl Storefront {
             .update(order.id, order.version, patch, vec![event])
             .await
         {
-            Ok(order) => Ok(order),
+            Ok(order) => {
+                // FAILED is final: its promotion uses go back (recovery does it should this
+                // fail).
+                if let Err(e) = self.release_uses(&order).await {
+                    tracing::warn!(order = %order.id, error = %e, "promotion uses left for recovery");
+                }
+                Ok(order)
+            }
             Err(OrderError::VersionConflict { .. }) => {
                 let current = self.current(order.id).await?;
                 match (current.status, payment) {
@@ -1190,7 +1325,67 @@ impl Storefront {
                 Err(e) => report.errors.push((id, e.to_string())),
             }
         }
+        self.settle_uses(cutoff, &mut report).await?;
         Ok(report)
+    }
+
+    /// Settles promotion uses held since before `cutoff` by their order: committed for a
+    /// confirmed one, given back for one that failed or was cancelled, left for a PENDING
+    /// one. Uses whose order was never stored are given back once they are older than the
+    /// reservation time too (an order is stored right after its uses are reserved: one
+    /// younger may be on its way).
+    async fn settle_uses(
+        &self,
+        cutoff: chrono::DateTime<Utc>,
+        report: &mut RecoveryReport,
+    ) -> Result<(), CheckoutError> {
+        let held = self
+            .promotions
+            .held_before(cutoff, self.config.recovery_batch)
+            .await?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        let ttl = chrono::Duration::from_std(self.config.reservation_ttl)
+            .unwrap_or(chrono::Duration::MAX);
+        let orphan_cutoff = cutoff.min(Utc::now() - ttl);
+        let mut old_enough: Option<Vec<OrderId>> = None;
+        for id in held {
+            let settled = match self.orders.get(id).await {
+                Ok(None) => {
+                    if old_enough.is_none() {
+                        old_enough = Some(
+                            self.promotions
+                                .held_before(orphan_cutoff, self.config.recovery_batch)
+                                .await?,
+                        );
+                    }
+                    if !old_enough.as_ref().is_some_and(|o| o.contains(&id)) {
+                        continue;
+                    }
+                    self.promotions.release(id).await.map(|()| false)
+                }
+                Ok(Some(order)) => match order.status {
+                    OrderStatus::Pending => continue,
+                    OrderStatus::Failed | OrderStatus::Cancelled => {
+                        self.promotions.release(id).await.map(|()| false)
+                    }
+                    OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => {
+                        self.promotions.commit(id).await.map(|()| true)
+                    }
+                },
+                Err(e) => {
+                    report.errors.push((id, e.to_string()));
+                    continue;
+                }
+            };
+            match settled {
+                Ok(true) => report.uses_committed.push(id),
+                Ok(false) => report.uses_released.push(id),
+                Err(e) => report.errors.push((id, e.to_string())),
+            }
+        }
+        Ok(())
     }
 
     /// Cancels a CONFIRMED order: marks it CANCELLED (winning any race with shipping), then
@@ -1214,6 +1409,7 @@ impl Storefront {
                 .await?;
         }
         self.undo_sale(&order).await?;
+        self.release_uses(&order).await?;
         match order.payment.clone() {
             Some(payment) if payment.status != PaymentStatus::Pending => {
                 let refund = self.refund(&order, &payment.id, order.total).await?;
@@ -1318,7 +1514,9 @@ impl EventSink for CheckoutEffects {
 }
 
 mod pricing;
+mod promotions;
 #[cfg(test)]
 mod tests;
 
 pub use pricing::Delivery;
+use promotions::{Exhausted, order_customer_key};

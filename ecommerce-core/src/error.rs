@@ -478,6 +478,13 @@ pub enum CheckoutError {
         quote: Box<Quote>,
     },
 
+    /// A coupon code cannot be used ([`crate::promotion::PromotionError::Coupon`]), or a
+    /// promotion's limit was reached at Pay ([`crate::promotion::PromotionError::Exhausted`]:
+    /// nothing was stored or charged; ask again, or set
+    /// [`crate::CheckoutRequest::without_exhausted_promotions`]), or the promotion store
+    /// failed.
+    #[error(transparent)]
+    Promotion(#[from] crate::promotion::PromotionError),
     /// A cart rule or the cart store failed.
     #[error(transparent)]
     Cart(#[from] CartError),
@@ -581,6 +588,9 @@ pub enum Error {
     /// Address books.
     #[error(transparent)]
     AddressBook(#[from] AddressBookError),
+    /// Promotions and coupon codes.
+    #[error(transparent)]
+    Promotion(#[from] crate::promotion::PromotionError),
     /// Money.
     #[error(transparent)]
     Money(#[from] MoneyError),
@@ -665,6 +675,8 @@ kind_predicates!(
     EventError,
     SearchError,
     AddressBookError,
+    crate::promotion::PromotionError,
+    crate::promotion::CouponProblem,
     Error,
 );
 
@@ -725,7 +737,7 @@ impl QuoteError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             QuoteError::Empty | QuoteError::Money(_) => ErrorKind::Invalid,
-            QuoteError::Rates(_) => ErrorKind::Internal,
+            QuoteError::Rates(_) | QuoteError::Discounts(_) => ErrorKind::Internal,
         }
     }
 }
@@ -864,6 +876,7 @@ impl CheckoutError {
             CheckoutError::Shipping(e) => e.kind(),
             CheckoutError::Tax(e) => e.kind(),
             CheckoutError::Quote(e) => e.kind(),
+            CheckoutError::Promotion(e) => e.kind(),
             // A protocol error leaves the charge's outcome unknown too: finish it later.
             CheckoutError::Payment(e) if e.is_outcome_unknown() => ErrorKind::Transient,
             CheckoutError::Payment(e) => e.kind(),
@@ -915,6 +928,7 @@ impl Error {
             Error::Event(e) => e.kind(),
             Error::Search(e) => e.kind(),
             Error::AddressBook(e) => e.kind(),
+            Error::Promotion(e) => e.kind(),
             Error::Store(e) => e.kind(),
             Error::Webhook(_) => ErrorKind::Invalid,
         }

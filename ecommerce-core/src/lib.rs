@@ -10,6 +10,7 @@
 //! | [`catalog`], [`cart`], [`inventory`], [`order`], [`payment`], [`recommend`], [`search`], [`events`] | each concept's types and its store trait |
 //! | [`catalog_cache`], [`breaker`] | the caching catalog that stays visible when its store fails, and the circuit breaker that stops waiting on a dependency that is down |
 //! | [`address`], [`shipping`], [`tax`], [`quote`] | where an order goes, what shipping and tax it costs, and the frozen price quote checkout charges |
+//! | [`promotion`] | promotions and coupon codes, their stacking, and usage limits kept as exactly as stock |
 //! | [`address_book`] | the addresses each customer saved, and their store trait |
 //! | [`checkout`] | the checkout saga, payment callbacks, recovery, cancellation |
 //! | [`storefront`] | [`Storefront`], the API applications call |
@@ -35,6 +36,7 @@ pub mod memory;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod promotion;
 pub mod quote;
 pub mod recommend;
 pub mod search;

@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::id::Sku;
 use crate::money::{Currency, Money, MoneyError};
 use crate::order::OrderLine;
+use crate::promotion::{Applied, Evaluation, Trace};
 use crate::shipping::ShippingQuote;
 use crate::tax::{PriceMode, RoundingPolicy, TaxItem, TaxRate, TaxSettings};
 
@@ -63,7 +64,9 @@ pub struct QuoteShipping {
     pub name: String,
     /// The quoted price, in the shop's price mode.
     pub amount: Money,
-    /// Without tax.
+    /// The shipping's discount (zero without one).
+    pub discount: Money,
+    /// Without tax, after the discount.
     pub net: Money,
     /// The tax on the shipping.
     pub tax: Money,
@@ -101,9 +104,17 @@ pub struct Quote {
     pub shipping: Option<QuoteShipping>,
     /// Taxes by name and rate, in name order.
     pub taxes: Vec<TaxSummary>,
+    /// The promotions applied, in the order they were, each with its share of every line
+    /// and of the shipping (their sums are the lines' and the shipping's discounts).
+    #[serde(default)]
+    pub promotions: Vec<Applied>,
+    /// Why each promotion offered applied or not (not part of the hash: it explains the
+    /// amounts, which are).
+    #[serde(default)]
+    pub promotion_trace: Vec<Trace>,
     /// The lines' amounts as priced, before discounts.
     pub subtotal: Money,
-    /// The discounts.
+    /// The discounts, of the lines and of the shipping.
     pub discount_total: Money,
     /// The shipping's total (zero without shipping).
     pub shipping_total: Money,
@@ -124,6 +135,9 @@ pub struct QuoteInput<'a> {
     pub lines: &'a [OrderLine],
     /// The chosen shipping.
     pub shipping: Option<&'a ShippingQuote>,
+    /// The promotions' discounts ([`crate::promotion::evaluate`] on these lines and this
+    /// shipping); `None`: no discount.
+    pub discounts: Option<&'a Evaluation>,
     /// The rates of the lines, in their order, then of the shipping (when it is taxed), as
     /// checked by [`crate::tax::checked_rates`]; `None`: nothing is taxed.
     pub rates: Option<&'a [TaxRate]>,
@@ -148,6 +162,9 @@ pub enum QuoteError {
     /// The rates do not match the items (see [`crate::tax::checked_rates`]).
     #[error("tax rates do not match the items: {0}")]
     Rates(String),
+    /// The discounts do not match the items (not one per line, or more than an item costs).
+    #[error("discounts do not match the items: {0}")]
+    Discounts(String),
 }
 
 /// What changed between a quote the shopper accepted and the current one.
@@ -170,6 +187,8 @@ pub enum QuoteItem {
     Line(Sku),
     /// The shipping.
     Shipping,
+    /// The discounts.
+    Discount,
     /// The tax.
     Tax,
     /// The total.
@@ -336,10 +355,28 @@ impl Quote {
             .unit_price
             .currency;
         let mode = input.settings.price_mode;
+        let none = Evaluation::none(currency, input.lines.len());
+        let discounts = input.discounts.unwrap_or(&none);
+        if discounts.lines.len() != input.lines.len() {
+            return Err(QuoteError::Discounts("not one discount per line".into()));
+        }
+        if input.shipping.is_none() && discounts.shipping.amount != Decimal::ZERO {
+            return Err(QuoteError::Discounts(
+                "a shipping discount without shipping".into(),
+            ));
+        }
         let mut items = Vec::with_capacity(input.lines.len() + 1);
-        for line in input.lines {
+        for (line, discount) in input.lines.iter().zip(&discounts.lines) {
+            let amount = line.unit_price.checked_mul(line.quantity)?.round();
+            let discounted = amount.checked_sub(discount.round())?;
+            if discount.is_negative() || discounted.is_negative() {
+                return Err(QuoteError::Discounts(format!(
+                    "{} on {}",
+                    discount, line.sku
+                )));
+            }
             items.push(Taxed {
-                amount: line.unit_price.checked_mul(line.quantity)?.round(),
+                amount: discounted,
                 quantity: line.quantity,
                 rate: None,
             });
@@ -352,8 +389,18 @@ impl Quote {
                 }
                 .into());
             }
+            let discounted = shipping
+                .amount
+                .round()
+                .checked_sub(discounts.shipping.round())?;
+            if discounts.shipping.is_negative() || discounted.is_negative() {
+                return Err(QuoteError::Discounts(format!(
+                    "{} on the shipping",
+                    discounts.shipping
+                )));
+            }
             items.push(Taxed {
-                amount: shipping.amount.round(),
+                amount: discounted,
                 quantity: 1,
                 rate: None,
             });
@@ -383,14 +430,20 @@ impl Quote {
         let tax = taxes(&items, input.settings)?;
 
         let mut lines = Vec::with_capacity(input.lines.len());
-        for ((line, item), tax) in input.lines.iter().zip(&items).zip(&tax) {
+        for (((line, item), tax), discount) in input
+            .lines
+            .iter()
+            .zip(&items)
+            .zip(&tax)
+            .zip(&discounts.lines)
+        {
             let (net, total) = net_and_total(item.amount, *tax, mode)?;
             lines.push(QuoteLine {
                 sku: line.sku.clone(),
                 quantity: line.quantity,
                 unit_price: line.unit_price,
-                amount: item.amount,
-                discount: Money::zero(currency),
+                amount: item.amount.checked_add(discount.round())?,
+                discount: discount.round(),
                 net,
                 tax: *tax,
                 total,
@@ -406,7 +459,8 @@ impl Quote {
                 Some(QuoteShipping {
                     method: quote.method.clone(),
                     name: quote.name.clone(),
-                    amount: item.amount,
+                    amount: item.amount.checked_add(discounts.shipping.round())?,
+                    discount: discounts.shipping.round(),
                     net,
                     tax,
                     total,
@@ -450,7 +504,13 @@ impl Quote {
             currency,
             settings: input.settings,
             subtotal: Money::sum(currency, lines.iter().map(|l| l.amount))?,
-            discount_total: Money::sum(currency, lines.iter().map(|l| l.discount))?,
+            discount_total: Money::sum(
+                currency,
+                lines
+                    .iter()
+                    .map(|l| l.discount)
+                    .chain(shipping.iter().map(|s| s.discount)),
+            )?,
             tax_total: Money::sum(
                 currency,
                 lines
@@ -464,11 +524,14 @@ impl Quote {
             lines,
             shipping,
             taxes,
+            promotions: discounts.applied.clone(),
+            promotion_trace: Vec::new(),
             hash: String::new(),
             expires_at: DateTime::<Utc>::MIN_UTC,
         };
         quote.fix_scale();
         quote.hash = quote.digest();
+        quote.promotion_trace = discounts.trace.clone();
         let valid_for =
             chrono::Duration::from_std(input.valid_for).unwrap_or(chrono::Duration::days(1));
         quote.expires_at = input.shipping.map_or(input.now + valid_for, |s| {
@@ -500,9 +563,20 @@ impl Quote {
             }
         }
         if let Some(s) = &mut self.shipping {
-            for m in [&mut s.amount, &mut s.net, &mut s.tax, &mut s.total] {
+            for m in [
+                &mut s.amount,
+                &mut s.discount,
+                &mut s.net,
+                &mut s.tax,
+                &mut s.total,
+            ] {
                 fix(m);
             }
+        }
+        for p in &mut self.promotions {
+            fix(&mut p.amount);
+            fix(&mut p.shipping);
+            p.lines.iter_mut().for_each(&fix);
         }
         for t in &mut self.taxes {
             fix(&mut t.base);
@@ -533,7 +607,11 @@ impl Quote {
                 Ok(())
             }
         }
-        debug_assert!(self.hash.is_empty() && self.expires_at == DateTime::<Utc>::MIN_UTC);
+        debug_assert!(
+            self.hash.is_empty()
+                && self.expires_at == DateTime::<Utc>::MIN_UTC
+                && self.promotion_trace.is_empty()
+        );
         let mut hasher = Hasher(Sha256::new());
         serde_json::to_writer(&mut hasher, self).expect("quotes serialize");
         hex::encode(hasher.0.finalize())
@@ -573,6 +651,11 @@ impl Quote {
             QuoteItem::Shipping,
             accepted.shipping.as_ref().map(|s| s.total),
             self.shipping.as_ref().map(|s| s.total),
+        );
+        push(
+            QuoteItem::Discount,
+            Some(accepted.discount_total),
+            Some(self.discount_total),
         );
         push(
             QuoteItem::Tax,
@@ -663,6 +746,7 @@ mod tests {
         QuoteInput {
             lines,
             shipping,
+            discounts: None,
             rates,
             settings: TaxSettings {
                 price_mode,
@@ -878,11 +962,12 @@ mod tests {
     }
 
     proptest! {
-        /// Over random carts, rates, price modes and rounding policies: nothing is negative,
-        /// every item's net + tax = total, the parts sum exactly to the document, an
-        /// inclusive price is recomposed exactly, and the same input gives the same quote.
+        /// Over random carts, discounts, rates, price modes and rounding policies: nothing is
+        /// negative, every item's net + tax = total, the parts sum exactly to the document,
+        /// an inclusive price less its discount is recomposed exactly, and the same input
+        /// gives the same quote.
         #[test]
-        fn parts_always_sum_to_the_whole(case in arb_case()) {
+        fn parts_always_sum_to_the_whole(case in arb_case(), cut in 0i64..=100) {
             let (items, ship, inclusive, policy, currency) = case;
             let lines: Vec<OrderLine> = items
                 .iter()
@@ -902,15 +987,28 @@ mod tests {
             }
             let mode = if inclusive { PriceMode::Inclusive } else { PriceMode::Exclusive };
             let rounding = [RoundingPolicy::PerUnit, RoundingPolicy::PerLine, RoundingPolicy::PerDocument][policy as usize];
-            let q = Quote::compute(input(&lines, ship_quote.as_ref(), Some(&rates), mode, rounding)).unwrap();
-            let again = Quote::compute(input(&lines, ship_quote.as_ref(), Some(&rates), mode, rounding)).unwrap();
-            prop_assert_eq!(&q, &again);
+            // `cut` % off every line and the shipping, rounded down to the minor unit.
+            let off = |m: Money| Money::from_minor(m.round().to_minor().unwrap() * cut / 100, currency);
+            let discounts = Evaluation {
+                applied: Vec::new(),
+                trace: Vec::new(),
+                lines: lines.iter().map(|l| off(l.unit_price.checked_mul(l.quantity).unwrap())).collect(),
+                shipping: ship_quote.as_ref().map_or(Money::zero(currency), |s| off(s.amount)),
+            };
+            let compute = || {
+                let mut i = input(&lines, ship_quote.as_ref(), Some(&rates), mode, rounding);
+                i.discounts = Some(&discounts);
+                Quote::compute(i).unwrap()
+            };
+            let q = compute();
+            prop_assert_eq!(&q, &compute());
+            prop_assert_eq!(q.discount_total, discounts.total().unwrap());
 
             let parts: Vec<(Money, Money, Money, Money)> = q
                 .lines
                 .iter()
-                .map(|l| (l.amount, l.net, l.tax, l.total))
-                .chain(q.shipping.iter().map(|s| (s.amount, s.net, s.tax, s.total)))
+                .map(|l| (l.amount.checked_sub(l.discount).unwrap(), l.net, l.tax, l.total))
+                .chain(q.shipping.iter().map(|s| (s.amount.checked_sub(s.discount).unwrap(), s.net, s.tax, s.total)))
                 .collect();
             for (amount, net, tax, total) in &parts {
                 prop_assert!(!net.is_negative() && !tax.is_negative() && !total.is_negative());

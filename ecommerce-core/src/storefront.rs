@@ -16,7 +16,8 @@ use crate::address::Address;
 use crate::address_book::{AddressBook, SavedAddress};
 use crate::error::AddressBookError;
 use crate::id::AddressId;
-use crate::memory::MemoryAddressBook;
+use crate::memory::{MemoryAddressBook, MemoryPromotions};
+use crate::promotion::PromotionStore;
 use crate::shipping::ShippingRates;
 use crate::tax::{TaxProvider, TaxSettings};
 use std::fmt;
@@ -102,6 +103,10 @@ pub struct Storefront {
     pub(crate) unit: Option<Arc<dyn UnitOfWork>>,
     /// Whether the unit also claims the cart store's carts.
     pub(crate) unit_claims_carts: bool,
+    /// Promotions, codes and their usage.
+    pub(crate) promotions: Arc<dyn PromotionStore>,
+    /// Whether the unit also reserves promotion uses.
+    pub(crate) unit_holds_promotions: bool,
     pub(crate) config: StorefrontConfig,
     /// Watches the inventory for the reads a page can do without (stock levels).
     pub(crate) inventory_breaker: Arc<CircuitBreaker>,
@@ -148,6 +153,8 @@ pub struct StorefrontBuilder {
     tax: Option<Arc<dyn TaxProvider>>,
     unit: Option<Arc<dyn UnitOfWork>>,
     unit_claims_carts: bool,
+    promotions: Option<Arc<dyn PromotionStore>>,
+    unit_holds_promotions: bool,
     config: StorefrontConfig,
     inventory_breaker: Option<Arc<CircuitBreaker>>,
     recommendations_breaker: Option<Arc<CircuitBreaker>>,
@@ -238,6 +245,16 @@ impl StorefrontBuilder {
         self
     }
 
+    /// Promotions, coupon codes and their usage (default: in memory, none). Set after a
+    /// [`StorefrontBuilder::unit_of_work`] that [holds promotions](UnitOfWork::holds_promotions),
+    /// the unit keeps placing orders, and the uses are reserved in this store instead, a
+    /// step of their own.
+    pub fn promotions(mut self, store: Arc<dyn PromotionStore>) -> Self {
+        self.promotions = Some(store);
+        self.unit_holds_promotions = false;
+        self
+    }
+
     /// Orders and stock in one database, changed together: the checkout then places an
     /// order and takes its stock in one transaction, and confirms it and sells the stock in
     /// another (see [`crate::unit`]). Give the unit of the same database as the order store
@@ -250,6 +267,7 @@ impl StorefrontBuilder {
     /// cart store of the same database.
     pub fn unit_of_work(mut self, unit: Arc<dyn UnitOfWork>) -> Self {
         self.unit_claims_carts = unit.claims_carts();
+        self.unit_holds_promotions = unit.holds_promotions();
         self.unit = Some(unit);
         self
     }
@@ -299,6 +317,10 @@ impl StorefrontBuilder {
             shipping: self.shipping,
             tax: self.tax,
             unit_claims_carts: self.unit.is_some() && self.unit_claims_carts,
+            unit_holds_promotions: self.unit.is_some() && self.unit_holds_promotions,
+            promotions: self
+                .promotions
+                .unwrap_or_else(|| Arc::new(MemoryPromotions::new())),
             unit: self.unit,
             config: self.config,
             inventory_breaker: self.inventory_breaker.unwrap_or_else(|| {
@@ -678,7 +700,7 @@ impl Storefront {
     }
 
     /// Applies a rule to a cart with compare-and-set, retrying when a concurrent change won.
-    async fn change_cart(
+    pub(crate) async fn change_cart(
         &self,
         id: CartId,
         rule: impl Fn(&mut Cart) -> Result<(), CartError>,

@@ -71,11 +71,12 @@ use crate::id::{CartId, CategoryId, CustomerId, IdempotencyKey, OrderId, Product
 use crate::inventory::{InventoryStore, ReservationLine};
 use crate::memory::{
     MemoryAddressBook, MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore,
-    MemoryRecommendations, MemorySearch,
+    MemoryPromotions, MemoryRecommendations, MemorySearch,
 };
 use crate::money::{Currency, Money};
 use crate::order::{Order, OrderStatus, OrderStore};
 use crate::payment::{PaymentMethod, TestGateway};
+use crate::promotion::PromotionStore;
 use crate::recommend::RecommendationStore;
 use crate::search::ProductSearch;
 use crate::storefront::{Storefront, StorefrontBuilder, StorefrontConfig};
@@ -100,6 +101,8 @@ pub struct Backend {
     pub search: Arc<dyn ProductSearch>,
     /// Customers' address books.
     pub address_book: Arc<dyn AddressBook>,
+    /// Promotions, codes and their usage.
+    pub promotions: Arc<dyn PromotionStore>,
     /// The unit of work of the orders and the inventory, when they share a database: the
     /// checkout then runs in two transactions (see [`crate::unit`]).
     pub unit: Option<Arc<dyn UnitOfWork>>,
@@ -126,6 +129,7 @@ impl Backend {
             recommendations: Arc::new(MemoryRecommendations::new()),
             search: Arc::new(MemorySearch::new()),
             address_book: Arc::new(MemoryAddressBook::new()),
+            promotions: Arc::new(MemoryPromotions::new()),
             unit: None,
             histories: 1_000,
             simulated_histories: 10_000,
@@ -151,6 +155,7 @@ impl Backend {
             .payments(gateway.clone())
             .recommendations(self.recommendations.clone())
             .address_book(self.address_book.clone())
+            .promotions(self.promotions.clone())
             .search(self.search.clone())
             .config(config);
         if let Some(unit) = &self.unit {
@@ -361,6 +366,11 @@ macro_rules! checkout_suite {
             simulation_stock_and_money_survive_faults,
             checkout_ships_and_taxes_to_an_address_and_charges_the_quote,
             checkout_refuses_bad_delivery_and_changes_nothing,
+            promotion_uses_never_exceed_their_limit,
+            promotion_limits_per_customer_code_and_budget,
+            failed_and_cancelled_orders_give_their_uses_back,
+            coupon_codes_refuse_bad_input_and_change_nothing,
+            discounts_stack_and_are_recorded_per_line,
         );
     };
 }
@@ -373,6 +383,7 @@ mod inventory;
 mod money;
 mod orders;
 mod pricing;
+mod promotions;
 pub mod proxy;
 mod recommendations;
 mod search;
@@ -386,6 +397,7 @@ pub use inventory::*;
 pub use money::*;
 pub use orders::*;
 pub use pricing::*;
+pub use promotions::*;
 pub use recommendations::*;
 pub use search::*;
 pub use simulation::*;
@@ -483,6 +495,7 @@ fn request(cart: CartId, customer: CustomerId, token: &str, k: &str) -> Checkout
         idempotency_key: key(k),
         delivery: None,
         accepted_quote: None,
+        without_exhausted_promotions: false,
     }
 }
 

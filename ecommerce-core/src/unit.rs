@@ -29,6 +29,7 @@ use crate::events::DomainEvent;
 use crate::id::OrderId;
 use crate::inventory::ReservationLine;
 use crate::order::{Created, Order, OrderPatch};
+use crate::promotion::{PromotionError, PromotionUse};
 
 /// What a [`UnitOfWork`] refuses or fails with: the error of the order or of the stock half.
 /// Whatever the error, the transaction changed nothing.
@@ -46,6 +47,10 @@ pub enum UnitError {
     /// changed since it was read.
     #[error(transparent)]
     Cart(#[from] CartError),
+    /// The promotion uses of [`UnitOfWork::place`]: [`PromotionError::Exhausted`] when a
+    /// limit is reached.
+    #[error(transparent)]
+    Promotion(#[from] PromotionError),
 }
 
 impl UnitError {
@@ -55,6 +60,7 @@ impl UnitError {
             UnitError::Order(e) => e.kind(),
             UnitError::Inventory(e) => e.kind(),
             UnitError::Cart(e) => e.kind(),
+            UnitError::Promotion(e) => e.kind(),
         }
     }
 
@@ -74,6 +80,12 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
         false
     }
 
+    /// Whether [`UnitOfWork::place`] can also reserve the order's promotion uses (the
+    /// promotions live in the same database). Default: no.
+    fn holds_promotions(&self) -> bool {
+        false
+    }
+
     /// In one transaction: creates the order with its events, as
     /// [`OrderStore::create`](crate::order::OrderStore::create), and takes `lines` for it
     /// (all or nothing, held until `ttl` has passed), as
@@ -81,11 +93,14 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
     /// order; with `claim` (only when [`UnitOfWork::claims_carts`]), also saves that cart,
     /// the one the order pays with its claim set, at its version, as
     /// [`CartStore::save`](crate::cart::CartStore::save). When the customer's idempotency key
-    /// already has an order, returns [`Created::Existing`] and changes nothing.
+    /// already has an order, returns [`Created::Existing`] and changes nothing. With `uses`
+    /// (only when [`UnitOfWork::holds_promotions`]), also reserves them, as
+    /// [`PromotionStore::reserve`](crate::promotion::PromotionStore::reserve).
     ///
     /// # Errors
     /// [`InventoryError::OutOfStock`] naming every short SKU, [`CartError::VersionConflict`]
-    /// when the cart changed, the other errors of the stores. Nothing is stored on error.
+    /// when the cart changed, [`PromotionError::Exhausted`], the other errors of the stores.
+    /// Nothing is stored on error.
     async fn place(
         &self,
         order: Order,
@@ -93,6 +108,7 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
         lines: &[ReservationLine],
         ttl: Duration,
         claim: Option<&Cart>,
+        uses: &[PromotionUse],
     ) -> Result<Created, UnitError>;
 
     /// In one transaction: applies `patch` to the order at `expected_version` with its
@@ -125,6 +141,7 @@ impl From<UnitError> for crate::error::CheckoutError {
             UnitError::Order(e) => e.into(),
             UnitError::Inventory(e) => e.into(),
             UnitError::Cart(e) => e.into(),
+            UnitError::Promotion(e) => e.into(),
         }
     }
 }
@@ -156,6 +173,7 @@ mod tests {
             _: &[ReservationLine],
             _: Duration,
             _: Option<&Cart>,
+            _: &[PromotionUse],
         ) -> Result<Created, UnitError> {
             unreachable!("not called")
         }

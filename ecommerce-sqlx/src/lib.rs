@@ -9,8 +9,9 @@
 //! One code path serves the three databases through sqlx's `Any` driver; statements are
 //! written for PostgreSQL and translated where the dialects differ. Records that are read
 //! whole (products, carts, orders, events) are JSON documents beside the columns that are
-//! queried; stock levels, reservations and the stock ledger are plain columns, because the
-//! database itself guards them (`CHECK (on_hand >= 0)`, conditional decrements, row locks).
+//! queried; stock levels, reservations, the stock ledger and promotion usage counters are
+//! plain columns, because the database itself guards them (`CHECK (on_hand >= 0)`,
+//! conditional decrements and increments, row locks).
 //!
 //! # When the database fails
 //!
@@ -41,6 +42,7 @@ mod catalog;
 mod db;
 mod inventory;
 mod order;
+mod promotion;
 mod recommend;
 mod sharded;
 mod unit;
@@ -57,6 +59,7 @@ pub use catalog::SqlCatalog;
 pub use db::{Db, DbOptions, Dialect, SqlError};
 pub use inventory::{MAX_BUCKETS, SqlInventory};
 pub use order::SqlOrderStore;
+pub use promotion::SqlPromotionStore;
 pub use recommend::SqlRecommendations;
 pub use sharded::ShardedOrderStore;
 pub use unit::SqlUnitOfWork;
@@ -78,6 +81,8 @@ pub struct SqlStores {
     pub recommendations: Arc<SqlRecommendations>,
     /// Customers' address books.
     pub address_book: Arc<SqlAddressBook>,
+    /// Promotions, coupon codes and their usage.
+    pub promotions: Arc<SqlPromotionStore>,
 }
 
 impl SqlStores {
@@ -101,6 +106,7 @@ impl SqlStores {
             orders: Arc::new(SqlOrderStore::new(db.clone())),
             recommendations: Arc::new(SqlRecommendations::new(db.clone())),
             address_book: Arc::new(SqlAddressBook::new(db.clone())),
+            promotions: Arc::new(SqlPromotionStore::new(db.clone())),
             db,
         }
     }
@@ -108,6 +114,8 @@ impl SqlStores {
     /// A storefront builder with every SQL store set, and their unit of work; add search or
     /// swap stores before building. Swapping the orders or the inventory (sharded orders,
     /// stock behind a gate) drops the unit of work: the checkout then runs step by step.
+    /// Swapping the promotions keeps the unit for orders and stock; the uses are then
+    /// reserved in the new store, a step of their own.
     pub fn builder(&self, payments: Arc<dyn PaymentGateway>) -> StorefrontBuilder {
         Storefront::builder()
             .catalog(self.catalog.clone())
@@ -116,12 +124,13 @@ impl SqlStores {
             .orders(self.orders.clone(), self.orders.clone())
             .recommendations(self.recommendations.clone())
             .address_book(self.address_book.clone())
+            .promotions(self.promotions.clone())
             .unit_of_work(self.unit_of_work())
             .payments(payments)
     }
 
-    /// The unit of work of these orders, this inventory and these carts: a checkout in two
-    /// transactions (see [`SqlUnitOfWork`]). [`SqlStores::builder`] sets it.
+    /// The unit of work of these orders, this inventory, these carts and these promotions: a
+    /// checkout in two transactions (see [`SqlUnitOfWork`]). [`SqlStores::builder`] sets it.
     pub fn unit_of_work(&self) -> Arc<SqlUnitOfWork> {
         Arc::new(
             SqlUnitOfWork::new((*self.orders).clone(), (*self.inventory).clone())

@@ -1,5 +1,5 @@
-//! The unit of work of the orders and the inventory of one database: a checkout in two
-//! transactions (see [`ecommerce_core::unit`]).
+//! The unit of work of the orders, the inventory and the promotion uses of one database: a
+//! checkout in two transactions (see [`ecommerce_core::unit`]).
 //!
 //! [`UnitOfWork::place`] runs, in one transaction:
 //!
@@ -7,7 +7,11 @@
 //!    version = ?`; a cart changed since it was read rolls back);
 //! 2. the order row (`INSERT`, nothing if its id or idempotency key is taken: the transaction
 //!    rolls back and the order of the key comes back) and its events (`INSERT INTO outbox`);
-//! 3. the stock: each SKU taken from its buckets in SKU order, the ledger, and the
+//! 3. the order's promotion uses, reserved with conditional increments of every limit they
+//!    are under, as [`PromotionStore::reserve`] does (see [`crate::SqlPromotionStore`]); a
+//!    limit reached rolls everything back and the call fails with
+//!    [`PromotionError::Exhausted`];
+//! 4. the stock: each SKU taken from its buckets in SKU order, the ledger, and the
 //!    reservation row, as [`InventoryStore::reserve`] does for a new order (see
 //!    [`crate::SqlInventory`]); any short SKU rolls everything back.
 //!
@@ -22,12 +26,16 @@
 //!
 //! The order statements come first and the stock statements last, just before the commit:
 //! a hot SKU's stock row is the lock every buyer of it queues on, and this way it is held
-//! only from the stock statement to the commit, not for the order's statements too. Both
+//! only from the stock statement to the commit, not for the order's statements too (a
+//! limited promotion's row is such a lock too, held from its increment to the commit). The
+//! uses are committed or released later, by the checkout, through the promotion store. Both
 //! transactions are retried whole on a deadlock or a serialization failure, and `place`
 //! runs again when taking a bucketed SKU needs another approach, as a reservation does.
 //!
 //! [`InventoryStore::reserve`]: ecommerce_core::inventory::InventoryStore::reserve
 //! [`InventoryStore::commit`]: ecommerce_core::inventory::InventoryStore::commit
+//! [`PromotionStore::reserve`]: ecommerce_core::promotion::PromotionStore::reserve
+//! [`PromotionError::Exhausted`]: ecommerce_core::promotion::PromotionError::Exhausted
 
 use std::time::Duration;
 
@@ -38,18 +46,21 @@ use ecommerce_core::events::DomainEvent;
 use ecommerce_core::id::{OrderId, Sku};
 use ecommerce_core::inventory::{ReservationLine, ReservationOp};
 use ecommerce_core::order::{Created, Order, OrderPatch};
+use ecommerce_core::promotion::{PromotionError, PromotionUse};
 use ecommerce_core::unit::{UnitError, UnitOfWork};
 
 use crate::cart::SqlCartStore;
 use crate::db::encode;
 use crate::inventory::{Approach, Attempt, Hold, SqlInventory, Taken};
 use crate::order::{SqlOrderStore, Update};
+use crate::promotion::SqlPromotionStore;
 
-/// The orders and the inventory of one database, changed together: a checkout in two
-/// transactions (see [`ecommerce_core::unit`]).
+/// The orders, the inventory and the promotion uses of one database, changed together: a
+/// checkout in two transactions (see [`ecommerce_core::unit`]).
 ///
-/// [`place`](UnitOfWork::place) inserts the order and its events, then takes the stock and
-/// inserts the reservation row; [`sell`](UnitOfWork::sell) locks and updates the order at the
+/// [`place`](UnitOfWork::place) inserts the order and its events, reserves its promotion
+/// uses (see [`crate::SqlPromotionStore`]), then takes the stock and inserts the reservation
+/// row; [`sell`](UnitOfWork::sell) locks and updates the order at the
 /// expected version and appends its events, then moves the reserved units to sold and marks
 /// the reservation committed. The stock statements come last, just before the commit, so a
 /// hot SKU's stock row, the lock its buyers queue on, is held only from the stock statement
@@ -60,17 +71,21 @@ pub struct SqlUnitOfWork {
     orders: SqlOrderStore,
     inventory: SqlInventory,
     carts: Option<SqlCartStore>,
+    promotions: SqlPromotionStore,
 }
 
 impl SqlUnitOfWork {
     /// The unit of these stores. Both must be over the same database (the transactions run on
     /// the inventory's); the inventory's bucket settings are used for new SKUs and its bucket
-    /// hints to take stock.
+    /// hints to take stock. Promotion uses are reserved in that database's promotion tables
+    /// (the [`SqlPromotionStore`] of the same database sees them).
     pub fn new(orders: SqlOrderStore, inventory: SqlInventory) -> Self {
+        let promotions = SqlPromotionStore::new(inventory.db().clone());
         SqlUnitOfWork {
             orders,
             inventory,
             carts: None,
+            promotions,
         }
     }
 
@@ -89,6 +104,9 @@ enum Placed {
     KeyTaken,
     /// The cart to claim changed since it was read; nothing was written.
     CartChanged,
+    /// A promotion use was refused (a limit reached, no such promotion); nothing was
+    /// written.
+    Refused(PromotionError),
     /// The order is written (committed only on [`Taken::Done`]) and this is its stock.
     Stock(Taken),
 }
@@ -96,7 +114,7 @@ enum Placed {
 impl Attempt for Placed {
     fn again(&self) -> Option<(Sku, Approach)> {
         match self {
-            Placed::KeyTaken | Placed::CartChanged => None,
+            Placed::KeyTaken | Placed::CartChanged | Placed::Refused(_) => None,
             Placed::Stock(taken) => taken.again(),
         }
     }
@@ -114,6 +132,10 @@ impl UnitOfWork for SqlUnitOfWork {
         self.carts.is_some()
     }
 
+    fn holds_promotions(&self) -> bool {
+        true
+    }
+
     async fn place(
         &self,
         order: Order,
@@ -121,6 +143,7 @@ impl UnitOfWork for SqlUnitOfWork {
         lines: &[ReservationLine],
         ttl: Duration,
         claim: Option<&Cart>,
+        uses: &[PromotionUse],
     ) -> Result<Created, UnitError> {
         let hold = Hold::new(lines, ttl)?;
         let claim = match (claim, &self.carts) {
@@ -163,6 +186,15 @@ impl UnitOfWork for SqlUnitOfWork {
                     tx.rollback().await?;
                     return Ok(Placed::KeyTaken);
                 }
+                // Then the promotion uses: a limit reached rolls everything back.
+                if let Err(e) = self
+                    .promotions
+                    .reserve_in(&mut tx, order_ref.id, uses)
+                    .await?
+                {
+                    tx.rollback().await?;
+                    return Ok(Placed::Refused(e));
+                }
                 let taken = self
                     .inventory
                     .take_new_in(&mut tx, order_ref.id, hold, &approaches)
@@ -181,6 +213,7 @@ impl UnitOfWork for SqlUnitOfWork {
                 cart: claim.map_or(order.cart, |(_, cart, _)| cart.id),
             }
             .into()),
+            Placed::Refused(e) => Err(UnitError::Promotion(e)),
             Placed::Stock(Taken::Done(_)) => Ok(Created::New(order)),
             Placed::Stock(Taken::Short(shortages)) => {
                 Err(InventoryError::OutOfStock { shortages }.into())

@@ -45,6 +45,8 @@ fn backend(s: &Shards) -> Backend {
         recommendations: s.stores.recommendations.clone(),
         search: memory.search,
         address_book: s.stores.address_book.clone(),
+        // Promotions on the first shard's database, with the catalog and the stock.
+        promotions: s.stores.promotions.clone(),
         // The orders live on other databases than the stock.
         unit: None,
         histories: 5,
@@ -124,6 +126,7 @@ async fn a_customer_lives_in_one_shard() {
                 idempotency_key: IdempotencyKey::new(format!("shard-{i}-{n}")).expect("key"),
                 delivery: None,
                 accepted_quote: None,
+                without_exhausted_promotions: false,
             })
             .await
             .expect("order");

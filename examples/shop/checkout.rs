@@ -621,5 +621,6 @@ pub(crate) fn request(
         idempotency_key,
         delivery,
         accepted_quote,
+        without_exhausted_promotions: false,
     }
 }

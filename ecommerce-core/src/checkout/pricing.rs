@@ -9,9 +9,12 @@ use crate::error::{CheckoutError, ShippingQuoteProblem};
 use crate::id::CartId;
 use crate::money::Money;
 use crate::order::OrderLine;
+use crate::promotion::PromotionUse;
 use crate::quote::{Quote, QuoteInput};
 use crate::shipping::{ShippedItem, ShippingQuote, ShippingRequest, checked_offers};
 use crate::storefront::Storefront;
+
+use super::promotions::{Exhausted, order_customer_key};
 use crate::tax::{TaxItem, TaxRequest, TaxableItem, checked_rates};
 
 /// Where an order goes and whom to tell, given with a checkout
@@ -110,10 +113,23 @@ impl Storefront {
     ) -> Result<Quote, CheckoutError> {
         let cart = self.cart_to_price(cart).await?;
         let lines = self.price_lines(&cart).await?;
-        self.price(&cart, &lines, delivery, Utc::now()).await
+        // A quote reserves nothing: the key only names who would use the promotions.
+        let email = delivery.map(|d| d.email.as_str());
+        let key = match cart.customer {
+            Some(customer) => order_customer_key(&cart, customer, email),
+            None => crate::promotion::customer_key(
+                crate::id::CustomerId::new(),
+                false,
+                Some(email.unwrap_or("guest")),
+            ),
+        };
+        let (quote, _) = self
+            .price(&cart, &lines, delivery, &key, &[], Utc::now())
+            .await?;
+        Ok(quote)
     }
 
-    async fn cart_to_price(&self, id: CartId) -> Result<Cart, CheckoutError> {
+    pub(super) async fn cart_to_price(&self, id: CartId) -> Result<Cart, CheckoutError> {
         match self.carts.load(id).await? {
             Some(cart) if !cart.is_empty() => Ok(cart),
             Some(_) => Err(CheckoutError::EmptyCart(id)),
@@ -121,15 +137,19 @@ impl Storefront {
         }
     }
 
-    /// The quote of priced lines: shipping re-checked with the adapter, tax asked of the
-    /// provider, both answers checked, then the pure pipeline.
+    /// The quote of priced lines: shipping re-checked with the adapter, the promotions'
+    /// discounts (less the `exhausted` ones), tax asked of the provider on the discounted
+    /// amounts, both answers checked, then the pure pipeline. Also the promotion uses an
+    /// order of this quote reserves, for the customer `key`.
     pub(crate) async fn price(
         &self,
         cart: &Cart,
         lines: &[OrderLine],
         delivery: Option<&Delivery>,
+        key: &str,
+        exhausted: &[Exhausted],
         now: DateTime<Utc>,
-    ) -> Result<Quote, CheckoutError> {
+    ) -> Result<(Quote, Vec<PromotionUse>), CheckoutError> {
         let delivery = match delivery {
             Some(d) => Some(d),
             None if self.shipping.is_some() || self.tax.is_some() => {
@@ -179,14 +199,30 @@ impl Storefront {
             }
             _ => None,
         };
+        let discounts = self
+            .discounts(
+                cart,
+                lines,
+                shipping.map(|s| s.amount.round()),
+                key,
+                exhausted,
+                now,
+            )
+            .await?;
         let rates = match (&self.tax, delivery) {
             (Some(provider), Some(delivery)) => {
                 let mut items = Vec::with_capacity(lines.len() + 1);
-                for (i, line) in lines.iter().enumerate() {
+                for (i, (line, discount)) in
+                    lines.iter().zip(&discounts.evaluation.lines).enumerate()
+                {
                     items.push(TaxableItem {
                         item: TaxItem::Line(i),
                         class: line.profile.tax_class.clone(),
-                        amount: line.unit_price.checked_mul(line.quantity)?.round(),
+                        amount: line
+                            .unit_price
+                            .checked_mul(line.quantity)?
+                            .round()
+                            .checked_sub(*discount)?,
                         quantity: line.quantity,
                     });
                 }
@@ -196,7 +232,10 @@ impl Storefront {
                     items.push(TaxableItem {
                         item: TaxItem::Shipping,
                         class,
-                        amount: shipping.amount,
+                        amount: shipping
+                            .amount
+                            .round()
+                            .checked_sub(discounts.evaluation.shipping)?,
                         quantity: 1,
                     });
                 }
@@ -209,14 +248,16 @@ impl Storefront {
             }
             _ => None,
         };
-        Ok(Quote::compute(QuoteInput {
+        let quote = Quote::compute(QuoteInput {
             lines,
             shipping,
+            discounts: Some(&discounts.evaluation),
             rates: rates.as_deref(),
             settings: self.config.tax,
             now,
             valid_for: self.config.quote_ttl,
-        })?)
+        })?;
+        Ok((quote, discounts.uses))
     }
 }
 

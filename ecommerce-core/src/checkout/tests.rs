@@ -285,6 +285,7 @@ fn request(cart: CartId, token: &str) -> CheckoutRequest {
         idempotency_key: IdempotencyKey::new("crash-test").unwrap(),
         delivery: None,
         accepted_quote: None,
+        without_exhausted_promotions: false,
     }
 }
 

@@ -9,6 +9,7 @@ mod cart;
 mod catalog;
 mod inventory;
 mod order;
+mod promotion;
 mod recommend;
 mod search;
 
@@ -19,6 +20,7 @@ pub use cart::MemoryCartStore;
 pub use catalog::MemoryCatalog;
 pub use inventory::MemoryInventory;
 pub use order::{MemoryOrderStore, RecordingSink};
+pub use promotion::MemoryPromotions;
 pub use recommend::MemoryRecommendations;
 pub use search::MemorySearch;
 

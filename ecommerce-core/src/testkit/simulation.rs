@@ -25,6 +25,9 @@
 //!   order is paid, and absent, failed or refunded otherwise; the order's money ledger
 //!   (captured - refunded) equals the total when paid and zero otherwise, and agrees with the
 //!   gateway; no charge exists at the gateway without an order; no cart is paid twice;
+//! - promotions: each history's code, limited to 0-3 uses and one per customer, is never
+//!   used more than its limit, no use stays held, and its committed uses and the discount
+//!   they gave are exactly those of the paid orders that used it;
 //! - every order is settled (none stays PENDING once the gateway has answered), and every
 //!   confirmed order's units left its cart.
 //!
@@ -58,6 +61,10 @@ use crate::order::{Created, HistoryCursor, Order, OrderPatch, OrderStatus, Order
 use crate::payment::{
     Charge, ChargeRequest, PaymentEvent, PaymentGateway, PaymentStatus, Refund, RefundRequest,
     TestGateway,
+};
+use crate::promotion::{
+    Action, Coupon, CouponCode, Promotion, PromotionError, PromotionId, PromotionStore,
+    PromotionUse, Target, Usage, UseState,
 };
 use crate::recommend::{AlsoBought, RecommendationStore};
 use crate::storefront::{Storefront, StorefrontConfig};
@@ -203,6 +210,9 @@ impl UnitOfWork for FaultyUnit {
     fn claims_carts(&self) -> bool {
         self.0.claims_carts()
     }
+    fn holds_promotions(&self) -> bool {
+        self.0.holds_promotions()
+    }
     async fn place(
         &self,
         order: Order,
@@ -210,9 +220,10 @@ impl UnitOfWork for FaultyUnit {
         lines: &[ReservationLine],
         ttl: Duration,
         claim: Option<&Cart>,
+        uses: &[PromotionUse],
     ) -> Result<Created, UnitError> {
         let carts_too = claim.is_some();
-        let call = self.0.place(order, events, lines, ttl, claim);
+        let call = self.0.place(order, events, lines, ttl, claim, uses);
         let call = inject(&self.1, Kind::Inventory, call);
         if carts_too {
             let call = inject(&self.1, Kind::Orders, call);
@@ -331,6 +342,57 @@ impl OrderStore for FaultyOrders {
     }
 }
 
+/// Promotions fail with the orders (one database).
+#[derive(Debug)]
+struct FaultyPromotions(Arc<dyn PromotionStore>, Arc<Outages>);
+
+#[async_trait]
+impl PromotionStore for FaultyPromotions {
+    async fn save_promotion(&self, promotion: &Promotion) -> Result<(), PromotionError> {
+        self.0.save_promotion(promotion).await
+    }
+    async fn promotions(&self) -> Result<Vec<Promotion>, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.promotions()).await
+    }
+    async fn automatic(&self) -> Result<Vec<Promotion>, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.automatic()).await
+    }
+    async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.promotion(id)).await
+    }
+    async fn save_coupon(&self, coupon: &Coupon) -> Result<(), PromotionError> {
+        self.0.save_coupon(coupon).await
+    }
+    async fn coupon(&self, code: &CouponCode) -> Result<Option<Coupon>, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.coupon(code)).await
+    }
+    async fn reserve(&self, order: OrderId, uses: &[PromotionUse]) -> Result<(), PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.reserve(order, uses)).await
+    }
+    async fn commit(&self, order: OrderId) -> Result<(), PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.commit(order)).await
+    }
+    async fn release(&self, order: OrderId) -> Result<(), PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.release(order)).await
+    }
+    async fn uses_of(&self, order: OrderId) -> Result<Option<UseState>, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.uses_of(order)).await
+    }
+    async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.usage(promotion)).await
+    }
+    async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.code_uses(code)).await
+    }
+    async fn held_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OrderId>, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.held_before(cutoff, limit)).await
+    }
+}
+
 #[derive(Debug)]
 struct FaultyRecommendations(Arc<dyn RecommendationStore>, Arc<Outages>);
 
@@ -434,6 +496,12 @@ struct Plan {
     crash_after: Option<Duration>,
     /// Chance, in percent, that a call fails.
     fault_rate: u32,
+    /// Applies the history's code.
+    coupon: bool,
+    /// The history's code.
+    code: Option<CouponCode>,
+    /// Goes on without the code when it is used up.
+    without_exhausted: bool,
     seed: u64,
 }
 
@@ -463,6 +531,9 @@ fn plan(rng: &mut StdRng, skus: usize) -> Plan {
             .random_bool(0.1)
             .then(|| Duration::from_micros(rng.random_range(0..3_000))),
         fault_rate: *[0, 5, 15, 30].get(rng.random_range(0..4)).unwrap_or(&0),
+        coupon: rng.random_bool(0.6),
+        code: None,
+        without_exhausted: rng.random_bool(0.5),
         seed: rng.random(),
     }
 }
@@ -501,13 +572,18 @@ async fn shop_as(
             return;
         }
     }
+    if let Some(code) = &plan.code {
+        // Refused when used up already, or by a fault: then shop without it.
+        let _ = shop.apply_coupon(cart.id, code.as_str()).await;
+    }
     let presses = (0..plan.presses).map(|press| async move {
-        let req = request(
+        let mut req = request(
             cart.id,
             customer,
             plan.token,
             &format!("{label}-press-{press}"),
         );
+        req.without_exhausted_promotions = plan.without_exhausted;
         let mut result = shop.place_order(req.clone()).await;
         for _ in 0..plan.retries {
             match &result {
@@ -633,6 +709,10 @@ async fn simulate(
             outages.clone(),
         )))
         .search(backend.search.clone())
+        .promotions(Arc::new(FaultyPromotions(
+            backend.promotions.clone(),
+            outages.clone(),
+        )))
         .config(config);
     if let Some(unit) = &backend.unit {
         builder = builder.unit_of_work(Arc::new(FaultyUnit(unit.clone(), outages.clone())));
@@ -651,6 +731,26 @@ async fn simulate(
         .collect();
     stocked(&shop, &format!("Simulated {history}"), &items).await;
     let skus: Vec<Sku> = sku_names.iter().map(|s| sku(s)).collect();
+    // A code of $1.00 off, for 0 to 3 orders, one per customer.
+    let promotion = PromotionId::new(format!("sim-{history}")).expect("id");
+    let code = CouponCode::new(&format!("SIM-{history}")).expect("code");
+    let limit = rng.random_range(0..=3);
+    let offer = Promotion::new(
+        promotion.as_str(),
+        "Simulated",
+        crate::money::Currency::Usd,
+        Action::AmountOff {
+            amount: crate::money::Money::from_minor(100, crate::money::Currency::Usd),
+            target: Target::Order,
+        },
+    )
+    .expect("valid")
+    .with_code_only()
+    .limited_to(Some(limit), Some(1), None);
+    shop.save_promotion(&offer).await.expect("promotion");
+    shop.save_coupon(&Coupon::new(code.clone(), promotion.clone()))
+        .await
+        .expect("coupon");
 
     let shoppers: Vec<(CustomerId, Plan)> = (0..rng.random_range(2..=8))
         .map(|_| (CustomerId::new(), plan(&mut rng, skus.len())))
@@ -694,7 +794,8 @@ async fn simulate(
             let gateway = gateway.clone();
             let skus = skus.clone();
             let trace = trace.clone();
-            let plan = plan.clone();
+            let mut plan = plan.clone();
+            plan.code = plan.coupon.then(|| code.clone());
             let customer = *customer;
             let label = format!("h{history}-s{n}");
             let faults = Arc::new(ShopperFaults {
@@ -756,6 +857,7 @@ async fn simulate(
         skus,
         stocks,
         customers: shoppers.into_iter().map(|(c, _)| c).collect(),
+        promotion: (promotion, limit),
     }
 }
 
@@ -769,6 +871,8 @@ struct Ended {
     skus: Vec<Sku>,
     stocks: Vec<u32>,
     customers: Vec<CustomerId>,
+    /// The history's promotion and its limit.
+    promotion: (PromotionId, u32),
 }
 
 /// Once every history has ended: reservations a crash left held expire, the outbox is
@@ -782,8 +886,11 @@ async fn settle_and_check(backend: &Backend, gateway: &Arc<TestGateway>, ended: 
         .payments(gateway.clone())
         .recommendations(backend.recommendations.clone())
         .search(backend.search.clone())
+        .promotions(backend.promotions.clone())
         .config(StorefrontConfig {
             payment_timeout: PAYMENT_TIMEOUT,
+            // Every history's reservations and uses live at most 1 s.
+            reservation_ttl: Duration::from_secs(1),
             ..StorefrontConfig::default()
         });
     if let Some(unit) = &backend.unit {
@@ -797,7 +904,9 @@ async fn settle_and_check(backend: &Backend, gateway: &Arc<TestGateway>, ended: 
         let idle = report.expired_reservations.is_empty()
             && report.confirmed.is_empty()
             && report.failed.is_empty()
-            && report.errors.is_empty();
+            && report.errors.is_empty()
+            && report.uses_committed.is_empty()
+            && report.uses_released.is_empty();
         if idle {
             break;
         }
@@ -827,7 +936,47 @@ async fn settle_and_check(backend: &Backend, gateway: &Arc<TestGateway>, ended: 
         check_money(context, &orders, gateway).await;
         check_stock(context, backend, &history.skus, &history.stocks, &orders).await;
         check_carts(context, &shop, &orders).await;
+        check_promotion(context, backend, &history.promotion, &orders).await;
     }
+}
+
+/// No promotion used more than its limit, none left held, and its committed uses are
+/// exactly the paid orders that used it, with the discount they got.
+async fn check_promotion(
+    context: &str,
+    backend: &Backend,
+    (promotion, limit): &(PromotionId, u32),
+    orders: &[Order],
+) {
+    let using: Vec<&Order> = orders
+        .iter()
+        .filter(|o| o.is_paid())
+        .filter(|o| {
+            o.quote
+                .as_ref()
+                .is_some_and(|q| q.promotions.iter().any(|a| &a.promotion == promotion))
+        })
+        .collect();
+    let usage = backend.promotions.usage(promotion).await.expect("usage");
+    assert_eq!(
+        usage.held, 0,
+        "{context}: no use of {promotion} stays held: {usage:?}"
+    );
+    assert!(
+        usage.committed <= *limit,
+        "{context}: {promotion} used {} times, limit {limit}",
+        usage.committed
+    );
+    assert_eq!(
+        usage.committed as usize,
+        using.len(),
+        "{context}: committed uses of {promotion} equal the paid orders that used it"
+    );
+    assert_eq!(
+        usage.spent.to_minor().expect("minor"),
+        100 * using.len() as i64,
+        "{context}: the discount given by {promotion}"
+    );
 }
 
 async fn check_money(context: &str, orders: &[Order], gateway: &TestGateway) {

@@ -255,6 +255,7 @@ impl BackendFactory for Factory {
             recommendations: stores.recommendations,
             search: memory.search,
             address_book: stores.address_book,
+            promotions: stores.promotions,
             histories: self.histories,
             simulated_histories: 1_000,
             guard: Some(cleanup),

@@ -1,0 +1,48 @@
+-- Promotions: each promotion as a JSON document beside its limits and usage counters. A use
+-- is reserved with conditional increments (`held + committed + 1 <= max_uses`,
+-- `spent_minor + amount <= budget_minor`), like stock; the CHECKs stand behind them. SQLite
+-- writers run one at a time anyway.
+CREATE TABLE promotions (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    max_uses BIGINT,
+    per_customer BIGINT,
+    budget_minor BIGINT,
+    -- 1: applies without a code, so every quote reads it.
+    automatic BIGINT NOT NULL DEFAULT 0,
+    held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0),
+    committed BIGINT NOT NULL DEFAULT 0 CHECK (committed >= 0),
+    spent_minor BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX promotions_automatic ON promotions (automatic);
+
+-- Coupon codes, each of one promotion, with their own limit and uses.
+CREATE TABLE coupons (
+    code TEXT PRIMARY KEY,
+    promotion TEXT NOT NULL,
+    max_uses BIGINT,
+    used BIGINT NOT NULL DEFAULT 0 CHECK (used >= 0)
+);
+CREATE INDEX coupons_by_promotion ON coupons (promotion);
+
+-- Uses of a promotion per customer (`customer:<id>` or `email:<address>`).
+CREATE TABLE promotion_customers (
+    promotion TEXT NOT NULL,
+    customer_key TEXT NOT NULL,
+    used BIGINT NOT NULL DEFAULT 0 CHECK (used >= 0),
+    PRIMARY KEY (promotion, customer_key)
+);
+
+-- Each order's uses, in the order reserved: held, committed or released together.
+CREATE TABLE promotion_uses (
+    order_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    promotion TEXT NOT NULL,
+    code TEXT,
+    customer_key TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (order_id, seq)
+);
+CREATE INDEX promotion_uses_held ON promotion_uses (state, created_at);

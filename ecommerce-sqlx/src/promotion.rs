@@ -1,0 +1,618 @@
+//! Promotions, coupon codes and their usage on SQL (see [`SqlPromotionStore`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ecommerce_core::error::StoreError;
+use ecommerce_core::id::OrderId;
+use ecommerce_core::money::Money;
+use ecommerce_core::promotion::{
+    Coupon, CouponCode, Limit, Promotion, PromotionError, PromotionId, PromotionStore,
+    PromotionUse, Usage, UseState,
+};
+use sqlx::{Any, AssertSqlSafe, Transaction};
+
+use crate::db::{Db, Dialect, decode, encode, is_unique_violation, millis, store_error};
+
+/// Promotions, coupon codes and their usage in a SQL database, kept as exactly as stock.
+///
+/// A promotion is a JSON document in `promotions` beside its limits (`max_uses`,
+/// `per_customer`, `budget_minor`) and its counters (`held`, `committed`, `spent_minor`);
+/// a code is a `coupons` row with its own limit and `used` count; `promotion_customers`
+/// counts each customer's uses of a promotion; `promotion_uses` records each order's uses,
+/// all in one state (`held`, `committed` or `released`). Money is in minor units of the
+/// promotion's currency, times in milliseconds since the epoch, as in the other tables.
+///
+/// [`PromotionStore::reserve`] runs in one write transaction. An order that already has use
+/// rows gets nothing more (a retry). Otherwise, when the uses name several promotions, their
+/// rows are locked first, in id order (`SELECT ... ORDER BY id FOR UPDATE`), so two
+/// reservations never deadlock; then each use, in the order given, is counted with
+/// conditional increments:
+///
+/// ```sql
+/// UPDATE promotions SET held = held + 1, spent_minor = spent_minor + :amount
+///  WHERE id = :id AND (max_uses IS NULL OR held + committed + 1 <= max_uses)
+///    AND (budget_minor IS NULL OR :amount <= budget_minor - spent_minor);
+/// UPDATE promotion_customers SET used = used + 1  -- the row made first if absent
+///  WHERE promotion = :id AND customer_key = :customer
+///    AND (per_customer IS NULL OR used + 1 <= per_customer);  -- the promotion's
+/// UPDATE coupons SET used = used + 1
+///  WHERE code = :code AND (max_uses IS NULL OR used + 1 <= max_uses);
+/// ```
+///
+/// and its `promotion_uses` row inserted, held. Zero rows affected is a limit reached: the
+/// transaction rolls back (nothing is reserved) and the error names the first limit the use
+/// would pass, in the order total, per customer, budget, code (as
+/// [`MemoryPromotions`](ecommerce_core::memory::MemoryPromotions) checks them). A concurrent
+/// second reservation of the same order fails on the use rows' primary key, rolls back and
+/// answers as a retry does. [`SqlUnitOfWork`](crate::SqlUnitOfWork) runs the same
+/// reservation inside its order transaction.
+///
+/// Commit and release lock the order's use rows (`FOR UPDATE`; SQLite takes the database's
+/// write lock at `BEGIN`), so each happens once: a commit moves held uses to committed, a
+/// release gives held or committed uses back (the promotion's counters and spent budget, the
+/// customer's and the code's uses). Deadlocks and serialization failures run the transaction
+/// again.
+///
+/// [`PromotionStore::held_before`] compares times to the millisecond: a use made in the
+/// cutoff's millisecond counts as before it.
+///
+/// One difference from the in-memory store: a use whose code has no `coupons` row (a code
+/// never saved) counts against no code limit and is not counted for the code.
+#[derive(Debug, Clone)]
+pub struct SqlPromotionStore {
+    db: Db,
+}
+
+impl SqlPromotionStore {
+    /// The promotions in this database (migrated with [`Db::migrate`]).
+    pub fn new(db: Db) -> Self {
+        SqlPromotionStore { db }
+    }
+
+    /// Reserves an order's uses in the caller's transaction, which it neither commits nor
+    /// rolls back: commit on `Ok(Ok(()))`, roll back on `Ok(Err(_))` (a limit reached, or a
+    /// promotion that does not exist: what it counted must not stay). An order that already
+    /// has uses gets nothing more, and `Ok(Ok(()))`. A concurrent reservation of the same
+    /// order makes the insert of the use rows fail with a unique violation.
+    pub(crate) async fn reserve_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+        uses: &[PromotionUse],
+    ) -> Result<Result<(), PromotionError>, sqlx::Error> {
+        if uses.is_empty() {
+            return Ok(Ok(()));
+        }
+        let db = &self.db;
+        let order_id = order.to_string();
+        let existing: Option<(String,)> = sqlx::query_as(
+            db.sql("SELECT order_id FROM promotion_uses WHERE order_id = $1 LIMIT 1"),
+        )
+        .bind(&order_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if existing.is_some() {
+            return Ok(Ok(()));
+        }
+        // Several promotions: lock their rows in id order first, so reservations that share
+        // promotions queue in one order instead of deadlocking.
+        let mut ids: Vec<&str> = uses.iter().map(|u| u.promotion.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() > 1 {
+            let lock = match db.dialect() {
+                Dialect::Sqlite => "",
+                Dialect::Postgres | Dialect::MySql => " FOR UPDATE",
+            };
+            let sql = format!(
+                "SELECT id FROM promotions WHERE id IN ({}) ORDER BY id{lock}",
+                db.dialect().placeholders(1, ids.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(&mut **tx).await?;
+        }
+        let customer_row = match db.dialect() {
+            // An upsert takes the row's exclusive lock whether it inserts or finds the row.
+            Dialect::MySql => {
+                "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES (?, ?, 0) ON DUPLICATE KEY UPDATE used = used"
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES ($1, $2, 0) ON CONFLICT (promotion, customer_key) DO NOTHING"
+            }
+        };
+        let now = millis(Utc::now());
+        for (seq, u) in uses.iter().enumerate() {
+            let minor = u.amount.to_minor().ok();
+            // An amount too large for minor units passes no budget and counts nothing.
+            let (add, need) = (minor.unwrap_or(0), minor.unwrap_or(i64::MAX));
+            let promotion = u.promotion.as_str();
+            let counted = sqlx::query(db.sql(
+                "UPDATE promotions SET held = held + 1, spent_minor = spent_minor + $1 WHERE id = $2 AND (max_uses IS NULL OR held + committed + 1 <= max_uses) AND (budget_minor IS NULL OR $3 <= budget_minor - spent_minor)",
+            ))
+            .bind(add)
+            .bind(promotion)
+            .bind(need)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if counted == 0 {
+                return Ok(Err(self.refusal(tx, u).await?));
+            }
+            sqlx::query(customer_row)
+                .bind(promotion)
+                .bind(u.customer.as_str())
+                .execute(&mut **tx)
+                .await?;
+            let counted = sqlx::query(db.sql(
+                "UPDATE promotion_customers SET used = used + 1 WHERE promotion = $1 AND customer_key = $2 AND used + 1 <= COALESCE((SELECT per_customer FROM promotions WHERE id = $3), used + 1)",
+            ))
+            .bind(promotion)
+            .bind(u.customer.as_str())
+            .bind(promotion)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if counted == 0 {
+                return Ok(Err(exhausted(u, Limit::PerCustomer)));
+            }
+            if let Some(code) = &u.code {
+                let counted = sqlx::query(db.sql(
+                    "UPDATE coupons SET used = used + 1 WHERE code = $1 AND (max_uses IS NULL OR used + 1 <= max_uses)",
+                ))
+                .bind(code.as_str())
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if counted == 0 {
+                    let known: Option<(String,)> =
+                        sqlx::query_as(db.sql("SELECT code FROM coupons WHERE code = $1"))
+                            .bind(code.as_str())
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    if known.is_some() {
+                        return Ok(Err(exhausted(u, Limit::Code)));
+                    }
+                }
+            }
+            sqlx::query(db.sql(
+                "INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, amount_minor, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            ))
+            .bind(&order_id)
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(promotion)
+            .bind(u.code.as_ref().map(CouponCode::as_str))
+            .bind(u.customer.as_str())
+            .bind(add)
+            .bind(state_str(UseState::Held))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// Why the promotion's row refused a use (in the transaction that tried, after the
+    /// uses before it were counted): no such promotion, or the first limit it would pass,
+    /// in the order total, per customer, budget.
+    async fn refusal(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        u: &PromotionUse,
+    ) -> Result<PromotionError, sqlx::Error> {
+        let db = &self.db;
+        let row: Option<(Option<i64>, Option<i64>, i64, i64)> = sqlx::query_as(db.sql(
+            "SELECT max_uses, per_customer, held, committed FROM promotions WHERE id = $1 FOR UPDATE",
+        ))
+        .bind(u.promotion.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some((max_uses, per_customer, held, committed)) = row else {
+            return Ok(PromotionError::NotFound(u.promotion.clone()));
+        };
+        if max_uses.is_some_and(|max| held + committed >= max) {
+            return Ok(exhausted(u, Limit::Total));
+        }
+        if let Some(max) = per_customer {
+            let used: Option<(i64,)> = sqlx::query_as(db.sql(
+                "SELECT used FROM promotion_customers WHERE promotion = $1 AND customer_key = $2",
+            ))
+            .bind(u.promotion.as_str())
+            .bind(u.customer.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+            if used.map_or(0, |(n,)| n) >= max {
+                return Ok(exhausted(u, Limit::PerCustomer));
+            }
+        }
+        Ok(exhausted(u, Limit::Budget))
+    }
+
+    /// The order's use rows, locked, by promotion: promotion, code, customer key, amount,
+    /// state.
+    async fn locked_uses(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+    ) -> Result<Vec<UseRow>, sqlx::Error> {
+        sqlx::query_as(self.db.sql(
+            "SELECT promotion, code, customer_key, amount_minor, state FROM promotion_uses WHERE order_id = $1 ORDER BY promotion, seq FOR UPDATE",
+        ))
+        .bind(order.to_string())
+        .fetch_all(&mut **tx)
+        .await
+    }
+
+    /// Commits (`release == false`) or releases an order's uses in one transaction.
+    async fn settle(&self, order: OrderId, release: bool) -> Result<(), PromotionError> {
+        let db = &self.db;
+        let what = if release {
+            "releasing promotion uses"
+        } else {
+            "committing promotion uses"
+        };
+        db.retry(what, || async {
+            let mut tx = db.begin_write().await?;
+            let rows = self.locked_uses(&mut tx, order).await?;
+            let Some((_, _, _, _, state)) = rows.first() else {
+                tx.rollback().await?;
+                return Ok(Ok(()));
+            };
+            let was = match parse_state(state) {
+                Ok(was) => was,
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Ok(Err(PromotionError::Store(e)));
+                }
+            };
+            let settled = match (release, was) {
+                (false, UseState::Held) => UseState::Committed,
+                (true, UseState::Held | UseState::Committed) => UseState::Released,
+                // Committed already, or released: nothing to do.
+                _ => {
+                    tx.rollback().await?;
+                    return Ok(Ok(()));
+                }
+            };
+            for (promotion, code, customer, amount, _) in &rows {
+                if !release {
+                    sqlx::query(db.sql(
+                        "UPDATE promotions SET held = held - 1, committed = committed + 1 WHERE id = $1",
+                    ))
+                    .bind(promotion)
+                    .execute(&mut *tx)
+                    .await?;
+                    continue;
+                }
+                let counter = if was == UseState::Held {
+                    "UPDATE promotions SET held = held - 1, spent_minor = spent_minor - $1 WHERE id = $2"
+                } else {
+                    "UPDATE promotions SET committed = committed - 1, spent_minor = spent_minor - $1 WHERE id = $2"
+                };
+                sqlx::query(db.sql(counter))
+                    .bind(*amount)
+                    .bind(promotion)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(db.sql(
+                    "UPDATE promotion_customers SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE promotion = $1 AND customer_key = $2",
+                ))
+                .bind(promotion)
+                .bind(customer)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(code) = code {
+                    sqlx::query(db.sql(
+                        "UPDATE coupons SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE code = $1",
+                    ))
+                    .bind(code)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            sqlx::query(db.sql("UPDATE promotion_uses SET state = $1 WHERE order_id = $2"))
+                .bind(state_str(settled))
+                .bind(order.to_string())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
+}
+
+/// A `promotion_uses` row as commit and release read it: promotion, code, customer key,
+/// amount in minor units, state.
+type UseRow = (String, Option<String>, String, i64, String);
+
+fn exhausted(u: &PromotionUse, limit: Limit) -> PromotionError {
+    PromotionError::Exhausted {
+        promotion: u.promotion.clone(),
+        code: u.code.clone(),
+        limit,
+    }
+}
+
+fn state_str(state: UseState) -> &'static str {
+    match state {
+        UseState::Held => "held",
+        UseState::Committed => "committed",
+        UseState::Released => "released",
+    }
+}
+
+fn parse_state(s: &str) -> Result<UseState, StoreError> {
+    match s {
+        "held" => Ok(UseState::Held),
+        "committed" => Ok(UseState::Committed),
+        "released" => Ok(UseState::Released),
+        other => Err(StoreError::Corrupt {
+            message: format!("promotion use state `{other}`"),
+        }),
+    }
+}
+
+/// A count column as a `u32`.
+fn count(what: &str, n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt {
+        message: format!("{what}: {n} out of range"),
+    })
+}
+
+#[async_trait]
+impl PromotionStore for SqlPromotionStore {
+    async fn save_promotion(&self, promotion: &Promotion) -> Result<(), PromotionError> {
+        promotion.validate()?;
+        let db = &self.db;
+        let upsert = match db.dialect() {
+            Dialect::MySql => {
+                "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data), max_uses = VALUES(max_uses), per_customer = VALUES(per_customer), budget_minor = VALUES(budget_minor), automatic = VALUES(automatic)"
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET data = excluded.data, max_uses = excluded.max_uses, per_customer = excluded.per_customer, budget_minor = excluded.budget_minor, automatic = excluded.automatic"
+            }
+        };
+        let data = encode(promotion);
+        let limits = &promotion.limits;
+        let (max_uses, per_customer) = (
+            limits.total.map(i64::from),
+            limits.per_customer.map(i64::from),
+        );
+        let budget = limits.budget.map(|b| b.to_minor().unwrap_or(0));
+        db.retry("saving a promotion", || async {
+            sqlx::query(upsert)
+                .bind(promotion.id.as_str())
+                .bind(&data)
+                .bind(max_uses)
+                .bind(per_customer)
+                .bind(budget)
+                .bind(i64::from(!promotion.code_only))
+                .execute(db.writer())
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn promotions(&self) -> Result<Vec<Promotion>, PromotionError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as(self.db.sql("SELECT data FROM promotions ORDER BY id"))
+                .fetch_all(self.db.pool())
+                .await
+                .map_err(|e| store_error("listing promotions", e))?;
+        Ok(rows
+            .iter()
+            .map(|(data,)| decode("promotion", data))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn automatic(&self) -> Result<Vec<Promotion>, PromotionError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            self.db
+                .sql("SELECT data FROM promotions WHERE automatic = 1 ORDER BY id"),
+        )
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| store_error("listing automatic promotions", e))?;
+        Ok(rows
+            .iter()
+            .map(|(data,)| decode("promotion", data))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>, PromotionError> {
+        let row: Option<(String,)> =
+            sqlx::query_as(self.db.sql("SELECT data FROM promotions WHERE id = $1"))
+                .bind(id.as_str())
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(|e| store_error("reading a promotion", e))?;
+        Ok(row.map(|(data,)| decode("promotion", &data)).transpose()?)
+    }
+
+    async fn save_coupon(&self, coupon: &Coupon) -> Result<(), PromotionError> {
+        let db = &self.db;
+        let insert = match db.dialect() {
+            // An upsert takes the row's exclusive lock whether it inserts or finds the row.
+            Dialect::MySql => {
+                "INSERT INTO coupons (code, promotion, max_uses, used) VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE code = code"
+            }
+            Dialect::Postgres | Dialect::Sqlite => {
+                "INSERT INTO coupons (code, promotion, max_uses, used) VALUES ($1, $2, $3, 0) ON CONFLICT (code) DO NOTHING"
+            }
+        };
+        let (code, promotion) = (coupon.code.as_str(), coupon.promotion.as_str());
+        let max_uses = coupon.max_uses.map(i64::from);
+        db.retry("saving a coupon code", || async {
+            let mut tx = db.begin_write().await?;
+            let found: Option<(String,)> =
+                sqlx::query_as(db.sql("SELECT id FROM promotions WHERE id = $1"))
+                    .bind(promotion)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.is_none() {
+                tx.rollback().await?;
+                return Ok(Err(PromotionError::NotFound(coupon.promotion.clone())));
+            }
+            sqlx::query(insert)
+                .bind(code)
+                .bind(promotion)
+                .bind(max_uses)
+                .execute(&mut *tx)
+                .await?;
+            let (owner,): (String,) =
+                sqlx::query_as(db.sql("SELECT promotion FROM coupons WHERE code = $1 FOR UPDATE"))
+                    .bind(code)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if owner != promotion {
+                tx.rollback().await?;
+                return Ok(Err(PromotionError::CodeTaken(coupon.code.clone())));
+            }
+            sqlx::query(db.sql("UPDATE coupons SET max_uses = $1 WHERE code = $2"))
+                .bind(max_uses)
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
+
+    async fn coupon(&self, code: &CouponCode) -> Result<Option<Coupon>, PromotionError> {
+        let row: Option<(String, Option<i64>)> = sqlx::query_as(
+            self.db
+                .sql("SELECT promotion, max_uses FROM coupons WHERE code = $1"),
+        )
+        .bind(code.as_str())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading a coupon code", e))?;
+        let Some((promotion, max_uses)) = row else {
+            return Ok(None);
+        };
+        let promotion = PromotionId::new(promotion).map_err(|e| StoreError::Corrupt {
+            message: format!("coupon {code}: promotion id: {e}"),
+        })?;
+        let max_uses = max_uses.map(|n| count("coupon max uses", n)).transpose()?;
+        Ok(Some(Coupon {
+            code: code.clone(),
+            promotion,
+            max_uses,
+        }))
+    }
+
+    async fn reserve(&self, order: OrderId, uses: &[PromotionUse]) -> Result<(), PromotionError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let db = &self.db;
+        db.retry("reserving promotion uses", || async {
+            let mut tx = db.begin_write().await?;
+            match self.reserve_in(&mut tx, order, uses).await {
+                Ok(Ok(())) => {
+                    tx.commit().await?;
+                    Ok(Ok(()))
+                }
+                Ok(Err(e)) => {
+                    tx.rollback().await?;
+                    Ok(Err(e))
+                }
+                // A concurrent reservation of the order inserted its rows first: the order
+                // has its uses, as a retry finds them.
+                Err(e) if is_unique_violation(&e) => {
+                    tx.rollback().await?;
+                    Ok(Ok(()))
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await?
+    }
+
+    async fn commit(&self, order: OrderId) -> Result<(), PromotionError> {
+        self.settle(order, false).await
+    }
+
+    async fn release(&self, order: OrderId) -> Result<(), PromotionError> {
+        self.settle(order, true).await
+    }
+
+    async fn uses_of(&self, order: OrderId) -> Result<Option<UseState>, PromotionError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            self.db
+                .sql("SELECT state FROM promotion_uses WHERE order_id = $1 LIMIT 1"),
+        )
+        .bind(order.to_string())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading promotion uses", e))?;
+        Ok(row.map(|(s,)| parse_state(&s)).transpose()?)
+    }
+
+    async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
+        let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+            self.db
+                .sql("SELECT data, held, committed, spent_minor FROM promotions WHERE id = $1"),
+        )
+        .bind(promotion.as_str())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading promotion usage", e))?;
+        let Some((data, held, committed, spent)) = row else {
+            return Err(PromotionError::NotFound(promotion.clone()));
+        };
+        let p: Promotion = decode("promotion", &data)?;
+        Ok(Usage {
+            held: count("promotion uses held", held)?,
+            committed: count("promotion uses committed", committed)?,
+            spent: Money::from_minor(spent, p.currency),
+        })
+    }
+
+    async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as(self.db.sql("SELECT used FROM coupons WHERE code = $1"))
+                .bind(code.as_str())
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(|e| store_error("reading coupon uses", e))?;
+        Ok(row
+            .map(|(n,)| count("coupon uses", n))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Times are kept to the millisecond: a use made in the cutoff's millisecond counts as
+    /// before it.
+    async fn held_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OrderId>, PromotionError> {
+        // The first millisecond not before the cutoff.
+        let cutoff_ms =
+            millis(cutoff) + i64::from(cutoff.timestamp_subsec_nanos() % 1_000_000 != 0);
+        let rows: Vec<(String, i64)> = sqlx::query_as(self.db.sql(
+            "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2",
+        ))
+        .bind(cutoff_ms)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| store_error("finding held promotion uses", e))?;
+        rows.into_iter()
+            .map(|(order, _)| {
+                order.parse().map_err(|_| {
+                    PromotionError::Store(StoreError::Corrupt {
+                        message: format!("order id `{order}`"),
+                    })
+                })
+            })
+            .collect()
+    }
+}

@@ -13,6 +13,7 @@ use ecommerce::error::CheckoutError;
 use ecommerce::id::{CartId, CategoryId, CustomerId, IdempotencyKey, OrderId, ProductId, Sku};
 use ecommerce::inventory::ReservationLine;
 use ecommerce::payment::PaymentMethod;
+use ecommerce::promotion::{Action, Coupon, CouponCode, Promotion, Target};
 use ecommerce::shipping::{RateRule, ShippingMethod, Zone, ZoneTable};
 use ecommerce::storefront::StorefrontBuilder;
 use ecommerce::tax::{TaxClass, TaxTable};
@@ -32,6 +33,47 @@ pub(crate) const RAW_CHECKOUT: &str = "raw checkout (2 tx)";
 /// The label of the checkout to an address with shipping and tax, compared with "SDK
 /// checkout".
 pub(crate) const PRICED_CHECKOUT: &str = "SDK checkout + shipping & tax";
+
+/// The label of the checkout with a limited coupon code, compared with "SDK checkout".
+pub(crate) const COUPON_CHECKOUT: &str = "SDK checkout + limited code";
+
+/// The code of [`coupon_checkout`] on a hot SKU: $1.00 off, 10,000,000 uses in all.
+fn hot_code(sku: &Sku) -> String {
+    format!("HOT{}", &sku.as_str()[4..20])
+}
+
+/// Saves the promotion and the code of [`coupon_checkout`] for a hot SKU.
+pub(crate) async fn hot_promotion(shop: &Storefront, sku: &Sku) {
+    let code = hot_code(sku);
+    let promotion = Promotion::new(
+        &code.to_lowercase(),
+        "$1 off the hot SKU",
+        Currency::Usd,
+        Action::AmountOff {
+            amount: Money::from_minor(100, Currency::Usd),
+            target: Target::Order,
+        },
+    )
+    .expect("promotion")
+    .with_code_only()
+    .limited_to(Some(10_000_000), None, None);
+    shop.save_promotion(&promotion).await.expect("promotion");
+    shop.save_coupon(&Coupon::new(
+        CouponCode::new(&code).expect("code"),
+        promotion.id.clone(),
+    ))
+    .await
+    .expect("coupon");
+}
+
+/// One buyer's whole checkout with the hot SKU's limited code: a cart, one unit, the code,
+/// "Pay" (the code's use is reserved with the order and its stock).
+pub(crate) async fn coupon_checkout(shop: &Storefront, sku: &Sku) -> Result<bool, CheckoutError> {
+    let cart = shop.create_guest_cart().await?;
+    shop.add_item(cart.id, sku, 1).await?;
+    shop.apply_coupon(cart.id, &hot_code(sku)).await?;
+    pay(shop, cart.id, None).await
+}
 
 /// A product with one SKU and `units` in stock, new for each run.
 pub(crate) async fn hot_sku(backend: &Backend, units: u32, buckets: u32) -> Sku {
@@ -185,6 +227,8 @@ enum Path {
     Checkout,
     /// The SDK checkout to an address: shipping quoted, then charged with tax.
     PricedCheckout,
+    /// The SDK checkout with a limited coupon code.
+    CouponCheckout,
 }
 
 impl Path {
@@ -195,6 +239,7 @@ impl Path {
             Path::RawCheckout => RAW_CHECKOUT,
             Path::Checkout => "SDK checkout",
             Path::PricedCheckout => PRICED_CHECKOUT,
+            Path::CouponCheckout => COUPON_CHECKOUT,
         }
     }
 }
@@ -239,6 +284,7 @@ async fn take(backend: &Backend, path: Path, sku: &Sku) -> Option<bool> {
         }
         Path::Checkout => checkout(&backend.shop, sku).await.ok(),
         Path::PricedCheckout => priced_checkout(&backend.priced, sku).await.ok(),
+        Path::CouponCheckout => coupon_checkout(&backend.shop, sku).await.ok(),
     }
 }
 
@@ -283,7 +329,9 @@ async fn units_taken(backend: &Backend, sku: &Sku, path: Path) -> Option<u32> {
     let level = backend.shop.stock(sku).await.ok()?;
     Some(match path {
         Path::Raw | Path::Reserve => level.reserved,
-        Path::RawCheckout | Path::Checkout | Path::PricedCheckout => level.sold,
+        Path::RawCheckout | Path::Checkout | Path::PricedCheckout | Path::CouponCheckout => {
+            level.sold
+        }
     })
 }
 
@@ -365,9 +413,12 @@ pub(crate) async fn hot_sku_load(
 ) -> Vec<PathResult> {
     let mut out = Vec::new();
     let mut paths = paths(backend);
-    paths.push(Path::PricedCheckout);
+    paths.extend([Path::PricedCheckout, Path::CouponCheckout]);
     for path in paths {
         let sku = hot_sku(backend, 10_000_000, buckets).await;
+        if path == Path::CouponCheckout {
+            hot_promotion(&backend.shop, &sku).await;
+        }
         bar.set_message(format!("{} hot SKU, {}", backend.kind.name(), path.label()));
         bar.set_length((seconds * 10.0) as u64);
         bar.set_position(0);

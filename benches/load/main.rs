@@ -50,7 +50,7 @@ use ecommerce_search::TantivySearch;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backends::{Backend, Kind, Urls};
-use crate::flash::{PRICED_CHECKOUT, PathResult, RAW_CHECKOUT};
+use crate::flash::{COUPON_CHECKOUT, PRICED_CHECKOUT, PathResult, RAW_CHECKOUT};
 use crate::mix::{MixResult, Schedule, Workload};
 use crate::plot::{Line, chart};
 
@@ -198,7 +198,7 @@ fn floor_of<'a>(results: &'a [PathResult], r: &PathResult) -> Option<&'a PathRes
     };
     match r.path {
         "SDK checkout" => of_backend(RAW_CHECKOUT).or_else(|| of_backend("raw reserve")),
-        PRICED_CHECKOUT => of_backend("SDK checkout"),
+        PRICED_CHECKOUT | COUPON_CHECKOUT => of_backend("SDK checkout"),
         "SDK reserve" => of_backend("raw reserve"),
         path => of_backend(path).filter(|_| path.starts_with("raw ")),
     }

@@ -258,8 +258,8 @@ impl Cart {
 
     /// Merges another cart's lines into this one (guest into customer on login): the same SKU
     /// adds up, capped at the per-line limit; new SKUs are appended while there is room; lines
-    /// in another currency than this cart's are dropped. Returns the SKUs that could not be
-    /// merged in full.
+    /// in another currency than this cart's are dropped; the other cart's coupon codes are
+    /// added while there is room. Returns the SKUs that could not be merged in full.
     pub fn merge_from(&mut self, other: &Cart, limits: &CartLimits) -> Vec<Sku> {
         let mut clipped = Vec::new();
         if self.has_merged(other.id) {
@@ -294,6 +294,14 @@ impl Cart {
                     self.lines.push(line);
                 }
                 None => clipped.push(line.sku.clone()),
+            }
+        }
+        // The guest's codes come along, while there is room.
+        for code in &other.coupons {
+            if !self.coupons.contains(code)
+                && self.coupons.len() < crate::promotion::MAX_CODES_PER_CART
+            {
+                self.coupons.push(code.clone());
             }
         }
         clipped
@@ -571,6 +579,23 @@ mod tests {
         assert_eq!(clipped, vec![Sku::new("A").unwrap()]);
         assert_eq!(mine.line(&Sku::new("A").unwrap()).unwrap().quantity, 5);
         assert_eq!(mine.line(&Sku::new("B").unwrap()).unwrap().quantity, 1);
+    }
+
+    #[test]
+    fn merge_brings_the_guests_codes_while_there_is_room() {
+        use crate::promotion::{CouponCode, MAX_CODES_PER_CART};
+        let code = |c: &str| CouponCode::new(c).unwrap();
+        let limits = CartLimits::default();
+        let mut guest = Cart::new_guest();
+        guest.coupons = vec![code("SAME"), code("NEW-1"), code("NEW-2"), code("NEW-3")];
+        let mut mine = Cart::new_for_customer(CustomerId::new());
+        mine.coupons = vec![code("SAME")];
+        mine.merge_from(&guest, &limits);
+        assert_eq!(mine.coupons.len(), MAX_CODES_PER_CART);
+        assert_eq!(
+            mine.coupons,
+            vec![code("SAME"), code("NEW-1"), code("NEW-2")]
+        );
     }
 
     fn unavailable() -> CartError {

@@ -17,6 +17,9 @@
 //!    ([`Promotion::combines_with`] names the classes a promotion stacks with, both ways);
 //! 4. a promotion with [`Promotion::stop_after`] ends the evaluation once it applies.
 //!
+//! There is no search for the best deal among promotions that do not combine: the stacking
+//! order decides, so give the better deal the higher priority.
+//!
 //! No line or shipping goes below zero; an order discount is shared over the lines by
 //! largest remainder ([`crate::quote::allocate`]), so the parts sum exactly to the whole.
 //! The quote ([`crate::quote`]) takes the discounts before tax, and the order keeps each
@@ -280,7 +283,53 @@ pub enum Target {
     Shipping,
 }
 
-/// What a promotion gives.
+/// What a promotion gives. One of each, with conditions and stacking:
+///
+/// ```
+/// use ecommerce_core::id::{CategoryId, Sku};
+/// use ecommerce_core::money::{Currency, Decimal, Money};
+/// use ecommerce_core::promotion::{Action, Condition, DiscountClass, ItemFilter, Promotion, Target};
+///
+/// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let usd = |cents| Money::from_minor(cents, Currency::Usd);
+/// // 15 % off every lamp (a line discount).
+/// let lamps = Promotion::new("lamps-15", "15 % off lamps", Currency::Usd, Action::PercentOff {
+///     percent: Decimal::from(15),
+///     target: Target::Lines(ItemFilter::categories([CategoryId::new("lamps")?])),
+/// })?;
+/// // $2.00 off each unit of one SKU.
+/// let mugs = Promotion::new("mug-2", "$2 off each mug", Currency::Usd, Action::AmountOff {
+///     amount: usd(200),
+///     target: Target::Lines(ItemFilter::skus([Sku::new("MUG-1")?])),
+/// })?;
+/// // $10.00 off an order over $50.00, with a code, 100 uses in all, one per customer.
+/// let welcome = Promotion::new("welcome", "$10 off", Currency::Usd, Action::AmountOff {
+///     amount: usd(1_000),
+///     target: Target::Order,
+/// })?
+/// .with_code_only()
+/// .when(Condition::MinSubtotal(usd(5_000)))
+/// .limited_to(Some(100), Some(1), None);
+/// // Free shipping over $100.00, automatic, that stacks with line discounts only.
+/// let shipping = Promotion::new("free-ship", "Free shipping", Currency::Usd, Action::PercentOff {
+///     percent: Decimal::ONE_HUNDRED,
+///     target: Target::Shipping,
+/// })?
+/// .when(Condition::MinSubtotal(usd(10_000)))
+/// .combining_with(&[DiscountClass::Line]);
+/// // Buy 2 get 1 free on books, the cheapest unit of each three; ends the evaluation.
+/// let books = Promotion::new("books-3for2", "3 for 2", Currency::Usd, Action::BuyXGetY {
+///     buy: 2,
+///     get: 1,
+///     items: ItemFilter::categories([CategoryId::new("books")?]),
+///     percent: Decimal::ONE_HUNDRED,
+/// })?
+/// .priority(10)
+/// .stopping();
+/// # let _ = (lamps, mugs, welcome, shipping, books);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

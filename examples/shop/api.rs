@@ -7,10 +7,12 @@ use axum::http::StatusCode;
 use ecommerce::cart::Cart;
 use ecommerce::catalog::{Category, Page, Product};
 use ecommerce::checkout::Delivery;
+use ecommerce::error::{CheckoutError, PriceChange};
 use ecommerce::id::{CartId, CategoryId, IdempotencyKey, OrderId, ProductId, Sku};
 use ecommerce::inventory::StockLevel;
 use ecommerce::order::Order;
 use ecommerce::payment::PaymentMethod;
+use ecommerce::promotion::Evaluation;
 use ecommerce::quote::Quote;
 use ecommerce::recommend::AlsoBought;
 use ecommerce::search::{SearchFilters, SearchQuery, SearchResults, SortOrder};
@@ -192,9 +194,57 @@ pub(crate) async fn suggest(
     Ok(Json(results.hits.into_iter().map(|h| h.title).collect()))
 }
 
+/// A cart as the API answers it: the cart's own fields (its lines and its `coupons`, the
+/// codes applied), and what the promotions give it as it is.
+#[derive(Debug, Serialize)]
+pub(crate) struct CartView {
+    #[serde(flatten)]
+    pub(crate) cart: Cart,
+    /// The promotions' discounts before an address and shipping are chosen
+    /// ([`Storefront::cart_discounts`]): `applied` (each promotion with its code and amount),
+    /// and `trace` (why each promotion offered applies or not). `null` for an empty cart, or
+    /// when they cannot be worked out now; the checkout's quote works them out again anyway.
+    pub(crate) discounts: Option<Evaluation>,
+    /// Lines whose price changed in the catalog since they were added: the cart now has the
+    /// catalog's prices (as the checkout would). Absent when none did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) price_changes: Vec<PriceChange>,
+}
+
+impl CartView {
+    /// A cart with its discounts. Pricing the cart takes the catalog's prices: a line whose
+    /// price moved is repriced in the cart, and the view says so.
+    pub(crate) async fn of(shop: &Storefront, cart: Cart) -> CartView {
+        let mut view = CartView {
+            cart,
+            discounts: None,
+            price_changes: Vec::new(),
+        };
+        if view.cart.lines.is_empty() || view.cart.version == 0 {
+            return view;
+        }
+        let id = view.cart.id;
+        match shop.cart_discounts(id).await {
+            Ok(discounts) => view.discounts = Some(discounts),
+            Err(CheckoutError::PricesChanged { changes }) => {
+                if let Ok(Some(repriced)) = shop.cart(id).await {
+                    view.cart = repriced;
+                }
+                view.discounts = shop.cart_discounts(id).await.ok();
+                view.price_changes = changes;
+            }
+            // A line no longer sold, a cart emptied meanwhile: the checkout says what is wrong.
+            Err(e) if !e.is_transient() => {}
+            Err(e) => eprintln!("shop: cart discounts not shown: {e}"),
+        }
+        view
+    }
+}
+
 /// The session's cart; an empty one (not stored) when the shopper has none yet.
-pub(crate) async fn cart(State(state): State<AppState>, session: Session) -> ApiResult<Cart> {
-    Ok(Json(session_cart(&state.shop, &session).await?))
+pub(crate) async fn cart(State(state): State<AppState>, session: Session) -> ApiResult<CartView> {
+    let cart = session_cart(&state.shop, &session).await?;
+    Ok(Json(CartView::of(&state.shop, cart).await))
 }
 
 /// The session's cart, or an empty one that is not stored.
@@ -215,7 +265,7 @@ pub(crate) async fn cart_by_id(
     State(state): State<AppState>,
     session: Session,
     ApiPath(id): ApiPath<CartId>,
-) -> ApiResult<Cart> {
+) -> ApiResult<CartView> {
     if session.cart != Some(id) {
         return Err(Problem::not_found("cart").into());
     }
@@ -224,7 +274,7 @@ pub(crate) async fn cart_by_id(
         .cart(id)
         .await?
         .ok_or_else(|| Problem::not_found("cart"))?;
-    Ok(Json(cart))
+    Ok(Json(CartView::of(&state.shop, cart).await))
 }
 
 /// `{"sku", "quantity"}`.
@@ -239,11 +289,11 @@ pub(crate) async fn add_item(
     State(state): State<AppState>,
     mut session: Session,
     ApiJson(body): ApiJson<AddItem>,
-) -> Result<(Session, Json<Cart>), ApiError> {
+) -> Result<(Session, Json<CartView>), ApiError> {
     let cart = session
         .add_item(&state.shop, &body.sku, body.quantity)
         .await?;
-    Ok((session, Json(cart)))
+    Ok((session, Json(CartView::of(&state.shop, cart).await)))
 }
 
 /// `{"quantity"}`; 0 removes the line.
@@ -258,26 +308,73 @@ pub(crate) async fn set_quantity(
     session: Session,
     ApiPath(sku): ApiPath<Sku>,
     ApiJson(body): ApiJson<SetQuantity>,
-) -> ApiResult<Cart> {
+) -> ApiResult<CartView> {
     let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
-    Ok(Json(
-        state.shop.set_quantity(cart, &sku, body.quantity).await?,
-    ))
+    let cart = state.shop.set_quantity(cart, &sku, body.quantity).await?;
+    Ok(Json(CartView::of(&state.shop, cart).await))
 }
 
 pub(crate) async fn remove_item(
     State(state): State<AppState>,
     session: Session,
     ApiPath(sku): ApiPath<Sku>,
-) -> ApiResult<Cart> {
+) -> ApiResult<CartView> {
     let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
-    Ok(Json(state.shop.remove_item(cart, &sku).await?))
+    let cart = state.shop.remove_item(cart, &sku).await?;
+    Ok(Json(CartView::of(&state.shop, cart).await))
 }
 
-/// `{"payment_method", "idempotency_key", "delivery", "accepted_quote"}`: the client makes the
-/// key once per "Pay" press and sends it again when it retries; `delivery` (contact, shipping
-/// address, the chosen shipping quote) is required, `accepted_quote` (from `/checkout/quote`)
-/// makes a price that moved since answer `quote_changed` instead of charging it.
+/// `{"code"}`: a coupon code, as the shopper typed it (trimmed and upper-cased by the shop).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApplyCode {
+    pub(crate) code: String,
+}
+
+/// Applies a coupon code to the session's cart and answers the cart with its discounts. A
+/// code that cannot be used answers its problem (`unknown_code` 404, `code_used_up` 409,
+/// `code_expired`, `code_not_yet_valid`, `code_other_currency`, `too_many_codes`,
+/// `code_already_applied` 422), the cart unchanged. A code that is applied but whose
+/// conditions the cart does not meet is kept: `discounts.trace` says why it does not apply.
+pub(crate) async fn apply_code(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(body): ApiJson<ApplyCode>,
+) -> ApiResult<CartView> {
+    let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
+    let cart = state
+        .shop
+        .apply_coupon(cart, &body.code)
+        .await
+        .map_err(Problem::of_cart_change)?;
+    Ok(Json(CartView::of(&state.shop, cart).await))
+}
+
+/// Takes a code off the session's cart (one it does not carry changes nothing) and answers
+/// the cart with its discounts.
+pub(crate) async fn remove_code(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(code): ApiPath<String>,
+) -> ApiResult<CartView> {
+    let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
+    let cart = state
+        .shop
+        .remove_coupon(cart, &code)
+        .await
+        .map_err(Problem::of_cart_change)?;
+    Ok(Json(CartView::of(&state.shop, cart).await))
+}
+
+/// `{"payment_method", "idempotency_key", "delivery", "accepted_quote",
+/// "without_exhausted_promotions"}`: the client makes the key once per "Pay" press and sends
+/// it again when it retries; `delivery` (contact, shipping address, the chosen shipping
+/// quote) is required, `accepted_quote` (from `/checkout/quote`) makes a price that moved
+/// since answer `quote_changed` instead of charging it. A promotion whose uses ran out since
+/// the quote (another order took the last one) answers `promotion_exhausted`, nothing
+/// charged; with `without_exhausted_promotions: true` the order goes on without it, at the
+/// price without it (still bound by `accepted_quote`: a higher price answers
+/// `quote_changed`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Checkout {
@@ -287,6 +384,8 @@ pub(crate) struct Checkout {
     pub(crate) delivery: Option<Delivery>,
     #[serde(default)]
     pub(crate) accepted_quote: Option<Quote>,
+    #[serde(default)]
+    pub(crate) without_exhausted_promotions: bool,
 }
 
 /// Places the order of the session's cart. 201 with the order: CONFIRMED, or PENDING with
@@ -304,6 +403,7 @@ pub(crate) async fn checkout(
         body.idempotency_key,
         body.delivery,
         body.accepted_quote,
+        body.without_exhausted_promotions,
     )
     .await?;
     if let Some(address) = address {
@@ -320,6 +420,7 @@ pub(crate) async fn place_order(
     idempotency_key: IdempotencyKey,
     delivery: Option<Delivery>,
     accepted_quote: Option<Quote>,
+    without_exhausted_promotions: bool,
 ) -> Result<Placed, Problem> {
     let cart = session.cart.ok_or_else(|| {
         Problem::new(
@@ -335,6 +436,7 @@ pub(crate) async fn place_order(
         idempotency_key,
         delivery,
         accepted_quote,
+        without_exhausted_promotions,
     );
     Ok(state.shop.place_order(request).await?)
 }
@@ -393,11 +495,11 @@ pub(crate) async fn sign_in(
     State(state): State<AppState>,
     session: Session,
     ApiJson(body): ApiJson<SignIn>,
-) -> Result<(Session, Json<Cart>), ApiError> {
+) -> Result<(Session, Json<CartView>), ApiError> {
     let email = Session::parse_email(&body.email)?;
     let session = session.sign_in(&state.shop, email).await?;
     let cart = session_cart(&state.shop, &session).await?;
-    Ok((session, Json(cart)))
+    Ok((session, Json(CartView::of(&state.shop, cart).await)))
 }
 
 pub(crate) async fn sign_out(session: Session) -> (Session, StatusCode) {

@@ -48,6 +48,8 @@ pub(crate) fn router(state: AppState) -> Router {
             "/cart/items/{sku}",
             delete(api::remove_item).put(api::set_quantity),
         )
+        .route("/cart/coupons", post(api::apply_code))
+        .route("/cart/coupons/{code}", delete(api::remove_code))
         .route("/carts/{id}", get(api::cart_by_id))
         .route("/checkout", post(api::checkout))
         .route(
@@ -71,6 +73,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/cart", get(pages::cart))
         .route("/cart/add", post(pages::add_to_cart))
         .route("/cart/update", post(pages::update_cart))
+        .route("/cart/coupons", post(pages::apply_code))
+        .route("/cart/coupons/remove", post(pages::remove_code))
         .route(
             "/checkout",
             get(checkout::delivery_page).post(checkout::pay),

@@ -4,7 +4,8 @@
 //! recommendations, and a tantivy index, both in the data directory, where the test payment
 //! provider keeps its charges too. A database URL moves every SQL store to PostgreSQL or
 //! MySQL/MariaDB; a Redis URL puts carts, a stock gate and a catalog cache in front of the SQL
-//! stores, which stay the system of record.
+//! stores, which stay the system of record. Promotions, coupon codes and their uses are kept
+//! in SQL too; the demo ones (`promotions.rs`) are saved at every start.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -145,23 +146,34 @@ pub(crate) async fn open(
             .with_shared_breaker(database.clone()),
     );
 
-    let shop = crate::checkout::configure(Storefront::builder())
+    let mut builder = crate::checkout::configure(Storefront::builder())
         .catalog(catalog.clone())
         .carts(carts)
         .inventory(inventory)
         .orders(sql.orders.clone(), sql.orders.clone())
         .recommendations(sql.recommendations.clone())
         .address_book(sql.address_book.clone())
+        .promotions(sql.promotions.clone())
         .search(Arc::new(search.clone()))
         .payments(payments)
-        .breaker(database)
-        .build()?;
+        .breaker(database);
+    if config.redis_url.is_none() {
+        // Orders, stock, carts and promotion uses in one database: a checkout in two
+        // transactions. Behind Redis the stock goes through the gate, step by step.
+        builder = builder.unit_of_work(sql.unit_of_work());
+    }
+    let shop = builder.build()?;
 
     if shop.categories().await?.is_empty() {
         seed(&shop, &search, config).await?;
     } else if search.is_empty() {
         reindex(&shop, &search, config).await?;
     }
+    // At every start: saving a promotion again keeps its uses, and the module's definitions
+    // win over what an earlier version of the shop saved. The shop ships (`checkout::zones`).
+    crate::promotions::seed(&shop, true)
+        .await
+        .map_err(|e| format!("saving the demo promotions: {e}"))?;
     // Guest carts in SQL expire a week after their last change; their rows are swept here.
     let carts = sql.carts.clone();
     tokio::spawn(async move {

@@ -17,6 +17,7 @@ use ecommerce::checkout::Delivery;
 use ecommerce::id::{AddressId, IdempotencyKey};
 use ecommerce::money::{Currency, Money};
 use ecommerce::payment::PaymentMethod;
+use ecommerce::promotion::{CouponCode, Trace};
 use ecommerce::quote::Quote;
 use ecommerce::shipping::{Bracket, RateRule, ShippingMethod, ShippingQuote, Zone, ZoneTable};
 use ecommerce::tax::{TaxClass, TaxTable};
@@ -135,7 +136,8 @@ pub(crate) fn configure(
 
 /// The checkout form's fields: contact and address from the first step, the chosen shipping
 /// quote (JSON) from the second, the reviewed quote's hash, the payment method and the key
-/// from the last. Fields a step has not reached yet are empty.
+/// from the last. Fields a step has not reached yet are empty. `remove_code` asks the review
+/// step to take a code off the cart first (one that ran out while paying).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct CheckoutForm {
@@ -152,6 +154,7 @@ pub(crate) struct CheckoutForm {
     pub(crate) quote_hash: String,
     pub(crate) payment_method: String,
     pub(crate) idempotency_key: String,
+    pub(crate) remove_code: String,
 }
 
 fn optional(s: &str) -> Option<String> {
@@ -387,14 +390,65 @@ pub(crate) async fn shipping_page(
     Ok(Html(page("Checkout", &session, &body)).into_response())
 }
 
-/// The lines, shipping, tax and total of a quote as a table.
+/// A discount as negative money: `−3.00 USD`.
+pub(crate) fn minus(m: &Money) -> String {
+    format!("−{m}")
+}
+
+/// A promotion's name and, when it came with one, its code, as HTML.
+pub(crate) fn promotion_label(name: &str, code: Option<&CouponCode>) -> String {
+    match code {
+        Some(code) => format!(
+            r#"{} <span class="code">{}</span>"#,
+            esc(name),
+            esc(code.as_str())
+        ),
+        None => esc(name),
+    }
+}
+
+/// The codes a trace says do not apply, each with why, as a list (empty when every code
+/// applies).
+pub(crate) fn codes_not_applied(trace: &[Trace]) -> String {
+    let items: String = trace
+        .iter()
+        .filter_map(|t| Some((t.code.as_ref()?, t.not_applied.as_ref()?, t)))
+        .map(|(code, why, t)| {
+            format!(
+                r#"<li class="code-not-applied" data-code="{}">{} does not apply: {}.</li>"#,
+                esc(code.as_str()),
+                promotion_label(&t.name, Some(code)),
+                esc(&crate::promotions::reason(why, trace))
+            )
+        })
+        .collect();
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<ul id="codes-not-applied">{items}</ul>"#)
+    }
+}
+
+/// A quote as a table: the lines and the shipping (price, discount, net, tax, total), the
+/// taxes by rate, then the sums as the shopper checks them: the subtotal, each promotion
+/// applied (with its code), the shipping, the tax and the total
+/// (`subtotal − discounts + shipping + tax = total`, prices being tax-exclusive).
 pub(crate) fn quote_table(quote: &Quote, titles: &dyn Fn(&str) -> String) -> String {
+    let discount = |m: &Money| {
+        if m.amount.is_zero() {
+            String::new()
+        } else {
+            esc(&minus(m))
+        }
+    };
     let mut rows = String::new();
     for line in &quote.lines {
         rows.push_str(&format!(
-            r#"<tr class="quote-line"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr class="quote-line"><td>{}</td><td>{}</td><td>{}</td><td class="discount">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
             esc(&titles(line.sku.as_str())),
             line.quantity,
+            esc(&line.amount.to_string()),
+            discount(&line.discount),
             esc(&line.net.to_string()),
             esc(&line.tax.to_string()),
             esc(&line.total.to_string())
@@ -402,8 +456,10 @@ pub(crate) fn quote_table(quote: &Quote, titles: &dyn Fn(&str) -> String) -> Str
     }
     if let Some(s) = &quote.shipping {
         rows.push_str(&format!(
-            r#"<tr id="quote-shipping"><td>Shipping: {}</td><td></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr id="quote-shipping"><td>Shipping: {}</td><td></td><td>{}</td><td class="discount">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
             esc(&s.name),
+            esc(&s.amount.to_string()),
+            discount(&s.discount),
             esc(&s.net.to_string()),
             esc(&s.tax.to_string()),
             esc(&s.total.to_string())
@@ -415,7 +471,7 @@ pub(crate) fn quote_table(quote: &Quote, titles: &dyn Fn(&str) -> String) -> Str
         .filter(|t| !t.tax.amount.is_zero())
         .map(|t| {
             format!(
-                r#"<tr class="quote-tax"><td colspan="3">{} ({}%) on {}</td><td>{}</td><td></td></tr>"#,
+                r#"<tr class="quote-tax"><td colspan="5">{} ({}%) on {}</td><td>{}</td><td></td></tr>"#,
                 esc(&t.name),
                 (t.rate * Decimal::ONE_HUNDRED).normalize(),
                 esc(&t.base.to_string()),
@@ -423,10 +479,44 @@ pub(crate) fn quote_table(quote: &Quote, titles: &dyn Fn(&str) -> String) -> Str
             )
         })
         .collect();
+    let promotions: String = quote
+        .promotions
+        .iter()
+        .map(|a| {
+            let on_shipping = if a.shipping.amount.is_zero() {
+                ""
+            } else {
+                r#" <span class="muted">(on shipping)</span>"#
+            };
+            format!(
+                r#"<tr class="quote-discount" data-promotion="{}"><td colspan="6">{}{on_shipping}</td><td>{}</td></tr>"#,
+                esc(a.promotion.as_str()),
+                promotion_label(&a.name, a.code.as_ref()),
+                esc(&minus(&a.amount))
+            )
+        })
+        .collect();
+    let shipping = quote.shipping.as_ref().map_or(String::new(), |s| {
+        format!(
+            r#"<tr><td colspan="6">Shipping: {}</td><td id="quote-shipping-amount">{}</td></tr>"#,
+            esc(&s.name),
+            esc(&s.amount.to_string())
+        )
+    });
+    let savings = if quote.discount_total.amount.is_zero() {
+        String::new()
+    } else {
+        format!(
+            r#"<tr><td colspan="6" class="muted">You save</td><td id="quote-savings" class="muted">{}</td></tr>"#,
+            esc(&quote.discount_total.to_string())
+        )
+    };
     format!(
-        r#"<table id="quote"><tr><th>Item</th><th>Quantity</th><th>Net</th><th>Tax</th><th>Total</th></tr>{rows}{taxes}
-<tr><td colspan="3"><strong>Tax</strong></td><td id="quote-tax">{}</td><td></td></tr>
-<tr><td colspan="4"><strong>Total</strong></td><td id="quote-total" class="price">{}</td></tr></table>"#,
+        r#"<table id="quote"><tr><th>Item</th><th>Quantity</th><th>Price</th><th>Discount</th><th>Net</th><th>Tax</th><th>Total</th></tr>{rows}{taxes}
+<tr><td colspan="6">Subtotal</td><td id="quote-subtotal">{}</td></tr>{promotions}{shipping}
+<tr><td colspan="6"><strong>Tax</strong></td><td id="quote-tax">{}</td></tr>
+<tr><td colspan="6"><strong>Total</strong></td><td id="quote-total" class="price">{}</td></tr>{savings}</table>"#,
+        esc(&quote.subtotal.to_string()),
         esc(&quote.tax_total.to_string()),
         esc(&quote.total.to_string())
     )
@@ -450,7 +540,8 @@ async fn review_body(
     // One key per rendering of the form: pressing "Pay" twice places one order.
     let key = uuid::Uuid::new_v4();
     Ok(format!(
-        r#"<h1>Checkout: review</h1>{notice}<p>Ship to:</p><pre id="ship-to">{}</pre><p>Confirmation to <span id="contact">{}</span></p>{}
+        r#"<h1>Checkout: review</h1>{notice}<p>Ship to:</p><pre id="ship-to">{}</pre><p>Confirmation to <span id="contact">{}</span></p>{}{}
+<p class="muted">Discount codes are added and removed <a href="/cart">in your cart</a>.</p>
 <form id="checkout" method="post" action="/checkout">{}<input type="hidden" name="quote_hash" value="{}"><input type="hidden" name="idempotency_key" value="{key}">
 <fieldset><legend>Pay with a test card</legend>
 <label><input type="radio" name="payment_method" value="tok_approve" checked> Approved card</label><br>
@@ -460,18 +551,28 @@ async fn review_body(
         esc(&delivery.shipping_address.to_string()),
         esc(delivery.email.as_str()),
         quote_table(&quote, &titles),
+        codes_not_applied(&quote.promotion_trace),
         form.hidden(true),
         esc(&quote.hash),
         esc(&quote.total.to_string()),
     ))
 }
 
-/// Step 3: the whole price, to the cent, and the Pay button.
+/// Step 3: the whole price, to the cent, and the Pay button. With `remove_code`, the code is
+/// taken off the cart first (the shopper chose to pay without a code that ran out).
 pub(crate) async fn review_page(
     State(state): State<AppState>,
     session: Session,
     PageForm(form): PageForm<CheckoutForm>,
 ) -> Result<Html<String>, PageError> {
+    if !form.remove_code.is_empty() {
+        let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
+        state
+            .shop
+            .remove_coupon(cart, &form.remove_code)
+            .await
+            .map_err(Problem::of_cart_change)?;
+    }
     let body = review_body(&state, &session, &form, "").await?;
     Ok(Html(page("Checkout", &session, &body)))
 }
@@ -510,6 +611,8 @@ pub(crate) async fn pay(
         key,
         Some(delivery),
         accepted,
+        // The page shows the price without a promotion that ran out before charging it.
+        false,
     )
     .await
     {
@@ -521,9 +624,38 @@ pub(crate) async fn pay(
         Err(Problem {
             order: Some(order), ..
         }) => return Ok(Redirect::to(&format!("/orders/{order}")).into_response()),
+        // A code's last use went to another order: nothing was charged; offer to review
+        // the price without it.
+        Err(problem) if problem.code == "promotion_exhausted" => {
+            let notice = exhausted_notice(&problem, &form);
+            let body = review_body(&state, &session, &form, &notice).await?;
+            return Ok((problem.status, Html(page("Checkout", &session, &body))).into_response());
+        }
         Err(problem) => return Err(problem.into()),
     };
     Ok(Redirect::to(&after_payment(&placed)).into_response())
+}
+
+/// What the review says when a promotion ran out at Pay: the problem, and for a code a
+/// button that takes it off the cart and shows the price without it.
+fn exhausted_notice(problem: &Problem, form: &CheckoutForm) -> String {
+    let code = problem
+        .detail
+        .as_ref()
+        .and_then(|d| d["code"].as_str())
+        .map(str::to_owned);
+    let remove = code.map_or(String::new(), |code| {
+        format!(
+            r#"<form method="post" action="/checkout/review">{}<input type="hidden" name="remove_code" value="{code}"><button id="remove-exhausted-code">Remove {code} and review the new total</button></form>"#,
+            form.hidden(true),
+            code = esc(&code)
+        )
+    });
+    format!(
+        r#"<div class="problem" data-code="{}"><p>{}</p>{remove}</div>"#,
+        problem.code,
+        esc(&problem.message)
+    )
 }
 
 /// Keeps a signed-in customer's shipping address in their address book, for the next
@@ -613,6 +745,7 @@ pub(crate) fn request(
     idempotency_key: IdempotencyKey,
     delivery: Option<Delivery>,
     accepted_quote: Option<Quote>,
+    without_exhausted_promotions: bool,
 ) -> CheckoutRequest {
     CheckoutRequest {
         cart,
@@ -621,6 +754,6 @@ pub(crate) fn request(
         idempotency_key,
         delivery,
         accepted_quote,
-        without_exhausted_promotions: false,
+        without_exhausted_promotions,
     }
 }

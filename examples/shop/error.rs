@@ -16,6 +16,7 @@ use ecommerce::error::{
 };
 use ecommerce::id::OrderId;
 use ecommerce::payment::WebhookError;
+use ecommerce::promotion::{CouponProblem, MAX_CODES_PER_CART, PromotionError};
 use ecommerce::quote::QuoteItem;
 use ecommerce::shipping::ShippingError;
 use ecommerce::tax::TaxError;
@@ -73,6 +74,110 @@ impl Problem {
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Problem::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// A failed change to a cart that answers with the checkout's errors (a code applied or
+    /// removed): nothing was ordered, so a storage failure is "try again", never "your order
+    /// is kept as pending" as it is at Pay.
+    pub(crate) fn of_cart_change(e: CheckoutError) -> Self {
+        match &e {
+            CheckoutError::Promotion(PromotionError::Coupon { .. })
+            | CheckoutError::Cart(_)
+            | CheckoutError::CartNotFound(_)
+            | CheckoutError::EmptyCart(_) => e.into(),
+            _ => Problem::unavailable(&e),
+        }
+    }
+
+    /// A code that cannot be used: its problem as a stable code, 404 for an unknown one,
+    /// 409 for one used up, 422 otherwise; `detail` names the code and the problem.
+    fn coupon(code: &str, problem: &CouponProblem) -> Self {
+        use StatusCode as S;
+        // The code as the shopper typed it, shortened: it is echoed back.
+        let shown: String = code
+            .trim()
+            .chars()
+            .take(32)
+            .collect::<String>()
+            .to_uppercase();
+        let (status, kind, message) = match problem {
+            CouponProblem::Unknown => (
+                S::NOT_FOUND,
+                "unknown_code",
+                format!("There is no code {shown}: please check it."),
+            ),
+            CouponProblem::Expired => (
+                S::UNPROCESSABLE_ENTITY,
+                "code_expired",
+                format!("The code {shown} has expired."),
+            ),
+            CouponProblem::NotYetValid => (
+                S::UNPROCESSABLE_ENTITY,
+                "code_not_yet_valid",
+                format!("The code {shown} is not valid yet."),
+            ),
+            CouponProblem::Exhausted => (
+                S::CONFLICT,
+                "code_used_up",
+                format!("The code {shown} has been used up."),
+            ),
+            CouponProblem::OtherCurrency => (
+                S::UNPROCESSABLE_ENTITY,
+                "code_other_currency",
+                format!("The code {shown} is for prices in another currency."),
+            ),
+            CouponProblem::TooMany => (
+                S::UNPROCESSABLE_ENTITY,
+                "too_many_codes",
+                format!(
+                    "A cart takes at most {MAX_CODES_PER_CART} codes: remove one to use {shown}."
+                ),
+            ),
+            CouponProblem::AlreadyApplied => (
+                S::UNPROCESSABLE_ENTITY,
+                "code_already_applied",
+                format!("The code {shown} is already applied."),
+            ),
+            _ => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_code",
+                format!("The code {shown} cannot be used: {problem}."),
+            ),
+        };
+        Problem::new(status, kind, message)
+            .with_detail(json!({ "code": shown, "problem": problem }))
+    }
+
+    /// A promotion whose limit was reached at Pay (another order took its last use, or the
+    /// customer used it before): nothing was stored or charged. `detail` names the promotion,
+    /// the code and the limit; the API's client pays again without the code, or with
+    /// `without_exhausted_promotions`.
+    fn promotion_exhausted(e: &PromotionError) -> Self {
+        let PromotionError::Exhausted {
+            promotion,
+            code,
+            limit,
+        } = e
+        else {
+            return Problem::unavailable(e);
+        };
+        let what = match code {
+            Some(code) => format!("The code {code}"),
+            None => format!("The offer {promotion}"),
+        };
+        let remedy = match code {
+            Some(_) => "remove the code and pay again",
+            None => "please pay again",
+        };
+        Problem::new(
+            StatusCode::CONFLICT,
+            "promotion_exhausted",
+            format!(
+                "{what} cannot be used: {}. Nothing was charged; {remedy}.",
+                crate::promotions::limit_text(*limit)
+            ),
+        )
+        .with_detail(json!({ "promotion": promotion, "code": code, "limit": limit }))
     }
 
     /// A backend failure: logged in full, shown as "try again".
@@ -217,6 +322,7 @@ impl From<Error> for Problem {
                                 match &c.item {
                                     QuoteItem::Line(sku) => sku.to_string(),
                                     QuoteItem::Shipping => "shipping".to_owned(),
+                                    QuoteItem::Discount => "discounts".to_owned(),
                                     QuoteItem::Tax => "tax".to_owned(),
                                     QuoteItem::Total => "total".to_owned(),
                                     _ => "price".to_owned(),
@@ -230,6 +336,12 @@ impl From<Error> for Problem {
                     ),
                 )
                 .with_detail(json!({ "quote": quote })),
+                CheckoutError::Promotion(PromotionError::Coupon { code, problem }) => {
+                    Problem::coupon(code, problem)
+                }
+                CheckoutError::Promotion(p @ PromotionError::Exhausted { .. }) => {
+                    Problem::promotion_exhausted(p)
+                }
                 CheckoutError::IdempotencyConflict(_) => Problem::new(
                     S::CONFLICT,
                     "idempotency_conflict",
@@ -255,6 +367,17 @@ impl From<Error> for Problem {
                     )
                 }
             },
+            Error::Promotion(PromotionError::Coupon { code, problem }) => {
+                Problem::coupon(code, problem)
+            }
+            Error::Promotion(p @ PromotionError::Exhausted { .. }) => Problem::promotion_exhausted(p),
+            Error::Promotion(PromotionError::NotFound(_)) => Problem::not_found("promotion"),
+            Error::Promotion(PromotionError::CodeTaken(code)) => Problem::new(
+                S::CONFLICT,
+                "code_taken",
+                format!("The code {code} belongs to another promotion."),
+            ),
+            Error::Promotion(PromotionError::Invalid(v)) => unprocessable("invalid", v),
             Error::Order(OrderError::NotFound(_)) => Problem::not_found("order"),
             Error::Order(OrderError::InvalidTransition { .. }) => {
                 Problem::new(S::CONFLICT, "invalid_transition", e.to_string())
@@ -302,6 +425,7 @@ problem_from!(
     CheckoutError,
     InventoryError,
     OrderError,
+    PromotionError,
     StoreError,
     WebhookError,
     ecommerce::error::SearchError,

@@ -51,6 +51,9 @@ td,th{border-bottom:1px solid #ddd;padding:.4em;text-align:left}
 .problem,.notice{background:#fff3f3;border:1px solid #e0b4b4;padding:1em;border-radius:6px}
 .notice{background:#f3fff3;border-color:#b4e0b4}
 button{padding:.4em .9em;cursor:pointer}
+form.inline{display:inline}
+.code{font-family:ui-monospace,monospace;background:#eef;padding:0 .3em;border-radius:3px}
+.discount{color:#176b2c}
 "#;
 
 /// A page with the shop's header: search with suggestions, categories, cart, orders and the

@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Read it in this order: `backend.rs` (composing the stores), `app.rs` (the routes),
-//! `session.rs` (who is shopping), `api.rs` and `pages.rs` (the flows), `payments.rs` (webhooks),
-//! `error.rs` (what a shopper sees when something fails).
+//! `session.rs` (who is shopping), `api.rs` and `pages.rs` (the flows), `promotions.rs` (the
+//! promotions and coupon codes), `payments.rs` (webhooks), `error.rs` (what a shopper sees
+//! when something fails).
 
 mod api;
 mod app;
@@ -23,6 +24,7 @@ mod error;
 mod html;
 mod pages;
 mod payments;
+mod promotions;
 mod session;
 #[cfg(test)]
 mod tests;

@@ -2,20 +2,22 @@
 //! box's suggestions are the one script).
 
 use axum::extract::State;
-use axum::response::{Html, Redirect};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use ecommerce::cart::Cart;
 use ecommerce::catalog::Product;
 use ecommerce::id::{CategoryId, OrderId, ProductId, Sku};
 use ecommerce::order::{FailureReason, Order, OrderStatus};
 use ecommerce::payment::PaymentStatus;
+use ecommerce::promotion::{Evaluation, NotApplied};
 use ecommerce::search::{FacetCount, SortOrder};
 use serde::Deserialize;
 
-use crate::api::{self, HistoryParams, ListParams, ProductView, SearchParams};
+use crate::api::{self, CartView, HistoryParams, ListParams, ProductView, SearchParams};
 use crate::app::AppState;
 use crate::error::{PageError, PageForm, PagePath, PageQuery, Problem};
 use crate::html::{esc, page, url};
 use crate::session::Session;
+use crate::{checkout, promotions};
 
 type PageResult = Result<Html<String>, PageError>;
 
@@ -305,7 +307,8 @@ pub(crate) async fn update_cart(
     Ok(Redirect::to("/cart"))
 }
 
-fn cart_table(cart: &Cart, max: u32) -> String {
+/// The cart's lines, its subtotal, and the promotions' discounts on it (before shipping).
+fn cart_table(cart: &Cart, max: u32, discounts: Option<&Evaluation>) -> String {
     let mut rows = String::new();
     for line in &cart.lines {
         rows.push_str(&format!(
@@ -318,28 +321,200 @@ fn cart_table(cart: &Cart, max: u32) -> String {
             qty = line.quantity,
         ));
     }
-    let total = match cart.subtotal() {
-        Ok(Some(total)) => total.to_string(),
+    let subtotal = cart.subtotal().ok().flatten();
+    let applied = discounts.map_or(&[][..], |d| &d.applied[..]);
+    let mut discount_rows = String::new();
+    for a in applied {
+        discount_rows.push_str(&format!(
+            r#"<tr class="cart-discount" data-promotion="{}"><td colspan="3">{}</td><td class="price">{}</td></tr>"#,
+            esc(a.promotion.as_str()),
+            checkout::promotion_label(&a.name, a.code.as_ref()),
+            esc(&checkout::minus(&a.amount))
+        ));
+    }
+    let after = match (subtotal, discounts.map(Evaluation::total)) {
+        (Some(subtotal), Some(Ok(off))) if !applied.is_empty() => subtotal
+            .checked_sub(off)
+            .map(|m| {
+                format!(
+                    r#"<tr><td colspan="3"><strong>After discounts</strong></td><td id="cart-after-discounts" class="price">{}</td></tr>"#,
+                    esc(&m.to_string())
+                )
+            })
+            .unwrap_or_default(),
         _ => String::new(),
     };
     format!(
-        r#"<table><tr><th>Item</th><th>Unit price</th><th>Quantity</th><th></th></tr>{rows}<tr><td colspan="3"><strong>Total</strong></td><td id="cart-total" class="price">{}</td></tr></table>"#,
-        esc(&total)
+        r#"<table><tr><th>Item</th><th>Unit price</th><th>Quantity</th><th></th></tr>{rows}<tr><td colspan="3"><strong>Subtotal</strong></td><td id="cart-total" class="price">{}</td></tr>{discount_rows}{after}</table>"#,
+        esc(&subtotal.map(|m| m.to_string()).unwrap_or_default())
     )
 }
 
-pub(crate) async fn cart(State(state): State<AppState>, session: Session) -> PageResult {
-    let cart = api::session_cart(&state.shop, &session).await?;
-    let body = if cart.lines.is_empty() {
-        r#"<h1>Your cart</h1><p id="empty-cart">Your cart is empty. <a href="/">Keep shopping</a></p>"#.to_owned()
+/// The codes on the cart, each with what it takes off or why it does not apply and a button
+/// that removes it, and the form that applies one. `typed`: the code to show in the field
+/// again (one that was refused).
+fn codes_section(cart: &Cart, discounts: Option<&Evaluation>, typed: &str) -> String {
+    let mut items = String::new();
+    for code in &cart.coupons {
+        let applied = discounts
+            .and_then(|d| d.applied.iter().find(|a| a.code.as_ref() == Some(code)))
+            .map(|a| {
+                format!(
+                    r#"{}: <span class="price">{}</span>"#,
+                    esc(&a.name),
+                    esc(&checkout::minus(&a.amount))
+                )
+            });
+        let state = match applied {
+            Some(applied) => applied,
+            None => discounts
+                .and_then(|d| {
+                    let t = d.trace.iter().find(|t| t.code.as_ref() == Some(code))?;
+                    let why = t.not_applied.as_ref()?;
+                    Some(format!(
+                        r#"{}: <span class="muted">does not apply: {}.</span>"#,
+                        esc(&t.name),
+                        esc(&promotions::reason(why, &d.trace))
+                    ))
+                })
+                .unwrap_or_default(),
+        };
+        items.push_str(&format!(
+            r#"<li class="applied-code" data-code="{code}"><strong>{code}</strong> {state} <form class="inline" method="post" action="/cart/coupons/remove"><input type="hidden" name="code" value="{code}"><button class="remove-code">Remove</button></form></li>"#,
+            code = esc(code.as_str()),
+        ));
+    }
+    let list = if items.is_empty() {
+        String::new()
     } else {
-        format!(
-            r#"<h1>Your cart</h1>{}
-<form method="get" action="/checkout"><p><button id="checkout-button">Check out</button> <span class="muted">Shipping and tax are added for your address.</span></p></form>"#,
-            cart_table(&cart, state.shop.config().cart_limits.max_line_quantity)
-        )
+        format!(r#"<ul id="applied-codes">{items}</ul>"#)
     };
+    format!(
+        r#"<section id="codes"><h2>Discount code</h2>{list}
+<form id="code-form" method="post" action="/cart/coupons"><label>Code <input id="coupon-code" name="code" value="{}" maxlength="32" autocomplete="off" required></label> <button id="apply-code">Apply</button></form></section>"#,
+        esc(typed)
+    )
+}
+
+/// The cart page's body; `problem` (a refused code, with the code typed) shown above it.
+async fn cart_body(
+    state: &AppState,
+    session: &Session,
+    problem: Option<(&Problem, &str)>,
+) -> Result<String, Problem> {
+    let cart = api::session_cart(&state.shop, session).await?;
+    if cart.lines.is_empty() {
+        return Ok(r#"<h1>Your cart</h1><p id="empty-cart">Your cart is empty. <a href="/">Keep shopping</a></p>"#.to_owned());
+    }
+    let view = CartView::of(&state.shop, cart).await;
+    let mut notices = String::new();
+    if let Some((problem, _)) = problem {
+        notices.push_str(&format!(
+            r#"<p class="problem" data-code="{}">{}</p>"#,
+            problem.code,
+            esc(&problem.message)
+        ));
+    }
+    if !view.price_changes.is_empty() {
+        notices.push_str(&format!(
+            r#"<p class="problem" data-code="prices_changed">Prices changed since you added them: {}. Your cart shows the new prices.</p>"#,
+            esc(&view
+                .price_changes
+                .iter()
+                .map(|c| format!("{} {} now {}", c.sku, c.was, c.now))
+                .collect::<Vec<_>>()
+                .join(", "))
+        ));
+    }
+    let discounts = view.discounts.as_ref();
+    Ok(format!(
+        r#"<h1>Your cart</h1>{notices}{}{}{}
+<form method="get" action="/checkout"><p><button id="checkout-button">Check out</button> <span class="muted">Shipping and tax are added for your address.</span></p></form>"#,
+        cart_table(
+            &view.cart,
+            state.shop.config().cart_limits.max_line_quantity,
+            discounts
+        ),
+        offer_hints(&view.cart, discounts),
+        codes_section(
+            &view.cart,
+            discounts,
+            problem.map_or("", |(_, typed)| typed)
+        ),
+    ))
+}
+
+/// What to add for an automatic offer whose minimum the cart does not reach yet ("Add 12.00
+/// USD more for free shipping").
+fn offer_hints(cart: &Cart, discounts: Option<&Evaluation>) -> String {
+    let (Some(discounts), Ok(Some(subtotal))) = (discounts, cart.subtotal()) else {
+        return String::new();
+    };
+    discounts
+        .trace
+        .iter()
+        .filter(|t| t.code.is_none())
+        .filter_map(|t| match &t.not_applied {
+            Some(NotApplied::BelowMinimum { minimum }) => {
+                let missing = minimum.checked_sub(subtotal).ok()?;
+                Some(format!(
+                    r#"<p class="offer-hint muted" data-promotion="{}">Add {} more for “{}”.</p>"#,
+                    esc(t.promotion.as_str()),
+                    esc(&missing.to_string()),
+                    esc(&t.name)
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) async fn cart(State(state): State<AppState>, session: Session) -> PageResult {
+    let body = cart_body(&state, &session, None).await?;
     Ok(Html(page("Cart", &session, &body)))
+}
+
+/// A code from the cart page's forms.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CodeForm {
+    pub(crate) code: String,
+}
+
+/// Applies a code to the cart; one that cannot be used shows the cart again with the problem
+/// (and its status), the cart unchanged.
+pub(crate) async fn apply_code(
+    State(state): State<AppState>,
+    session: Session,
+    PageForm(form): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
+    match state.shop.apply_coupon(cart, &form.code).await {
+        Ok(_) => Ok(Redirect::to("/cart").into_response()),
+        Err(e) => {
+            let problem = Problem::of_cart_change(e);
+            if problem.status.is_server_error() {
+                return Err(problem.into());
+            }
+            let typed: String = form.code.chars().take(32).collect();
+            let body = cart_body(&state, &session, Some((&problem, &typed))).await?;
+            Ok((problem.status, Html(page("Cart", &session, &body))).into_response())
+        }
+    }
+}
+
+/// Takes a code off the cart.
+pub(crate) async fn remove_code(
+    State(state): State<AppState>,
+    session: Session,
+    PageForm(form): PageForm<CodeForm>,
+) -> Result<Redirect, PageError> {
+    let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
+    state
+        .shop
+        .remove_coupon(cart, &form.code)
+        .await
+        .map_err(Problem::of_cart_change)?;
+    Ok(Redirect::to("/cart"))
 }
 
 pub(crate) fn pending_payment(order: &Order) -> Option<&str> {
@@ -385,6 +560,24 @@ fn status_label(status: OrderStatus) -> &'static str {
     }
 }
 
+/// An order's discounts for the history: the amount saved and the codes used.
+fn order_discounts(order: &Order) -> String {
+    let Some(quote) = order.quote.as_ref().filter(|q| !q.promotions.is_empty()) else {
+        return String::new();
+    };
+    let codes: Vec<&str> = quote
+        .promotions
+        .iter()
+        .filter_map(|a| a.code.as_ref().map(|c| c.as_str()))
+        .collect();
+    let codes = if codes.is_empty() {
+        String::new()
+    } else {
+        format!(r#" <span class="code">{}</span>"#, esc(&codes.join(", ")))
+    };
+    format!("{}{codes}", esc(&checkout::minus(&quote.discount_total)))
+}
+
 pub(crate) async fn orders(
     State(state): State<AppState>,
     session: Session,
@@ -397,13 +590,14 @@ pub(crate) async fn orders(
     let mut rows = String::new();
     for o in &history.items {
         rows.push_str(&format!(
-            r#"<tr class="order-row"><td><a href="/orders/{id}">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td class="status">{}</td></tr>"#,
+            r#"<tr class="order-row"><td><a href="/orders/{id}">{id}</a></td><td>{}</td><td>{}</td><td class="order-discounts">{}</td><td>{}</td><td class="status">{}</td></tr>"#,
             o.created_at.format("%Y-%m-%d %H:%M"),
             esc(&o
                 .shipping_address
                 .as_ref()
                 .map(|a| format!("{}, {}", a.city(), a.country()))
                 .unwrap_or_default()),
+            order_discounts(o),
             esc(&o.total.to_string()),
             status_label(o.status),
             id = o.id,
@@ -419,7 +613,7 @@ pub(crate) async fn orders(
         r#"<h1>Your orders</h1><p id="no-orders">No orders yet.</p>"#.to_owned()
     } else {
         format!(
-            r#"<h1>Your orders</h1><table id="orders"><tr><th>Order</th><th>Placed</th><th>Ship to</th><th>Total</th><th>Status</th></tr>{rows}</table>{next}"#
+            r#"<h1>Your orders</h1><table id="orders"><tr><th>Order</th><th>Placed</th><th>Ship to</th><th>Discounts</th><th>Total</th><th>Status</th></tr>{rows}</table>{next}"#
         )
     };
     Ok(Html(page("Orders", &session, &body)))

@@ -1,3 +1,7 @@
+use ecommerce::id::Sku;
+use ecommerce::money::{Currency, Money};
+use ecommerce::promotion::{Action, Coupon, CouponCode, NotApplied, Promotion, Target};
+use ecommerce::quote::Quote;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -89,6 +93,25 @@ pub(super) async fn pay(
         client,
         shop.at("/api/checkout"),
         json!({"payment_method": method, "idempotency_key": key(), "delivery": delivery}),
+    )
+    .await
+}
+
+/// Pays with the approving card, going on without a promotion whose uses ran out.
+async fn pay_without_used_up_codes(
+    shop: &TestShop,
+    client: &reqwest::Client,
+) -> (StatusCode, Value) {
+    let delivery = delivery(shop, client).await;
+    post(
+        client,
+        shop.at("/api/checkout"),
+        json!({
+            "payment_method": "tok_approve",
+            "idempotency_key": key(),
+            "delivery": delivery,
+            "without_exhausted_promotions": true,
+        }),
     )
     .await
 }
@@ -661,4 +684,480 @@ async fn a_signed_in_customer_finds_the_address_of_their_last_order() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let (_, book) = get(&ann, shop.at("/api/addresses")).await;
     assert!(book.as_array().unwrap().is_empty());
+}
+
+// ----- promotions and coupon codes -----
+
+/// A variant outside the toys deal, at $10 to $80: one unit gets no automatic discount
+/// (the toys deal needs three toys, free shipping $100 of items).
+async fn plain_item(shop: &TestShop, units: u32) -> (Sku, i64) {
+    let (_, sku, _, _) = shop
+        .in_stock_where(units, |product, variant| {
+            let cents = variant.price.to_minor().unwrap();
+            product.category.as_str() != crate::promotions::TOYS && (1_000..8_000).contains(&cents)
+        })
+        .await;
+    let price = shop
+        .state
+        .shop
+        .catalog()
+        .offers(std::slice::from_ref(&sku))
+        .await
+        .unwrap()[&sku]
+        .price;
+    (sku, price.to_minor().unwrap())
+}
+
+fn usd(cents: i64) -> Money {
+    Money::from_minor(cents, Currency::Usd)
+}
+
+fn money(value: &Value) -> Money {
+    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{value}: {e}"))
+}
+
+fn codes(cart: &Value) -> Vec<String> {
+    cart["coupons"]
+        .as_array()
+        .map(|codes| {
+            codes
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn apply(shop: &TestShop, client: &reqwest::Client, code: &str) -> (StatusCode, Value) {
+    post(
+        client,
+        shop.at("/api/cart/coupons"),
+        json!({ "code": code }),
+    )
+    .await
+}
+
+/// The quote's parts add up: `subtotal − discounts + shipping + tax = total` (tax-exclusive
+/// prices), the lines' and shipping's discounts are the promotions' amounts, and each line's
+/// net is its amount less its discount.
+fn assert_adds_up(quote: &Quote) {
+    let c = quote.currency;
+    let shipping = quote.shipping.as_ref().map_or(Money::zero(c), |s| s.amount);
+    let sum = quote
+        .subtotal
+        .checked_sub(quote.discount_total)
+        .and_then(|m| m.checked_add(shipping))
+        .and_then(|m| m.checked_add(quote.tax_total))
+        .unwrap();
+    assert_eq!(sum, quote.total, "{quote:?}");
+    let promotions = Money::sum(c, quote.promotions.iter().map(|a| a.amount)).unwrap();
+    assert_eq!(promotions, quote.discount_total);
+    let lines = Money::sum(c, quote.lines.iter().map(|l| l.discount)).unwrap();
+    let shipping_discount = quote
+        .shipping
+        .as_ref()
+        .map_or(Money::zero(c), |s| s.discount);
+    assert_eq!(lines.checked_add(shipping_discount).unwrap(), promotions);
+    for line in &quote.lines {
+        assert_eq!(line.amount.checked_sub(line.discount).unwrap(), line.net);
+    }
+}
+
+/// What the gateway charged for an order.
+async fn charged(shop: &TestShop, order: &Value) -> Money {
+    use ecommerce::payment::PaymentGateway;
+    let id: ecommerce::id::OrderId = order["id"].as_str().unwrap().parse().unwrap();
+    shop.state
+        .gateway
+        .lookup(&ecommerce::checkout::charge_key(id))
+        .await
+        .unwrap()
+        .expect("a charge")
+        .amount
+}
+
+#[tokio::test]
+async fn a_code_discounts_the_quote_the_order_and_the_charge() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (sku, price) = plain_item(&shop, 2).await;
+    add(&shop, &ann, &sku, 1).await;
+
+    // Typed loosely, applied normalised; the cart shows the discount before shipping.
+    let (status, cart) = apply(&shop, &ann, " welcome10 ").await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    assert_eq!(codes(&cart), ["WELCOME10"]);
+    let off = usd((price + 5) / 10);
+    let applied = &cart["discounts"]["applied"];
+    assert_eq!(applied.as_array().unwrap().len(), 1, "{cart}");
+    assert_eq!(applied[0]["code"], "WELCOME10");
+    assert_eq!(money(&applied[0]["amount"]), off);
+
+    // The quote takes it before tax, and its parts add up.
+    let delivery = delivery(&shop, &ann).await;
+    let (status, quote_json) = post(
+        &ann,
+        shop.at("/api/checkout/quote"),
+        json!({ "delivery": delivery }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{quote_json}");
+    let quote: Quote = serde_json::from_value(quote_json.clone()).unwrap();
+    assert_eq!(quote.promotions.len(), 1, "{quote_json}");
+    assert_eq!(
+        quote.promotions[0].code.as_ref().unwrap().as_str(),
+        "WELCOME10"
+    );
+    assert_eq!(quote.discount_total, off);
+    assert_eq!(quote.lines[0].discount, off);
+    assert!(quote.shipping.as_ref().unwrap().discount.amount.is_zero());
+    assert_adds_up(&quote);
+
+    // The order keeps it and the charge is the discounted total.
+    let (status, order) = post(
+        &ann,
+        shop.at("/api/checkout"),
+        json!({
+            "payment_method": "tok_approve",
+            "idempotency_key": key(),
+            "delivery": delivery,
+            "accepted_quote": quote_json,
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(money(&order["total"]), quote.total);
+    assert_eq!(order["quote"]["promotions"][0]["code"], "WELCOME10");
+    assert_eq!(money(&order["quote"]["discount_total"]), off);
+    assert_eq!(charged(&shop, &order).await, quote.total);
+    let welcome = ecommerce::promotion::PromotionId::new(crate::promotions::WELCOME).unwrap();
+    let usage = shop.state.shop.promotion_usage(&welcome).await.unwrap();
+    assert_eq!((usage.held, usage.committed), (0, 1));
+    let (_, cart) = get(&ann, shop.at("/api/cart")).await;
+    assert!(
+        codes(&cart).is_empty(),
+        "the code went with the order: {cart}"
+    );
+
+    // The order page and the history show it.
+    let id = order["id"].as_str().unwrap();
+    let page = ann
+        .get(shop.at(&format!("/orders/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"class="quote-discount" data-promotion="welcome10""#),
+        "{page}"
+    );
+    assert!(page.contains(&format!("−{off}")), "{page}");
+    let history = ann.get(shop.at("/orders")).send().await.unwrap();
+    assert!(history.text().await.unwrap().contains("WELCOME10"));
+
+    // Once per customer (a guest by the checkout's e-mail): the second order is told at Pay,
+    // nothing charged; asked to, it goes on without the code, at the full price.
+    add(&shop, &ann, &sku, 1).await;
+    let (status, cart) = apply(&shop, &ann, "WELCOME10").await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    let charges = shop.state.gateway.charges().len();
+    let (status, body) = pay(&shop, &ann, "tok_approve").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "promotion_exhausted");
+    assert_eq!(body["error"]["detail"]["limit"], "per_customer");
+    assert_eq!(body["error"]["detail"]["code"], "WELCOME10");
+    assert_eq!(
+        shop.state.gateway.charges().len(),
+        charges,
+        "nothing charged"
+    );
+    let (status, order) = pay_without_used_up_codes(&shop, &ann).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let quote: Quote = serde_json::from_value(order["quote"].clone()).unwrap();
+    assert!(quote.promotions.is_empty(), "{order}");
+    assert!(quote.discount_total.amount.is_zero());
+    assert!(
+        quote.promotion_trace.iter().any(|t| t
+            .code
+            .as_ref()
+            .is_some_and(|c| c.as_str() == "WELCOME10")
+            && matches!(t.not_applied, Some(NotApplied::Exhausted { .. }))),
+        "{order}"
+    );
+    assert_eq!(quote.subtotal, usd(price));
+    assert_adds_up(&quote);
+    assert_eq!(charged(&shop, &order).await, quote.total);
+}
+
+#[tokio::test]
+async fn bad_codes_get_a_typed_error_and_leave_the_cart_unchanged() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let storefront = &shop.state.shop;
+    let now = chrono::Utc::now();
+    let day = chrono::Duration::days(1);
+    let dollar_off = |id: &str, currency: Currency| {
+        Promotion::new(
+            id,
+            "A dollar off",
+            currency,
+            Action::AmountOff {
+                amount: Money::from_minor(100, currency),
+                target: Target::Order,
+            },
+        )
+        .unwrap()
+        .with_code_only()
+    };
+    for (promotion, code) in [
+        (
+            dollar_off("ended", Currency::Usd).between(Some(now - day * 2), Some(now - day)),
+            "OLD1",
+        ),
+        (
+            dollar_off("tomorrow", Currency::Usd).between(Some(now + day), None),
+            "SOON1",
+        ),
+        (dollar_off("in-euros", Currency::Eur), "EURO1"),
+        (dollar_off("extra", Currency::Usd), "EXTRA1"),
+    ] {
+        storefront.save_promotion(&promotion).await.unwrap();
+        let coupon = Coupon::new(CouponCode::new(code).unwrap(), promotion.id.clone());
+        storefront.save_coupon(&coupon).await.unwrap();
+    }
+
+    // Without a cart there is nothing to apply a code to.
+    let (status, body) = apply(&shop, &ann, "WELCOME10").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+
+    let (sku, _) = plain_item(&shop, 1).await;
+    add(&shop, &ann, &sku, 1).await;
+    let (status, _) = apply(&shop, &ann, "WELCOME10").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, before) = get(&ann, shop.at("/api/cart")).await;
+    for (code, status, error) in [
+        ("NOPE1", StatusCode::NOT_FOUND, "unknown_code"),
+        ("x", StatusCode::NOT_FOUND, "unknown_code"),
+        ("<script>", StatusCode::NOT_FOUND, "unknown_code"),
+        ("OLD1", StatusCode::UNPROCESSABLE_ENTITY, "code_expired"),
+        (
+            "soon1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code_not_yet_valid",
+        ),
+        (
+            "EURO1",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code_other_currency",
+        ),
+        (
+            " welcome10",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code_already_applied",
+        ),
+    ] {
+        let (got, body) = apply(&shop, &ann, code).await;
+        assert_eq!((got, error_code(&body)), (status, error), "{code}: {body}");
+        assert!(body["error"]["detail"]["problem"].is_string(), "{body}");
+        let (_, after) = get(&ann, shop.at("/api/cart")).await;
+        assert_eq!(after, before, "{code} changed the cart");
+    }
+
+    // Two order-wide codes do not stack: WELCOME10 goes first, FLASH50 says why not.
+    let (status, cart) = apply(&shop, &ann, "FLASH50").await;
+    assert_eq!(status, StatusCode::OK, "{cart}");
+    let applied = cart["discounts"]["applied"].as_array().unwrap();
+    assert_eq!(applied.len(), 1, "{cart}");
+    assert_eq!(applied[0]["code"], "WELCOME10");
+    let flash = cart["discounts"]["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["code"] == "FLASH50")
+        .expect("FLASH50 traced");
+    assert_eq!(
+        flash["not_applied"]["reason"], "does_not_combine",
+        "{flash}"
+    );
+    let page = ann.get(shop.at("/cart")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(r#"class="cart-discount" data-promotion="welcome10""#),
+        "{page}"
+    );
+    assert!(
+        page.contains("does not combine with “10 % off your order”"),
+        "{page}"
+    );
+    // Below the free shipping's minimum, the cart says how much more it takes.
+    assert!(
+        page.contains(r#"class="offer-hint muted" data-promotion="free-shipping-100""#),
+        "{page}"
+    );
+
+    // Three codes at most.
+    let (status, _) = apply(&shop, &ann, "EXTRA1").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, before) = get(&ann, shop.at("/api/cart")).await;
+    let (status, body) = apply(&shop, &ann, "NOPE1").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "too_many_codes")
+    );
+    let (_, after) = get(&ann, shop.at("/api/cart")).await;
+    assert_eq!(after, before);
+
+    // A refused code on the cart page: the cart again, with the problem and its status.
+    let res = ann
+        .post(shop.at("/cart/coupons"))
+        .form(&[("code", "NOPE2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = res.text().await.unwrap();
+    assert!(page.contains(r#"data-code="too_many_codes""#), "{page}");
+    assert!(page.contains(r#"class="cart-line""#), "{page}");
+
+    // Removing: by the code as typed; one the cart does not carry changes nothing.
+    let res = ann
+        .delete(shop.at("/api/cart/coupons/flash50"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cart: Value = res.json().await.unwrap();
+    assert_eq!(codes(&cart), ["WELCOME10", "EXTRA1"]);
+    let res = ann
+        .delete(shop.at("/api/cart/coupons/NOPE1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(codes(&res.json().await.unwrap()), ["WELCOME10", "EXTRA1"]);
+    let res = ann
+        .post(shop.at("/cart/coupons/remove"))
+        .form(&[("code", "EXTRA1")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let res = ann
+        .post(shop.at("/cart/coupons"))
+        .form(&[("code", "NOPE2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains(r#"data-code="unknown_code""#)
+    );
+    let (_, cart) = get(&ann, shop.at("/api/cart")).await;
+    assert_eq!(codes(&cart), ["WELCOME10"]);
+}
+
+#[tokio::test]
+async fn a_single_use_code_pays_once_and_the_next_pay_is_told() {
+    let shop = TestShop::start().await;
+    let flash = ecommerce::promotion::PromotionId::new(crate::promotions::FLASH).unwrap();
+    let once = Coupon::single_use(CouponCode::new("FLASH-ONCE").unwrap(), flash.clone());
+    shop.state.shop.save_coupon(&once).await.unwrap();
+    let (sku, price) = plain_item(&shop, 3).await;
+
+    // Three shoppers apply it while it is unused.
+    let (ann, bob, dan) = (shop.shopper(), shop.shopper(), shop.shopper());
+    for shopper in [&ann, &bob, &dan] {
+        add(&shop, shopper, &sku, 1).await;
+        let (status, cart) = apply(&shop, shopper, "flash-once").await;
+        assert_eq!(status, StatusCode::OK, "{cart}");
+        assert_eq!(money(&cart["discounts"]["applied"][0]["amount"]), usd(500));
+    }
+    let (status, order) = pay(&shop, &ann, "tok_approve").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["quote"]["promotions"][0]["code"], "FLASH-ONCE");
+    assert_eq!(money(&order["quote"]["discount_total"]), usd(500));
+
+    // Bob's Pay finds its use taken: nothing stored, charged or reserved.
+    let charges = shop.state.gateway.charges().len();
+    let on_hand = shop.state.shop.stock(&sku).await.unwrap().on_hand;
+    let (status, body) = pay(&shop, &bob, "tok_approve").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "promotion_exhausted");
+    assert_eq!(body["error"]["detail"]["code"], "FLASH-ONCE");
+    assert_eq!(body["error"]["detail"]["limit"], "code");
+    assert_eq!(shop.state.gateway.charges().len(), charges);
+    assert_eq!(shop.state.shop.stock(&sku).await.unwrap().on_hand, on_hand);
+    let (_, history) = get(&bob, shop.at("/api/orders")).await;
+    assert!(history["items"].as_array().unwrap().is_empty());
+
+    // Bob's client asks to go on without it: the full price.
+    let (status, order) = pay_without_used_up_codes(&shop, &bob).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(money(&order["quote"]["subtotal"]), usd(price));
+    assert!(money(&order["quote"]["discount_total"]).amount.is_zero());
+
+    // Dan pays on the pages: the review comes back saying so, and offers to drop the code.
+    let delivery = super::api::delivery(&shop, &dan).await;
+    let (_, quote) = post(
+        &dan,
+        shop.at("/api/checkout/quote"),
+        json!({ "delivery": delivery }),
+    )
+    .await;
+    let shipping = serde_json::to_string(&delivery["shipping"]).unwrap();
+    let address = texas();
+    let mut form: Vec<(&str, String)> = vec![
+        ("email", "grace@example.com".into()),
+        ("shipping", shipping),
+        ("quote_hash", quote["hash"].as_str().unwrap().into()),
+        ("payment_method", "tok_approve".into()),
+        ("idempotency_key", key()),
+    ];
+    for field in ["name", "line1", "city", "region", "postal_code", "country"] {
+        form.push((field, address[field].as_str().unwrap().into()));
+    }
+    let res = dan
+        .post(shop.at("/checkout"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains(r#"data-code="promotion_exhausted""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"id="remove-exhausted-code""#), "{page}");
+    form.push(("remove_code", "FLASH-ONCE".into()));
+    let res = dan
+        .post(shop.at("/checkout/review"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.unwrap();
+    assert!(!page.contains("quote-discount"), "{page}");
+    let (_, cart) = get(&dan, shop.at("/api/cart")).await;
+    assert!(codes(&cart).is_empty(), "{cart}");
+
+    // Once used, it is refused when applied.
+    let carol = shop.shopper();
+    add(&shop, &carol, &sku, 1).await;
+    let (status, body) = apply(&shop, &carol, "FLASH-ONCE").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "code_used_up")
+    );
+    let usage = shop.state.shop.promotion_usage(&flash).await.unwrap();
+    assert_eq!((usage.held, usage.committed), (0, 1));
 }

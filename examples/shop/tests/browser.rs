@@ -1,5 +1,6 @@
 //! A shopper in headless Chromium, driven over WebDriver by chromedriver: browse a category,
-//! search with suggestions, add to the cart, pay, and find the order in the history.
+//! search with suggestions, add to the cart, apply a discount code, pay, and find the order
+//! in the history.
 //! Screenshots go to `target/shop-screenshots/`.
 
 use std::path::PathBuf;
@@ -176,6 +177,16 @@ impl Browser {
         .await;
     }
 
+    async fn clear(&self, css: &str) {
+        let e = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
     async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
         self.call(reqwest::Method::GET, &format!("/element/{e}/text"), None)
@@ -234,14 +245,7 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
     let brand = title.split(' ').next().unwrap();
     browser.type_into("#q", &brand[..brand.len().min(4)]).await;
     browser.find("#suggestions option").await;
-    let q = browser.find("#q").await;
-    browser
-        .call(
-            reqwest::Method::POST,
-            &format!("/element/{q}/clear"),
-            Some(json!({})),
-        )
-        .await;
+    browser.clear("#q").await;
     browser.type_into("#q", &title).await;
     browser.click("#search-button").await;
     browser.find("#result-count").await;
@@ -256,6 +260,21 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
     browser.click(".add-to-cart").await;
     assert!(browser.url().await.ends_with("/cart"));
     assert_eq!(browser.all(".cart-line").await.len(), 1);
+    // A code that does not exist is refused and says so; WELCOME10 takes 10 % off.
+    browser.type_into("#coupon-code", "NOPE").await;
+    browser.click("#apply-code").await;
+    assert!(
+        browser
+            .text("[data-code=unknown_code]")
+            .await
+            .contains("NOPE")
+    );
+    browser.clear("#coupon-code").await;
+    browser.type_into("#coupon-code", "welcome10").await;
+    browser.click("#apply-code").await;
+    assert!(browser.text(".cart-discount").await.contains("WELCOME10"));
+    assert!(browser.text(".applied-code").await.contains("WELCOME10"));
+    browser.screenshot("cart-with-code.png").await;
     browser.click("#checkout-button").await;
     // A postal code that is not a ZIP code is refused, and the form says so.
     fill_address(&browser, "ABCDE").await;
@@ -274,6 +293,7 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
     browser.click("#to-review").await;
     assert!(browser.text("#quote-shipping").await.contains("Ground"));
     assert!(browser.text(".quote-tax").await.contains("Texas sales tax"));
+    assert!(browser.text(".quote-discount").await.contains("WELCOME10"));
     let total = browser.text("#quote-total").await;
     browser.screenshot("review.png").await;
     browser.click("#pay").await;
@@ -284,6 +304,7 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
         total,
         "charged what was reviewed"
     );
+    assert!(browser.text(".quote-discount").await.contains("WELCOME10"));
     let order_url = browser.url().await;
     let order_id = order_url.rsplit('/').next().unwrap().to_owned();
 

@@ -9,6 +9,7 @@ mod outage;
 
 use std::path::PathBuf;
 
+use ecommerce::catalog::{Product, Variant};
 use ecommerce::id::{ProductId, Sku};
 use tokio::task::JoinHandle;
 
@@ -106,6 +107,16 @@ impl TestShop {
 
     /// A published product with a variant that has at least `units` on hand.
     pub(crate) async fn in_stock(&self, units: u32) -> (ProductId, Sku, u32, String) {
+        self.in_stock_where(units, |_, _| true).await
+    }
+
+    /// A published product with a variant that has at least `units` on hand and that `keep`
+    /// accepts.
+    pub(crate) async fn in_stock_where(
+        &self,
+        units: u32,
+        keep: impl Fn(&Product, &Variant) -> bool,
+    ) -> (ProductId, Sku, u32, String) {
         let shop = &self.state.shop;
         let mut after = None;
         loop {
@@ -117,7 +128,7 @@ impl TestShop {
                         .await
                         .map(|s| s.on_hand)
                         .unwrap_or(0);
-                    if variant.published && on_hand >= units {
+                    if variant.published && on_hand >= units && keep(product, variant) {
                         return (
                             product.id,
                             variant.sku.clone(),
@@ -127,7 +138,7 @@ impl TestShop {
                     }
                 }
             }
-            after = Some(page.next.expect("the demo catalog has stock"));
+            after = Some(page.next.expect("the demo catalog has such stock"));
         }
     }
 }

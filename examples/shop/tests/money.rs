@@ -1,5 +1,6 @@
 //! Money over HTTP: a second "Pay" never charges twice, a lost answer is settled by asking the
-//! provider (also after a restart), and webhooks are checked against the provider.
+//! provider (also after a restart), webhooks are checked against the provider, and a code's
+//! use is held like stock (given back when the payment fails).
 
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use ecommerce::checkout::charge_key;
 use ecommerce::id::OrderId;
 use ecommerce::inventory::ReservationLine;
 use ecommerce::payment::{PaymentEvent, PaymentGateway, PaymentId, PaymentStatus};
+use ecommerce::promotion::{Coupon, CouponCode, PromotionId};
 use reqwest::StatusCode;
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::TestShop;
@@ -286,4 +289,54 @@ async fn sold_out_while_the_bank_confirmed_is_refunded_and_said_so() {
     assert_eq!(charge.status, PaymentStatus::Refunded);
     let (_, stored) = get(&ann, shop.at(&format!("/api/orders/{id}"))).await;
     assert_eq!(stored["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_declined_payment_gives_its_code_back_and_the_charge_is_the_discounted_total() {
+    let shop = TestShop::start().await;
+    let flash = PromotionId::new(crate::promotions::FLASH).unwrap();
+    let once = Coupon::single_use(CouponCode::new("ONCE-MORE").unwrap(), flash.clone());
+    shop.state.shop.save_coupon(&once).await.unwrap();
+    let (_, sku, _, _) = shop.in_stock(2).await;
+    let (ann, bob) = (shop.shopper(), shop.shopper());
+    for shopper in [&ann, &bob] {
+        add(&shop, shopper, &sku, 1).await;
+        let (status, cart) = post(
+            shopper,
+            shop.at("/api/cart/coupons"),
+            json!({"code": "ONCE-MORE"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{cart}");
+    }
+
+    // A declined card fails the order and gives its use back: the code is still free.
+    let (status, body) = pay(&shop, &ann, "tok_decline").await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    let usage = shop.state.shop.promotion_usage(&flash).await.unwrap();
+    assert_eq!((usage.held, usage.committed), (0, 0));
+
+    // Paid, it is charged exactly the discounted total, and the use is taken for good.
+    let (status, order) = pay(&shop, &ann, "tok_approve").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["quote"]["promotions"][0]["code"], "ONCE-MORE");
+    let charge = shop
+        .state
+        .gateway
+        .lookup(&charge_key(order_id(&order)))
+        .await
+        .unwrap()
+        .expect("charged");
+    let total: ecommerce::money::Money = serde_json::from_value(order["total"].clone()).unwrap();
+    assert_eq!(charge.amount, total);
+    let code: ecommerce::money::Money =
+        serde_json::from_value(order["quote"]["promotions"][0]["amount"].clone()).unwrap();
+    assert_eq!(code.amount, Decimal::new(500, 2), "{order}");
+    let usage = shop.state.shop.promotion_usage(&flash).await.unwrap();
+    assert_eq!((usage.held, usage.committed), (0, 1));
+    let (status, body) = pay(&shop, &bob, "tok_approve").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "promotion_exhausted")
+    );
 }

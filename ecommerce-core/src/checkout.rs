@@ -327,7 +327,9 @@ impl Storefront {
     ///   [`CheckoutError::IdempotencyConflict`], [`CheckoutError::CartInCheckout`] (another
     ///   checkout of this cart is being paid or was paid: show that order),
     ///   [`CheckoutError::OutOfStock`] with no order (the inventory counted too few units
-    ///   before an order was stored; a retry with the same key tries again);
+    ///   before an order was stored; a retry with the same key tries again),
+    ///   [`CheckoutError::Promotion`] with [`PromotionError::Exhausted`] (a promotion's limit
+    ///   was reached; see [`CheckoutRequest::without_exhausted_promotions`]);
     /// - the order FAILED, holding no stock and no money: [`CheckoutError::OutOfStock`]
     ///   naming it (the units went between the count and the reservation),
     ///   [`CheckoutError::PaymentDeclined`], [`CheckoutError::StockLostAfterPayment`] (the
@@ -400,6 +402,26 @@ impl Storefront {
                 now,
             ))
             .await?;
+            if !request.without_exhausted_promotions {
+                // The quote left out a promotion already used up: the request says stop.
+                let used_up = quote
+                    .promotion_trace
+                    .iter()
+                    .find_map(|t| match &t.not_applied {
+                        Some(crate::promotion::NotApplied::Exhausted { limit }) => {
+                            Some((t.promotion.clone(), t.code.clone(), *limit))
+                        }
+                        _ => None,
+                    });
+                if let Some((promotion, code, limit)) = used_up {
+                    return Err(PromotionError::Exhausted {
+                        promotion,
+                        code,
+                        limit,
+                    }
+                    .into());
+                }
+            }
             if let Some(accepted) = &request.accepted_quote {
                 if accepted.hash != quote.hash {
                     return Err(CheckoutError::QuoteChanged {
@@ -457,10 +479,14 @@ impl Storefront {
         }
         let created =
             Box::pin(self.store_order(order, if in_unit { uses } else { &[] }, cart)).await;
-        let not_stored = matches!(
-            &created,
-            Ok(Ok((crate::order::Created::Existing(_), _, _)) | Err(_))
-        );
+        let not_stored = match &created {
+            // The key's order is another one: this id was never stored.
+            Ok(Ok((crate::order::Created::Existing(_), _, _))) => true,
+            // Turned away for stock: the transaction rolled back.
+            Ok(Err(_shortages)) => true,
+            // Stored, or maybe stored (an error may come after the write).
+            Ok(Ok((crate::order::Created::New(_), _, _))) | Err(_) => false,
+        };
         if reserved_apart && not_stored {
             // No order of these uses exists; recovery gives them back should this fail.
             if let Err(e) = self.promotions.release(id).await {

@@ -350,7 +350,8 @@ pub enum Action {
     },
     /// Of the matching units, for every `buy + get` of them the `get` cheapest of each group
     /// (units ranked by price, highest first; ties by line order) are `percent` off (100:
-    /// free).
+    /// free), at their catalog price, capped at what their line still costs after the line
+    /// discounts before it.
     BuyXGetY {
         /// Units bought at full price per group.
         buy: u32,
@@ -591,10 +592,10 @@ impl Promotion {
                 ..
             } => {
                 percent(p)?;
-                if *buy == 0 || *get == 0 {
+                if !(1..=1_000).contains(buy) || !(1..=1_000).contains(get) {
                     return Err(ValidationError::Invalid {
                         field: "buy x get y",
-                        reason: "buy and get are at least 1".into(),
+                        reason: "buy and get are from 1 to 1000".into(),
                     });
                 }
             }
@@ -793,7 +794,9 @@ pub struct PromotionUse {
 
 /// The key a per-customer limit counts by: `customer:<id>` for a signed-in customer, or
 /// `email:<address>` for a guest, lower case, without a `+tag` (so `Ada+1@Example.com` and
-/// `ada@example.com` are one guest).
+/// `ada@example.com` are one guest). A guest who gives no e-mail (a shop that neither ships
+/// nor taxes needs none) counts by the customer id the application gave the checkout: ask
+/// guests for an e-mail to hold them to a per-customer limit.
 pub fn customer_key(customer: CustomerId, signed_in: bool, email: Option<&str>) -> String {
     match (signed_in, email) {
         (false, Some(email)) => {
@@ -1194,7 +1197,7 @@ fn line_discounts(
                 }
             }
             units.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            let group = (*buy + *get) as usize;
+            let group = buy.saturating_add(*get) as usize;
             for chunk in units.chunks(group) {
                 if chunk.len() < group {
                     break;
@@ -1254,7 +1257,12 @@ pub fn evaluate(
                 -i64::from(b.promotion.priority),
                 &b.promotion.id,
             ))
-            .then(b.code.is_some().cmp(&a.code.is_some()))
+            // With a code before without one, then by code: the same promotion offered
+            // twice is evaluated once, whatever the order it was offered in.
+            .then_with(|| match (a.code, b.code) {
+                (Some(x), Some(y)) => x.cmp(y),
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            })
     });
     let mut seen = BTreeSet::new();
     order.retain(|o| seen.insert(o.promotion.id.clone()));

@@ -57,6 +57,7 @@ pub struct QuoteLine {
 
 /// The shipping of a quote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredShipping")]
 pub struct QuoteShipping {
     /// The method's code.
     pub method: String,
@@ -76,6 +77,37 @@ pub struct QuoteShipping {
     pub tax_rate: Decimal,
     /// The tax's name, when taxed.
     pub tax_name: Option<String>,
+}
+
+/// A [`QuoteShipping`] as stored: quotes written before discounts existed have none.
+#[derive(Deserialize)]
+struct StoredShipping {
+    method: String,
+    name: String,
+    amount: Money,
+    #[serde(default)]
+    discount: Option<Money>,
+    net: Money,
+    tax: Money,
+    total: Money,
+    tax_rate: Decimal,
+    tax_name: Option<String>,
+}
+
+impl From<StoredShipping> for QuoteShipping {
+    fn from(s: StoredShipping) -> Self {
+        QuoteShipping {
+            discount: s.discount.unwrap_or_else(|| Money::zero(s.amount.currency)),
+            method: s.method,
+            name: s.name,
+            amount: s.amount,
+            net: s.net,
+            tax: s.tax,
+            total: s.total,
+            tax_rate: s.tax_rate,
+            tax_name: s.tax_name,
+        }
+    }
 }
 
 /// The tax at one rate over the document.
@@ -807,6 +839,39 @@ mod tests {
             ]
         );
         assert_eq!((q.tax_total, q.total), (eur(720), eur(5_977)));
+    }
+
+    /// A quote stored before discounts existed reads back with none on its shipping.
+    #[test]
+    fn a_quote_stored_without_discounts_reads_back() {
+        let lines = [line("MUG", 1, eur(999))];
+        let ship = shipping(eur(490), true);
+        let rates = [
+            rate(TaxItem::Line(0), dec!(0.19), "USt 19%"),
+            rate(TaxItem::Shipping, dec!(0.19), "USt 19%"),
+        ];
+        let q = Quote::compute(input(
+            &lines,
+            Some(&ship),
+            Some(&rates),
+            PriceMode::Inclusive,
+            RoundingPolicy::PerLine,
+        ))
+        .unwrap();
+        let mut stored = serde_json::to_value(&q).unwrap();
+        stored["shipping"]
+            .as_object_mut()
+            .unwrap()
+            .remove("discount");
+        stored.as_object_mut().unwrap().remove("promotions");
+        stored.as_object_mut().unwrap().remove("promotion_trace");
+        let read: Quote = serde_json::from_value(stored).unwrap();
+        assert_eq!(
+            read.shipping.as_ref().unwrap().discount,
+            Money::zero(Currency::Eur)
+        );
+        assert_eq!(read.total, q.total);
+        assert!(read.promotions.is_empty());
     }
 
     /// Three 0.05 items at 19 % inclusive: per line each rounds 0.00798 up to 0.01 (0.03 in

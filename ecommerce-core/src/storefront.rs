@@ -245,10 +245,10 @@ impl StorefrontBuilder {
         self
     }
 
-    /// Promotions, coupon codes and their usage (default: in memory, none). Set after a
-    /// [`StorefrontBuilder::unit_of_work`] that [holds promotions](UnitOfWork::holds_promotions),
-    /// the unit keeps placing orders, and the uses are reserved in this store instead, a
-    /// step of their own.
+    /// Promotions, coupon codes and their usage (default: the
+    /// [unit of work's](UnitOfWork::promotions) when it has one, else in memory, none). Set
+    /// after a unit of work, the unit keeps placing orders and this store reserves their
+    /// uses, a step of its own.
     pub fn promotions(mut self, store: Arc<dyn PromotionStore>) -> Self {
         self.promotions = Some(store);
         self.unit_holds_promotions = false;
@@ -265,9 +265,18 @@ impl StorefrontBuilder {
     /// A unit that [claims carts](UnitOfWork::claims_carts) also claims the cart in the first
     /// transaction and records there that the charge is about to be sent; give it after the
     /// cart store of the same database.
+    ///
+    /// A unit with [a promotion store](UnitOfWork::promotions) brings it: the storefront
+    /// keeps its promotions there, and the unit reserves an order's uses in the transaction
+    /// that places it (a promotion store given before is replaced).
     pub fn unit_of_work(mut self, unit: Arc<dyn UnitOfWork>) -> Self {
         self.unit_claims_carts = unit.claims_carts();
-        self.unit_holds_promotions = unit.holds_promotions();
+        if let Some(store) = unit.promotions() {
+            self.promotions = Some(store);
+            self.unit_holds_promotions = true;
+        } else {
+            self.unit_holds_promotions = false;
+        }
         self.unit = Some(unit);
         self
     }

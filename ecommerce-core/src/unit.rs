@@ -80,10 +80,13 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
         false
     }
 
-    /// Whether [`UnitOfWork::place`] can also reserve the order's promotion uses (the
-    /// promotions live in the same database). Default: no.
-    fn holds_promotions(&self) -> bool {
-        false
+    /// The promotion store of the unit's database, when [`UnitOfWork::place`] can also
+    /// reserve an order's promotion uses there. The storefront then keeps its promotions in
+    /// this store (see [`StorefrontBuilder::unit_of_work`]). Default: none.
+    ///
+    /// [`StorefrontBuilder::unit_of_work`]: crate::storefront::StorefrontBuilder::unit_of_work
+    fn promotions(&self) -> Option<std::sync::Arc<dyn crate::promotion::PromotionStore>> {
+        None
     }
 
     /// In one transaction: creates the order with its events, as
@@ -94,7 +97,8 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
     /// the one the order pays with its claim set, at its version, as
     /// [`CartStore::save`](crate::cart::CartStore::save). When the customer's idempotency key
     /// already has an order, returns [`Created::Existing`] and changes nothing. With `uses`
-    /// (only when [`UnitOfWork::holds_promotions`]), also reserves them, as
+    /// (only when the unit has [its promotion store](UnitOfWork::promotions)), also reserves
+    /// them there, as
     /// [`PromotionStore::reserve`](crate::promotion::PromotionStore::reserve).
     ///
     /// # Errors
@@ -155,16 +159,20 @@ mod tests {
     use crate::payment::TestGateway;
     use crate::storefront::Storefront;
 
-    /// A unit that only says it is there, and whether it claims carts.
-    #[derive(Debug)]
+    /// A unit that only says it is there, whether it claims carts, and its promotion store.
+    #[derive(Debug, Default)]
     struct Marker {
         carts: bool,
+        promotions: Option<Arc<dyn crate::promotion::PromotionStore>>,
     }
 
     #[async_trait]
     impl UnitOfWork for Marker {
         fn claims_carts(&self) -> bool {
             self.carts
+        }
+        fn promotions(&self) -> Option<Arc<dyn crate::promotion::PromotionStore>> {
+            self.promotions.clone()
         }
         async fn place(
             &self,
@@ -201,7 +209,7 @@ mod tests {
                 .inventory(Arc::new(MemoryInventory::new()))
         };
         let kept = builder()
-            .unit_of_work(Arc::new(Marker { carts: false }))
+            .unit_of_work(Arc::new(Marker::default()))
             .build()
             .unwrap();
         assert!(
@@ -209,17 +217,58 @@ mod tests {
             "given after its stores, the unit is used"
         );
         let swapped = builder()
-            .unit_of_work(Arc::new(Marker { carts: false }))
+            .unit_of_work(Arc::new(Marker::default()))
             .inventory(Arc::new(MemoryInventory::new()))
             .build()
             .unwrap();
         assert!(swapped.unit.is_none(), "another inventory drops the unit");
         let swapped = builder()
-            .unit_of_work(Arc::new(Marker { carts: false }))
+            .unit_of_work(Arc::new(Marker::default()))
             .orders(orders.clone(), orders.clone())
             .build()
             .unwrap();
         assert!(swapped.unit.is_none(), "other orders drop the unit");
+    }
+
+    #[test]
+    fn a_unit_brings_its_promotion_store_unless_another_is_set_after_it() {
+        let orders = Arc::new(MemoryOrderStore::new());
+        let builder = || {
+            Storefront::builder()
+                .catalog(Arc::new(crate::memory::MemoryCatalog::new()))
+                .payments(Arc::new(TestGateway::default()))
+                .orders(orders.clone(), orders.clone())
+                .inventory(Arc::new(MemoryInventory::new()))
+                .carts(Arc::new(crate::memory::MemoryCartStore::new()))
+        };
+        let its: Arc<dyn crate::promotion::PromotionStore> =
+            Arc::new(crate::memory::MemoryPromotions::new());
+        let other: Arc<dyn crate::promotion::PromotionStore> =
+            Arc::new(crate::memory::MemoryPromotions::new());
+        let unit = || {
+            Arc::new(Marker {
+                promotions: Some(its.clone()),
+                ..Marker::default()
+            })
+        };
+        let shop = builder()
+            .promotions(other.clone())
+            .unit_of_work(unit())
+            .build()
+            .unwrap();
+        assert!(Arc::ptr_eq(&shop.promotions, &its) && shop.unit_holds_promotions);
+        let shop = builder()
+            .unit_of_work(unit())
+            .promotions(other.clone())
+            .build()
+            .unwrap();
+        assert!(Arc::ptr_eq(&shop.promotions, &other) && !shop.unit_holds_promotions);
+        let shop = builder()
+            .promotions(other.clone())
+            .unit_of_work(Arc::new(Marker::default()))
+            .build()
+            .unwrap();
+        assert!(Arc::ptr_eq(&shop.promotions, &other) && !shop.unit_holds_promotions);
     }
 
     #[test]
@@ -234,19 +283,25 @@ mod tests {
                 .carts(Arc::new(crate::memory::MemoryCartStore::new()))
         };
         let shop = builder()
-            .unit_of_work(Arc::new(Marker { carts: true }))
+            .unit_of_work(Arc::new(Marker {
+                carts: true,
+                ..Marker::default()
+            }))
             .build()
             .unwrap();
         assert!(shop.unit.is_some() && shop.unit_claims_carts);
         let shop = builder()
-            .unit_of_work(Arc::new(Marker { carts: true }))
+            .unit_of_work(Arc::new(Marker {
+                carts: true,
+                ..Marker::default()
+            }))
             .carts(Arc::new(crate::memory::MemoryCartStore::new()))
             .build()
             .unwrap();
         assert!(shop.unit.is_some(), "orders and stock still go together");
         assert!(!shop.unit_claims_carts, "the carts are elsewhere now");
         let shop = builder()
-            .unit_of_work(Arc::new(Marker { carts: false }))
+            .unit_of_work(Arc::new(Marker::default()))
             .build()
             .unwrap();
         assert!(!shop.unit_claims_carts, "a unit without carts claims none");

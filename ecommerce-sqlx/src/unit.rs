@@ -132,8 +132,8 @@ impl UnitOfWork for SqlUnitOfWork {
         self.carts.is_some()
     }
 
-    fn holds_promotions(&self) -> bool {
-        true
+    fn promotions(&self) -> Option<std::sync::Arc<dyn ecommerce_core::promotion::PromotionStore>> {
+        Some(std::sync::Arc::new(self.promotions.clone()))
     }
 
     async fn place(

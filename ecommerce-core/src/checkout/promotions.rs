@@ -244,6 +244,43 @@ impl Storefront {
                 }
             }
         }
+        // Used up already (a hint: the reservation at Pay decides): left out with a trace,
+        // so the quote shows the price without them rather than a Pay that cannot succeed.
+        let mut used_up: Vec<(PromotionId, Option<CouponCode>, Limit)> = Vec::new();
+        for o in &offered {
+            let p = o.promotion;
+            let mut limit = None;
+            if p.limits.total.is_some() || p.limits.budget.is_some() {
+                let usage = self.promotions.usage(&p.id).await?;
+                if p.limits
+                    .total
+                    .is_some_and(|max| usage.held + usage.committed >= max)
+                {
+                    limit = Some(Limit::Total);
+                } else if p
+                    .limits
+                    .budget
+                    .is_some_and(|b| usage.spent.amount >= b.amount)
+                {
+                    limit = Some(Limit::Budget);
+                }
+            }
+            if let (None, Some(code)) = (limit, o.code) {
+                if let Some(max) = coupons.get(code).and_then(|c| c.max_uses) {
+                    if self.promotions.code_uses(code).await? >= max {
+                        limit = Some(Limit::Code);
+                    }
+                }
+            }
+            if let Some(limit) = limit {
+                used_up.push((p.id.clone(), o.code.cloned(), limit));
+            }
+        }
+        offered.retain(|o| {
+            !used_up
+                .iter()
+                .any(|(id, code, _)| *id == o.promotion.id && code.as_ref() == o.code)
+        });
         let by_category = offered.iter().any(|o| {
             let p = o.promotion;
             let filters = p.conditions.iter().filter_map(|c| match c {
@@ -338,6 +375,17 @@ impl Storefront {
                     not_applied: Some(NotApplied::Exhausted { limit: *limit }),
                 });
             }
+        }
+        for (id, code, limit) in used_up {
+            evaluation.trace.push(Trace {
+                name: promotions
+                    .get(&id)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                promotion: id,
+                code,
+                not_applied: Some(NotApplied::Exhausted { limit }),
+            });
         }
         let uses = uses_of(&evaluation, &promotions, &coupons, customer);
         Ok(Discounts { evaluation, uses })

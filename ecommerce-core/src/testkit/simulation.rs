@@ -210,8 +210,9 @@ impl UnitOfWork for FaultyUnit {
     fn claims_carts(&self) -> bool {
         self.0.claims_carts()
     }
-    fn holds_promotions(&self) -> bool {
-        self.0.holds_promotions()
+    fn promotions(&self) -> Option<Arc<dyn PromotionStore>> {
+        let store = self.0.promotions()?;
+        Some(Arc::new(FaultyPromotions(store, self.1.clone())))
     }
     async fn place(
         &self,

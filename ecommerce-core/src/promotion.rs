@@ -23,7 +23,7 @@
 //! No line or shipping goes below zero; an order discount is shared over the lines by
 //! largest remainder ([`crate::quote::allocate`]), so the parts sum exactly to the whole.
 //! The quote ([`crate::quote`]) takes the discounts before tax, and the order keeps each
-//! promotion's share of each line ([`crate::quote::QuoteDiscount`]).
+//! promotion's share of each line ([`crate::quote::Quote::promotions`]).
 //!
 //! # Usage limits
 //!

@@ -1365,53 +1365,52 @@ impl Storefront {
         cutoff: chrono::DateTime<Utc>,
         report: &mut RecoveryReport,
     ) -> Result<(), CheckoutError> {
-        let held = self
-            .promotions
-            .held_before(cutoff, self.config.recovery_batch)
-            .await?;
-        if held.is_empty() {
-            return Ok(());
-        }
         let ttl = chrono::Duration::from_std(self.config.reservation_ttl)
             .unwrap_or(chrono::Duration::MAX);
         let orphan_cutoff = cutoff.min(Utc::now() - ttl);
-        let mut old_enough: Option<Vec<OrderId>> = None;
-        for id in held {
-            let settled = match self.orders.get(id).await {
-                Ok(None) => {
-                    if old_enough.is_none() {
-                        old_enough = Some(
-                            self.promotions
-                                .held_before(orphan_cutoff, self.config.recovery_batch)
-                                .await?,
-                        );
-                    }
-                    if !old_enough.as_ref().is_some_and(|o| o.contains(&id)) {
-                        continue;
-                    }
-                    self.promotions.release(id).await.map(|()| false)
-                }
-                Ok(Some(order)) => match order.status {
-                    OrderStatus::Pending => continue,
-                    OrderStatus::Failed | OrderStatus::Cancelled => {
-                        self.promotions.release(id).await.map(|()| false)
-                    }
-                    OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => {
-                        self.promotions.commit(id).await.map(|()| true)
-                    }
-                },
-                Err(e) => {
-                    report.errors.push((id, e.to_string()));
-                    continue;
-                }
+        // Page by page: uses of orders still PENDING stay held and must not hide the rest.
+        let mut after = None;
+        loop {
+            let held = self
+                .promotions
+                .held_before(cutoff, after, self.config.recovery_batch)
+                .await?;
+            let Some(last) = held.last() else {
+                return Ok(());
             };
-            match settled {
-                Ok(true) => report.uses_committed.push(id),
-                Ok(false) => report.uses_released.push(id),
-                Err(e) => report.errors.push((id, e.to_string())),
+            after = Some(*last);
+            for (at, id) in held {
+                self.settle_use(id, at < orphan_cutoff, report).await;
             }
         }
-        Ok(())
+    }
+
+    /// Settles one order's held uses by the order (see [`Storefront::settle_uses`]);
+    /// `orphan_age`: old enough to be released if the order was never stored.
+    async fn settle_use(&self, id: OrderId, orphan_age: bool, report: &mut RecoveryReport) {
+        let settled = match self.orders.get(id).await {
+            Ok(None) if orphan_age => self.promotions.release(id).await.map(|()| false),
+            // Young: its order may be on its way.
+            Ok(None) => return,
+            Ok(Some(order)) => match order.status {
+                OrderStatus::Pending => return,
+                OrderStatus::Failed | OrderStatus::Cancelled => {
+                    self.promotions.release(id).await.map(|()| false)
+                }
+                OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => {
+                    self.promotions.commit(id).await.map(|()| true)
+                }
+            },
+            Err(e) => {
+                report.errors.push((id, e.to_string()));
+                return;
+            }
+        };
+        match settled {
+            Ok(true) => report.uses_committed.push(id),
+            Ok(false) => report.uses_released.push(id),
+            Err(e) => report.errors.push((id, e.to_string())),
+        }
     }
 
     /// Cancels a CONFIRMED order: marks it CANCELLED (winning any race with shipping), then

@@ -925,7 +925,8 @@ pub trait PromotionStore: fmt::Debug + Send + Sync + 'static {
     /// [`PromotionError::Store`].
     async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError>;
 
-    /// Orders whose uses are held since before `cutoff`, oldest first, at most `limit`: what
+    /// Orders whose uses are held since before `cutoff`, with since when, oldest first
+    /// (then by order id), after the `after` entry of an earlier page, at most `limit`: what
     /// recovery settles.
     ///
     /// # Errors
@@ -933,8 +934,9 @@ pub trait PromotionStore: fmt::Debug + Send + Sync + 'static {
     async fn held_before(
         &self,
         cutoff: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, OrderId)>,
         limit: usize,
-    ) -> Result<Vec<OrderId>, PromotionError>;
+    ) -> Result<Vec<(DateTime<Utc>, OrderId)>, PromotionError>;
 }
 
 // ----- evaluation -----

@@ -371,6 +371,7 @@ macro_rules! checkout_suite {
             failed_and_cancelled_orders_give_their_uses_back,
             coupon_codes_refuse_bad_input_and_change_nothing,
             discounts_stack_and_are_recorded_per_line,
+            recovery_reaches_uses_behind_pending_orders,
         );
     };
 }

@@ -592,26 +592,46 @@ impl PromotionStore for SqlPromotionStore {
     async fn held_before(
         &self,
         cutoff: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, OrderId)>,
         limit: usize,
-    ) -> Result<Vec<OrderId>, PromotionError> {
+    ) -> Result<Vec<(DateTime<Utc>, OrderId)>, PromotionError> {
         // The first millisecond not before the cutoff.
         let cutoff_ms =
             millis(cutoff) + i64::from(cutoff.timestamp_subsec_nanos() % 1_000_000 != 0);
-        let rows: Vec<(String, i64)> = sqlx::query_as(self.db.sql(
-            "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2",
-        ))
-        .bind(cutoff_ms)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.db.pool())
-        .await
-        .map_err(|e| store_error("finding held promotion uses", e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = match &after {
+            None => sqlx::query_as(self.db.sql(
+                "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2",
+            ))
+            .bind(cutoff_ms)
+            .bind(limit),
+            // After the last entry of the page before (times are whole milliseconds here).
+            Some((at, order)) => sqlx::query_as(self.db.sql(
+                "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 AND (created_at > $2 OR (created_at = $3 AND order_id > $4)) ORDER BY created_at, order_id LIMIT $5",
+            ))
+            .bind(cutoff_ms)
+            .bind(millis(*at))
+            .bind(millis(*at))
+            .bind(order.to_string())
+            .bind(limit),
+        };
+        let rows: Vec<(String, i64)> = query
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| store_error("finding held promotion uses", e))?;
         rows.into_iter()
-            .map(|(order, _)| {
-                order.parse().map_err(|_| {
+            .map(|(order, at)| {
+                let id = order.parse().map_err(|_| {
                     PromotionError::Store(StoreError::Corrupt {
                         message: format!("order id `{order}`"),
                     })
-                })
+                })?;
+                let at = DateTime::from_timestamp_millis(at).ok_or_else(|| {
+                    PromotionError::Store(StoreError::Corrupt {
+                        message: format!("time `{at}` of the uses of {order}"),
+                    })
+                })?;
+                Ok((at, id))
             })
             .collect()
     }

@@ -266,15 +266,20 @@ impl PromotionStore for MemoryPromotions {
     async fn held_before(
         &self,
         cutoff: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, OrderId)>,
         limit: usize,
-    ) -> Result<Vec<OrderId>, PromotionError> {
+    ) -> Result<Vec<(DateTime<Utc>, OrderId)>, PromotionError> {
         let state = lock(&self.state);
+        let from = match after {
+            Some(after) => std::ops::Bound::Excluded(after),
+            None => std::ops::Bound::Unbounded,
+        };
         Ok(state
             .held
-            .iter()
+            .range((from, std::ops::Bound::Unbounded))
             .take_while(|(at, _)| *at < cutoff)
             .take(limit)
-            .map(|(_, id)| *id)
+            .copied()
             .collect())
     }
 }

@@ -548,3 +548,53 @@ pub async fn discounts_stack_and_are_recorded_per_line(backend: Backend) {
     let left = shop.cart(cart).await.expect("load").expect("cart");
     assert!(left.coupons.is_empty(), "the order used the cart's codes");
 }
+
+/// Recovery reaches every held use, page by page: uses of orders still waiting for the
+/// customer (3-D Secure) stay held and do not hide a newer use whose order was never stored.
+pub async fn recovery_reaches_uses_behind_pending_orders(backend: Backend) {
+    let (shop, _) = backend.storefront(crate::storefront::StorefrontConfig {
+        reservation_ttl: Duration::from_millis(200),
+        recovery_batch: 2,
+        ..crate::storefront::StorefrontConfig::default()
+    });
+    stocked(&shop, "Lamp", &[("PRO-7", 1_000, 10)]).await;
+    coupon(&shop, "waiting", "WAITING", 100, |p| {
+        p.limited_to(Some(10), None, None)
+    })
+    .await;
+    for n in 0..3 {
+        let cart = coded_cart(&shop, &[("PRO-7", 1)], "WAITING").await;
+        let order = shop
+            .place(request(
+                cart,
+                CustomerId::new(),
+                "tok_pending",
+                &format!("wait-{n}"),
+            ))
+            .await
+            .expect("placed");
+        assert_eq!(order.status, OrderStatus::Pending);
+    }
+    let orphan = crate::id::OrderId::new();
+    shop.promotions
+        .reserve(
+            orphan,
+            &[crate::promotion::PromotionUse {
+                promotion: pid("waiting"),
+                code: Some(code("WAITING")),
+                customer: "customer:orphan".into(),
+                amount: usd(100),
+            }],
+        )
+        .await
+        .expect("reserve");
+    assert_eq!(usage(&shop, "waiting").await.held, 4);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let report = shop.recover(Duration::ZERO).await.expect("recover");
+    assert_eq!(report.uses_released, vec![orphan], "{report:?}");
+    assert_eq!(
+        usage(&shop, "waiting").await.held,
+        3,
+        "the waiting orders keep theirs"
+    );
+}

@@ -388,9 +388,15 @@ impl PromotionStore for FaultyPromotions {
     async fn held_before(
         &self,
         cutoff: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, OrderId)>,
         limit: usize,
-    ) -> Result<Vec<OrderId>, PromotionError> {
-        inject(&self.1, Kind::Orders, self.0.held_before(cutoff, limit)).await
+    ) -> Result<Vec<(DateTime<Utc>, OrderId)>, PromotionError> {
+        inject(
+            &self.1,
+            Kind::Orders,
+            self.0.held_before(cutoff, after, limit),
+        )
+        .await
     }
 }
 

@@ -67,6 +67,43 @@ async fn coded_cart(shop: &Storefront, items: &[(&str, u32)], c: &str) -> CartId
     cart
 }
 
+/// Applying each code to the cart is refused with its problem, the cart unchanged.
+async fn assert_refused(shop: &Storefront, cart: CartId, refusals: &[(&str, CouponProblem)]) {
+    let before = shop.cart(cart).await.expect("load").expect("cart");
+    for (c, want) in refusals {
+        match shop.apply_coupon(cart, c).await {
+            Err(CheckoutError::Promotion(PromotionError::Coupon { problem, .. })) => {
+                assert_eq!(&problem, want, "code {c}");
+            }
+            other => panic!("code {c}: expected {want:?}, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        shop.cart(cart).await.expect("load").expect("cart"),
+        before,
+        "unchanged"
+    );
+}
+
+/// Holds a use of `promotion` with `code` for an order that is never stored (as a process
+/// that died between the reservation and the order leaves it).
+async fn orphan_use(shop: &Storefront, promotion: &str, c: &str) -> crate::id::OrderId {
+    let orphan = crate::id::OrderId::new();
+    shop.promotions
+        .reserve(
+            orphan,
+            &[crate::promotion::PromotionUse {
+                promotion: pid(promotion),
+                code: Some(code(c)),
+                customer: format!("customer:{orphan}"),
+                amount: usd(100),
+            }],
+        )
+        .await
+        .expect("reserve");
+    orphan
+}
+
 fn is_exhausted(e: &CheckoutError, want: Limit) -> bool {
     matches!(
         e,
@@ -288,12 +325,7 @@ pub async fn promotion_limits_per_customer_code_and_budget(backend: Backend) {
     );
     // The code says so before Pay, too.
     let third = cart_with(&shop, &[("PRO-2", 1)]).await;
-    match shop.apply_coupon(third, "GIFT-BBBB").await {
-        Err(CheckoutError::Promotion(PromotionError::Coupon { problem, .. })) => {
-            assert_eq!(problem, CouponProblem::Exhausted);
-        }
-        other => panic!("a used single-use code is refused, got {other:?}"),
-    }
+    assert_refused(&shop, third, &[("GIFT-BBBB", CouponProblem::Exhausted)]).await;
 
     // A budget of $25.00 at $10.00 a use: two orders, not three.
     coupon(&shop, "budget", "BUDGET", 1_000, |p| {
@@ -387,20 +419,7 @@ pub async fn failed_and_cancelled_orders_give_their_uses_back(backend: Backend) 
         p.limited_to(Some(1), None, None)
     })
     .await;
-    let orphan = crate::id::OrderId::new();
-    short
-        .promotions
-        .reserve(
-            orphan,
-            &[crate::promotion::PromotionUse {
-                promotion: pid("orphan"),
-                code: Some(code("ORPHAN")),
-                customer: "customer:x".into(),
-                amount: usd(100),
-            }],
-        )
-        .await
-        .expect("reserve");
+    let orphan = orphan_use(&short, "orphan", "ORPHAN").await;
     let report = short.recover(Duration::ZERO).await.expect("recover");
     assert!(
         report.uses_released.is_empty(),
@@ -452,47 +471,32 @@ pub async fn coupon_codes_refuse_bad_input_and_change_nothing(backend: Backend) 
         coupon(&shop, id, c, 10, |p| p).await;
     }
     let cart = cart_with(&shop, &[("PRO-4", 1)]).await;
-    let before = shop.cart(cart).await.expect("load").expect("cart");
-    for (c, want) in [
-        ("NOPE", CouponProblem::Unknown),
-        ("x", CouponProblem::Unknown),
-        ("bad code!", CouponProblem::Unknown),
-        ("PAST", CouponProblem::Expired),
-        ("future", CouponProblem::NotYetValid),
-        ("EURO", CouponProblem::OtherCurrency),
-    ] {
-        match shop.apply_coupon(cart, c).await {
-            Err(CheckoutError::Promotion(PromotionError::Coupon { problem, .. })) => {
-                assert_eq!(problem, want, "code {c}");
-            }
-            other => panic!("code {c}: expected {want:?}, got {other:?}"),
-        }
-    }
-    assert_eq!(
-        shop.cart(cart).await.expect("load").expect("cart"),
-        before,
-        "unchanged"
-    );
+    assert_refused(
+        &shop,
+        cart,
+        &[
+            ("NOPE", CouponProblem::Unknown),
+            ("x", CouponProblem::Unknown),
+            ("bad code!", CouponProblem::Unknown),
+            ("PAST", CouponProblem::Expired),
+            ("future", CouponProblem::NotYetValid),
+            ("EURO", CouponProblem::OtherCurrency),
+        ],
+    )
+    .await;
     for c in ["A-1", "b-2", "C-3"] {
         shop.apply_coupon(cart, c).await.expect("applies");
     }
+    assert_refused(
+        &shop,
+        cart,
+        &[
+            ("a-1", CouponProblem::AlreadyApplied),
+            ("D-4", CouponProblem::TooMany),
+        ],
+    )
+    .await;
     let full = shop.cart(cart).await.expect("load").expect("cart");
-    for (c, want) in [
-        ("a-1", CouponProblem::AlreadyApplied),
-        ("D-4", CouponProblem::TooMany),
-    ] {
-        match shop.apply_coupon(cart, c).await {
-            Err(CheckoutError::Promotion(PromotionError::Coupon { problem, .. })) => {
-                assert_eq!(problem, want, "code {c}");
-            }
-            other => panic!("code {c}: expected {want:?}, got {other:?}"),
-        }
-    }
-    assert_eq!(
-        shop.cart(cart).await.expect("load").expect("cart"),
-        full,
-        "unchanged"
-    );
     assert_eq!(
         full.coupons,
         vec![code("A-1"), code("B-2"), code("C-3")],
@@ -575,19 +579,7 @@ pub async fn recovery_reaches_uses_behind_pending_orders(backend: Backend) {
             .expect("placed");
         assert_eq!(order.status, OrderStatus::Pending);
     }
-    let orphan = crate::id::OrderId::new();
-    shop.promotions
-        .reserve(
-            orphan,
-            &[crate::promotion::PromotionUse {
-                promotion: pid("waiting"),
-                code: Some(code("WAITING")),
-                customer: "customer:orphan".into(),
-                amount: usd(100),
-            }],
-        )
-        .await
-        .expect("reserve");
+    let orphan = orphan_use(&shop, "waiting", "WAITING").await;
     assert_eq!(usage(&shop, "waiting").await.held, 4);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let report = shop.recover(Duration::ZERO).await.expect("recover");

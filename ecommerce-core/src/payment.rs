@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::error::{PaymentError, ValidationError};
@@ -272,8 +273,17 @@ pub fn sign_webhook(secret: &[u8], timestamp: i64, payload: &[u8]) -> String {
     )
 }
 
+/// The most `v1=` signatures a webhook header may carry (a provider rotating its secret sends
+/// two); a header with more is malformed.
+pub const MAX_SIGNATURES: usize = 8;
+
+/// The longest webhook signature header accepted, in bytes.
+pub const MAX_SIGNATURE_HEADER: usize = 1024;
+
 /// Verifies webhook signatures: HMAC-SHA256 over `timestamp.payload`, compared in constant
 /// time, with a tolerance window against replays. Without a secret it refuses everything.
+/// A header carries at most [`MAX_SIGNATURES`] signatures and [`MAX_SIGNATURE_HEADER`] bytes,
+/// and the payload is hashed once however many it carries.
 #[derive(Clone)]
 pub struct WebhookVerifier {
     secret: Option<Vec<u8>>,
@@ -317,6 +327,9 @@ impl WebhookVerifier {
         now: DateTime<Utc>,
     ) -> Result<(), WebhookError> {
         let secret = self.secret.as_deref().ok_or(WebhookError::NotConfigured)?;
+        if header.len() > MAX_SIGNATURE_HEADER {
+            return Err(WebhookError::MalformedHeader);
+        }
         let mut timestamp = None;
         let mut signatures = Vec::new();
         for part in header.split(',') {
@@ -328,6 +341,9 @@ impl WebhookVerifier {
                     )
                 }
                 Some(("v1", v)) => {
+                    if signatures.len() == MAX_SIGNATURES {
+                        return Err(WebhookError::MalformedHeader);
+                    }
                     signatures.push(hex::decode(v).map_err(|_| WebhookError::MalformedHeader)?)
                 }
                 _ => {}
@@ -341,15 +357,19 @@ impl WebhookVerifier {
         if age > self.tolerance.as_secs() {
             return Err(WebhookError::Expired);
         }
-        for signature in signatures {
-            let mut mac =
-                HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-            mac.update(timestamp.to_string().as_bytes());
-            mac.update(b".");
-            mac.update(payload);
-            if mac.verify_slice(&signature).is_ok() {
-                return Ok(());
-            }
+        // One MAC over the payload, whatever the number of signatures, each compared to it in
+        // constant time.
+        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(payload);
+        let expected = mac.finalize().into_bytes();
+        let mut matched = subtle::Choice::from(0);
+        for signature in &signatures {
+            matched |= expected.as_slice().ct_eq(signature.as_slice());
+        }
+        if bool::from(matched) {
+            return Ok(());
         }
         Err(WebhookError::BadSignature)
     }
@@ -698,6 +718,14 @@ impl TestGateway {
         let ledger = self.lock();
         let (key, _) = ledger.order_of.get(payment_id)?;
         ledger.by_key.get(key).cloned()
+    }
+
+    /// The order a payment id pays for.
+    pub fn order_of(&self, payment_id: &PaymentId) -> Option<OrderId> {
+        self.lock()
+            .order_of
+            .get(payment_id)
+            .map(|(_, order)| *order)
     }
 
     /// Completes a pending charge (the customer passed or failed 3-D Secure) and returns the
@@ -1085,6 +1113,38 @@ mod tests {
         assert_eq!(fs::read(dir.file()).unwrap(), b"{ torn");
         let missing = dir.0.join("no-such-folder").join("test-gateway.json");
         assert!(TestGateway::open(missing, b"s".to_vec()).is_err());
+    }
+
+    #[test]
+    fn a_header_with_too_many_signatures_is_malformed_and_a_rotated_secret_still_verifies() {
+        let secret = b"s3cret".to_vec();
+        let verifier = WebhookVerifier::new(Some(secret.clone()));
+        let now = Utc::now();
+        let payload = br#"{"a":1}"#;
+        let wrong = format!("v1={}", "ab".repeat(32));
+        let flood = format!(
+            "t={},{}",
+            now.timestamp(),
+            vec![wrong.as_str(); 6_000].join(",")
+        );
+        assert_eq!(
+            verifier.verify(&flood, payload, now),
+            Err(WebhookError::MalformedHeader)
+        );
+        let nine = format!(
+            "t={},{}",
+            now.timestamp(),
+            vec![wrong.as_str(); MAX_SIGNATURES + 1].join(",")
+        );
+        assert_eq!(
+            verifier.verify(&nine, payload, now),
+            Err(WebhookError::MalformedHeader)
+        );
+        // A provider rotating its secret signs with the old and the new one.
+        let old = sign_webhook(b"old secret", now.timestamp(), payload);
+        let new = sign_webhook(&secret, now.timestamp(), payload);
+        let both = format!("{old},{}", new.split_once(',').unwrap().1);
+        assert_eq!(verifier.verify(&both, payload, now), Ok(()));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub const MAX_QUERY_LEN: usize = 200;
 /// Largest page.
 pub const MAX_PAGE_SIZE: usize = 100;
 
+/// The largest price a search filter may name (a trillion in major units); a price filter
+/// above it, or below zero, is an invalid query.
+pub const MAX_PRICE_FILTER: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+
 /// What a search engine indexes for one product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchDocument {
@@ -171,6 +175,16 @@ impl SearchQuery {
                 "offset must be at most 10000".into(),
             ));
         }
+        for (name, price) in [
+            ("min_price", self.filters.min_price),
+            ("max_price", self.filters.max_price),
+        ] {
+            if price.is_some_and(|p| p.is_sign_negative() || p > MAX_PRICE_FILTER) {
+                return Err(SearchError::InvalidQuery(format!(
+                    "{name} must be between 0 and {MAX_PRICE_FILTER}"
+                )));
+            }
+        }
         if let (Some(lo), Some(hi)) = (self.filters.min_price, self.filters.max_price) {
             if lo > hi {
                 return Err(SearchError::InvalidQuery(
@@ -314,5 +328,29 @@ mod tests {
         assert_eq!(allowed_typos(3), 0);
         assert_eq!(allowed_typos(5), 1);
         assert_eq!(allowed_typos(9), 2);
+    }
+
+    #[test]
+    fn price_filters_beyond_the_range_are_invalid_queries() {
+        for (min, max) in [
+            (Some(Decimal::MAX), None),
+            (
+                None,
+                Some(Decimal::new(10, 0) * Decimal::from(1_000_000_000_000u64)),
+            ),
+            (Some(Decimal::NEGATIVE_ONE), None),
+        ] {
+            let mut query = SearchQuery::text("kettle");
+            query.filters.min_price = min;
+            query.filters.max_price = max;
+            assert!(
+                matches!(query.validate(), Err(SearchError::InvalidQuery(m)) if m.contains("between 0 and")),
+                "{min:?} {max:?}"
+            );
+        }
+        let mut query = SearchQuery::text("kettle");
+        query.filters.max_price = Some(MAX_PRICE_FILTER);
+        assert!(query.validate().is_ok());
+        assert_eq!(MAX_PRICE_FILTER, Decimal::from(1_000_000_000_000u64));
     }
 }

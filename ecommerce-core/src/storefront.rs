@@ -53,7 +53,8 @@ pub struct StorefrontConfig {
     pub cart_limits: CartLimits,
     /// How long checkout holds stock for an order awaiting payment. Must be longer than the
     /// payment provider's timeout; a payment that succeeds after it re-takes the stock or is
-    /// refunded.
+    /// refunded. Default 5 minutes: long enough for a shopper to pass 3-D Secure, short
+    /// enough that stock held by payments nobody finishes comes back soon.
     pub reservation_ttl: Duration,
     /// How many PENDING orders one `recover()` pass looks at.
     pub recovery_batch: usize,
@@ -73,7 +74,7 @@ impl Default for StorefrontConfig {
     fn default() -> Self {
         StorefrontConfig {
             cart_limits: CartLimits::default(),
-            reservation_ttl: Duration::from_secs(15 * 60),
+            reservation_ttl: Duration::from_secs(5 * 60),
             recovery_batch: 500,
             payment_timeout: Duration::from_secs(30),
             tax: TaxSettings::default(),

@@ -110,9 +110,9 @@ struct StoredHit {
 }
 
 fn scaled(price: Decimal) -> i64 {
-    (price * Decimal::from(PRICE_SCALE))
-        .round()
-        .to_i64()
+    price
+        .checked_mul(Decimal::from(PRICE_SCALE))
+        .and_then(|p| p.round().to_i64())
         .unwrap_or(if price.is_sign_negative() {
             i64::MIN
         } else {

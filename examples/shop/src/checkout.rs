@@ -665,7 +665,7 @@ pub(crate) async fn remember(state: &AppState, session: &Session, address: Addre
         return;
     }
     if let Err(e) = state.shop.save_address(session.customer, address).await {
-        eprintln!("shop: address not saved: {e}");
+        tracing::warn!(error = %e, "address not saved");
     }
 }
 

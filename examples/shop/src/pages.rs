@@ -287,11 +287,11 @@ pub(crate) async fn add_to_cart(
     State(state): State<AppState>,
     mut session: Session,
     PageForm(form): PageForm<LineForm>,
-) -> Result<(Session, Redirect), PageError> {
+) -> Result<Redirect, PageError> {
     session
         .add_item(&state.shop, &form.sku, form.quantity)
         .await?;
-    Ok((session, Redirect::to("/cart")))
+    Ok(Redirect::to("/cart"))
 }
 
 pub(crate) async fn update_cart(
@@ -701,12 +701,13 @@ pub(crate) async fn sign_in(
     State(state): State<AppState>,
     session: Session,
     PageForm(form): PageForm<SignInForm>,
-) -> Result<(Session, Redirect), PageError> {
+) -> Result<Redirect, PageError> {
     let email = Session::parse_email(&form.email)?;
-    let session = session.sign_in(&state.shop, email).await?;
-    Ok((session, Redirect::to("/cart")))
+    session.sign_in(&state.shop, email).await?;
+    Ok(Redirect::to("/cart"))
 }
 
-pub(crate) async fn sign_out(session: Session) -> (Session, Redirect) {
-    (session.sign_out(), Redirect::to("/"))
+pub(crate) async fn sign_out(session: Session) -> Result<Redirect, PageError> {
+    session.sign_out().await?;
+    Ok(Redirect::to("/"))
 }

@@ -18,11 +18,11 @@ use ecommerce::catalog_cache::{
 };
 use ecommerce::inventory::InventoryStore;
 use ecommerce::payment::{PaymentGateway, TestGateway};
+use ecommerce::redis_stores::{GatedInventory, Redis, RedisCartStore, RedisCatalogCache};
 use ecommerce::search::SearchDocument;
+use ecommerce::search_engine::TantivySearch;
+use ecommerce::sql::{Db, SqlStores};
 use ecommerce::{Storefront, demo};
-use ecommerce_redis::{GatedInventory, Redis, RedisCartStore, RedisCatalogCache};
-use ecommerce_search::TantivySearch;
-use ecommerce_sqlx::SqlStores;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where the shop keeps its data.
@@ -101,14 +101,15 @@ pub(crate) fn open_gateway(
     })
 }
 
-/// Opens (creating if needed) every store and returns the storefront.
+/// Opens (creating if needed) every store and returns the storefront, and the SQL database
+/// for what the shop keeps of its own (sessions).
 ///
 /// # Errors
 /// A database, Redis or index that cannot be opened, with what was being opened.
 pub(crate) async fn open(
     config: &BackendConfig,
     payments: Arc<dyn PaymentGateway>,
-) -> Result<Storefront, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(Storefront, Db), Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("creating {}: {e}", config.data_dir.display()))?;
     let sql = SqlStores::connect(&config.database_url())
@@ -181,7 +182,7 @@ pub(crate) async fn open(
         loop {
             tick.tick().await;
             if let Err(e) = carts.purge_expired_guest_carts(1_000).await {
-                eprintln!("shop: sweeping expired guest carts failed: {e}");
+                tracing::warn!(error = %e, "sweeping expired guest carts failed");
             }
         }
     });
@@ -190,7 +191,7 @@ pub(crate) async fn open(
         .warm(crate::pages::PAGE_SIZE)
         .await
         .map_err(|e| format!("warming the catalog cache: {e}"))?;
-    Ok(shop)
+    Ok((shop, sql.db))
 }
 
 fn bar(config: &BackendConfig, len: u64, what: &str) -> ProgressBar {

@@ -74,15 +74,25 @@ impl TestShop {
             demo_products: 120,
             progress: false,
         };
-        let state = crate::build(&config, b"a test secret of at least thirty-two bytes")
+        let mut state = crate::build(&config, b"a test secret of at least thirty-two bytes")
             .await
             .expect("the shop opens on its embedded default");
+        // Short enough that the slow-client tests wait a moment, long enough for a loaded
+        // machine's honest requests.
+        state.timeouts = app::Timeouts {
+            headers: std::time::Duration::from_secs(2),
+            body: std::time::Duration::from_secs(2),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let router = app::router(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
+        let timeouts = state.timeouts;
+        let server = tokio::spawn(crate::serve::serve(
+            listener,
+            router,
+            timeouts,
+            std::future::pending(),
+        ));
         TestShop {
             url,
             state,

@@ -235,7 +235,7 @@ impl CartView {
             }
             // A line no longer sold, a cart emptied meanwhile: the checkout says what is wrong.
             Err(e) if !e.is_transient() => {}
-            Err(e) => eprintln!("shop: cart discounts not shown: {e}"),
+            Err(e) => tracing::warn!(error = %e, "cart discounts not shown"),
         }
         view
     }
@@ -289,11 +289,11 @@ pub(crate) async fn add_item(
     State(state): State<AppState>,
     mut session: Session,
     ApiJson(body): ApiJson<AddItem>,
-) -> Result<(Session, Json<CartView>), ApiError> {
+) -> ApiResult<CartView> {
     let cart = session
         .add_item(&state.shop, &body.sku, body.quantity)
         .await?;
-    Ok((session, Json(CartView::of(&state.shop, cart).await)))
+    Ok(Json(CartView::of(&state.shop, cart).await))
 }
 
 /// `{"quantity"}`; 0 removes the line.
@@ -495,13 +495,14 @@ pub(crate) async fn sign_in(
     State(state): State<AppState>,
     session: Session,
     ApiJson(body): ApiJson<SignIn>,
-) -> Result<(Session, Json<CartView>), ApiError> {
+) -> ApiResult<CartView> {
     let email = Session::parse_email(&body.email)?;
     let session = session.sign_in(&state.shop, email).await?;
     let cart = session_cart(&state.shop, &session).await?;
-    Ok((session, Json(CartView::of(&state.shop, cart).await)))
+    Ok(Json(CartView::of(&state.shop, cart).await))
 }
 
-pub(crate) async fn sign_out(session: Session) -> (Session, StatusCode) {
-    (session.sign_out(), StatusCode::NO_CONTENT)
+pub(crate) async fn sign_out(session: Session) -> Result<StatusCode, ApiError> {
+    session.sign_out().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,14 +1,16 @@
-//! A shopper in headless Chromium, driven over WebDriver by chromedriver: browse a category,
-//! search with suggestions, add to the cart, apply a discount code, pay, and find the order
-//! in the history.
-//! Screenshots go to `target/shop-screenshots/`.
+//! A shopper in headless Chromium, driven over WebDriver (fantoccini) by chromedriver: browse a
+//! category, search with suggestions, add to the cart, apply a discount code, give an address,
+//! choose shipping, pay (once at once, once through 3-D Secure), and find the orders in the
+//! history. Screenshots go to `target/shop-screenshots/`.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use serde_json::{Value, json};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 use tokio::process::{Child, Command};
 
 use super::TestShop;
@@ -16,10 +18,12 @@ use super::TestShop;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// A WebDriver session (the W3C protocol over HTTP, a few calls of it).
+/// How long the browser is given to show what a step expects.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A WebDriver session in headless Chromium, and the chromedriver serving it.
 struct Browser {
-    http: reqwest::Client,
-    session: String,
+    client: Client,
     _driver: Child,
 }
 
@@ -47,169 +51,105 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = http.get(format!("{base}/status")).send().await;
-            if let Ok(res) = ready {
-                let status: Value = res.json().await.unwrap_or_default();
-                if status["value"]["ready"] == true {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--disable-background-networking", "--no-first-run", "--window-size=1280,1000"]
             }
-        }}});
-        let created: Value = http
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_owned();
+        });
+        let capabilities = capabilities.as_object().unwrap().clone();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) => assert!(Instant::now() < deadline, "chromedriver did not start: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         Some(Browser {
-            http,
-            session: format!("{base}/session/{session}"),
+            client,
             _driver: driver,
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.session));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(
-            answer["value"]["error"].is_null(),
-            "WebDriver {path}: {answer}"
-        );
-        answer["value"].clone()
-    }
-
     async fn go(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
+        self.client.goto(url).await.unwrap();
     }
 
     async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.client.current_url().await.unwrap().to_string()
     }
 
-    /// The elements matching a CSS selector.
-    async fn all(&self, css: &str) -> Vec<String> {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/elements",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                e.as_object()
-                    .unwrap()
-                    .values()
-                    .next()
-                    .unwrap()
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect()
-    }
-
-    /// The first element matching `css`, waiting for it up to five seconds.
-    async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+    /// Waits until the page's path ends with `suffix` (a click that navigates returns before
+    /// the next page is there).
+    async fn wait_for_path(&self, suffix: &str) {
+        let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(e) = self.all(css).await.into_iter().next() {
-                return e;
+            let url = self.client.current_url().await.unwrap();
+            if url.path().ends_with(suffix) {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
-                "no element {css} on {}",
-                self.url().await
+                "still on {url}, not on *{suffix}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The elements matching a CSS selector, once there is at least one.
+    async fn all(&self, css: &str) -> Vec<Element> {
+        self.find(css).await;
+        self.client.find_all(Locator::Css(css)).await.unwrap()
+    }
+
+    /// The first element matching `css`, waiting for it.
+    async fn find(&self, css: &str) -> Element {
+        match self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => panic!("no element {css} on {}: {e}", self.url().await),
         }
     }
 
     async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{e}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.find(css).await.click().await.unwrap();
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{e}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
+        self.find(css).await.send_keys(text).await.unwrap();
     }
 
     async fn clear(&self, css: &str) {
-        let e = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{e}/clear"),
-            Some(json!({})),
-        )
-        .await;
+        self.find(css).await.clear().await.unwrap();
     }
 
     async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.call(reqwest::Method::GET, &format!("/element/{e}/text"), None)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.find(css).await.text().await.unwrap()
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
-        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap())
-            .unwrap();
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/shop-screenshots");
+        let png = self.client.screenshot().await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/shop-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
-        std::fs::write(&path, bytes).unwrap();
+        std::fs::write(&path, png).unwrap();
         path
     }
 
     async fn quit(self) {
-        let _ = self.http.delete(&self.session).send().await;
+        let _ = self.client.close().await;
     }
 }
 
@@ -238,6 +178,7 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
     // Browse: the home page, a category, a product.
     browser.go(&shop.at("/")).await;
     browser.click("a.category").await;
+    browser.find(".product a").await;
     assert!(browser.url().await.contains("/category/"));
     browser.find(".product a").await;
 
@@ -258,7 +199,7 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
     // Cart, then checkout: address, shipping method, review with shipping and tax, pay with
     // the approving test card.
     browser.click(".add-to-cart").await;
-    assert!(browser.url().await.ends_with("/cart"));
+    browser.wait_for_path("/cart").await;
     assert_eq!(browser.all(".cart-line").await.len(), 1);
     // A code that does not exist is refused and says so; WELCOME10 takes 10 % off.
     browser.type_into("#coupon-code", "NOPE").await;
@@ -323,6 +264,7 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
 
     // The history lists both, newest first.
     browser.click("#orders-link").await;
+    browser.wait_for_path("/orders").await;
     let rows = browser.all(".order-row").await;
     assert_eq!(rows.len(), 2);
     let row = browser.text(".order-row:last-child").await;

@@ -1,4 +1,4 @@
-//! Run with: `cargo run --example shop` (then open http://127.0.0.1:3000)
+//! Run with: `cargo run -p shop` (then open http://127.0.0.1:3000)
 //!
 //! The reference shop: an axum server with pages for people and a JSON API for programs, over
 //! the SDK's stores. On its embedded default it needs no server: SQLite and a tantivy index in
@@ -6,13 +6,14 @@
 //! seeded on the first run. Point it elsewhere with flags or environment variables:
 //!
 //! ```text
-//! cargo run --example shop -- --database-url postgres://postgres@127.0.0.1:5432/test
+//! cargo run -p shop -- --database-url postgres://postgres@127.0.0.1:5432/test
 //! SHOP_DATABASE_URL=mysql://root@127.0.0.1:3306/test SHOP_REDIS_URL=redis://127.0.0.1:6379 \
-//!     cargo run --example shop
+//!     cargo run -p shop
 //! ```
 //!
-//! Read it in this order: `backend.rs` (composing the stores), `app.rs` (the routes),
-//! `session.rs` (who is shopping), `api.rs` and `pages.rs` (the flows), `promotions.rs` (the
+//! Read it in this order: `backend.rs` (composing the stores), `app.rs` (the routes and the
+//! layers every request passes), `serve.rs` (connections and their timeouts), `session.rs`
+//! (who is shopping), `api.rs` and `pages.rs` (the flows), `promotions.rs` (the
 //! promotions and coupon codes), `payments.rs` (webhooks), `error.rs` (what a shopper sees
 //! when something fails).
 
@@ -25,6 +26,7 @@ mod html;
 mod pages;
 mod payments;
 mod promotions;
+mod serve;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -42,9 +44,9 @@ use ecommerce::payment::WebhookVerifier;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::app::AppState;
+use crate::app::{AppState, Timeouts};
 use crate::backend::BackendConfig;
-use crate::session::SessionKey;
+use crate::session::SqlSessionStore;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -71,8 +73,8 @@ struct Args {
     demo_products: usize,
 }
 
-/// The secret behind session cookies and webhook signatures: `SHOP_SECRET`, or a random one kept
-/// in the data folder so sessions survive a restart.
+/// The secret behind webhook signatures: `SHOP_SECRET`, or a random one kept
+/// in the data folder so the test provider's webhooks verify after a restart.
 fn secret(data_dir: &Path) -> Result<Vec<u8>, BoxError> {
     if let Ok(secret) = std::env::var("SHOP_SECRET") {
         if secret.len() < 32 {
@@ -104,12 +106,16 @@ fn derive(secret: &[u8], purpose: &str) -> Vec<u8> {
 async fn build(config: &BackendConfig, secret: &[u8]) -> Result<AppState, BoxError> {
     let webhook_secret = derive(secret, "webhook");
     let gateway = Arc::new(backend::open_gateway(config, webhook_secret.clone())?);
-    let shop = backend::open(config, gateway.clone()).await?;
+    let (shop, db) = backend::open(config, gateway.clone()).await?;
+    let sessions = SqlSessionStore::open(db)
+        .await
+        .map_err(|e| format!("opening the session store: {e}"))?;
     Ok(AppState {
         shop: Arc::new(shop),
         gateway,
         verifier: WebhookVerifier::new(Some(webhook_secret)),
-        session_key: SessionKey::new(&derive(secret, "session")),
+        sessions,
+        timeouts: Timeouts::default(),
     })
 }
 
@@ -135,13 +141,13 @@ const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
 async fn recover(shop: &Storefront) {
     match shop.recover(RECOVERY_DEADLINE).await {
         Ok(report) if !report.errors.is_empty() => {
-            eprintln!(
-                "shop: recovery left {} order(s) for the next pass",
-                report.errors.len()
+            tracing::warn!(
+                orders = report.errors.len(),
+                "recovery left orders for the next pass"
             )
         }
         Ok(_) => {}
-        Err(e) => eprintln!("shop: recovery failed: {e}"),
+        Err(e) => tracing::error!(error = %e, "recovery failed"),
     }
 }
 
@@ -163,7 +169,7 @@ fn spawn_relay(state: &AppState) {
         loop {
             tick.tick().await;
             if let Err(e) = relay.drain().await {
-                eprintln!("shop: outbox delivery failed, retrying: {e}");
+                tracing::warn!(error = %e, "outbox delivery failed; retrying");
             }
         }
     });
@@ -185,12 +191,31 @@ fn spawn_recovery(state: &AppState) {
     });
 }
 
+/// How often expired sessions are swept from the session store.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Sweeps expired sessions every [`SESSION_SWEEP_INTERVAL`] (they are never served anyway).
+fn spawn_session_sweep(state: &AppState) {
+    let sessions = state.sessions.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sessions.delete_expired().await {
+                tracing::warn!(error = %e, "sweeping expired sessions failed");
+            }
+        }
+    });
+}
+
 /// What a shop does before it takes orders, and keeps doing: settle what the last run left
-/// unfinished, then run recovery and the outbox relay in the background.
+/// unfinished, then run recovery, the outbox relay and the session sweep in the background.
 async fn open_for_business(state: &AppState) {
     recover(&state.shop).await;
     spawn_recovery(state);
     spawn_relay(state);
+    spawn_session_sweep(state);
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
@@ -213,16 +238,24 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "The shop is open at http://{}/ (Ctrl-C to stop)",
         listener.local_addr()?
     );
-    axum::serve(listener, app::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let timeouts = state.timeouts;
+    serve::serve(listener, app::router(state), timeouts, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // One line per request and whatever the shop reports; `RUST_LOG` says more or less
+    // (`RUST_LOG=debug`, `RUST_LOG=warn`, `RUST_LOG=shop=debug,tower_http=warn`).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

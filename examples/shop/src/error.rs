@@ -182,7 +182,7 @@ impl Problem {
 
     /// A backend failure: logged in full, shown as "try again".
     fn unavailable(cause: &dyn std::error::Error) -> Self {
-        eprintln!("shop: backend error: {cause}");
+        tracing::error!(error = %cause, "backend error");
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -359,7 +359,7 @@ impl From<Error> for Problem {
                 ),
                 // The order may exist, and its charge may have happened: never say otherwise.
                 _ => {
-                    eprintln!("shop: checkout interrupted: {e}");
+                    tracing::warn!(error = %e, "checkout interrupted");
                     Problem::new(
                         S::SERVICE_UNAVAILABLE,
                         "checkout_pending",

@@ -1134,7 +1134,7 @@ mod tests {
         let nine = format!(
             "t={},{}",
             now.timestamp(),
-            vec![wrong.as_str(); MAX_SIGNATURES + 1].join(",")
+            [wrong.as_str(); MAX_SIGNATURES + 1].join(",")
         );
         assert_eq!(
             verifier.verify(&nine, payload, now),

@@ -392,13 +392,13 @@ pub(crate) struct Checkout {
 /// `payment.next_action` when the bank asks the customer to authenticate.
 pub(crate) async fn checkout(
     State(state): State<AppState>,
-    session: Session,
+    mut session: Session,
     ApiJson(body): ApiJson<Checkout>,
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
     let address = body.delivery.as_ref().map(|d| d.shipping_address.clone());
     let placed = place_order(
         &state,
-        &session,
+        &mut session,
         body.payment_method,
         body.idempotency_key,
         body.delivery,
@@ -412,10 +412,43 @@ pub(crate) async fn checkout(
     Ok((StatusCode::CREATED, Json(placed.into_order())))
 }
 
+/// Refuses a new checkout while a payment this session made for another cart still waits for
+/// the bank (3-D Secure) and holds its stock: one session holds stock for one unfinished
+/// payment at most, for as long as a hold lasts (five minutes by default,
+/// `StorefrontConfig::reservation_ttl`). The session's own cart can only be in one checkout
+/// at a time anyway; this closes the way around it through a second cart (signing in with a
+/// claimed guest cart). What many sessions from one client hold is the job of a rate limit in
+/// front of the shop.
+async fn bound_waiting_payments(
+    shop: &Storefront,
+    session: &Session,
+    cart: CartId,
+) -> Result<(), Problem> {
+    let Some(waiting) = session.waiting else {
+        return Ok(());
+    };
+    let hold =
+        chrono::Duration::from_std(shop.config().reservation_ttl).unwrap_or(chrono::Duration::MAX);
+    let holds = shop.order(waiting).await?.is_some_and(|order| {
+        order.cart != cart
+            && order.created_at > chrono::Utc::now() - hold
+            && crate::pages::pending_payment(&order).is_some()
+    });
+    if holds {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "payment_waiting",
+            "A payment of yours is waiting for your bank's confirmation. Please finish it (or let it fail) before paying for another order.",
+        )
+        .with_order(waiting));
+    }
+    Ok(())
+}
+
 /// The checkout both the API and the checkout form run.
 pub(crate) async fn place_order(
     state: &AppState,
-    session: &Session,
+    session: &mut Session,
     payment_method: PaymentMethod,
     idempotency_key: IdempotencyKey,
     delivery: Option<Delivery>,
@@ -429,6 +462,7 @@ pub(crate) async fn place_order(
             "Your cart is empty.",
         )
     })?;
+    bound_waiting_payments(&state.shop, session, cart).await?;
     let request = crate::checkout::request(
         session,
         cart,
@@ -438,7 +472,11 @@ pub(crate) async fn place_order(
         accepted_quote,
         without_exhausted_promotions,
     );
-    Ok(state.shop.place_order(request).await?)
+    let placed = state.shop.place_order(request).await?;
+    if crate::pages::pending_payment(placed.order()).is_some() {
+        session.await_payment(placed.order().id).await?;
+    }
+    Ok(placed)
 }
 
 /// `?before=`: the session customer's orders, newest first.

@@ -17,6 +17,7 @@ use ecommerce::Storefront;
 use ecommerce::payment::{TestGateway, WebhookVerifier};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
@@ -144,7 +145,9 @@ pub(crate) fn router(state: AppState) -> Router {
                 .layer(middleware::from_fn(same_origin_only))
                 .layer(session::layer(state.sessions.clone()))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-                .layer(RequestBodyDeadlineLayer::new(state.timeouts.body)),
+                .layer(RequestBodyDeadlineLayer::new(state.timeouts.body))
+                .layer(MapRequestBodyLayer::new(axum::body::Body::new))
+                .layer(middleware::from_fn(utf8_only)),
         )
         .with_state(state)
 }
@@ -177,6 +180,60 @@ async fn method_not_allowed(request: Request, next: Next) -> Response {
         "This address does not accept that method.",
     ))
     .into_response()
+}
+
+/// Refuses, with 400, a query string or a submitted form whose percent-encoded text is not
+/// UTF-8 (decoding would silently replace the bytes). JSON bodies are checked by their parser,
+/// paths by axum's.
+async fn utf8_only(request: Request, next: Next) -> Response {
+    let refuse = |path: &str| {
+        let problem = Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_utf8",
+            "The request's text is not valid UTF-8.",
+        );
+        if path.starts_with("/api/") {
+            ApiError(problem).into_response()
+        } else {
+            PageError(problem).into_response()
+        }
+    };
+    let path = request.uri().path().to_owned();
+    if !is_utf8_form(request.uri().query().unwrap_or_default().as_bytes()) {
+        return refuse(&path);
+    }
+    let is_form = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return PageError(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "The request is too large, or was sent too slowly.",
+            ))
+            .into_response();
+        }
+    };
+    if !is_utf8_form(&bytes) {
+        return refuse(&path);
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// Whether `application/x-www-form-urlencoded` text decodes to UTF-8.
+fn is_utf8_form(encoded: &[u8]) -> bool {
+    percent_encoding::percent_decode(encoded)
+        .decode_utf8()
+        .is_ok()
 }
 
 /// Refuses a request that changes something (any method but GET, HEAD and OPTIONS) when a

@@ -581,7 +581,7 @@ pub(crate) async fn review_page(
 /// A pending payment goes to the bank, anything else to the order page.
 pub(crate) async fn pay(
     State(state): State<AppState>,
-    session: Session,
+    mut session: Session,
     PageForm(form): PageForm<CheckoutForm>,
 ) -> Result<Response, PageError> {
     let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
@@ -606,7 +606,7 @@ pub(crate) async fn pay(
     let address = delivery.shipping_address.clone();
     let placed = match api::place_order(
         &state,
-        &session,
+        &mut session,
         payment_method,
         key,
         Some(delivery),

@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use ecommerce::Storefront;
 use ecommerce::cart::Cart;
 use ecommerce::error::CartError;
-use ecommerce::id::{CartId, CustomerId, Sku};
+use ecommerce::id::{CartId, CustomerId, OrderId, Sku};
 use ecommerce::sql::{Db, Dialect};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -58,6 +58,8 @@ struct Shopper {
     customer: CustomerId,
     email: Option<String>,
     cart: Option<CartId>,
+    #[serde(default)]
+    waiting: Option<OrderId>,
 }
 
 /// Who is shopping.
@@ -70,6 +72,8 @@ pub(crate) struct Session {
     pub(crate) email: Option<String>,
     /// The cart, once the shopper has one.
     pub(crate) cart: Option<CartId>,
+    /// The last order this session paid with a payment that waited for the bank.
+    pub(crate) waiting: Option<OrderId>,
     /// The server-side session this shopper is kept in.
     handle: tower_sessions::Session,
 }
@@ -80,6 +84,7 @@ impl Session {
             customer: CustomerId::new(),
             email: None,
             cart: None,
+            waiting: None,
             handle,
         }
     }
@@ -114,6 +119,7 @@ impl Session {
             customer: self.customer,
             email: self.email.clone(),
             cart: self.cart,
+            waiting: self.waiting,
         };
         self.handle
             .insert(SHOPPER, shopper)
@@ -143,6 +149,12 @@ impl Session {
             .map_err(|e| session_unavailable(&e))?;
         self.save().await?;
         Ok(self)
+    }
+
+    /// Remembers that this session's payment for `order` waits for the bank.
+    pub(crate) async fn await_payment(&mut self, order: OrderId) -> Result<(), Problem> {
+        self.waiting = Some(order);
+        self.save().await
     }
 
     /// Ends the session: it is deleted from the store (every copy of its cookie names nothing
@@ -204,6 +216,7 @@ impl FromRequestParts<AppState> for Session {
                 customer: shopper.customer,
                 email: shopper.email,
                 cart: shopper.cart,
+                waiting: shopper.waiting,
                 handle,
             }),
             Ok(None) => Ok(Session::guest(handle)),

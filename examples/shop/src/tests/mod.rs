@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod hardening;
 mod money;
 mod outage;
 

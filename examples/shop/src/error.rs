@@ -388,9 +388,7 @@ impl From<Error> for Problem {
             }
             Error::Webhook(w) => Problem::new(
                 match w {
-                    WebhookError::InvalidPayload(_) | WebhookError::MalformedHeader => {
-                        S::BAD_REQUEST
-                    }
+                    WebhookError::InvalidPayload(_) => S::BAD_REQUEST,
                     _ => S::UNAUTHORIZED,
                 },
                 "invalid_webhook",

@@ -252,9 +252,17 @@ async fn a_webhook_flooded_with_signatures_is_refused_as_malformed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // Refused for its shape, before any signature is checked.
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let body: Value = res.json().await.unwrap();
     assert_eq!(error_code(&body), "invalid_webhook", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

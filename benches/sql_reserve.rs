@@ -199,6 +199,7 @@ async fn main() {
                 .builder(Arc::new(TestGateway::default()))
                 .inventory(Arc::new(inventory.clone()))
                 .unit_of_work(Arc::new(unit))
+                .with_memory_defaults()
                 .build()
                 .expect("storefront");
             let s = sku(format!("CHK-{buckets}"));

@@ -150,8 +150,9 @@ impl Backend {
                 .catalog(Arc::new(MemoryCatalog::new()))
                 .carts(Arc::new(MemoryCartStore::new()))
                 .inventory(Arc::new(MemoryInventory::new()))
-                .orders(orders.clone(), orders)
+                .orders(orders)
                 .search(Arc::new(search.clone()))
+                .with_memory_defaults()
                 .payments(gateway);
             let priced = crate::flash::pricing(builder.clone())
                 .build()

@@ -50,4 +50,4 @@ pub mod unit;
 pub use checkout::{CheckoutEffects, CheckoutRequest, Placed, RecoveryReport};
 pub use error::Error;
 pub use money::{Currency, Money};
-pub use storefront::{Storefront, StorefrontConfig};
+pub use storefront::{ImportItem, ImportReport, Storefront, StorefrontConfig};

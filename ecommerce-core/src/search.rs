@@ -298,6 +298,13 @@ pub trait ProductSearch: Debug + Send + Sync + 'static {
     /// [`SearchError::Store`].
     async fn index(&self, documents: Vec<SearchDocument>) -> Result<(), SearchError>;
 
+    /// Replaces the whole index with these documents (a rebuild from the catalog): products
+    /// not among them are no longer found.
+    ///
+    /// # Errors
+    /// [`SearchError::Store`].
+    async fn replace_all(&self, documents: Vec<SearchDocument>) -> Result<(), SearchError>;
+
     /// Removes a product; removing an absent one is fine.
     ///
     /// # Errors

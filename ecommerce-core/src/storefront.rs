@@ -28,7 +28,8 @@ use crate::breaker::{BreakerConfig, CircuitBreaker, Permit};
 use crate::cart::{Cart, CartLimits, CartStore};
 use crate::catalog::{CatalogStore, Category, Offer, Page, Product, ProductCursor};
 use crate::error::{
-    CartError, CatalogError, InventoryError, OrderError, SearchError, StoreError, ValidationError,
+    CartError, CatalogError, Error, InventoryError, OrderError, SearchError, StoreError,
+    ValidationError,
 };
 use crate::events::{DomainEvent, Outbox};
 use crate::id::{CartId, CategoryId, CustomerId, OrderId, ProductId, Sku};
@@ -129,6 +130,46 @@ impl fmt::Debug for Storefront {
     }
 }
 
+/// Products written and indexed per search index write by [`Storefront::import`] (and read
+/// per page by [`Storefront::rebuild_search_index`]).
+const IMPORT_BATCH: usize = 500;
+
+/// A product to import with [`Storefront::import`], and the units its variants receive.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ImportItem {
+    /// The product.
+    pub product: Product,
+    /// Units received per SKU of the product (variants not named receive none).
+    pub stock: Vec<(Sku, u32)>,
+}
+
+impl ImportItem {
+    /// The product, with no stock.
+    pub fn new(product: Product) -> Self {
+        ImportItem {
+            product,
+            stock: Vec::new(),
+        }
+    }
+
+    /// Adds units of one of the product's SKUs.
+    pub fn with_stock(mut self, sku: Sku, units: u32) -> Self {
+        self.stock.push((sku, units));
+        self
+    }
+}
+
+/// What [`Storefront::import`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportReport {
+    /// Products written to the catalog and indexed.
+    pub products: usize,
+    /// Units received into stock.
+    pub units: u64,
+}
+
 /// The result of merging a guest cart on login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergedCart {
@@ -156,6 +197,7 @@ pub struct StorefrontBuilder {
     unit_claims_carts: bool,
     promotions: Option<Arc<dyn PromotionStore>>,
     unit_holds_promotions: bool,
+    memory_defaults: bool,
     config: StorefrontConfig,
     inventory_breaker: Option<Arc<CircuitBreaker>>,
     recommendations_breaker: Option<Arc<CircuitBreaker>>,
@@ -196,11 +238,26 @@ impl StorefrontBuilder {
         self
     }
 
-    /// The order store and its outbox (required); usually the same object.
+    /// The order store (required), which keeps its own outbox: the events of an order are
+    /// written with it. Every store of this workspace is one.
     ///
     /// Drops a [`StorefrontBuilder::unit_of_work`] given before: it spans the stores it was
     /// made for.
-    pub fn orders(mut self, store: Arc<dyn OrderStore>, outbox: Arc<dyn Outbox>) -> Self {
+    pub fn orders<S: OrderStore + Outbox>(self, store: Arc<S>) -> Self {
+        let outbox: Arc<dyn Outbox> = store.clone();
+        self.orders_and_outbox(store, outbox)
+    }
+
+    /// The order store and the outbox as two objects (instead of
+    /// [`StorefrontBuilder::orders`]): a wrapper around the order store, say, that leaves the
+    /// outbox as it is.
+    ///
+    /// Drops a [`StorefrontBuilder::unit_of_work`] given before.
+    pub fn orders_and_outbox(
+        mut self,
+        store: Arc<dyn OrderStore>,
+        outbox: Arc<dyn Outbox>,
+    ) -> Self {
         self.orders = Some((store, outbox));
         self.unit = None;
         self
@@ -212,19 +269,20 @@ impl StorefrontBuilder {
         self
     }
 
-    /// The recommendation store (default: in memory).
+    /// The recommendation store (required, or see [`StorefrontBuilder::with_memory_defaults`]).
     pub fn recommendations(mut self, store: Arc<dyn RecommendationStore>) -> Self {
         self.recommendations = Some(store);
         self
     }
 
-    /// The search engine (default: [`MemorySearch`]).
+    /// The search engine (required, or see [`StorefrontBuilder::with_memory_defaults`]).
     pub fn search(mut self, engine: Arc<dyn ProductSearch>) -> Self {
         self.search = Some(engine);
         self
     }
 
-    /// The customers' address books (default: in memory).
+    /// The customers' address books (required, or see
+    /// [`StorefrontBuilder::with_memory_defaults`]).
     pub fn address_book(mut self, book: Arc<dyn AddressBook>) -> Self {
         self.address_book = Some(book);
         self
@@ -246,9 +304,9 @@ impl StorefrontBuilder {
         self
     }
 
-    /// Promotions, coupon codes and their usage (default: the
-    /// [unit of work's](UnitOfWork::promotions) when it has one, else in memory, none). Set
-    /// after a unit of work, the unit keeps placing orders and this store reserves their
+    /// Promotions, coupon codes and their usage (required, unless a
+    /// [unit of work](UnitOfWork::promotions) brings its own; or see
+    /// [`StorefrontBuilder::with_memory_defaults`]). Set after a unit of work, the unit keeps placing orders and this store reserves their
     /// uses, a step of its own.
     pub fn promotions(mut self, store: Arc<dyn PromotionStore>) -> Self {
         self.promotions = Some(store);
@@ -282,6 +340,15 @@ impl StorefrontBuilder {
         self
     }
 
+    /// Keeps in memory the search index, the recommendations, the address books and the
+    /// promotions when no store is given for them: what they hold is lost when the process
+    /// ends. For tests, demos and shops that index and count elsewhere; without it `build`
+    /// asks for each of them, so a persistent shop never falls back to memory by omission.
+    pub fn with_memory_defaults(mut self) -> Self {
+        self.memory_defaults = true;
+        self
+    }
+
     /// Settings.
     pub fn config(mut self, config: StorefrontConfig) -> Self {
         self.config = config;
@@ -309,6 +376,24 @@ impl StorefrontBuilder {
                 reason: "no store given to the builder".into(),
             })
         }
+        let memory = self.memory_defaults;
+        fn or_memory<T: ?Sized>(
+            v: Option<Arc<T>>,
+            memory: bool,
+            field: &'static str,
+            make: impl FnOnce() -> Arc<T>,
+        ) -> Result<Arc<T>, ValidationError> {
+            match v {
+                Some(v) => Ok(v),
+                None if memory => Ok(make()),
+                None => Err(ValidationError::Invalid {
+                    field,
+                    reason:
+                        "no store given to the builder (with_memory_defaults keeps it in memory)"
+                            .into(),
+                }),
+            }
+        }
         let (orders, outbox) = required(self.orders, "orders")?;
         Ok(Storefront {
             catalog: required(self.catalog, "catalog")?,
@@ -317,20 +402,22 @@ impl StorefrontBuilder {
             orders,
             outbox,
             payments: required(self.payments, "payments")?,
-            recommendations: self
-                .recommendations
-                .unwrap_or_else(|| Arc::new(MemoryRecommendations::new())),
-            search: self.search.unwrap_or_else(|| Arc::new(MemorySearch::new())),
-            address_book: self
-                .address_book
-                .unwrap_or_else(|| Arc::new(MemoryAddressBook::new())),
+            recommendations: or_memory(self.recommendations, memory, "recommendations", || {
+                Arc::new(MemoryRecommendations::new()) as Arc<dyn RecommendationStore>
+            })?,
+            search: or_memory(self.search, memory, "search", || {
+                Arc::new(MemorySearch::new()) as Arc<dyn ProductSearch>
+            })?,
+            address_book: or_memory(self.address_book, memory, "address_book", || {
+                Arc::new(MemoryAddressBook::new()) as Arc<dyn AddressBook>
+            })?,
             shipping: self.shipping,
             tax: self.tax,
             unit_claims_carts: self.unit.is_some() && self.unit_claims_carts,
             unit_holds_promotions: self.unit.is_some() && self.unit_holds_promotions,
-            promotions: self
-                .promotions
-                .unwrap_or_else(|| Arc::new(MemoryPromotions::new())),
+            promotions: or_memory(self.promotions, memory, "promotions", || {
+                Arc::new(MemoryPromotions::new()) as Arc<dyn PromotionStore>
+            })?,
             unit: self.unit,
             config: self.config,
             inventory_breaker: self.inventory_breaker.unwrap_or_else(|| {
@@ -354,13 +441,13 @@ impl Storefront {
 
     /// A shop with every store in memory and this payment gateway.
     pub fn in_memory(payments: Arc<dyn PaymentGateway>) -> Storefront {
-        let orders = Arc::new(MemoryOrderStore::new());
         Storefront::builder()
             .catalog(Arc::new(MemoryCatalog::new()))
             .carts(Arc::new(MemoryCartStore::new()))
             .inventory(Arc::new(MemoryInventory::new()))
-            .orders(orders.clone(), orders)
+            .orders(Arc::new(MemoryOrderStore::new()))
             .payments(payments)
+            .with_memory_defaults()
             .build()
             .expect("every store is given")
     }
@@ -422,6 +509,103 @@ impl Storefront {
         self.reindex_product(id).await
     }
 
+    /// Imports products with their stock: writes each product to the catalog, receives its
+    /// units, and indexes the products for search a batch at a time (rather than one index
+    /// write per product, as [`Storefront::upsert_product`] and
+    /// [`Storefront::receive_stock`] do). A product already in the catalog is replaced and
+    /// its stock grows by the units given. `progress` is called with the number of products
+    /// imported so far after each one.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for an item whose stock names a SKU the product does not have
+    /// (nothing of it is written; the items before it are imported),
+    /// [`Error::Catalog`] (an invalid product, a store failure), [`Error::Inventory`],
+    /// [`Error::Search`]. Importing again after a failure is safe for the catalog and the
+    /// index; stock is received again for the items that were imported.
+    pub async fn import<I>(
+        &self,
+        items: I,
+        mut progress: impl FnMut(usize) + Send,
+    ) -> Result<ImportReport, Error>
+    where
+        I: IntoIterator<Item = ImportItem>,
+        I::IntoIter: Send,
+    {
+        let mut report = ImportReport::default();
+        let mut batch = Vec::with_capacity(IMPORT_BATCH);
+        for item in items {
+            for (sku, _) in &item.stock {
+                if !item.product.variants.iter().any(|v| &v.sku == sku) {
+                    return Err(ValidationError::Invalid {
+                        field: "stock",
+                        reason: format!("{sku} is not a variant of product {}", item.product.id),
+                    }
+                    .into());
+                }
+            }
+            self.catalog.upsert_product(item.product.clone()).await?;
+            for (sku, units) in &item.stock {
+                if *units > 0 {
+                    self.inventory.receive(sku, *units).await?;
+                    report.units += u64::from(*units);
+                }
+            }
+            let in_stock = item.stock.iter().any(|(_, units)| *units > 0)
+                || self.in_stock(&item.product).await?;
+            batch.extend(SearchDocument::from_product(&item.product, in_stock));
+            report.products += 1;
+            progress(report.products);
+            if batch.len() >= IMPORT_BATCH {
+                self.search.index(std::mem::take(&mut batch)).await?;
+            }
+        }
+        if !batch.is_empty() {
+            self.search.index(batch).await?;
+        }
+        Ok(report)
+    }
+
+    /// Rebuilds the search index from the catalog: every published product with its in-stock
+    /// flag, and nothing else (products no longer in the catalog leave the index). For a new
+    /// or lost index; returns how many products it holds.
+    ///
+    /// # Errors
+    /// [`Error::Catalog`], [`Error::Search`].
+    pub async fn rebuild_search_index(&self) -> Result<usize, Error> {
+        let mut documents = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .catalog
+                .list_products(None, after, IMPORT_BATCH)
+                .await?;
+            for product in &page.items {
+                let in_stock = self.in_stock(product).await?;
+                documents.extend(SearchDocument::from_product(product, in_stock));
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let indexed = documents.len();
+        self.search.replace_all(documents).await?;
+        Ok(indexed)
+    }
+
+    /// Whether any variant of the product has units on hand.
+    async fn in_stock(&self, product: &Product) -> Result<bool, CatalogError> {
+        for v in &product.variants {
+            match self.inventory.level(&v.sku).await {
+                Ok(level) if level.on_hand > 0 => return Ok(true),
+                Ok(_) | Err(InventoryError::UnknownSku(_)) => {}
+                Err(InventoryError::Store(e)) => return Err(e.into()),
+                Err(other) => return Err(search_store_error(other)),
+            }
+        }
+        Ok(false)
+    }
+
     /// Re-reads a product and its stock and updates the search index.
     ///
     /// # Errors
@@ -432,18 +616,7 @@ impl Storefront {
             .product(id)
             .await?
             .ok_or(CatalogError::ProductNotFound(id))?;
-        let mut in_stock = false;
-        for v in &product.variants {
-            match self.inventory.level(&v.sku).await {
-                Ok(level) if level.on_hand > 0 => {
-                    in_stock = true;
-                    break;
-                }
-                Ok(_) | Err(InventoryError::UnknownSku(_)) => {}
-                Err(InventoryError::Store(e)) => return Err(e.into()),
-                Err(other) => return Err(search_store_error(other)),
-            }
-        }
+        let in_stock = self.in_stock(&product).await?;
         let result = match SearchDocument::from_product(&product, in_stock) {
             Some(doc) => self.search.index(vec![doc]).await,
             None => self.search.remove(id).await,
@@ -457,6 +630,18 @@ impl Storefront {
     /// [`CatalogError::Store`].
     pub async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError> {
         self.catalog.product(id).await
+    }
+
+    /// The product one of whose variants has this SKU, or `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`CatalogError::Store`].
+    pub async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>, CatalogError> {
+        let offers = self.catalog.offers(std::slice::from_ref(sku)).await?;
+        match offers.get(sku) {
+            Some(offer) => self.catalog.product(offer.product).await,
+            None => Ok(None),
+        }
     }
 
     /// Published products, optionally of one category, by page.
@@ -827,5 +1012,146 @@ fn down(store: &str) -> StoreError {
     StoreError::Unavailable {
         message: format!("the {store} store is down (circuit open)"),
         source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo;
+    use crate::memory::{MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore};
+    use crate::payment::TestGateway;
+
+    fn required_only() -> StorefrontBuilder {
+        Storefront::builder()
+            .catalog(Arc::new(MemoryCatalog::new()))
+            .carts(Arc::new(MemoryCartStore::new()))
+            .inventory(Arc::new(MemoryInventory::new()))
+            .orders(Arc::new(MemoryOrderStore::new()))
+            .payments(Arc::new(TestGateway::default()))
+    }
+
+    #[test]
+    fn a_store_left_out_is_named_unless_memory_is_asked_for() {
+        let missing = required_only().build().unwrap_err();
+        assert!(
+            matches!(
+                &missing,
+                ValidationError::Invalid {
+                    field: "recommendations",
+                    ..
+                }
+            ),
+            "{missing}"
+        );
+        let missing = required_only()
+            .recommendations(Arc::new(MemoryRecommendations::new()))
+            .address_book(Arc::new(MemoryAddressBook::new()))
+            .promotions(Arc::new(MemoryPromotions::new()))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                &missing,
+                ValidationError::Invalid {
+                    field: "search",
+                    ..
+                }
+            ),
+            "{missing}"
+        );
+        assert!(required_only().with_memory_defaults().build().is_ok());
+    }
+
+    fn demo_items(n: usize) -> Vec<ImportItem> {
+        demo::catalog(n, 7)
+            .map(|item| {
+                let skus: Vec<Sku> = item
+                    .product
+                    .variants
+                    .iter()
+                    .map(|v| v.sku.clone())
+                    .collect();
+                skus.into_iter()
+                    .zip(item.stock)
+                    .fold(ImportItem::new(item.product), |i, (sku, units)| {
+                        i.with_stock(sku, units)
+                    })
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn import_writes_stock_and_search_and_a_product_is_found_by_sku() {
+        let shop = Storefront::in_memory(Arc::new(TestGateway::default()));
+        for category in demo::categories() {
+            shop.upsert_category(category).await.unwrap();
+        }
+        let items = demo_items(1_200);
+        let expected_units: u64 = items
+            .iter()
+            .flat_map(|i| i.stock.iter().map(|(_, u)| u64::from(*u)))
+            .sum();
+        let mut seen = 0;
+        let report = shop.import(items.clone(), |n| seen = n).await.unwrap();
+        assert_eq!(report.products, 1_200);
+        assert_eq!(seen, 1_200);
+        assert_eq!(report.units, expected_units);
+
+        let item = &items[1_100];
+        let (sku, units) = item.stock[0].clone();
+        assert_eq!(shop.stock(&sku).await.unwrap().on_hand, units);
+        let found = shop.product_by_sku(&sku).await.unwrap().unwrap();
+        assert_eq!(found.id, item.product.id);
+        let unknown = Sku::new("NO-SUCH-SKU").unwrap();
+        assert_eq!(shop.product_by_sku(&unknown).await.unwrap(), None);
+
+        let published = items.iter().filter(|i| i.product.published).count();
+        let all = SearchQuery {
+            limit: 1,
+            ..SearchQuery::default()
+        };
+        assert_eq!(shop.search(&all).await.unwrap().total, published as u64);
+
+        // A SKU of another product refuses the item and writes nothing of it.
+        let mut stray = demo_items(1).remove(0);
+        stray.product.id = ProductId::new();
+        stray.product.variants[0].sku = Sku::new("STRAY-1").unwrap();
+        stray.stock = vec![(sku.clone(), 5)];
+        let refused = shop.import(vec![stray.clone()], |_| {}).await.unwrap_err();
+        assert!(matches!(refused, Error::Validation(_)), "{refused}");
+        assert_eq!(shop.product(stray.product.id).await.unwrap(), None);
+        assert_eq!(shop.stock(&sku).await.unwrap().on_hand, units);
+    }
+
+    #[tokio::test]
+    async fn the_search_index_is_rebuilt_from_the_catalog() {
+        let shop = Storefront::in_memory(Arc::new(TestGateway::default()));
+        let items = demo_items(50);
+        for item in &items {
+            shop.catalog()
+                .upsert_product(item.product.clone())
+                .await
+                .unwrap();
+        }
+        // A product the catalog no longer has, still in the index.
+        let gone = demo_items(51).pop().unwrap().product;
+        shop.search
+            .index(
+                SearchDocument::from_product(&gone, true)
+                    .into_iter()
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        let published = items.iter().filter(|i| i.product.published).count();
+        assert_eq!(shop.rebuild_search_index().await.unwrap(), published);
+        let all = SearchQuery {
+            limit: 100,
+            ..SearchQuery::default()
+        };
+        let hits = shop.search(&all).await.unwrap().hits;
+        assert_eq!(hits.len(), published);
+        assert!(hits.iter().all(|h| h.product != gone.id));
     }
 }

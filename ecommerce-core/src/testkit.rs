@@ -151,7 +151,7 @@ impl Backend {
             .catalog(self.catalog.clone())
             .carts(self.carts.clone())
             .inventory(self.inventory.clone())
-            .orders(self.orders.clone(), self.outbox.clone())
+            .orders_and_outbox(self.orders.clone(), self.outbox.clone())
             .payments(gateway.clone())
             .recommendations(self.recommendations.clone())
             .address_book(self.address_book.clone())
@@ -329,6 +329,7 @@ macro_rules! search_suite {
         $crate::conformance_suite!(@checks $factory;
             search_tolerates_typos_prefixes_and_counts_facets,
             search_follows_catalog_changes_and_facets_agree_with_filters,
+            search_index_imports_and_rebuilds_from_the_catalog,
         );
     };
 }

@@ -202,10 +202,11 @@ mod tests {
         let orders = Arc::new(MemoryOrderStore::new());
         let builder = || {
             Storefront::builder()
+                .with_memory_defaults()
                 .catalog(shop.catalog().clone())
                 .carts(Arc::new(crate::memory::MemoryCartStore::new()))
                 .payments(Arc::new(TestGateway::default()))
-                .orders(orders.clone(), orders.clone())
+                .orders(orders.clone())
                 .inventory(Arc::new(MemoryInventory::new()))
         };
         let kept = builder()
@@ -224,7 +225,7 @@ mod tests {
         assert!(swapped.unit.is_none(), "another inventory drops the unit");
         let swapped = builder()
             .unit_of_work(Arc::new(Marker::default()))
-            .orders(orders.clone(), orders.clone())
+            .orders(orders.clone())
             .build()
             .unwrap();
         assert!(swapped.unit.is_none(), "other orders drop the unit");
@@ -235,9 +236,10 @@ mod tests {
         let orders = Arc::new(MemoryOrderStore::new());
         let builder = || {
             Storefront::builder()
+                .with_memory_defaults()
                 .catalog(Arc::new(crate::memory::MemoryCatalog::new()))
                 .payments(Arc::new(TestGateway::default()))
-                .orders(orders.clone(), orders.clone())
+                .orders(orders.clone())
                 .inventory(Arc::new(MemoryInventory::new()))
                 .carts(Arc::new(crate::memory::MemoryCartStore::new()))
         };
@@ -276,9 +278,10 @@ mod tests {
         let orders = Arc::new(MemoryOrderStore::new());
         let builder = || {
             Storefront::builder()
+                .with_memory_defaults()
                 .catalog(Arc::new(crate::memory::MemoryCatalog::new()))
                 .payments(Arc::new(TestGateway::default()))
-                .orders(orders.clone(), orders.clone())
+                .orders(orders.clone())
                 .inventory(Arc::new(MemoryInventory::new()))
                 .carts(Arc::new(crate::memory::MemoryCartStore::new()))
         };

@@ -546,6 +546,14 @@ fn facet_counts(counts: &FacetCounts) -> Vec<FacetCount> {
 
 #[async_trait]
 impl ProductSearch for TantivySearch {
+    async fn replace_all(&self, documents: Vec<SearchDocument>) -> Result<(), SearchError> {
+        let search = self.clone();
+        tokio::task::spawn_blocking(move || search.rebuild(documents, |_| {}))
+            .await
+            .map_err(|e| store_error("rebuilding the index", e))??;
+        Ok(())
+    }
+
     async fn index(&self, documents: Vec<SearchDocument>) -> Result<(), SearchError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {

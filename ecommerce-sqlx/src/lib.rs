@@ -121,7 +121,7 @@ impl SqlStores {
             .catalog(self.catalog.clone())
             .carts(self.carts.clone())
             .inventory(self.inventory.clone())
-            .orders(self.orders.clone(), self.orders.clone())
+            .orders(self.orders.clone())
             .recommendations(self.recommendations.clone())
             .address_book(self.address_book.clone())
             .promotions(self.promotions.clone())
@@ -138,7 +138,9 @@ impl SqlStores {
         )
     }
 
-    /// A storefront over these stores (search in memory).
+    /// A storefront over these stores, with search in memory (see
+    /// [`StorefrontBuilder::with_memory_defaults`]; give a search engine to
+    /// [`SqlStores::builder`]'s builder for a persistent index).
     ///
     /// # Errors
     /// None in practice: every required store is set.
@@ -146,6 +148,6 @@ impl SqlStores {
         &self,
         payments: Arc<dyn PaymentGateway>,
     ) -> Result<Storefront, ValidationError> {
-        self.builder(payments).build()
+        self.builder(payments).with_memory_defaults().build()
     }
 }

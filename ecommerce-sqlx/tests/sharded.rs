@@ -88,9 +88,10 @@ async fn a_customer_lives_in_one_shard() {
         .catalog(s.stores.catalog.clone())
         .carts(s.stores.carts.clone())
         .inventory(s.stores.inventory.clone())
-        .orders(s.router.clone(), s.router.clone())
+        .orders(s.router.clone())
         .recommendations(s.stores.recommendations.clone())
         .payments(gateway)
+        .with_memory_defaults()
         .build()
         .expect("storefront");
     let sku = Sku::new("SHARD-1").expect("sku");

@@ -145,6 +145,15 @@ impl ProductSearch for MemorySearch {
         Ok(())
     }
 
+    async fn replace_all(&self, documents: Vec<SearchDocument>) -> Result<(), SearchError> {
+        let indexed: HashMap<ProductId, Indexed> = documents
+            .into_iter()
+            .map(|d| (d.product, Indexed::new(d)))
+            .collect();
+        *lock(&self.docs) = indexed;
+        Ok(())
+    }
+
     async fn remove(&self, product: ProductId) -> Result<(), SearchError> {
         lock(&self.docs).remove(&product);
         Ok(())

@@ -208,3 +208,61 @@ pub async fn search_follows_catalog_changes_and_facets_agree_with_filters(backen
     assert_eq!(lanterns.total, 10);
     assert!(lanterns.hits.iter().all(|h| h.product != hidden.id));
 }
+
+/// Products imported with their stock are found at once, in stock; a rebuild indexes what
+/// the catalog holds and drops what it no longer publishes.
+pub async fn search_index_imports_and_rebuilds_from_the_catalog(backend: Backend) {
+    let (shop, _) = shop(&backend);
+    let compass = product("Pocket Compass", &[("RBLD-1", 1_500)]);
+    let imported = shop
+        .import(
+            vec![crate::ImportItem::new(compass.clone()).with_stock(sku("RBLD-1"), 4)],
+            |_| {},
+        )
+        .await
+        .expect("import");
+    assert_eq!((imported.products, imported.units), (1, 4));
+    let query = SearchQuery {
+        text: "compass".into(),
+        filters: SearchFilters {
+            in_stock_only: true,
+            ..SearchFilters::default()
+        },
+        ..SearchQuery::default()
+    };
+    let hits = shop.search(&query).await.expect("search").hits;
+    assert_eq!(
+        hits.iter().map(|h| h.product).collect::<Vec<_>>(),
+        vec![compass.id]
+    );
+
+    // Written to the catalog behind the index's back: a new product, and the compass
+    // unpublished.
+    let sextant = product("Brass Sextant", &[("RBLD-2", 9_900)]);
+    shop.catalog()
+        .upsert_product(sextant.clone())
+        .await
+        .expect("upsert");
+    let mut hidden = compass.clone();
+    hidden.published = false;
+    shop.catalog().upsert_product(hidden).await.expect("upsert");
+    assert!(shop.rebuild_search_index().await.expect("rebuild") >= 1);
+    let found = |text: &str| {
+        let shop = shop.clone();
+        let text = text.to_owned();
+        async move {
+            shop.search(&SearchQuery::text(text))
+                .await
+                .expect("search")
+                .hits
+                .into_iter()
+                .map(|h| h.product)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("sextant").await, vec![sextant.id]);
+    assert!(
+        found("compass").await.is_empty(),
+        "unpublished leaves the index"
+    );
+}

@@ -697,6 +697,7 @@ async fn simulate(
         ..StorefrontConfig::default()
     };
     let mut builder = Storefront::builder()
+        .with_memory_defaults()
         .catalog(backend.catalog.clone())
         .carts(Arc::new(FaultyCarts(
             backend.carts.clone(),
@@ -706,7 +707,7 @@ async fn simulate(
             backend.inventory.clone(),
             outages.clone(),
         )))
-        .orders(
+        .orders_and_outbox(
             Arc::new(FaultyOrders(backend.orders.clone(), outages.clone())),
             backend.outbox.clone(),
         )
@@ -886,10 +887,11 @@ struct Ended {
 /// drained into the checkout's effects, and every invariant is checked.
 async fn settle_and_check(backend: &Backend, gateway: &Arc<TestGateway>, ended: Vec<Ended>) {
     let mut builder = Storefront::builder()
+        .with_memory_defaults()
         .catalog(backend.catalog.clone())
         .carts(backend.carts.clone())
         .inventory(backend.inventory.clone())
-        .orders(backend.orders.clone(), backend.outbox.clone())
+        .orders_and_outbox(backend.orders.clone(), backend.outbox.clone())
         .payments(gateway.clone())
         .recommendations(backend.recommendations.clone())
         .search(backend.search.clone())

@@ -19,10 +19,9 @@ use ecommerce::catalog_cache::{
 use ecommerce::inventory::InventoryStore;
 use ecommerce::payment::{PaymentGateway, TestGateway};
 use ecommerce::redis_stores::{GatedInventory, Redis, RedisCartStore, RedisCatalogCache};
-use ecommerce::search::SearchDocument;
 use ecommerce::search_engine::TantivySearch;
 use ecommerce::sql::{Db, SqlStores};
-use ecommerce::{Storefront, demo};
+use ecommerce::{ImportItem, Storefront, demo};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where the shop keeps its data.
@@ -151,7 +150,7 @@ pub(crate) async fn open(
         .catalog(catalog.clone())
         .carts(carts)
         .inventory(inventory)
-        .orders(sql.orders.clone(), sql.orders.clone())
+        .orders(sql.orders.clone())
         .recommendations(sql.recommendations.clone())
         .address_book(sql.address_book.clone())
         .promotions(sql.promotions.clone())
@@ -166,9 +165,10 @@ pub(crate) async fn open(
     let shop = builder.build()?;
 
     if shop.categories().await?.is_empty() {
-        seed(&shop, &search, config).await?;
+        seed(&shop, config).await?;
     } else if search.is_empty() {
-        reindex(&shop, &search, config).await?;
+        // The index folder was removed: build it again from the catalog.
+        shop.rebuild_search_index().await?;
     }
     // At every start: saving a promotion again keeps its uses, and the module's definitions
     // win over what an earlier version of the shop saved. The shop ships (`checkout::zones`).
@@ -208,69 +208,30 @@ fn bar(config: &BackendConfig, len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Creates the demo catalog with stock, then indexes it in one pass.
+/// Creates the demo catalog with its stock, indexed for search as it goes.
 async fn seed(
     shop: &Storefront,
-    search: &TantivySearch,
     config: &BackendConfig,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for category in demo::categories() {
         shop.upsert_category(category).await?;
     }
     let progress = bar(config, config.demo_products as u64, "seeding catalog");
-    let mut documents = Vec::with_capacity(config.demo_products);
-    for item in demo::catalog(config.demo_products, 2026) {
-        shop.catalog().upsert_product(item.product.clone()).await?;
-        for (variant, units) in item.product.variants.iter().zip(&item.stock) {
-            if *units > 0 {
-                shop.inventory().receive(&variant.sku, *units).await?;
-            }
-        }
-        let in_stock = item.stock.iter().any(|units| *units > 0);
-        documents.extend(SearchDocument::from_product(&item.product, in_stock));
-        progress.inc(1);
-    }
+    let items = demo::catalog(config.demo_products, 2026).map(|item| {
+        let skus: Vec<_> = item
+            .product
+            .variants
+            .iter()
+            .map(|v| v.sku.clone())
+            .collect();
+        skus.into_iter()
+            .zip(item.stock)
+            .fold(ImportItem::new(item.product), |i, (sku, units)| {
+                i.with_stock(sku, units)
+            })
+    });
+    shop.import(items, |n| progress.set_position(n as u64))
+        .await?;
     progress.finish_with_message("catalog seeded");
-    index(search, documents, config).await
-}
-
-/// Rebuilds the search index from the catalog (the index folder was removed).
-async fn reindex(
-    shop: &Storefront,
-    search: &TantivySearch,
-    config: &BackendConfig,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let mut documents = Vec::new();
-    let mut after = None;
-    loop {
-        let page = shop.products(None, after, 100).await?;
-        for product in page.items {
-            let mut in_stock = false;
-            for variant in &product.variants {
-                in_stock |= shop.stock(&variant.sku).await.is_ok_and(|s| s.on_hand > 0);
-            }
-            documents.extend(SearchDocument::from_product(&product, in_stock));
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    index(search, documents, config).await
-}
-
-async fn index(
-    search: &TantivySearch,
-    documents: Vec<SearchDocument>,
-    config: &BackendConfig,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let progress = bar(config, documents.len() as u64, "indexing");
-    let search = search.clone();
-    tokio::task::spawn_blocking(move || {
-        search.rebuild(documents, |n| progress.set_position(n as u64))?;
-        progress.finish_with_message("index built");
-        Ok::<_, ecommerce::error::SearchError>(())
-    })
-    .await??;
     Ok(())
 }

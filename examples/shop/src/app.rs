@@ -103,6 +103,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/category/{id}", get(pages::category))
         .route("/search", get(pages::search))
         .route("/product/{id}", get(pages::product))
+        .route("/images/products/{file}", get(pages::product_image))
         .route("/cart", get(pages::cart))
         .route("/cart/add", post(pages::add_to_cart))
         .route("/cart/update", post(pages::update_cart))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use ecommerce::address::{Address, AddressInput, Email};
 use ecommerce::address_book::SavedAddress;
 use ecommerce::checkout::Delivery;
@@ -22,13 +22,15 @@ use ecommerce::quote::Quote;
 use ecommerce::shipping::{Bracket, RateRule, ShippingMethod, ShippingQuote, Zone, ZoneTable};
 use ecommerce::tax::{TaxClass, TaxTable};
 use ecommerce::{CheckoutRequest, Placed};
+use maud::{Markup, html};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::api;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiJson, ApiPath, PageError, PageForm, Problem};
-use crate::html::{esc, page, url};
+use crate::html::{encoded, page};
+use crate::pages::empty_cart;
 use crate::session::Session;
 
 /// Countries the shop ships to, as the address form offers them.
@@ -201,7 +203,7 @@ impl CheckoutForm {
     }
 
     /// The contact and address as hidden fields, for the next step's form.
-    fn hidden(&self, with_shipping: bool) -> String {
+    fn hidden(&self, with_shipping: bool) -> Markup {
         let mut fields = vec![
             ("email", &self.email),
             ("name", &self.name),
@@ -216,84 +218,87 @@ impl CheckoutForm {
         if with_shipping {
             fields.push(("shipping", &self.shipping));
         }
-        fields
-            .into_iter()
-            .map(|(name, value)| {
-                format!(
-                    r#"<input type="hidden" name="{name}" value="{}">"#,
-                    esc(value)
-                )
-            })
-            .collect()
+        html! {
+            @for (name, value) in fields {
+                input type="hidden" name=(name) value=(value);
+            }
+        }
     }
 }
 
 // ----- pages -----
 
-fn address_form(session: &Session, form: &CheckoutForm, problem: Option<&Problem>) -> String {
+/// A labelled text field of the address form, named and identified by `id`.
+fn field(id: &str, label: &str, value: &str, required: bool) -> Markup {
+    html! {
+        p {
+            label {
+                (label) " "
+                input id=(id) name=(id) value=(value) maxlength="200" required[required];
+            }
+        }
+    }
+}
+
+/// A problem with what the shopper sent, above the form that sends it again.
+fn problem_notice(problem: &Problem) -> Markup {
+    html! {
+        p.problem data-code=(problem.code) { (problem.message) }
+    }
+}
+
+fn address_form(session: &Session, form: &CheckoutForm, problem: Option<&Problem>) -> Markup {
     let email = if form.email.is_empty() {
-        session.email.clone().unwrap_or_default()
+        session.email.as_deref().unwrap_or_default()
     } else {
-        form.email.clone()
+        &form.email
     };
-    let countries: String = COUNTRIES
-        .iter()
-        .map(|(code, name)| {
-            let selected = if form.country == *code {
-                " selected"
-            } else {
-                ""
-            };
-            format!(r#"<option value="{code}"{selected}>{name}</option>"#)
-        })
-        .collect();
-    let field = |id: &str, label: &str, value: &str, required: bool| {
-        format!(
-            r#"<p><label>{label} <input id="{id}" name="{id}" value="{}" maxlength="200"{}></label></p>"#,
-            esc(value),
-            if required { " required" } else { "" }
-        )
-    };
-    let notice = problem.map_or(String::new(), |p| {
-        format!(
-            r#"<p class="problem" data-code="{}">{}</p>"#,
-            p.code,
-            esc(&p.message)
-        )
-    });
-    format!(
-        r#"<h1>Checkout: delivery</h1>{notice}
-<form id="delivery" method="post" action="/checkout/shipping">
-<p><label>E-mail <input id="email" name="email" type="email" value="{}" required maxlength="254"></label></p>
-{}{}{}{}
-<p><label>State or province <input id="region" name="region" value="{}" maxlength="16" placeholder="TX"></label></p>
-{}
-<p><label>Country <select id="country" name="country">{countries}</select></label></p>
-{}
-<p><button id="to-shipping">Continue to shipping</button></p></form>"#,
-        esc(&email),
-        field("name", "Full name", &form.name, true),
-        field("line1", "Address", &form.line1, true),
-        field("line2", "Address line 2", &form.line2, false),
-        field("city", "City", &form.city, true),
-        esc(&form.region),
-        field("postal_code", "ZIP or postal code", &form.postal_code, true),
-        field("phone", "Phone (for the carrier)", &form.phone, false),
-    )
+    html! {
+        h1 { "Checkout: delivery" }
+        @if let Some(problem) = problem { (problem_notice(problem)) }
+        form #delivery method="post" action="/checkout/shipping" {
+            p {
+                label {
+                    "E-mail "
+                    input #email name="email" type="email" value=(email) required maxlength="254";
+                }
+            }
+            (field("name", "Full name", &form.name, true))
+            (field("line1", "Address", &form.line1, true))
+            (field("line2", "Address line 2", &form.line2, false))
+            (field("city", "City", &form.city, true))
+            p {
+                label {
+                    "State or province "
+                    input #region name="region" value=(form.region) maxlength="16"
+                        placeholder="TX";
+                }
+            }
+            (field("postal_code", "ZIP or postal code", &form.postal_code, true))
+            p {
+                label {
+                    "Country "
+                    select #country name="country" {
+                        @for (code, name) in COUNTRIES {
+                            option value=(code) selected[form.country == code] { (name) }
+                        }
+                    }
+                }
+            }
+            (field("phone", "Phone (for the carrier)", &form.phone, false))
+            p { button #to-shipping { "Continue to shipping" } }
+        }
+    }
 }
 
 /// Step 1: contact and address.
 pub(crate) async fn delivery_page(
     State(state): State<AppState>,
     session: Session,
-) -> Result<Html<String>, PageError> {
+) -> Result<Markup, PageError> {
     let cart = api::session_cart(&state.shop, &session).await?;
     if cart.lines.is_empty() {
-        return Ok(Html(page(
-            "Checkout",
-            &session,
-            r#"<h1>Checkout</h1><p id="empty-cart">Your cart is empty. <a href="/">Keep shopping</a></p>"#,
-        )));
+        return Ok(page("Checkout", &session, empty_cart("Checkout")));
     }
     // A signed-in customer starts from the address they used last.
     let saved = match &session.email {
@@ -323,11 +328,11 @@ pub(crate) async fn delivery_page(
             ..CheckoutForm::default()
         },
     };
-    Ok(Html(page(
+    Ok(page(
         "Checkout",
         &session,
-        &address_form(&session, &form, None),
-    )))
+        address_form(&session, &form, None),
+    ))
 }
 
 /// Step 2: the shipping methods for the address (or the address form again, saying what is
@@ -342,7 +347,7 @@ pub(crate) async fn shipping_page(
         Ok(address) => address,
         Err(problem) => {
             let body = address_form(&session, &form, Some(&problem));
-            return Ok((problem.status, Html(page("Checkout", &session, &body))).into_response());
+            return Ok((problem.status, page("Checkout", &session, body)).into_response());
         }
     };
     let quotes = match state.shop.shipping_quotes(cart, &address).await {
@@ -354,7 +359,7 @@ pub(crate) async fn shipping_page(
                 "No shipping method can take this cart to this address.",
             );
             let body = address_form(&session, &form, Some(&problem));
-            return Ok((problem.status, Html(page("Checkout", &session, &body))).into_response());
+            return Ok((problem.status, page("Checkout", &session, body)).into_response());
         }
         Err(e) => {
             let problem = Problem::from(e);
@@ -362,32 +367,32 @@ pub(crate) async fn shipping_page(
                 return Err(problem.into());
             }
             let body = address_form(&session, &form, Some(&problem));
-            return Ok((problem.status, Html(page("Checkout", &session, &body))).into_response());
+            return Ok((problem.status, page("Checkout", &session, body)).into_response());
         }
     };
-    let options: String = quotes
-        .iter()
-        .enumerate()
-        .map(|(i, q)| {
-            let json = serde_json::to_string(q).expect("quotes serialize");
-            format!(
-                r#"<label class="shipping-option"><input type="radio" name="shipping" id="shipping-{}" value="{}"{}> {} <span class="price">{}</span></label><br>"#,
-                esc(&q.method),
-                esc(&json),
-                if i == 0 { " checked" } else { "" },
-                esc(&q.name),
-                esc(&q.amount.to_string())
-            )
-        })
-        .collect();
-    let body = format!(
-        r#"<h1>Checkout: shipping</h1><p>To:</p><pre id="ship-to">{}</pre>
-<form id="shipping" method="post" action="/checkout/review">{}<fieldset><legend>Shipping method</legend>{options}</fieldset>
-<p><button id="to-review">Review the order</button></p></form>"#,
-        esc(&address.to_string()),
-        form.hidden(false)
-    );
-    Ok(Html(page("Checkout", &session, &body)).into_response())
+    let body = html! {
+        h1 { "Checkout: shipping" }
+        p { "To:" }
+        pre #ship-to { (address) }
+        form #shipping method="post" action="/checkout/review" {
+            (form.hidden(false))
+            fieldset {
+                legend { "Shipping method" }
+                @for (i, q) in quotes.iter().enumerate() {
+                    label.shipping-option {
+                        input type="radio" name="shipping" id={ "shipping-" (q.method) }
+                            value=(serde_json::to_string(q).expect("quotes serialize"))
+                            checked[i == 0];
+                        " " (q.name) " "
+                        span.price { (q.amount) }
+                    }
+                    br;
+                }
+            }
+            p { button #to-review { "Review the order" } }
+        }
+    };
+    Ok(page("Checkout", &session, body).into_response())
 }
 
 /// A discount as negative money: `−3.00 USD`.
@@ -395,37 +400,35 @@ pub(crate) fn minus(m: &Money) -> String {
     format!("−{m}")
 }
 
-/// A promotion's name and, when it came with one, its code, as HTML.
-pub(crate) fn promotion_label(name: &str, code: Option<&CouponCode>) -> String {
-    match code {
-        Some(code) => format!(
-            r#"{} <span class="code">{}</span>"#,
-            esc(name),
-            esc(code.as_str())
-        ),
-        None => esc(name),
+/// A promotion's name and, when it came with one, its code.
+pub(crate) fn promotion_label(name: &str, code: Option<&CouponCode>) -> Markup {
+    html! {
+        (name)
+        @if let Some(code) = code {
+            " "
+            span.code { (code.as_str()) }
+        }
     }
 }
 
-/// The codes a trace says do not apply, each with why, as a list (empty when every code
+/// The codes a trace says do not apply, each with why, as a list (nothing when every code
 /// applies).
-pub(crate) fn codes_not_applied(trace: &[Trace]) -> String {
-    let items: String = trace
+pub(crate) fn codes_not_applied(trace: &[Trace]) -> Markup {
+    let items: Vec<_> = trace
         .iter()
         .filter_map(|t| Some((t.code.as_ref()?, t.not_applied.as_ref()?, t)))
-        .map(|(code, why, t)| {
-            format!(
-                r#"<li class="code-not-applied" data-code="{}">{} does not apply: {}.</li>"#,
-                esc(code.as_str()),
-                promotion_label(&t.name, Some(code)),
-                esc(&crate::promotions::reason(why, trace))
-            )
-        })
         .collect();
-    if items.is_empty() {
-        String::new()
-    } else {
-        format!(r#"<ul id="codes-not-applied">{items}</ul>"#)
+    html! {
+        @if !items.is_empty() {
+            ul #codes-not-applied {
+                @for (code, why, t) in items {
+                    li.code-not-applied data-code=(code.as_str()) {
+                        (promotion_label(&t.name, Some(code)))
+                        " does not apply: " (crate::promotions::reason(why, trace)) "."
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -433,101 +436,98 @@ pub(crate) fn codes_not_applied(trace: &[Trace]) -> String {
 /// taxes by rate, then the sums as the shopper checks them: the subtotal, each promotion
 /// applied (with its code), the shipping, the tax and the total
 /// (`subtotal − discounts + shipping + tax = total`, prices being tax-exclusive).
-pub(crate) fn quote_table(quote: &Quote, titles: &dyn Fn(&str) -> String) -> String {
+pub(crate) fn quote_table(quote: &Quote, titles: &dyn Fn(&str) -> String) -> Markup {
     let discount = |m: &Money| {
-        if m.amount.is_zero() {
-            String::new()
-        } else {
-            esc(&minus(m))
+        html! {
+            @if !m.amount.is_zero() { (minus(m)) }
         }
     };
-    let mut rows = String::new();
-    for line in &quote.lines {
-        rows.push_str(&format!(
-            r#"<tr class="quote-line"><td>{}</td><td>{}</td><td>{}</td><td class="discount">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-            esc(&titles(line.sku.as_str())),
-            line.quantity,
-            esc(&line.amount.to_string()),
-            discount(&line.discount),
-            esc(&line.net.to_string()),
-            esc(&line.tax.to_string()),
-            esc(&line.total.to_string())
-        ));
+    html! {
+        table #quote {
+            tr {
+                th { "Item" } th { "Quantity" } th { "Price" } th { "Discount" } th { "Net" }
+                th { "Tax" } th { "Total" }
+            }
+            @for line in &quote.lines {
+                tr.quote-line {
+                    td { (titles(line.sku.as_str())) }
+                    td { (line.quantity) }
+                    td { (line.amount) }
+                    td.discount { (discount(&line.discount)) }
+                    td { (line.net) }
+                    td { (line.tax) }
+                    td { (line.total) }
+                }
+            }
+            @if let Some(s) = &quote.shipping {
+                tr #quote-shipping {
+                    td { "Shipping: " (s.name) }
+                    td {}
+                    td { (s.amount) }
+                    td.discount { (discount(&s.discount)) }
+                    td { (s.net) }
+                    td { (s.tax) }
+                    td { (s.total) }
+                }
+            }
+            @for t in quote.taxes.iter().filter(|t| !t.tax.amount.is_zero()) {
+                tr.quote-tax {
+                    td colspan="5" {
+                        (t.name) " (" ((t.rate * Decimal::ONE_HUNDRED).normalize()) "%) on "
+                        (t.base)
+                    }
+                    td { (t.tax) }
+                    td {}
+                }
+            }
+            tr {
+                td colspan="6" { "Subtotal" }
+                td #quote-subtotal { (quote.subtotal) }
+            }
+            @for a in &quote.promotions {
+                tr.quote-discount data-promotion=(a.promotion.as_str()) {
+                    td colspan="6" {
+                        (promotion_label(&a.name, a.code.as_ref()))
+                        @if !a.shipping.amount.is_zero() {
+                            " "
+                            span.muted { "(on shipping)" }
+                        }
+                    }
+                    td { (minus(&a.amount)) }
+                }
+            }
+            @if let Some(s) = &quote.shipping {
+                tr {
+                    td colspan="6" { "Shipping: " (s.name) }
+                    td #quote-shipping-amount { (s.amount) }
+                }
+            }
+            tr {
+                td colspan="6" { strong { "Tax" } }
+                td #quote-tax { (quote.tax_total) }
+            }
+            tr {
+                td colspan="6" { strong { "Total" } }
+                td #quote-total.price { (quote.total) }
+            }
+            @if !quote.discount_total.amount.is_zero() {
+                tr {
+                    td.muted colspan="6" { "You save" }
+                    td #quote-savings.muted { (quote.discount_total) }
+                }
+            }
+        }
     }
-    if let Some(s) = &quote.shipping {
-        rows.push_str(&format!(
-            r#"<tr id="quote-shipping"><td>Shipping: {}</td><td></td><td>{}</td><td class="discount">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-            esc(&s.name),
-            esc(&s.amount.to_string()),
-            discount(&s.discount),
-            esc(&s.net.to_string()),
-            esc(&s.tax.to_string()),
-            esc(&s.total.to_string())
-        ));
-    }
-    let taxes: String = quote
-        .taxes
-        .iter()
-        .filter(|t| !t.tax.amount.is_zero())
-        .map(|t| {
-            format!(
-                r#"<tr class="quote-tax"><td colspan="5">{} ({}%) on {}</td><td>{}</td><td></td></tr>"#,
-                esc(&t.name),
-                (t.rate * Decimal::ONE_HUNDRED).normalize(),
-                esc(&t.base.to_string()),
-                esc(&t.tax.to_string())
-            )
-        })
-        .collect();
-    let promotions: String = quote
-        .promotions
-        .iter()
-        .map(|a| {
-            let on_shipping = if a.shipping.amount.is_zero() {
-                ""
-            } else {
-                r#" <span class="muted">(on shipping)</span>"#
-            };
-            format!(
-                r#"<tr class="quote-discount" data-promotion="{}"><td colspan="6">{}{on_shipping}</td><td>{}</td></tr>"#,
-                esc(a.promotion.as_str()),
-                promotion_label(&a.name, a.code.as_ref()),
-                esc(&minus(&a.amount))
-            )
-        })
-        .collect();
-    let shipping = quote.shipping.as_ref().map_or(String::new(), |s| {
-        format!(
-            r#"<tr><td colspan="6">Shipping: {}</td><td id="quote-shipping-amount">{}</td></tr>"#,
-            esc(&s.name),
-            esc(&s.amount.to_string())
-        )
-    });
-    let savings = if quote.discount_total.amount.is_zero() {
-        String::new()
-    } else {
-        format!(
-            r#"<tr><td colspan="6" class="muted">You save</td><td id="quote-savings" class="muted">{}</td></tr>"#,
-            esc(&quote.discount_total.to_string())
-        )
-    };
-    format!(
-        r#"<table id="quote"><tr><th>Item</th><th>Quantity</th><th>Price</th><th>Discount</th><th>Net</th><th>Tax</th><th>Total</th></tr>{rows}{taxes}
-<tr><td colspan="6">Subtotal</td><td id="quote-subtotal">{}</td></tr>{promotions}{shipping}
-<tr><td colspan="6"><strong>Tax</strong></td><td id="quote-tax">{}</td></tr>
-<tr><td colspan="6"><strong>Total</strong></td><td id="quote-total" class="price">{}</td></tr>{savings}</table>"#,
-        esc(&quote.subtotal.to_string()),
-        esc(&quote.tax_total.to_string()),
-        esc(&quote.total.to_string())
-    )
 }
 
+/// The review step's body: where the order goes, the quote, and the Pay form. `notice` (a
+/// price that moved, a promotion that ran out) is shown above it.
 async fn review_body(
     state: &AppState,
     session: &Session,
     form: &CheckoutForm,
-    notice: &str,
-) -> Result<String, Problem> {
+    notice: Option<Markup>,
+) -> Result<Markup, Problem> {
     let cart = api::session_cart(&state.shop, session).await?;
     let delivery = form.delivery()?;
     let quote = state.shop.quote(cart.id, Some(&delivery)).await?;
@@ -539,23 +539,37 @@ async fn review_body(
     };
     // One key per rendering of the form: pressing "Pay" twice places one order.
     let key = uuid::Uuid::new_v4();
-    Ok(format!(
-        r#"<h1>Checkout: review</h1>{notice}<p>Ship to:</p><pre id="ship-to">{}</pre><p>Confirmation to <span id="contact">{}</span></p>{}{}
-<p class="muted">Discount codes are added and removed <a href="/cart">in your cart</a>.</p>
-<form id="checkout" method="post" action="/checkout">{}<input type="hidden" name="quote_hash" value="{}"><input type="hidden" name="idempotency_key" value="{key}">
-<fieldset><legend>Pay with a test card</legend>
-<label><input type="radio" name="payment_method" value="tok_approve" checked> Approved card</label><br>
-<label><input type="radio" name="payment_method" value="tok_pending"> Card with 3-D Secure</label><br>
-<label><input type="radio" name="payment_method" value="tok_decline"> Declined card</label>
-</fieldset><p><button id="pay">Pay {}</button></p></form>"#,
-        esc(&delivery.shipping_address.to_string()),
-        esc(delivery.email.as_str()),
-        quote_table(&quote, &titles),
-        codes_not_applied(&quote.promotion_trace),
-        form.hidden(true),
-        esc(&quote.hash),
-        esc(&quote.total.to_string()),
-    ))
+    let cards = [
+        ("tok_approve", "Approved card"),
+        ("tok_pending", "Card with 3-D Secure"),
+        ("tok_decline", "Declined card"),
+    ];
+    Ok(html! {
+        h1 { "Checkout: review" }
+        @if let Some(notice) = notice { (notice) }
+        p { "Ship to:" }
+        pre #ship-to { (delivery.shipping_address) }
+        p { "Confirmation to " span #contact { (delivery.email.as_str()) } }
+        (quote_table(&quote, &titles))
+        (codes_not_applied(&quote.promotion_trace))
+        p.muted { "Discount codes are added and removed " a href="/cart" { "in your cart" } "." }
+        form #checkout method="post" action="/checkout" {
+            (form.hidden(true))
+            input type="hidden" name="quote_hash" value=(quote.hash);
+            input type="hidden" name="idempotency_key" value=(key);
+            fieldset {
+                legend { "Pay with a test card" }
+                @for (i, (token, label)) in cards.iter().enumerate() {
+                    @if i > 0 { br; }
+                    label {
+                        input type="radio" name="payment_method" value=(token) checked[i == 0];
+                        " " (label)
+                    }
+                }
+            }
+            p { button #pay { "Pay " (quote.total) } }
+        }
+    })
 }
 
 /// Step 3: the whole price, to the cent, and the Pay button. With `remove_code`, the code is
@@ -564,7 +578,7 @@ pub(crate) async fn review_page(
     State(state): State<AppState>,
     session: Session,
     PageForm(form): PageForm<CheckoutForm>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Markup, PageError> {
     if !form.remove_code.is_empty() {
         let cart = session.cart.ok_or_else(|| Problem::not_found("cart"))?;
         state
@@ -573,8 +587,8 @@ pub(crate) async fn review_page(
             .await
             .map_err(Problem::of_cart_change)?;
     }
-    let body = review_body(&state, &session, &form, "").await?;
-    Ok(Html(page("Checkout", &session, &body)))
+    let body = review_body(&state, &session, &form, None).await?;
+    Ok(page("Checkout", &session, body))
 }
 
 /// Step 4: pays the reviewed quote; a price that moved since is shown again for review.
@@ -592,13 +606,13 @@ pub(crate) async fn pay(
     let accepted = match state.shop.quote(cart, Some(&delivery)).await {
         Ok(quote) if quote.hash == form.quote_hash => Some(quote),
         Ok(_) => {
-            let notice = r#"<p class="problem" data-code="quote_changed">The price changed since you reviewed it. Nothing was charged; please check the new total.</p>"#;
-            let body = review_body(&state, &session, &form, notice).await?;
-            return Ok((
-                StatusCode::CONFLICT,
-                Html(page("Checkout", &session, &body)),
-            )
-                .into_response());
+            let notice = html! {
+                p.problem data-code="quote_changed" {
+                    "The price changed since you reviewed it. Nothing was charged; please check the new total."
+                }
+            };
+            let body = review_body(&state, &session, &form, Some(notice)).await?;
+            return Ok((StatusCode::CONFLICT, page("Checkout", &session, body)).into_response());
         }
         // A retry of a checkout that already went through: the saga answers it.
         Err(_) => None,
@@ -628,8 +642,8 @@ pub(crate) async fn pay(
         // the price without it.
         Err(problem) if problem.code == "promotion_exhausted" => {
             let notice = exhausted_notice(&problem, &form);
-            let body = review_body(&state, &session, &form, &notice).await?;
-            return Ok((problem.status, Html(page("Checkout", &session, &body))).into_response());
+            let body = review_body(&state, &session, &form, Some(notice)).await?;
+            return Ok((problem.status, page("Checkout", &session, body)).into_response());
         }
         Err(problem) => return Err(problem.into()),
     };
@@ -638,24 +652,20 @@ pub(crate) async fn pay(
 
 /// What the review says when a promotion ran out at Pay: the problem, and for a code a
 /// button that takes it off the cart and shows the price without it.
-fn exhausted_notice(problem: &Problem, form: &CheckoutForm) -> String {
-    let code = problem
-        .detail
-        .as_ref()
-        .and_then(|d| d["code"].as_str())
-        .map(str::to_owned);
-    let remove = code.map_or(String::new(), |code| {
-        format!(
-            r#"<form method="post" action="/checkout/review">{}<input type="hidden" name="remove_code" value="{code}"><button id="remove-exhausted-code">Remove {code} and review the new total</button></form>"#,
-            form.hidden(true),
-            code = esc(&code)
-        )
-    });
-    format!(
-        r#"<div class="problem" data-code="{}"><p>{}</p>{remove}</div>"#,
-        problem.code,
-        esc(&problem.message)
-    )
+fn exhausted_notice(problem: &Problem, form: &CheckoutForm) -> Markup {
+    let code = problem.detail.as_ref().and_then(|d| d["code"].as_str());
+    html! {
+        div.problem data-code=(problem.code) {
+            p { (problem.message) }
+            @if let Some(code) = code {
+                form method="post" action="/checkout/review" {
+                    (form.hidden(true))
+                    input type="hidden" name="remove_code" value=(code);
+                    button #remove-exhausted-code { "Remove " (code) " and review the new total" }
+                }
+            }
+        }
+    }
 }
 
 /// Keeps a signed-in customer's shipping address in their address book, for the next
@@ -694,7 +704,7 @@ pub(crate) async fn api_remove_address(
 fn after_payment(placed: &Placed) -> String {
     let order = placed.order();
     match crate::pages::pending_payment(order) {
-        Some(payment) => format!("/test-provider/3ds/{}", url(payment)),
+        Some(payment) => format!("/test-provider/3ds/{}", encoded(payment)),
         None => format!("/orders/{}", order.id),
     }
 }

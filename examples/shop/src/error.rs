@@ -8,7 +8,7 @@ use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, Quer
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use ecommerce::address::AddressError;
 use ecommerce::error::{
     CartError, CatalogError, CheckoutError, Error, InventoryError, OrderError, PaymentError,
@@ -20,6 +20,7 @@ use ecommerce::promotion::{CouponProblem, MAX_CODES_PER_CART, PromotionError};
 use ecommerce::quote::QuoteItem;
 use ecommerce::shipping::ShippingError;
 use ecommerce::tax::TaxError;
+use maud::html;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -470,13 +471,14 @@ impl<E: Into<Problem>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let title = self.0.status.canonical_reason().unwrap_or("Error");
-        let body = format!(
-            r#"<section class="problem"><h1>{}</h1><p data-code="{}">{}</p><p><a href="/">Back to the shop</a></p></section>"#,
-            html::esc(title),
-            self.0.code,
-            html::esc(&self.0.message)
-        );
-        (self.0.status, Html(html::bare_page(title, &body))).into_response()
+        let body = html! {
+            section.problem {
+                h1 { (title) }
+                p data-code=(self.0.code) { (self.0.message) }
+                p { a href="/" { "Back to the shop" } }
+            }
+        };
+        (self.0.status, html::bare_page(title, body)).into_response()
     }
 }
 

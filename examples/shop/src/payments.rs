@@ -11,10 +11,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{Html, Redirect};
+use axum::response::Redirect;
 use chrono::Utc;
 use ecommerce::order::OrderStatus;
 use ecommerce::payment::{PaymentId, PaymentStatus, SignedWebhook, WebhookError};
+use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -91,27 +92,33 @@ pub(crate) async fn challenge(
     State(state): State<AppState>,
     session: Session,
     PagePath(payment): PagePath<String>,
-) -> Result<Html<String>, PageError> {
+) -> Result<Markup, PageError> {
     let payment = own_payment(&state, &session, payment).await?;
     let charge = state
         .gateway
         .charge_of(&payment)
         .ok_or_else(|| Problem::not_found("payment"))?;
-    let body = if charge.status == PaymentStatus::Pending {
-        format!(
-            r#"<section class="card"><h1>Test bank: 3-D Secure</h1>
-<p>Confirm the payment of <span class="price">{amount}</span>.</p>
-<form method="post"><input type="hidden" name="outcome" value="approve"><button id="approve-3ds">Approve</button></form>
-<form method="post"><input type="hidden" name="outcome" value="fail"><button id="fail-3ds">Fail authentication</button></form></section>"#,
-            amount = html::esc(&charge.amount.to_string())
-        )
-    } else {
-        format!(
-            r#"<section class="card"><h1>Test bank</h1><p>This payment is already {}.</p><p><a href="/orders">Your orders</a></p></section>"#,
-            html::esc(&format!("{:?}", charge.status).to_lowercase())
-        )
+    let body = html! {
+        section.card {
+            @if charge.status == PaymentStatus::Pending {
+                h1 { "Test bank: 3-D Secure" }
+                p { "Confirm the payment of " span.price { (charge.amount) } "." }
+                form method="post" {
+                    input type="hidden" name="outcome" value="approve";
+                    button #approve-3ds { "Approve" }
+                }
+                form method="post" {
+                    input type="hidden" name="outcome" value="fail";
+                    button #fail-3ds { "Fail authentication" }
+                }
+            } @else {
+                h1 { "Test bank" }
+                p { "This payment is already " (format!("{:?}", charge.status).to_lowercase()) "." }
+                p { a href="/orders" { "Your orders" } }
+            }
+        }
     };
-    Ok(Html(html::bare_page("Test bank", &body)))
+    Ok(html::bare_page("Test bank", body))
 }
 
 /// The shopper's answer at the test bank.

@@ -195,6 +195,10 @@ async fn a_shopper_browses_searches_pays_and_sees_the_order() {
         .click(&format!(r#".hit a[href="/product/{product}"]"#))
         .await;
     assert_eq!(browser.text("#product-title").await, title);
+    // The product's image, and other products to look at.
+    browser.find(".product-image").await;
+    assert!(!browser.all("#also-bought a").await.is_empty());
+    browser.screenshot("product.png").await;
 
     // Cart, then checkout: address, shipping method, review with shipping and tax, pay with
     // the approving test card.

@@ -7,6 +7,7 @@ mod browser;
 mod hardening;
 mod money;
 mod outage;
+mod pages;
 
 use std::path::PathBuf;
 

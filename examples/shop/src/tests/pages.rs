@@ -1,0 +1,321 @@
+//! The pages as a shopper's browser gets them: product images on every card, on the product
+//! page and in the cart, served as SVG; text from the catalog escaped on pages and in
+//! images; category names in the search facets; and a product page that always suggests
+//! other products.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ecommerce::catalog::{Category, Product, Variant};
+use ecommerce::id::{CategoryId, ProductId, Sku};
+use ecommerce::money::{Currency, Money};
+use reqwest::StatusCode;
+
+use super::TestShop;
+use super::api::{add, pay};
+
+/// A page's status, `Content-Type` and text.
+async fn fetch(client: &reqwest::Client, url: String) -> (StatusCode, String, String) {
+    let res = client.get(url).send().await.unwrap();
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, res.text().await.unwrap())
+}
+
+/// The "also bought" section of a product page.
+fn also_bought(page: &str) -> &str {
+    let start = page
+        .find(r#"<section id="also-bought""#)
+        .unwrap_or_else(|| panic!("no also-bought section: {page}"));
+    let end = start + page[start..].find("</section>").expect("the section ends");
+    &page[start..end]
+}
+
+/// The products a page section links to.
+fn linked_products(html: &str) -> Vec<ProductId> {
+    html.split(r#"href="/product/"#)
+        .skip(1)
+        .map(|rest| rest[..36].parse().expect("a product id"))
+        .collect()
+}
+
+/// A product alone in a new category, whose title, brand and category name are made of
+/// markup.
+async fn markup_product(shop: &TestShop) -> Product {
+    let category = Category {
+        id: CategoryId::new("lamps-and-lights").unwrap(),
+        name: "Lamps & Lights".to_owned(),
+        parent: None,
+    };
+    shop.state
+        .shop
+        .upsert_category(category.clone())
+        .await
+        .unwrap();
+    let product = Product {
+        id: ProductId::new(),
+        title: r#"<script>alert("pwned")</script> Quokkalight lantern"#.to_owned(),
+        description: "A lantern <b>not</b> in bold.".to_owned(),
+        brand: "Glow & <i>Co</i>".to_owned(),
+        category: category.id,
+        attributes: BTreeMap::new(),
+        variants: vec![Variant {
+            sku: Sku::new("QUOKKA-LANTERN").unwrap(),
+            options: BTreeMap::from([("color".to_owned(), "<red>".to_owned())]),
+            price: Money::from_minor(2_500, Currency::Usd),
+            published: true,
+            profile: Default::default(),
+        }],
+        published: true,
+        created_at: chrono::Utc::now(),
+    };
+    shop.state
+        .shop
+        .upsert_product(product.clone())
+        .await
+        .unwrap();
+    product
+}
+
+#[tokio::test]
+async fn product_images_show_on_cards_product_pages_and_cart_lines() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (product, sku, _, title) = shop.in_stock(1).await;
+    let image = format!("/images/products/{product}.svg");
+
+    let (status, _, page) = fetch(&ann, shop.at(&format!("/product/{product}"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains(&format!(r#"<img class="product-image" src="{image}""#)),
+        "{page}"
+    );
+
+    let res = ann.get(shop.at(&image)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(cache.contains("max-age="), "{cache}");
+    let svg = res.text().await.unwrap();
+    assert!(
+        svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg""#),
+        "{svg}"
+    );
+    assert!(svg.ends_with("</svg>"), "{svg}");
+    assert!(svg.contains(&title.replace('&', "&amp;")), "{svg}");
+    let (_, _, again) = fetch(&ann, shop.at(&image)).await;
+    assert_eq!(again, svg, "the same product, the same image");
+
+    // Cards: the home page, the product's category, its search hit.
+    let category = shop
+        .state
+        .shop
+        .product(product)
+        .await
+        .unwrap()
+        .unwrap()
+        .category;
+    let (_, _, home) = fetch(&ann, shop.at("/")).await;
+    assert!(
+        home.contains(r#"<img class="thumb" src="/images/products/"#),
+        "{home}"
+    );
+    let (_, _, listing) = fetch(&ann, shop.at(&format!("/category/{category}"))).await;
+    assert!(
+        listing.contains(r#"<img class="thumb" src="/images/products/"#),
+        "{listing}"
+    );
+    let query = crate::html::encoded(&title).to_string();
+    let (_, _, results) = fetch(&ann, shop.at(&format!("/search?q={query}"))).await;
+    assert!(results.contains(&format!(r#"src="{image}""#)), "{results}");
+
+    // The cart line shows the product's image and links to its page.
+    add(&shop, &ann, &sku, 1).await;
+    let (_, _, cart) = fetch(&ann, shop.at("/cart")).await;
+    assert!(cart.contains(&format!(r#"src="{image}""#)), "{cart}");
+    assert!(
+        cart.contains(&format!(r#"href="/product/{product}""#)),
+        "{cart}"
+    );
+}
+
+#[tokio::test]
+async fn images_of_unknown_or_unlisted_products_are_not_found() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (product, _, _, _) = shop.in_stock(1).await;
+    for path in [
+        format!("/images/products/{}.svg", ProductId::new()),
+        "/images/products/not-an-id.svg".to_owned(),
+        format!("/images/products/{product}.png"),
+        format!("/images/products/{product}"),
+    ] {
+        let (status, content_type, body) = fetch(&ann, shop.at(&path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(content_type.starts_with("text/html"), "{path}");
+        assert!(body.contains(r#"data-code="not_found""#), "{body}");
+        assert!(body.contains("image not found"), "{body}");
+    }
+
+    // A product taken off sale has no image either.
+    let mut unlisted = shop.state.shop.product(product).await.unwrap().unwrap();
+    unlisted.published = false;
+    shop.state.shop.upsert_product(unlisted).await.unwrap();
+    let (status, _, _) = fetch(&ann, shop.at(&format!("/images/products/{product}.svg"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn catalog_text_is_escaped_on_the_product_page_and_in_its_image() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let product = markup_product(&shop).await;
+
+    let (status, _, page) = fetch(&ann, shop.at(&format!("/product/{}", product.id))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        page.matches("<script").count(),
+        1,
+        "only the shop's own script: {page}"
+    );
+    assert!(!page.contains("<b>") && !page.contains("<i>") && !page.contains("<red>"));
+    let title = "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt; Quokkalight lantern";
+    assert!(
+        page.contains(&format!(r#"<h1 id="product-title">{title}</h1>"#)),
+        "{page}"
+    );
+    assert!(page.contains(&format!(r#"alt="{title}""#)), "{page}");
+    assert!(page.contains("Glow &amp; &lt;i&gt;Co&lt;/i&gt;"), "{page}");
+    assert!(
+        page.contains("A lantern &lt;b&gt;not&lt;/b&gt; in bold."),
+        "{page}"
+    );
+    assert!(page.contains("color: &lt;red&gt;"), "{page}");
+    // The product page names the category and links to it by id.
+    assert!(
+        page.contains(r#"<a href="/category/lamps-and-lights">Lamps &amp; Lights</a>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<title>{title} · Demo Shop</title>")),
+        "{page}"
+    );
+
+    let (status, content_type, svg) = fetch(
+        &ann,
+        shop.at(&format!("/images/products/{}.svg", product.id)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "image/svg+xml");
+    assert_eq!(svg.matches('<').count(), svg.matches('>').count());
+    assert!(!svg.contains("<script") && !svg.contains("<i>"), "{svg}");
+    assert!(svg.contains(&format!("{title}</title>")), "{svg}");
+    assert!(
+        svg.contains(">Glow &amp; &lt;i&gt;Co&lt;/i&gt;</text>"),
+        "{svg}"
+    );
+}
+
+#[tokio::test]
+async fn search_facets_show_category_names_and_filter_by_id() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    markup_product(&shop).await;
+
+    // The index takes the new product in shortly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let (status, _, page) = fetch(&ann, shop.at("/search?q=Quokkalight")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        if page.contains(r#"<p id="result-count">1 products</p>"#) {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "not found by search: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let facet = r#"<a class="facet" href="/search?q=Quokkalight&amp;category=lamps-and-lights">Lamps &amp; Lights</a>"#;
+    assert!(page.contains(facet), "{page}");
+    assert!(!page.contains(">lamps-and-lights</a>"), "{page}");
+
+    // The link filters by the category's id.
+    let (status, _, filtered) = fetch(
+        &ann,
+        shop.at("/search?q=Quokkalight&category=lamps-and-lights"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        filtered.contains(r#"<p id="result-count">1 products</p>"#),
+        "{filtered}"
+    );
+
+    // The demo catalog's categories are named too.
+    let (_, _, audio) = fetch(&ann, shop.at("/search?q=headphones")).await;
+    assert!(audio.contains("&amp;category=audio\">Audio</a>"), "{audio}");
+}
+
+#[tokio::test]
+async fn every_product_page_suggests_other_products() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+
+    // A fresh shop has no co-purchases: every page suggests products of its category.
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let listing = shop.state.shop.products(None, after, 100).await.unwrap();
+        for product in &listing.items {
+            let (status, _, page) = fetch(&ann, shop.at(&format!("/product/{}", product.id))).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let section = also_bought(&page);
+            let linked = linked_products(section);
+            assert!(!linked.is_empty(), "{section}");
+            assert!(!linked.contains(&product.id), "{section}");
+            pages += 1;
+        }
+        match listing.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages >= 100, "{pages} product pages");
+
+    // A product alone in its category suggests others of the catalog.
+    let alone = markup_product(&shop).await;
+    let (_, _, page) = fetch(&ann, shop.at(&format!("/product/{}", alone.id))).await;
+    let section = also_bought(&page);
+    assert!(section.contains(r#"data-source="similar""#), "{section}");
+    assert!(!linked_products(section).is_empty(), "{section}");
+
+    // Once bought together, a product suggests what was bought with it.
+    let (first, first_sku, _, _) = shop
+        .in_stock_where(1, |p, v| p.variants[0].sku == v.sku)
+        .await;
+    let (second, second_sku, _, _) = shop
+        .in_stock_where(1, |p, v| p.id != first && p.variants[0].sku == v.sku)
+        .await;
+    add(&shop, &ann, &first_sku, 1).await;
+    add(&shop, &ann, &second_sku, 1).await;
+    let (status, order) = pay(&shop, &ann, "tok_approve").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, page) = fetch(&ann, shop.at(&format!("/product/{first}"))).await;
+        let section = also_bought(&page);
+        if section.contains(r#"data-source="also_bought""#) {
+            assert!(section.contains("Customers also bought"), "{section}");
+            assert_eq!(linked_products(section), vec![second], "{section}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no co-purchases shown: {section}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

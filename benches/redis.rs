@@ -43,7 +43,7 @@ fn cart_with_a_line() -> Cart {
         sku: Sku::new("BENCH-1").expect("sku"),
         product: ProductId::new(),
         title: "Bench item".into(),
-        price: Money::from_minor(1_999, Currency::Usd),
+        price: Money::from_minor(1_999, Currency::USD),
         available: true,
         profile: Default::default(),
     };

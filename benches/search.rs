@@ -83,22 +83,19 @@ fn query_log() -> Vec<(&'static str, Vec<SearchQuery>)> {
         ("smart", None, None, Some(500)),
     ]
     .into_iter()
-    .map(|(text, category, min, max)| SearchQuery {
-        text: text.into(),
-        filters: SearchFilters {
-            category: category.map(|c| CategoryId::new(c).expect("slug")),
-            min_price: min.map(Decimal::from),
-            max_price: max.map(Decimal::from),
-            in_stock_only: true,
-            ..SearchFilters::default()
-        },
-        sort: if text.is_empty() {
-            SortOrder::PriceAscending
-        } else {
-            SortOrder::Relevance
-        },
-        facets: true,
-        ..SearchQuery::default()
+    .map(|(text, category, min, max)| {
+        let mut filters = SearchFilters::default().with_in_stock_only(true);
+        filters.category = category.map(|c| CategoryId::new(c).expect("slug"));
+        filters.min_price = min.map(Decimal::from);
+        filters.max_price = max.map(Decimal::from);
+        SearchQuery::text(text)
+            .with_filters(filters)
+            .with_sort(if text.is_empty() {
+                SortOrder::PriceAscending
+            } else {
+                SortOrder::Relevance
+            })
+            .with_facets(true)
     })
     .collect();
     vec![

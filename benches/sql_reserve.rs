@@ -203,23 +203,18 @@ async fn main() {
                 .build()
                 .expect("storefront");
             let s = sku(format!("CHK-{buckets}"));
-            shop.upsert_product(Product {
-                id: ProductId::new(),
-                title: "Bench item".into(),
-                description: String::new(),
-                brand: "Acme".into(),
-                category: CategoryId::new("bench").expect("slug"),
-                attributes: Default::default(),
-                variants: vec![Variant {
-                    sku: s.clone(),
-                    options: Default::default(),
-                    price: Money::from_minor(1_000, Currency::Usd),
-                    published: true,
-                    profile: Default::default(),
-                }],
-                published: true,
-                created_at: chrono::Utc::now(),
-            })
+            shop.upsert_product(
+                Product::new(
+                    ProductId::new(),
+                    "Bench item",
+                    CategoryId::new("bench").expect("slug"),
+                )
+                .with_brand("Acme")
+                .with_variants([Variant::new(
+                    s.clone(),
+                    Money::from_minor(1_000, Currency::USD),
+                )]),
+            )
             .await
             .expect("product");
             shop.receive_stock(&s, 1_000_000).await.expect("stock");
@@ -238,15 +233,12 @@ async fn main() {
                             shop.add_item(cart.id, &s, 1).await.expect("add");
                             let key = IdempotencyKey::new(format!("b{buckets}-{rep}-{c}-{i}"))
                                 .expect("key");
-                            shop.place_order(CheckoutRequest {
-                                cart: cart.id,
+                            shop.place_order(CheckoutRequest::new(
+                                cart.id,
                                 customer,
-                                payment_method: PaymentMethod::new("tok_approve").expect("token"),
-                                idempotency_key: key,
-                                delivery: None,
-                                accepted_quote: None,
-                                without_exhausted_promotions: false,
-                            })
+                                PaymentMethod::new("tok_approve").expect("token"),
+                                key,
+                            ))
                             .await
                             .expect("checkout");
                         }

@@ -12,7 +12,7 @@
 //!   [`PaymentError::Unavailable`]) and let `lookup` find out later: the saga keeps the stock
 //!   held and `Storefront::recover` settles the order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -378,15 +378,12 @@ async fn pay(shop: &Storefront, sku: &Sku, source: &str) -> Result<ecommerce::or
     let cart = shop.create_guest_cart().await?;
     shop.add_item(cart.id, sku, 1).await?;
     Ok(shop
-        .place_order(CheckoutRequest {
-            cart: cart.id,
-            customer: CustomerId::new(),
-            payment_method: PaymentMethod::new(source)?,
-            idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string())?,
-            delivery: None,
-            accepted_quote: None,
-            without_exhausted_promotions: false,
-        })
+        .place_order(CheckoutRequest::new(
+            cart.id,
+            CustomerId::new(),
+            PaymentMethod::new(source)?,
+            IdempotencyKey::new(uuid::Uuid::new_v4().to_string())?,
+        ))
         .await?
         .into_order())
 }
@@ -423,30 +420,18 @@ async fn main() -> Result<()> {
     *provider.webhook_url.lock().unwrap() = Some(format!("{shop_url}/webhooks/acme"));
 
     let category = CategoryId::new("books")?;
-    shop.upsert_category(Category {
-        id: category.clone(),
-        name: "Books".into(),
-        parent: None,
-    })
-    .await?;
+    shop.upsert_category(Category::new(category.clone(), "Books"))
+        .await?;
     let sku = Sku::new("BOOK-RUST")?;
-    shop.upsert_product(Product {
-        id: ProductId::new(),
-        title: "The Rust Programming Language".into(),
-        description: "The book.".into(),
-        brand: "No Starch".into(),
-        category,
-        attributes: BTreeMap::new(),
-        variants: vec![Variant {
-            sku: sku.clone(),
-            options: BTreeMap::new(),
-            price: Money::from_minor(3_999, Currency::Usd),
-            published: true,
-            profile: Default::default(),
-        }],
-        published: true,
-        created_at: Utc::now(),
-    })
+    shop.upsert_product(
+        Product::new(ProductId::new(), "The Rust Programming Language", category)
+            .with_description("The book.")
+            .with_brand("No Starch")
+            .with_variants([Variant::new(
+                sku.clone(),
+                Money::from_minor(3_999, Currency::USD),
+            )]),
+    )
     .await?;
     shop.receive_stock(&sku, 10).await?;
     println!("AcmePay stand-in at {provider_url}, shop webhooks at {shop_url}/webhooks/acme");

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
 use ecommerce::catalog::{Category, Product, Variant};
 use ecommerce::error::CheckoutError;
 use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, ProductId, Sku};
@@ -42,16 +41,12 @@ async fn buy(shop: &Storefront, sku: &Sku) -> std::result::Result<OrderStatus, C
     let cart = shop.create_guest_cart().await?;
     shop.add_item(cart.id, sku, 1).await?;
     let order = shop
-        .place_order(CheckoutRequest {
-            cart: cart.id,
-            customer: CustomerId::new(),
-            payment_method: PaymentMethod::new("tok_approve").expect("valid token"),
-            idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string())
-                .expect("valid key"),
-            delivery: None,
-            accepted_quote: None,
-            without_exhausted_promotions: false,
-        })
+        .place_order(CheckoutRequest::new(
+            cart.id,
+            CustomerId::new(),
+            PaymentMethod::new("tok_approve").expect("valid token"),
+            IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("valid key"),
+        ))
         .await?;
     Ok(order.order().status)
 }
@@ -65,29 +60,17 @@ async fn main() -> Result<()> {
     // The product on sale, with a SKU of its own for each run.
     let sku = Sku::new(format!("SALE-{}", uuid::Uuid::new_v4().simple()))?;
     let category = CategoryId::new("deals")?;
-    shop.upsert_category(Category {
-        id: category.clone(),
-        name: "Deals".into(),
-        parent: None,
-    })
-    .await?;
-    shop.upsert_product(Product {
-        id: ProductId::new(),
-        title: "Limited Edition Sneakers".into(),
-        description: "Fifty pairs, one morning.".into(),
-        brand: "Stride".into(),
-        category,
-        attributes: BTreeMap::new(),
-        variants: vec![Variant {
-            sku: sku.clone(),
-            options: BTreeMap::new(),
-            price: Money::from_minor(12_900, Currency::Usd),
-            published: true,
-            profile: Default::default(),
-        }],
-        published: true,
-        created_at: Utc::now(),
-    })
+    shop.upsert_category(Category::new(category.clone(), "Deals"))
+        .await?;
+    shop.upsert_product(
+        Product::new(ProductId::new(), "Limited Edition Sneakers", category)
+            .with_description("Fifty pairs, one morning.")
+            .with_brand("Stride")
+            .with_variants([Variant::new(
+                sku.clone(),
+                Money::from_minor(12_900, Currency::USD),
+            )]),
+    )
     .await?;
     shop.receive_stock(&sku, UNITS).await?;
     println!(

@@ -5,7 +5,6 @@
 //! directly, once through 3-D Secure and a signed webhook), see the order history and
 //! "customers also bought", and watch the oversell guard turn away a buyer.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -25,28 +24,21 @@ fn sku(s: &str) -> Result<Sku> {
 }
 
 fn product(title: &str, brand: &str, category: &str, variants: &[(&str, i64)]) -> Result<Product> {
-    Ok(Product {
-        id: ProductId::new(),
-        title: title.into(),
-        description: format!("{title} by {brand}."),
-        brand: brand.into(),
-        category: CategoryId::new(category)?,
-        attributes: BTreeMap::new(),
-        variants: variants
-            .iter()
-            .map(|(s, cents)| {
-                Ok(Variant {
-                    sku: sku(s)?,
-                    options: BTreeMap::new(),
-                    price: Money::from_minor(*cents, Currency::Usd),
-                    published: true,
-                    profile: Default::default(),
-                })
-            })
-            .collect::<Result<_>>()?,
-        published: true,
-        created_at: Utc::now(),
-    })
+    let variants = variants
+        .iter()
+        .map(|(s, cents)| {
+            Ok(Variant::new(
+                sku(s)?,
+                Money::from_minor(*cents, Currency::USD),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(
+        Product::new(ProductId::new(), title, CategoryId::new(category)?)
+            .with_description(format!("{title} by {brand}."))
+            .with_brand(brand)
+            .with_variants(variants),
+    )
 }
 
 #[tokio::main]
@@ -57,12 +49,8 @@ async fn main() -> Result<()> {
 
     // 2. A catalog with stock.
     for (id, name) in [("audio", "Audio"), ("kitchen", "Kitchen")] {
-        shop.upsert_category(Category {
-            id: CategoryId::new(id)?,
-            name: name.into(),
-            parent: None,
-        })
-        .await?;
+        shop.upsert_category(Category::new(CategoryId::new(id)?, name))
+            .await?;
     }
     let catalog = [
         product(
@@ -102,11 +90,11 @@ async fn main() -> Result<()> {
         }
     }
     let faceted = shop
-        .search(&SearchQuery {
-            facets: true,
-            sort: SortOrder::PriceAscending,
-            ..SearchQuery::default()
-        })
+        .search(
+            &SearchQuery::default()
+                .with_facets(true)
+                .with_sort(SortOrder::PriceAscending),
+        )
         .await?;
     if let Some(facets) = faceted.facets {
         let brands: Vec<String> = facets
@@ -141,15 +129,12 @@ async fn main() -> Result<()> {
     // 6. Check out and pay.
     println!("== checkout");
     let placed = shop
-        .place_order(CheckoutRequest {
-            cart: cart.id,
-            customer: alice,
-            payment_method: PaymentMethod::new("tok_approve")?,
-            idempotency_key: IdempotencyKey::new("alice-checkout-1")?,
-            delivery: None,
-            accepted_quote: None,
-            without_exhausted_promotions: false,
-        })
+        .place_order(CheckoutRequest::new(
+            cart.id,
+            alice,
+            PaymentMethod::new("tok_approve")?,
+            IdempotencyKey::new("alice-checkout-1")?,
+        ))
         .await?;
     let Placed::Confirmed(order) = placed else {
         return Err("the approving test card confirms at once".into());
@@ -160,15 +145,12 @@ async fn main() -> Result<()> {
     let cart = shop.customer_cart(alice).await?;
     shop.add_item(cart.id, &sku("SPK-1")?, 2).await?;
     let Placed::AwaitingPayment(pending) = shop
-        .place_order(CheckoutRequest {
-            cart: cart.id,
-            customer: alice,
-            payment_method: PaymentMethod::new("tok_pending")?,
-            idempotency_key: IdempotencyKey::new("alice-checkout-2")?,
-            delivery: None,
-            accepted_quote: None,
-            without_exhausted_promotions: false,
-        })
+        .place_order(CheckoutRequest::new(
+            cart.id,
+            alice,
+            PaymentMethod::new("tok_pending")?,
+            IdempotencyKey::new("alice-checkout-2")?,
+        ))
         .await?
     else {
         return Err("the 3-D Secure test card waits for the customer".into());
@@ -194,15 +176,12 @@ async fn main() -> Result<()> {
     let bob_cart = shop.customer_cart(bob).await?;
     shop.add_item(bob_cart.id, &sku("HP-BLACK")?, 1).await?;
     shop.add_item(bob_cart.id, &sku("SPK-1")?, 1).await?;
-    shop.place_order(CheckoutRequest {
-        cart: bob_cart.id,
-        customer: bob,
-        payment_method: PaymentMethod::new("tok_approve")?,
-        idempotency_key: IdempotencyKey::new("bob-checkout-1")?,
-        delivery: None,
-        accepted_quote: None,
-        without_exhausted_promotions: false,
-    })
+    shop.place_order(CheckoutRequest::new(
+        bob_cart.id,
+        bob,
+        PaymentMethod::new("tok_approve")?,
+        IdempotencyKey::new("bob-checkout-1")?,
+    ))
     .await?;
 
     // 9. Two buyers, one kettle: the oversell guard sells it once.
@@ -214,15 +193,12 @@ async fn main() -> Result<()> {
         let c = shop.customer_cart(buyer).await?;
         shop.add_item(c.id, &sku("KET-1")?, 1).await?;
         let result = shop
-            .place_order(CheckoutRequest {
-                cart: c.id,
-                customer: buyer,
-                payment_method: PaymentMethod::new("tok_approve")?,
-                idempotency_key: IdempotencyKey::new(format!("kettle-{i}"))?,
-                delivery: None,
-                accepted_quote: None,
-                without_exhausted_promotions: false,
-            })
+            .place_order(CheckoutRequest::new(
+                c.id,
+                buyer,
+                PaymentMethod::new("tok_approve")?,
+                IdempotencyKey::new(format!("kettle-{i}"))?,
+            ))
             .await;
         match result {
             Ok(placed) => println!("  buyer {}: {}", i + 1, placed.order().status),

@@ -32,22 +32,30 @@
 //! See `examples/quickstart.rs` for a whole browse, cart, checkout, history and also-bought
 //! run.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[doc(inline)]
 pub use ecommerce_core::*;
 
 /// The SQL stores: PostgreSQL, MySQL/MariaDB and SQLite (features `postgres`, `mysql`,
 /// `sqlite`).
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite")))
+)]
 #[doc(inline)]
 pub use ecommerce_sqlx as sql;
 
 /// Product search on tantivy (feature `search`).
 #[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 #[doc(inline)]
 pub use ecommerce_search as search_engine;
 
 /// Carts, stock, recommendations and the catalog cache on Redis and Redis Cluster (feature
 /// `redis`).
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[doc(inline)]
 pub use ecommerce_redis as redis_stores;

@@ -1,7 +1,6 @@
 //! Flash sale: K buyers at once for S units of one SKU; and the hot SKU held under a steady
 //! stream of checkouts.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -48,9 +47,9 @@ pub(crate) async fn hot_promotion(shop: &Storefront, sku: &Sku) {
     let promotion = Promotion::new(
         &code.to_lowercase(),
         "$1 off the hot SKU",
-        Currency::Usd,
+        Currency::USD,
         Action::AmountOff {
-            amount: Money::from_minor(100, Currency::Usd),
+            amount: Money::from_minor(100, Currency::USD),
             target: Target::Order,
         },
     )
@@ -81,23 +80,18 @@ pub(crate) async fn hot_sku(backend: &Backend, units: u32, buckets: u32) -> Sku 
     backend
         .shop
         .catalog()
-        .upsert_product(Product {
-            id: ProductId::new(),
-            title: "Limited sneakers".into(),
-            description: String::new(),
-            brand: "Stride".into(),
-            category: CategoryId::new("deals").expect("slug"),
-            attributes: BTreeMap::new(),
-            variants: vec![Variant {
-                sku: sku.clone(),
-                options: BTreeMap::new(),
-                price: Money::from_minor(12_900, Currency::Usd),
-                published: true,
-                profile: Default::default(),
-            }],
-            published: true,
-            created_at: chrono::Utc::now(),
-        })
+        .upsert_product(
+            Product::new(
+                ProductId::new(),
+                "Limited sneakers",
+                CategoryId::new("deals").expect("slug"),
+            )
+            .with_brand("Stride")
+            .with_variants([Variant::new(
+                sku.clone(),
+                Money::from_minor(12_900, Currency::USD),
+            )]),
+        )
         .await
         .expect("product");
     // A receipt is at most a million units; the hot SKU gets several.
@@ -128,17 +122,14 @@ async fn pay(
     cart: CartId,
     delivery: Option<Delivery>,
 ) -> Result<bool, CheckoutError> {
-    let placed = shop
-        .place_order(CheckoutRequest {
-            cart,
-            customer: CustomerId::new(),
-            payment_method: PaymentMethod::new("tok_approve").expect("token"),
-            idempotency_key: IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
-            delivery,
-            accepted_quote: None,
-            without_exhausted_promotions: false,
-        })
-        .await;
+    let mut request = CheckoutRequest::new(
+        cart,
+        CustomerId::new(),
+        PaymentMethod::new("tok_approve").expect("token"),
+        IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
+    );
+    request.delivery = delivery;
+    let placed = shop.place_order(request).await;
     match placed {
         Ok(placed) => Ok(placed.is_confirmed()),
         Err(CheckoutError::OutOfStock { .. }) => Ok(false),
@@ -152,7 +143,7 @@ pub(crate) fn pricing(builder: StorefrontBuilder) -> StorefrontBuilder {
     let ground = ShippingMethod::new(
         "ground",
         "Ground",
-        RateRule::Flat(Money::from_minor(599, Currency::Usd)),
+        RateRule::Flat(Money::from_minor(599, Currency::USD)),
     )
     .taxed_as(None);
     let taxes = TaxTable::new().rate(
@@ -186,17 +177,12 @@ pub(crate) async fn priced_checkout(shop: &Storefront, sku: &Sku) -> Result<bool
     });
     let cart = shop.create_guest_cart().await?;
     shop.add_item(cart.id, sku, 1).await?;
-    let shipping = shop
+    let mut delivery = Delivery::new("grace@example.com".parse().expect("email"), TEXAS.clone());
+    delivery.shipping = shop
         .shipping_quotes(cart.id, &TEXAS)
         .await?
         .into_iter()
         .next();
-    let delivery = Delivery {
-        email: "grace@example.com".parse().expect("email"),
-        shipping_address: TEXAS.clone(),
-        billing_address: None,
-        shipping,
-    };
     pay(shop, cart.id, Some(delivery)).await
 }
 

@@ -87,10 +87,7 @@ impl Workload {
                     c.into_iter().collect()
                 }
             };
-            queries.push(SearchQuery {
-                limit: 20,
-                ..SearchQuery::text(text)
-            });
+            queries.push(SearchQuery::text(text).with_limit(20));
         }
         Workload {
             products: catalog.iter().map(|p| p.product.id).collect(),

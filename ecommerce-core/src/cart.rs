@@ -17,6 +17,7 @@ use crate::money::{Currency, Money, MoneyError};
 
 /// Per-line and per-cart limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CartLimits {
     /// Most units of one SKU in a cart.
     pub max_line_quantity: u32,
@@ -30,6 +31,20 @@ impl Default for CartLimits {
             max_line_quantity: 99,
             max_lines: 100,
         }
+    }
+}
+
+impl CartLimits {
+    /// Sets the most units of one SKU in a cart.
+    pub fn with_max_line_quantity(mut self, max_line_quantity: u32) -> Self {
+        self.max_line_quantity = max_line_quantity;
+        self
+    }
+
+    /// Sets the most distinct SKUs in a cart.
+    pub fn with_max_lines(mut self, max_lines: usize) -> Self {
+        self.max_lines = max_lines;
+        self
     }
 }
 
@@ -512,7 +527,7 @@ mod tests {
             sku: Sku::new(sku).unwrap(),
             product: ProductId::new(),
             title: sku.into(),
-            price: Money::from_minor(minor, Currency::Usd),
+            price: Money::from_minor(minor, Currency::USD),
             available: true,
             profile: Default::default(),
         }
@@ -546,7 +561,7 @@ mod tests {
             Err(CartError::TooManyLines { max: 2 })
         ));
         let mut eur = offer("B", 100);
-        eur.price.currency = Currency::Eur;
+        eur.price.currency = Currency::EUR;
         assert!(matches!(
             cart.add(&eur, 1, &limits),
             Err(CartError::CurrencyMismatch { .. })
@@ -560,7 +575,43 @@ mod tests {
         assert_eq!(cart.item_count(), 4);
         assert_eq!(
             cart.subtotal().unwrap(),
-            Some(Money::from_minor(400, Currency::Usd))
+            Some(Money::from_minor(400, Currency::USD))
+        );
+    }
+
+    #[test]
+    fn the_limit_and_config_builders_build_what_the_literals_built() {
+        let limits = CartLimits::default()
+            .with_max_line_quantity(5)
+            .with_max_lines(2);
+        assert_eq!(
+            limits,
+            CartLimits {
+                max_line_quantity: 5,
+                max_lines: 2,
+            }
+        );
+        let tax = crate::tax::TaxSettings {
+            price_mode: crate::tax::PriceMode::Inclusive,
+            ..Default::default()
+        };
+        let config = crate::storefront::StorefrontConfig::default()
+            .with_cart_limits(limits)
+            .with_reservation_ttl(std::time::Duration::from_secs(60))
+            .with_recovery_batch(10)
+            .with_payment_timeout(std::time::Duration::from_secs(5))
+            .with_tax(tax)
+            .with_quote_ttl(std::time::Duration::from_secs(120));
+        assert_eq!(
+            config,
+            crate::storefront::StorefrontConfig {
+                cart_limits: limits,
+                reservation_ttl: std::time::Duration::from_secs(60),
+                recovery_batch: 10,
+                payment_timeout: std::time::Duration::from_secs(5),
+                tax,
+                quote_ttl: std::time::Duration::from_secs(120),
+            }
         );
     }
 

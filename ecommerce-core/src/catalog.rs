@@ -28,6 +28,7 @@ pub const MAX_ATTRIBUTES: usize = 50;
 
 /// A category of the catalog tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Category {
     /// The slug.
     pub id: CategoryId,
@@ -39,6 +40,7 @@ pub struct Category {
 
 /// One purchasable variant of a product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Variant {
     /// The SKU, unique across the catalog.
     pub sku: Sku,
@@ -67,6 +69,7 @@ pub struct ItemProfile {
 
 /// A product as shoppers see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Product {
     /// Id.
     pub id: ProductId,
@@ -120,7 +123,90 @@ fn check_pairs(
     Ok(())
 }
 
+impl Variant {
+    /// A published variant with no options and the default [`ItemProfile`].
+    pub fn new(sku: Sku, price: Money) -> Self {
+        Variant {
+            sku,
+            options: BTreeMap::new(),
+            price,
+            published: true,
+            profile: ItemProfile::default(),
+        }
+    }
+
+    /// Adds an option that tells this variant apart (`size: M`).
+    pub fn with_option(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets whether this variant is for sale.
+    pub fn with_published(mut self, published: bool) -> Self {
+        self.published = published;
+        self
+    }
+
+    /// Sets how it is taxed and shipped.
+    pub fn with_profile(mut self, profile: ItemProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+}
+
 impl Product {
+    /// A published product created now, with no description, brand, attributes or variants
+    /// (it needs at least one variant to be valid).
+    pub fn new(id: ProductId, title: impl Into<String>, category: CategoryId) -> Self {
+        Product {
+            id,
+            title: title.into(),
+            description: String::new(),
+            brand: String::new(),
+            category,
+            attributes: BTreeMap::new(),
+            variants: Vec::new(),
+            published: true,
+            created_at: Utc::now(),
+        }
+    }
+
+    /// Sets the description (plain text).
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the brand.
+    pub fn with_brand(mut self, brand: impl Into<String>) -> Self {
+        self.brand = brand.into();
+        self
+    }
+
+    /// Adds a free-form attribute (`material: cotton`).
+    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets the variants, replacing any there were.
+    pub fn with_variants(mut self, variants: impl IntoIterator<Item = Variant>) -> Self {
+        self.variants = variants.into_iter().collect();
+        self
+    }
+
+    /// Sets whether the product is for sale.
+    pub fn with_published(mut self, published: bool) -> Self {
+        self.published = published;
+        self
+    }
+
+    /// Sets when the product was first created.
+    pub fn with_created_at(mut self, created_at: DateTime<Utc>) -> Self {
+        self.created_at = created_at;
+        self
+    }
+
     /// Checks the rules every store enforces before writing a product: non-empty title, text
     /// lengths, 1 to [`MAX_VARIANTS`] variants with distinct SKUs, non-negative prices, one
     /// currency for all variants.
@@ -199,6 +285,21 @@ impl Product {
 }
 
 impl Category {
+    /// A top-level category.
+    pub fn new(id: CategoryId, name: impl Into<String>) -> Self {
+        Category {
+            id,
+            name: name.into(),
+            parent: None,
+        }
+    }
+
+    /// Sets the parent category.
+    pub fn with_parent(mut self, parent: CategoryId) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
     /// Checks the category's name.
     ///
     /// # Errors
@@ -310,5 +411,103 @@ pub trait CatalogStore: Debug + Send + Sync + 'static {
     /// are ever stale.
     fn stale_since(&self) -> Option<DateTime<Utc>> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    #[test]
+    fn the_constructors_build_what_the_literals_built() {
+        let sku = Sku::new("TEE-M").unwrap();
+        let price = Money::from_minor(1_999, Currency::USD);
+        let variant = Variant {
+            sku: sku.clone(),
+            options: BTreeMap::from([("size".to_owned(), "M".to_owned())]),
+            price,
+            published: true,
+            profile: ItemProfile::default(),
+        };
+        assert_eq!(
+            Variant::new(sku.clone(), price).with_option("size", "M"),
+            variant
+        );
+        let hidden = Variant {
+            published: false,
+            profile: ItemProfile {
+                weight_grams: 180,
+                ..ItemProfile::default()
+            },
+            ..variant.clone()
+        };
+        assert_eq!(
+            Variant::new(sku, price)
+                .with_option("size", "M")
+                .with_published(false)
+                .with_profile(ItemProfile {
+                    weight_grams: 180,
+                    ..ItemProfile::default()
+                }),
+            hidden
+        );
+
+        let id = ProductId::new();
+        let apparel = CategoryId::new("apparel").unwrap();
+        let created_at = Utc::now();
+        let product = Product {
+            id,
+            title: "Tee".into(),
+            description: "Soft.".into(),
+            brand: "Acme".into(),
+            category: apparel.clone(),
+            attributes: BTreeMap::from([("material".to_owned(), "cotton".to_owned())]),
+            variants: vec![variant.clone(), hidden.clone()],
+            published: false,
+            created_at,
+        };
+        let built = Product::new(id, "Tee", apparel.clone())
+            .with_description("Soft.")
+            .with_brand("Acme")
+            .with_attribute("material", "cotton")
+            .with_variants([variant.clone(), hidden])
+            .with_published(false)
+            .with_created_at(created_at);
+        assert_eq!(built, product);
+        let plain = Product::new(id, "Tee", apparel.clone()).with_variants([variant.clone()]);
+        assert_eq!(
+            plain,
+            Product {
+                id,
+                title: "Tee".into(),
+                description: String::new(),
+                brand: String::new(),
+                category: apparel.clone(),
+                attributes: BTreeMap::new(),
+                variants: vec![variant],
+                published: true,
+                created_at: plain.created_at,
+            }
+        );
+        plain.validate().unwrap();
+
+        let shirts = CategoryId::new("shirts").unwrap();
+        assert_eq!(
+            Category::new(shirts.clone(), "Shirts"),
+            Category {
+                id: shirts.clone(),
+                name: "Shirts".into(),
+                parent: None,
+            }
+        );
+        assert_eq!(
+            Category::new(shirts.clone(), "Shirts").with_parent(apparel.clone()),
+            Category {
+                id: shirts,
+                name: "Shirts".into(),
+                parent: Some(apparel),
+            }
+        );
     }
 }

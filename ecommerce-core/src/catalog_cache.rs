@@ -492,23 +492,16 @@ mod tests {
     use crate::money::{Currency, Money};
 
     fn product() -> Product {
-        Product {
-            id: ProductId::new(),
-            title: "Lantern".into(),
-            description: String::new(),
-            brand: "Acme".into(),
-            category: CategoryId::new("outdoor").unwrap(),
-            attributes: Default::default(),
-            variants: vec![Variant {
-                sku: Sku::new("LAN-1").unwrap(),
-                options: Default::default(),
-                price: Money::from_minor(1_500, Currency::Usd),
-                published: true,
-                profile: Default::default(),
-            }],
-            published: true,
-            created_at: Utc::now(),
-        }
+        Product::new(
+            ProductId::new(),
+            "Lantern",
+            CategoryId::new("outdoor").unwrap(),
+        )
+        .with_brand("Acme")
+        .with_variants([Variant::new(
+            Sku::new("LAN-1").unwrap(),
+            Money::from_minor(1_500, Currency::USD),
+        )])
     }
 
     fn down() -> CatalogError {
@@ -677,11 +670,10 @@ mod tests {
         let p = product();
         memory.upsert_product(p.clone()).await.unwrap();
         memory
-            .upsert_category(Category {
-                id: CategoryId::new("outdoor").unwrap(),
-                name: "Outdoor".into(),
-                parent: None,
-            })
+            .upsert_category(Category::new(
+                CategoryId::new("outdoor").unwrap(),
+                "Outdoor",
+            ))
             .await
             .unwrap();
         let up = Arc::new(AtomicBool::new(true));
@@ -699,11 +691,7 @@ mod tests {
 
         // Writes show at once, for all the freshness time left.
         catalog
-            .upsert_category(Category {
-                id: CategoryId::new("garden").unwrap(),
-                name: "Garden".into(),
-                parent: None,
-            })
+            .upsert_category(Category::new(CategoryId::new("garden").unwrap(), "Garden"))
             .await
             .unwrap();
         assert_eq!(catalog.categories().await.unwrap().len(), 2);

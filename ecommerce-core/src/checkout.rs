@@ -72,6 +72,7 @@ use crate::storefront::Storefront;
 use crate::unit::UnitError;
 /// What the shopper asked for when pressing "Pay".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckoutRequest {
     /// The cart to order.
     pub cart: CartId,
@@ -99,6 +100,43 @@ pub struct CheckoutRequest {
 }
 
 impl CheckoutRequest {
+    /// A request with no delivery and no accepted quote, stopping if a promotion's limit is
+    /// reached at Pay.
+    pub fn new(
+        cart: CartId,
+        customer: CustomerId,
+        payment_method: PaymentMethod,
+        idempotency_key: IdempotencyKey,
+    ) -> Self {
+        CheckoutRequest {
+            cart,
+            customer,
+            payment_method,
+            idempotency_key,
+            delivery: None,
+            accepted_quote: None,
+            without_exhausted_promotions: false,
+        }
+    }
+
+    /// Sets the contact, addresses and chosen shipping.
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
+    /// Sets the quote the shopper accepted, the price Pay must charge.
+    pub fn with_accepted_quote(mut self, quote: crate::quote::Quote) -> Self {
+        self.accepted_quote = Some(quote);
+        self
+    }
+
+    /// Sets whether Pay goes on without a promotion whose limit is reached instead of stopping.
+    pub fn without_exhausted_promotions(mut self, without: bool) -> Self {
+        self.without_exhausted_promotions = without;
+        self
+    }
+
     /// A fingerprint of the request: the same key with another fingerprint is a conflict.
     pub fn fingerprint(&self) -> String {
         let mut hasher = Sha256::new();

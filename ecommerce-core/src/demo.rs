@@ -2,8 +2,6 @@
 //! same for the same seed, at any size (the benchmarks use 100,000 and 1,000,000 products; the
 //! reference shop seeds a few hundred).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::catalog::{Category, ItemProfile, Product, Variant};
@@ -191,10 +189,8 @@ impl SplitMix {
 pub fn categories() -> Vec<Category> {
     CATEGORIES
         .iter()
-        .map(|(slug, name, _)| Category {
-            id: CategoryId::new(*slug).expect("demo slugs are valid"),
-            name: (*name).to_owned(),
-            parent: None,
+        .map(|(slug, name, _)| {
+            Category::new(CategoryId::new(*slug).expect("demo slugs are valid"), *name)
         })
         .collect()
 }
@@ -235,17 +231,18 @@ pub fn catalog(n: usize, seed: u64) -> impl Iterator<Item = DemoProduct> {
         let mut variants = Vec::new();
         let mut stock = Vec::new();
         for (v, size) in sizes.iter().enumerate() {
-            variants.push(Variant {
-                sku: Sku::new(format!("D{seed:x}-{i}-{v}")).expect("demo skus are valid"),
-                options: BTreeMap::from([("size".to_owned(), (*size).to_owned())]),
-                price: Money::from_minor(cents + 500 * v as i64, Currency::Usd),
-                published: true,
+            variants.push(
+                Variant::new(
+                    Sku::new(format!("D{seed:x}-{i}-{v}")).expect("demo skus are valid"),
+                    Money::from_minor(cents + 500 * v as i64, Currency::USD),
+                )
+                .with_option("size", *size)
                 // 150 g to 5 kg, from the price (the generator's draws stay as they were).
-                profile: ItemProfile {
+                .with_profile(ItemProfile {
                     weight_grams: 150 + ((cents * 7 + 311 * v as i64) % 4_850) as u32,
                     ..ItemProfile::default()
-                },
-            });
+                }),
+            );
             stock.push(if rng.below(10) == 0 {
                 0
             } else {
@@ -254,25 +251,22 @@ pub fn catalog(n: usize, seed: u64) -> impl Iterator<Item = DemoProduct> {
         }
         let id = ProductId::from_uuid(uuid::Uuid::from_u64_pair(seed, i as u64));
         DemoProduct {
-            product: Product {
+            product: Product::new(
                 id,
-                description: format!(
-                    "The {title} is a {} {} {} from {brand}, in {color} {material}. Model {model}.",
-                    adjective.to_lowercase(),
-                    noun.to_lowercase(),
-                    slug,
-                ),
-                title,
-                brand: brand.to_owned(),
-                category: CategoryId::new(slug).expect("demo slugs are valid"),
-                attributes: BTreeMap::from([
-                    ("color".to_owned(), color.to_owned()),
-                    ("material".to_owned(), material.to_owned()),
-                ]),
-                variants,
-                published: true,
-                created_at: epoch + chrono::Duration::minutes(rng.below(60 * 24 * 700) as i64),
-            },
+                title.clone(),
+                CategoryId::new(slug).expect("demo slugs are valid"),
+            )
+            .with_description(format!(
+                "The {title} is a {} {} {} from {brand}, in {color} {material}. Model {model}.",
+                adjective.to_lowercase(),
+                noun.to_lowercase(),
+                slug,
+            ))
+            .with_brand(brand)
+            .with_attribute("color", color)
+            .with_attribute("material", material)
+            .with_variants(variants)
+            .with_created_at(epoch + chrono::Duration::minutes(rng.below(60 * 24 * 700) as i64)),
             stock,
         }
     })

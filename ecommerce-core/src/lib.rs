@@ -20,6 +20,8 @@
 //! | `testkit` (feature `testkit`) | the conformance suite every store runs |
 //! | [`error`] | one error enum per area, and [`Error`] |
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod address;
 pub mod address_book;
 pub mod breaker;
@@ -44,6 +46,7 @@ pub mod shipping;
 pub mod storefront;
 pub mod tax;
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 pub mod unit;
 

@@ -291,19 +291,19 @@ pub enum Target {
 /// use ecommerce_core::promotion::{Action, Condition, DiscountClass, ItemFilter, Promotion, Target};
 ///
 /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let usd = |cents| Money::from_minor(cents, Currency::Usd);
+/// let usd = |cents| Money::from_minor(cents, Currency::USD);
 /// // 15 % off every lamp (a line discount).
-/// let lamps = Promotion::new("lamps-15", "15 % off lamps", Currency::Usd, Action::PercentOff {
+/// let lamps = Promotion::new("lamps-15", "15 % off lamps", Currency::USD, Action::PercentOff {
 ///     percent: Decimal::from(15),
 ///     target: Target::Lines(ItemFilter::categories([CategoryId::new("lamps")?])),
 /// })?;
 /// // $2.00 off each unit of one SKU.
-/// let mugs = Promotion::new("mug-2", "$2 off each mug", Currency::Usd, Action::AmountOff {
+/// let mugs = Promotion::new("mug-2", "$2 off each mug", Currency::USD, Action::AmountOff {
 ///     amount: usd(200),
 ///     target: Target::Lines(ItemFilter::skus([Sku::new("MUG-1")?])),
 /// })?;
 /// // $10.00 off an order over $50.00, with a code, 100 uses in all, one per customer.
-/// let welcome = Promotion::new("welcome", "$10 off", Currency::Usd, Action::AmountOff {
+/// let welcome = Promotion::new("welcome", "$10 off", Currency::USD, Action::AmountOff {
 ///     amount: usd(1_000),
 ///     target: Target::Order,
 /// })?
@@ -311,14 +311,14 @@ pub enum Target {
 /// .when(Condition::MinSubtotal(usd(5_000)))
 /// .limited_to(Some(100), Some(1), None);
 /// // Free shipping over $100.00, automatic, that stacks with line discounts only.
-/// let shipping = Promotion::new("free-ship", "Free shipping", Currency::Usd, Action::PercentOff {
+/// let shipping = Promotion::new("free-ship", "Free shipping", Currency::USD, Action::PercentOff {
 ///     percent: Decimal::ONE_HUNDRED,
 ///     target: Target::Shipping,
 /// })?
 /// .when(Condition::MinSubtotal(usd(10_000)))
 /// .combining_with(&[DiscountClass::Line]);
 /// // Buy 2 get 1 free on books, the cheapest unit of each three; ends the evaluation.
-/// let books = Promotion::new("books-3for2", "3 for 2", Currency::Usd, Action::BuyXGetY {
+/// let books = Promotion::new("books-3for2", "3 for 2", Currency::USD, Action::BuyXGetY {
 ///     buy: 2,
 ///     get: 1,
 ///     items: ItemFilter::categories([CategoryId::new("books")?]),
@@ -409,11 +409,11 @@ impl UsageLimits {
 /// let welcome = Promotion::new(
 ///     "welcome10",
 ///     "10 % off your order",
-///     Currency::Usd,
+///     Currency::USD,
 ///     Action::PercentOff { percent: Decimal::from(10), target: Target::Order },
 /// )?
 /// .with_code_only()
-/// .when(Condition::MinSubtotal(Money::from_minor(5_000, Currency::Usd)))
+/// .when(Condition::MinSubtotal(Money::from_minor(5_000, Currency::USD)))
 /// .limited_to(Some(100), Some(1), None);
 /// # let _ = welcome;
 /// # Ok::<(), ecommerce_core::error::ValidationError>(())

@@ -236,7 +236,7 @@ pub enum QuoteItem {
 /// use ecommerce_core::money::{Currency, Money};
 /// use ecommerce_core::quote::allocate;
 ///
-/// let usd = |c| Money::from_minor(c, Currency::Usd);
+/// let usd = |c| Money::from_minor(c, Currency::USD);
 /// let parts = allocate(usd(100), &[usd(1), usd(1), usd(1)])?;
 /// assert_eq!(parts, vec![usd(34), usd(33), usd(33)]);
 /// # Ok::<(), ecommerce_core::money::MoneyError>(())
@@ -313,7 +313,7 @@ struct Taxed {
 
 /// The tax of each item under the rounding policy; their sum is the document's tax.
 fn taxes(items: &[Taxed], settings: TaxSettings) -> Result<Vec<Money>, MoneyError> {
-    let currency = items.first().map_or(Currency::Usd, |i| i.amount.currency);
+    let currency = items.first().map_or(Currency::USD, |i| i.amount.currency);
     let mut out = vec![Money::zero(currency); items.len()];
     match settings.rounding {
         RoundingPolicy::PerUnit | RoundingPolicy::PerLine => {
@@ -720,7 +720,7 @@ mod tests {
     use crate::tax::TaxClass;
 
     fn eur(minor: i64) -> Money {
-        Money::from_minor(minor, Currency::Eur)
+        Money::from_minor(minor, Currency::EUR)
     }
 
     fn line(sku: &str, quantity: u32, price: Money) -> OrderLine {
@@ -868,7 +868,7 @@ mod tests {
         let read: Quote = serde_json::from_value(stored).unwrap();
         assert_eq!(
             read.shipping.as_ref().unwrap().discount,
-            Money::zero(Currency::Eur)
+            Money::zero(Currency::EUR)
         );
         assert_eq!(read.total, q.total);
         assert!(read.promotions.is_empty());
@@ -907,7 +907,7 @@ mod tests {
             vec![eur(1), eur(1), eur(0)]
         );
         // Per unit: 3 x 0.333 at 20 % exclusive rounds each unit's 0.0666 to 0.07.
-        let lines = [line("D", 3, Money::new(dec!(0.333), Currency::Eur))];
+        let lines = [line("D", 3, Money::new(dec!(0.333), Currency::EUR))];
         let rates = [rate(TaxItem::Line(0), dec!(0.2), "VAT")];
         let q = Quote::compute(input(
             &lines,
@@ -1018,10 +1018,10 @@ mod tests {
             any::<bool>(),
             0u8..3,
             prop::sample::select(vec![
-                Currency::Usd,
-                Currency::Eur,
-                Currency::Jpy,
-                Currency::Kwd,
+                Currency::USD,
+                Currency::EUR,
+                Currency::JPY,
+                Currency::KWD,
             ]),
         )
     }
@@ -1100,7 +1100,7 @@ mod tests {
             let whole = eur(total);
             let ws: Vec<Money> = weights.iter().map(|w| eur(*w)).collect();
             let parts = allocate(whole, &ws).unwrap();
-            prop_assert_eq!(Money::sum(Currency::Eur, parts.iter().copied()).unwrap(), whole);
+            prop_assert_eq!(Money::sum(Currency::EUR, parts.iter().copied()).unwrap(), whole);
             let sum: i64 = weights.iter().sum();
             for (part, w) in parts.iter().zip(&weights) {
                 let p = part.to_minor().unwrap();

@@ -72,6 +72,7 @@ impl SearchDocument {
 
 /// Filters; every set field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SearchFilters {
     /// Only this category.
     pub category: Option<CategoryId>,
@@ -88,6 +89,42 @@ pub struct SearchFilters {
 }
 
 impl SearchFilters {
+    /// Keeps only this category.
+    pub fn with_category(mut self, category: CategoryId) -> Self {
+        self.category = Some(category);
+        self
+    }
+
+    /// Keeps only this brand (case-insensitive).
+    pub fn with_brand(mut self, brand: impl Into<String>) -> Self {
+        self.brand = Some(brand.into());
+        self
+    }
+
+    /// Sets the lowest price, inclusive.
+    pub fn with_min_price(mut self, min_price: Decimal) -> Self {
+        self.min_price = Some(min_price);
+        self
+    }
+
+    /// Sets the highest price, inclusive.
+    pub fn with_max_price(mut self, max_price: Decimal) -> Self {
+        self.max_price = Some(max_price);
+        self
+    }
+
+    /// Sets whether only products in stock are kept.
+    pub fn with_in_stock_only(mut self, in_stock_only: bool) -> Self {
+        self.in_stock_only = in_stock_only;
+        self
+    }
+
+    /// Keeps only products whose attribute has this value (case-insensitive).
+    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
     /// Whether a document passes the filters.
     pub fn matches(&self, doc: &SearchDocument) -> bool {
         self.category.as_ref().is_none_or(|c| c == &doc.category)
@@ -123,6 +160,7 @@ pub enum SortOrder {
 
 /// A search request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SearchQuery {
     /// Free text (may be empty: then filters and sort alone decide).
     pub text: String,
@@ -158,6 +196,36 @@ impl SearchQuery {
             text: text.into(),
             ..SearchQuery::default()
         }
+    }
+
+    /// Sets the filters.
+    pub fn with_filters(mut self, filters: SearchFilters) -> Self {
+        self.filters = filters;
+        self
+    }
+
+    /// Sets the order.
+    pub fn with_sort(mut self, sort: SortOrder) -> Self {
+        self.sort = sort;
+        self
+    }
+
+    /// Sets how many hits to skip.
+    pub fn with_offset(mut self, offset: usize) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Sets how many hits to return, 1 to [`MAX_PAGE_SIZE`].
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Sets whether to count facets.
+    pub fn with_facets(mut self, facets: bool) -> Self {
+        self.facets = facets;
+        self
     }
 
     /// Checks the paging and filter limits, and returns the text cut to [`MAX_QUERY_LEN`].
@@ -359,5 +427,51 @@ mod tests {
         query.filters.max_price = Some(MAX_PRICE_FILTER);
         assert!(query.validate().is_ok());
         assert_eq!(MAX_PRICE_FILTER, Decimal::from(1_000_000_000_000u64));
+    }
+
+    #[test]
+    fn the_builders_build_what_the_literals_built() {
+        let kitchen = CategoryId::new("kitchen").unwrap();
+        let filters = SearchFilters {
+            category: Some(kitchen.clone()),
+            brand: Some("Acme".into()),
+            min_price: Some(Decimal::from(10)),
+            max_price: Some(Decimal::from(50)),
+            in_stock_only: true,
+            attributes: BTreeMap::from([("color".to_owned(), "red".to_owned())]),
+        };
+        assert_eq!(
+            SearchFilters::default()
+                .with_category(kitchen)
+                .with_brand("Acme")
+                .with_min_price(Decimal::from(10))
+                .with_max_price(Decimal::from(50))
+                .with_in_stock_only(true)
+                .with_attribute("color", "red"),
+            filters
+        );
+        assert_eq!(
+            SearchQuery::text("kettle")
+                .with_filters(filters.clone())
+                .with_sort(SortOrder::PriceAscending)
+                .with_offset(40)
+                .with_limit(10)
+                .with_facets(true),
+            SearchQuery {
+                text: "kettle".into(),
+                filters,
+                sort: SortOrder::PriceAscending,
+                offset: 40,
+                limit: 10,
+                facets: true,
+            }
+        );
+        assert_eq!(
+            SearchQuery::default().with_limit(1),
+            SearchQuery {
+                limit: 1,
+                ..SearchQuery::default()
+            }
+        );
     }
 }

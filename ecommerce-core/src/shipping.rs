@@ -12,7 +12,7 @@
 //! use ecommerce_core::money::{Currency, Money};
 //! use ecommerce_core::shipping::{Bracket, RateRule, ShippingMethod, Zone, ZoneTable};
 //!
-//! let usd = |cents| Money::from_minor(cents, Currency::Usd);
+//! let usd = |cents| Money::from_minor(cents, Currency::USD);
 //! let table = ZoneTable::new(vec![Zone::new("United States", &["US"]).method(
 //!     ShippingMethod::new("ground", "Ground (3-5 days)", RateRule::ByWeight(vec![
 //!         Bracket { up_to: 1_000, amount: usd(599) },

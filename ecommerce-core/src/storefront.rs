@@ -49,6 +49,7 @@ const CART_RETRIES: usize = 8;
 
 /// Settings of a storefront.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StorefrontConfig {
     /// Per-line and per-cart limits.
     pub cart_limits: CartLimits,
@@ -81,6 +82,44 @@ impl Default for StorefrontConfig {
             tax: TaxSettings::default(),
             quote_ttl: Duration::from_secs(15 * 60),
         }
+    }
+}
+
+impl StorefrontConfig {
+    /// Sets the per-line and per-cart limits.
+    pub fn with_cart_limits(mut self, cart_limits: CartLimits) -> Self {
+        self.cart_limits = cart_limits;
+        self
+    }
+
+    /// Sets how long checkout holds stock for an order awaiting payment.
+    pub fn with_reservation_ttl(mut self, reservation_ttl: Duration) -> Self {
+        self.reservation_ttl = reservation_ttl;
+        self
+    }
+
+    /// Sets how many PENDING orders one `recover()` pass looks at.
+    pub fn with_recovery_batch(mut self, recovery_batch: usize) -> Self {
+        self.recovery_batch = recovery_batch;
+        self
+    }
+
+    /// Sets the longest a charge call to the gateway may take.
+    pub fn with_payment_timeout(mut self, payment_timeout: Duration) -> Self {
+        self.payment_timeout = payment_timeout;
+        self
+    }
+
+    /// Sets whether catalog prices include tax, and where taxes are rounded.
+    pub fn with_tax(mut self, tax: TaxSettings) -> Self {
+        self.tax = tax;
+        self
+    }
+
+    /// Sets how long a price quote holds.
+    pub fn with_quote_ttl(mut self, quote_ttl: Duration) -> Self {
+        self.quote_ttl = quote_ttl;
+        self
     }
 }
 

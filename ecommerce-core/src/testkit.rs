@@ -54,7 +54,6 @@
 //! A factory returns `None` to skip (a server it needs is not configured); it prints why.
 //! Each check panics with a message naming the broken guarantee.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -425,7 +424,7 @@ fn sku(s: &str) -> Sku {
 }
 
 fn usd(minor: i64) -> Money {
-    Money::from_minor(minor, Currency::Usd)
+    Money::from_minor(minor, Currency::USD)
 }
 
 fn key(s: &str) -> IdempotencyKey {
@@ -442,26 +441,14 @@ fn category() -> CategoryId {
 
 /// A published product with one variant per `(sku, price in cents)`.
 fn product(title: &str, variants: &[(&str, i64)]) -> Product {
-    Product {
-        id: ProductId::new(),
-        title: title.into(),
-        description: format!("The {title}, built to last."),
-        brand: "Acme".into(),
-        category: category(),
-        attributes: BTreeMap::new(),
-        variants: variants
-            .iter()
-            .map(|(s, price)| Variant {
-                sku: sku(s),
-                options: BTreeMap::new(),
-                price: usd(*price),
-                published: true,
-                profile: Default::default(),
-            })
-            .collect(),
-        published: true,
-        created_at: Utc::now(),
-    }
+    Product::new(ProductId::new(), title, category())
+        .with_description(format!("The {title}, built to last."))
+        .with_brand("Acme")
+        .with_variants(
+            variants
+                .iter()
+                .map(|(s, price)| Variant::new(sku(s), usd(*price))),
+        )
 }
 
 /// Adds a product and receives stock for each `(sku, price, stock)`.
@@ -490,15 +477,7 @@ async fn cart_with(shop: &Storefront, items: &[(&str, u32)]) -> CartId {
 }
 
 fn request(cart: CartId, customer: CustomerId, token: &str, k: &str) -> CheckoutRequest {
-    CheckoutRequest {
-        cart,
-        customer,
-        payment_method: method(token),
-        idempotency_key: key(k),
-        delivery: None,
-        accepted_quote: None,
-        without_exhausted_promotions: false,
-    }
+    CheckoutRequest::new(cart, customer, method(token), key(k))
 }
 
 fn shop(backend: &Backend) -> (Storefront, Arc<TestGateway>) {
@@ -506,13 +485,11 @@ fn shop(backend: &Backend) -> (Storefront, Arc<TestGateway>) {
 }
 
 fn shop_with_limits(backend: &Backend, max_line_quantity: u32, max_lines: usize) -> Storefront {
-    let config = StorefrontConfig {
-        cart_limits: CartLimits {
-            max_line_quantity,
-            max_lines,
-        },
-        ..StorefrontConfig::default()
-    };
+    let config = StorefrontConfig::default().with_cart_limits(
+        CartLimits::default()
+            .with_max_line_quantity(max_line_quantity)
+            .with_max_lines(max_lines),
+    );
     backend.storefront(config).0
 }
 

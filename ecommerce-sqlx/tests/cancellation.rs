@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chrono::Utc;
 use common::{Server, fresh_db};
 use ecommerce_core::catalog::{CatalogStore, Category, Product, Variant};
 use ecommerce_core::id::{CategoryId, ProductId, Sku};
@@ -19,31 +17,22 @@ use ecommerce_core::money::{Currency, Money};
 use ecommerce_sqlx::{Db, DbOptions, SqlCatalog};
 
 fn product(n: usize) -> Product {
-    Product {
-        id: ProductId::new(),
-        title: format!("Cancelled {n}"),
-        description: String::new(),
-        brand: String::new(),
-        category: CategoryId::new("cancel").expect("category"),
-        attributes: BTreeMap::new(),
-        variants: vec![Variant {
-            sku: Sku::new(format!("CANCEL-{n}")).expect("sku"),
-            options: BTreeMap::new(),
-            price: Money::from_minor(1_000, Currency::Usd),
-            published: true,
-            profile: Default::default(),
-        }],
-        published: true,
-        created_at: Utc::now(),
-    }
+    Product::new(
+        ProductId::new(),
+        format!("Cancelled {n}"),
+        CategoryId::new("cancel").expect("category"),
+    )
+    .with_variants([Variant::new(
+        Sku::new(format!("CANCEL-{n}")).expect("sku"),
+        Money::from_minor(1_000, Currency::USD),
+    )])
 }
 
 fn category(n: usize) -> Category {
-    Category {
-        id: CategoryId::new(format!("after-{n}")).expect("category"),
-        name: format!("After {n}"),
-        parent: None,
-    }
+    Category::new(
+        CategoryId::new(format!("after-{n}")).expect("category"),
+        format!("After {n}"),
+    )
 }
 
 /// Drops a future when it would wait for the `waits + 1`-th time (or returns its output).

@@ -95,23 +95,16 @@ async fn a_customer_lives_in_one_shard() {
         .build()
         .expect("storefront");
     let sku = Sku::new("SHARD-1").expect("sku");
-    let product = ecommerce_core::catalog::Product {
-        id: ecommerce_core::id::ProductId::new(),
-        title: "Sharded thing".into(),
-        description: String::new(),
-        brand: "Acme".into(),
-        category: ecommerce_core::id::CategoryId::new("things").expect("slug"),
-        attributes: Default::default(),
-        variants: vec![ecommerce_core::catalog::Variant {
-            sku: sku.clone(),
-            options: Default::default(),
-            price: ecommerce_core::Money::from_minor(100, ecommerce_core::Currency::Usd),
-            published: true,
-            profile: Default::default(),
-        }],
-        published: true,
-        created_at: chrono::Utc::now(),
-    };
+    let product = ecommerce_core::catalog::Product::new(
+        ecommerce_core::id::ProductId::new(),
+        "Sharded thing",
+        ecommerce_core::id::CategoryId::new("things").expect("slug"),
+    )
+    .with_brand("Acme")
+    .with_variants([ecommerce_core::catalog::Variant::new(
+        sku.clone(),
+        ecommerce_core::Money::from_minor(100, ecommerce_core::Currency::USD),
+    )]);
     shop.upsert_product(product).await.expect("product");
     shop.receive_stock(&sku, 1_000).await.expect("stock");
 
@@ -120,15 +113,12 @@ async fn a_customer_lives_in_one_shard() {
         for n in 0..2 {
             let cart = shop.customer_cart(*customer).await.expect("cart");
             shop.add_item(cart.id, &sku, 1).await.expect("add");
-            shop.place_order(CheckoutRequest {
-                cart: cart.id,
-                customer: *customer,
-                payment_method: PaymentMethod::new("tok_approve").expect("token"),
-                idempotency_key: IdempotencyKey::new(format!("shard-{i}-{n}")).expect("key"),
-                delivery: None,
-                accepted_quote: None,
-                without_exhausted_promotions: false,
-            })
+            shop.place_order(CheckoutRequest::new(
+                cart.id,
+                *customer,
+                PaymentMethod::new("tok_approve").expect("token"),
+                IdempotencyKey::new(format!("shard-{i}-{n}")).expect("key"),
+            ))
             .await
             .expect("order");
         }

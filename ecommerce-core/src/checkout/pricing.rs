@@ -29,7 +29,7 @@ use crate::tax::{TaxItem, TaxRequest, TaxableItem, checked_rates};
 /// use ecommerce_core::tax::{TaxClass, TaxTable};
 ///
 /// # async fn run(builder: ecommerce_core::storefront::StorefrontBuilder, cart: ecommerce_core::id::CartId) -> Result<(), Box<dyn std::error::Error>> {
-/// let usd = |cents| Money::from_minor(cents, Currency::Usd);
+/// let usd = |cents| Money::from_minor(cents, Currency::USD);
 /// let shop = builder
 ///     .shipping(Arc::new(ZoneTable::new(vec![Zone::new("US", &["US"]).method(
 ///         ShippingMethod::new("ground", "Ground", RateRule::Flat(usd(799))).taxed_as(None),
@@ -44,18 +44,14 @@ use crate::tax::{TaxItem, TaxRequest, TaxableItem, checked_rates};
 ///     ..AddressInput::default()
 /// })?;
 /// let ground = shop.shipping_quotes(cart, &home).await?.remove(0);
-/// let delivery = Delivery {
-///     email: "grace@example.com".parse()?,
-///     shipping_address: home,
-///     billing_address: None,
-///     shipping: Some(ground),
-/// };
+/// let delivery = Delivery::new("grace@example.com".parse()?, home).with_shipping(ground);
 /// let quote = shop.quote(cart, Some(&delivery)).await?; // show it; pass it back at Pay
 /// # let _ = quote;
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Delivery {
     /// The contact e-mail (a guest's too).
     pub email: Email,
@@ -67,6 +63,30 @@ pub struct Delivery {
     /// The chosen shipping method, from [`Storefront::shipping_quotes`].
     #[serde(default)]
     pub shipping: Option<ShippingQuote>,
+}
+
+impl Delivery {
+    /// A delivery billed at the shipping address, with no shipping method chosen yet.
+    pub fn new(email: Email, shipping_address: Address) -> Self {
+        Delivery {
+            email,
+            shipping_address,
+            billing_address: None,
+            shipping: None,
+        }
+    }
+
+    /// Sets where the payment is billed, when elsewhere.
+    pub fn with_billing_address(mut self, billing_address: Address) -> Self {
+        self.billing_address = Some(billing_address);
+        self
+    }
+
+    /// Sets the chosen shipping method, from [`Storefront::shipping_quotes`].
+    pub fn with_shipping(mut self, shipping: ShippingQuote) -> Self {
+        self.shipping = Some(shipping);
+        self
+    }
 }
 
 impl Storefront {

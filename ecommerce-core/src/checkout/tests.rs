@@ -92,32 +92,19 @@ impl World {
             recommendations: Arc::new(MemoryRecommendations::new()),
             gateway: Arc::new(TestGateway::default()),
         };
-        let product = Product {
-            id: ProductId::new(),
-            title: "Saga tester".into(),
-            description: String::new(),
-            brand: "Acme".into(),
-            category: crate::id::CategoryId::new("test").unwrap(),
-            attributes: Default::default(),
-            variants: vec![
-                Variant {
-                    sku: sku(),
-                    options: Default::default(),
-                    price: Money::from_minor(2_000, Currency::Usd),
-                    published: true,
-                    profile: Default::default(),
-                },
-                Variant {
-                    sku: Sku::new("SAGA-U").unwrap(),
-                    options: Default::default(),
-                    price: Money::from_minor(500, Currency::Usd),
-                    published: true,
-                    profile: Default::default(),
-                },
-            ],
-            published: true,
-            created_at: Utc::now(),
-        };
+        let product = Product::new(
+            ProductId::new(),
+            "Saga tester",
+            crate::id::CategoryId::new("test").unwrap(),
+        )
+        .with_brand("Acme")
+        .with_variants([
+            Variant::new(sku(), Money::from_minor(2_000, Currency::USD)),
+            Variant::new(
+                Sku::new("SAGA-U").unwrap(),
+                Money::from_minor(500, Currency::USD),
+            ),
+        ]);
         world.catalog.upsert_product(product).await.unwrap();
         world.inventory.receive(&sku(), 3).await.unwrap();
         world
@@ -279,15 +266,12 @@ fn customer() -> CustomerId {
 }
 
 fn request(cart: CartId, token: &str) -> CheckoutRequest {
-    CheckoutRequest {
+    CheckoutRequest::new(
         cart,
-        customer: customer(),
-        payment_method: PaymentMethod::new(token).unwrap(),
-        idempotency_key: IdempotencyKey::new("crash-test").unwrap(),
-        delivery: None,
-        accepted_quote: None,
-        without_exhausted_promotions: false,
-    }
+        customer(),
+        PaymentMethod::new(token).unwrap(),
+        IdempotencyKey::new("crash-test").unwrap(),
+    )
 }
 
 /// What the world must look like once `recover()` has run.
@@ -421,7 +405,7 @@ fn charge(status: PaymentStatus) -> Charge {
     Charge {
         payment_id: PaymentId("pay_mock_1".into()),
         status,
-        amount: Money::from_minor(4_500, Currency::Usd),
+        amount: Money::from_minor(4_500, Currency::USD),
         failure_reason: None,
         next_action: None,
     }
@@ -515,4 +499,84 @@ async fn a_store_error_before_the_order_exists_changes_nothing() {
     ));
     assert!(world.carts.load(cart).await.unwrap().is_some());
     assert_eq!(world.inventory.level(&sku()).await.unwrap().on_hand, 3);
+}
+
+#[test]
+fn the_request_and_delivery_constructors_build_what_the_literals_built() {
+    let address = |line1: &str| {
+        crate::address::Address::new(crate::address::AddressInput {
+            name: "Grace Hopper".into(),
+            line1: line1.into(),
+            city: "Austin".into(),
+            region: Some("TX".into()),
+            postal_code: "78701".into(),
+            country: "US".into(),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let email: crate::address::Email = "grace@example.com".parse().unwrap();
+    let cart = CartId::new();
+    let shipping = crate::shipping::ShippingQuote::new(
+        cart,
+        &address("1 Congress Ave"),
+        crate::shipping::ShippingOffer {
+            method: "ground".into(),
+            name: "Ground".into(),
+            amount: Money::from_minor(799, Currency::USD),
+            tax_class: None,
+            valid_for: Duration::from_secs(600),
+        },
+        Utc::now(),
+    );
+    let delivery = Delivery {
+        email: email.clone(),
+        shipping_address: address("1 Congress Ave"),
+        billing_address: Some(address("2 Lavaca St")),
+        shipping: Some(shipping.clone()),
+    };
+    assert_eq!(
+        Delivery::new(email.clone(), address("1 Congress Ave"))
+            .with_billing_address(address("2 Lavaca St"))
+            .with_shipping(shipping),
+        delivery
+    );
+    assert_eq!(
+        Delivery::new(email.clone(), address("1 Congress Ave")),
+        Delivery {
+            email,
+            shipping_address: address("1 Congress Ave"),
+            billing_address: None,
+            shipping: None,
+        }
+    );
+
+    let plain = CheckoutRequest {
+        cart,
+        customer: customer(),
+        payment_method: PaymentMethod::new("tok_approve").unwrap(),
+        idempotency_key: IdempotencyKey::new("k-1").unwrap(),
+        delivery: None,
+        accepted_quote: None,
+        without_exhausted_promotions: false,
+    };
+    let new = || {
+        CheckoutRequest::new(
+            cart,
+            customer(),
+            PaymentMethod::new("tok_approve").unwrap(),
+            IdempotencyKey::new("k-1").unwrap(),
+        )
+    };
+    assert_eq!(new(), plain);
+    assert_eq!(
+        new()
+            .with_delivery(delivery.clone())
+            .without_exhausted_promotions(true),
+        CheckoutRequest {
+            delivery: Some(delivery),
+            without_exhausted_promotions: true,
+            ..plain
+        }
+    );
 }

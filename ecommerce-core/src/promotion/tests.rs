@@ -4,7 +4,7 @@ use rust_decimal_macros::dec;
 use super::*;
 
 fn usd(minor: i64) -> Money {
-    Money::from_minor(minor, Currency::Usd)
+    Money::from_minor(minor, Currency::USD)
 }
 
 fn item(sku: &str, quantity: u32, unit: i64) -> PricedItem {
@@ -23,7 +23,7 @@ fn at() -> DateTime<Utc> {
 
 fn cart<'a>(items: &'a [PricedItem], shipping: Option<Money>) -> PromotionCart<'a> {
     PromotionCart {
-        currency: Currency::Usd,
+        currency: Currency::USD,
         items,
         shipping,
         customer: None,
@@ -33,7 +33,7 @@ fn cart<'a>(items: &'a [PricedItem], shipping: Option<Money>) -> PromotionCart<'
 }
 
 fn promo(id: &str, action: Action) -> Promotion {
-    Promotion::new(id, id, Currency::Usd, action).unwrap()
+    Promotion::new(id, id, Currency::USD, action).unwrap()
 }
 
 fn auto(promotions: &[Promotion]) -> Vec<Offered<'_>> {
@@ -193,22 +193,22 @@ fn codes_normalise_and_customers_key_by_email() {
 #[test]
 fn malformed_promotions_are_refused() {
     let bad = [
-        Promotion::new("x", "X", Currency::Usd, percent(101, Target::Order)),
+        Promotion::new("x", "X", Currency::USD, percent(101, Target::Order)),
         Promotion::new(
             "x",
             "X",
-            Currency::Usd,
+            Currency::USD,
             Action::AmountOff {
-                amount: Money::from_minor(100, Currency::Eur),
+                amount: Money::from_minor(100, Currency::EUR),
                 target: Target::Order,
             },
         ),
-        Promotion::new("x", " ", Currency::Usd, percent(5, Target::Order)),
-        Promotion::new("bad id!", "X", Currency::Usd, percent(5, Target::Order)),
+        Promotion::new("x", " ", Currency::USD, percent(5, Target::Order)),
+        Promotion::new("bad id!", "X", Currency::USD, percent(5, Target::Order)),
         Promotion::new(
             "x",
             "X",
-            Currency::Usd,
+            Currency::USD,
             Action::BuyXGetY {
                 buy: 0,
                 get: 1,
@@ -291,13 +291,13 @@ proptest! {
         for (i, it) in items.iter().enumerate() {
             prop_assert!(!e.lines[i].is_negative());
             prop_assert!(e.lines[i].amount <= it.amount.amount, "line {} below zero", i);
-            let parts = Money::sum(Currency::Usd, e.applied.iter().map(|a| a.lines[i])).unwrap();
+            let parts = Money::sum(Currency::USD, e.applied.iter().map(|a| a.lines[i])).unwrap();
             prop_assert_eq!(parts, e.lines[i]);
         }
         prop_assert!(e.shipping.amount <= shipping.map_or(Decimal::ZERO, |s| usd(s).amount));
         prop_assert!(!e.shipping.is_negative());
         for a in &e.applied {
-            let sum = Money::sum(Currency::Usd, a.lines.iter().copied()).unwrap()
+            let sum = Money::sum(Currency::USD, a.lines.iter().copied()).unwrap()
                 .checked_add(a.shipping).unwrap();
             prop_assert_eq!(sum, a.amount);
             prop_assert!(a.amount.amount > Decimal::ZERO);

@@ -60,7 +60,7 @@ pub async fn cart_rules_reject_bad_input_and_change_nothing(backend: Backend) {
     hidden.published = false;
     shop.upsert_product(hidden).await.expect("upsert");
     let mut euro = product("Euro", &[("BAD-E", 100)]);
-    euro.variants[0].price.currency = Currency::Eur;
+    euro.variants[0].price.currency = Currency::EUR;
     shop.upsert_product(euro).await.expect("upsert");
 
     let cart = cart_with(&shop, &[("BAD-1", 2)]).await;

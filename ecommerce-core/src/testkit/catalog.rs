@@ -19,7 +19,7 @@ pub async fn catalog_rejects_invalid_products_and_changes_nothing(backend: Backe
     bad.push(product("Negative", &[("CAT-2", -1)]));
     bad.push(product("Twice", &[("CAT-3", 1), ("CAT-3", 2)]));
     let mut mixed = product("Mixed", &[("CAT-4", 1), ("CAT-5", 1)]);
-    mixed.variants[1].price.currency = Currency::Eur;
+    mixed.variants[1].price.currency = Currency::EUR;
     bad.push(mixed);
     for p in bad {
         let id = p.id;
@@ -35,11 +35,7 @@ pub async fn catalog_rejects_invalid_products_and_changes_nothing(backend: Backe
         .await
         .expect("offers");
     assert!(offers.is_empty(), "refused products must leave no offers");
-    let empty_name = Category {
-        id: category(),
-        name: " ".into(),
-        parent: None,
-    };
+    let empty_name = Category::new(category(), " ");
     assert!(matches!(
         catalog.upsert_category(empty_name).await,
         Err(CatalogError::Invalid(_))

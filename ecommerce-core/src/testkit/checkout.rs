@@ -409,10 +409,8 @@ pub async fn pending_payment_completes_by_callback(backend: Backend) {
 /// A success that arrives after the order failed and its stock was released is refunded,
 /// never kept; a late success whose reservation merely expired takes the stock again.
 pub async fn late_success_after_failure_is_refunded(backend: Backend) {
-    let (shop, gateway) = backend.storefront(StorefrontConfig {
-        reservation_ttl: Duration::from_millis(1),
-        ..StorefrontConfig::default()
-    });
+    let (shop, gateway) = backend
+        .storefront(StorefrontConfig::default().with_reservation_ttl(Duration::from_millis(1)));
     stocked(&shop, "Sofa", &[("LATE-1", 70_000, 1)]).await;
     let customer = CustomerId::new();
 
@@ -476,7 +474,7 @@ pub async fn late_success_after_failure_is_refunded(backend: Backend) {
 
     assert_eq!(
         failed.net_paid().expect("ledger"),
-        Money::zero(Currency::Usd),
+        Money::zero(Currency::USD),
         "captured and refunded: {:?}",
         failed.money
     );

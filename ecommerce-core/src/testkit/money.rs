@@ -73,10 +73,8 @@ pub async fn retry_after_a_lost_charge_answer_confirms(backend: Backend) {
 /// A charge that succeeded after its stock was released and sold to someone else ends as a
 /// typed error (never `Ok` with a FAILED order), refunded, and says so.
 pub async fn stock_lost_after_payment_is_a_typed_refunded_failure(backend: Backend) {
-    let (shop, gateway) = backend.storefront(StorefrontConfig {
-        reservation_ttl: Duration::from_millis(1),
-        ..StorefrontConfig::default()
-    });
+    let (shop, gateway) = backend
+        .storefront(StorefrontConfig::default().with_reservation_ttl(Duration::from_millis(1)));
     stocked(&shop, "Lamp", &[("GONE-1", 2_500, 1)]).await;
     let customer = CustomerId::new();
     let cart = cart_with(&shop, &[("GONE-1", 1)]).await;
@@ -354,7 +352,7 @@ pub async fn cancellation_refunds_once_in_the_ledger(backend: Backend) {
     assert_money_settled(&gateway, &cancelled).await;
     assert_eq!(
         cancelled.net_paid().expect("ledger"),
-        Money::zero(Currency::Usd)
+        Money::zero(Currency::USD)
     );
     assert_eq!(cancelled.money.len(), 2, "one capture, one refund");
     assert_conserved(backend.inventory.as_ref(), &sku("CNL-1"), 2).await;

@@ -40,7 +40,7 @@ async fn coupon(
     let p = Promotion::new(
         id,
         &format!("{id} off"),
-        Currency::Usd,
+        Currency::USD,
         Action::AmountOff {
             amount: usd(off),
             target: Target::Order,
@@ -228,9 +228,9 @@ pub async fn promotion_uses_never_exceed_their_limit(backend: Backend) {
 }
 
 fn guest_delivery(email: &str) -> Delivery {
-    Delivery {
-        email: email.parse().expect("valid email"),
-        shipping_address: Address::new(AddressInput {
+    Delivery::new(
+        email.parse().expect("valid email"),
+        Address::new(AddressInput {
             name: "Ada Lovelace".into(),
             line1: "1 Main St".into(),
             city: "Austin".into(),
@@ -240,9 +240,7 @@ fn guest_delivery(email: &str) -> Delivery {
             ..AddressInput::default()
         })
         .expect("valid address"),
-        billing_address: None,
-        shipping: None,
-    }
+    )
 }
 
 /// Per-customer limits count a signed-in customer by id and a guest by normalised e-mail; a
@@ -411,10 +409,10 @@ pub async fn failed_and_cancelled_orders_give_their_uses_back(backend: Backend) 
 
     // A use held for an order that was never stored (the process died in between): given
     // back by recovery, once older than the reservation time (an order may be on its way).
-    let (short, _) = backend.storefront(crate::storefront::StorefrontConfig {
-        reservation_ttl: Duration::from_millis(200),
-        ..crate::storefront::StorefrontConfig::default()
-    });
+    let (short, _) = backend.storefront(
+        crate::storefront::StorefrontConfig::default()
+            .with_reservation_ttl(Duration::from_millis(200)),
+    );
     coupon(&short, "orphan", "ORPHAN", 100, |p| {
         p.limited_to(Some(1), None, None)
     })
@@ -455,9 +453,9 @@ pub async fn coupon_codes_refuse_bad_input_and_change_nothing(backend: Backend) 
     let euro = Promotion::new(
         "euro",
         "Euro off",
-        Currency::Eur,
+        Currency::EUR,
         Action::AmountOff {
-            amount: Money::from_minor(100, Currency::Eur),
+            amount: Money::from_minor(100, Currency::EUR),
             target: Target::Order,
         },
     )
@@ -514,7 +512,7 @@ pub async fn discounts_stack_and_are_recorded_per_line(backend: Backend) {
     let lines = Promotion::new(
         "tenth",
         "10 % off lamps",
-        Currency::Usd,
+        Currency::USD,
         Action::PercentOff {
             percent: Decimal::from(10),
             target: Target::Lines(crate::promotion::ItemFilter::skus([sku("PRO-5")])),
@@ -556,11 +554,11 @@ pub async fn discounts_stack_and_are_recorded_per_line(backend: Backend) {
 /// Recovery reaches every held use, page by page: uses of orders still waiting for the
 /// customer (3-D Secure) stay held and do not hide a newer use whose order was never stored.
 pub async fn recovery_reaches_uses_behind_pending_orders(backend: Backend) {
-    let (shop, _) = backend.storefront(crate::storefront::StorefrontConfig {
-        reservation_ttl: Duration::from_millis(200),
-        recovery_batch: 2,
-        ..crate::storefront::StorefrontConfig::default()
-    });
+    let (shop, _) = backend.storefront(
+        crate::storefront::StorefrontConfig::default()
+            .with_reservation_ttl(Duration::from_millis(200))
+            .with_recovery_batch(2),
+    );
     stocked(&shop, "Lamp", &[("PRO-7", 1_000, 10)]).await;
     coupon(&shop, "waiting", "WAITING", 100, |p| {
         p.limited_to(Some(10), None, None)

@@ -64,11 +64,9 @@ pub async fn search_tolerates_typos_prefixes_and_counts_facets(backend: Backend)
         .expect("any text is a valid query");
     assert_eq!(weird.total, 0);
 
-    let mut q = SearchQuery {
-        facets: true,
-        sort: SortOrder::PriceAscending,
-        ..SearchQuery::default()
-    };
+    let mut q = SearchQuery::default()
+        .with_facets(true)
+        .with_sort(SortOrder::PriceAscending);
     let all = shop.search(&q).await.expect("search");
     assert_eq!(ids(&all), vec![kettle.id, speaker.id, headphones.id]);
     let facets = all.facets.expect("facets asked for");
@@ -91,19 +89,14 @@ pub async fn search_tolerates_typos_prefixes_and_counts_facets(backend: Backend)
         .collect();
     assert_eq!(price, vec![("25-50".into(), 2), ("100-250".into(), 1)]);
 
-    q.filters = SearchFilters {
-        brand: Some("sonic".into()),
-        max_price: Some(Decimal::from(100)),
-        ..SearchFilters::default()
-    };
+    q.filters = SearchFilters::default()
+        .with_brand("sonic")
+        .with_max_price(Decimal::from(100));
     let filtered = shop.search(&q).await.expect("search");
     assert_eq!(ids(&filtered), vec![speaker.id]);
     let facets = filtered.facets.expect("facets");
     assert_eq!(facets.category.len(), 1, "facets count the filtered hits");
-    q.filters = SearchFilters {
-        in_stock_only: true,
-        ..SearchFilters::default()
-    };
+    q.filters = SearchFilters::default().with_in_stock_only(true);
     assert_eq!(
         ids(&shop.search(&q).await.expect("search")),
         vec![headphones.id]
@@ -138,23 +131,16 @@ pub async fn search_follows_catalog_changes_and_facets_agree_with_filters(backen
         shop.upsert_product(p.clone()).await.expect("upsert");
         products.push(p);
     }
-    let all = SearchQuery {
-        text: "lantern".into(),
-        facets: true,
-        limit: 100,
-        ..SearchQuery::default()
-    };
+    let all = SearchQuery::text("lantern")
+        .with_facets(true)
+        .with_limit(100);
     let results = shop.search(&all).await.expect("search");
     assert_eq!(results.total, 12);
     let facets = results.facets.expect("facets");
     for f in &facets.brand {
-        let filtered = SearchQuery {
-            filters: SearchFilters {
-                brand: Some(f.value.clone()),
-                ..SearchFilters::default()
-            },
-            ..all.clone()
-        };
+        let filtered = all
+            .clone()
+            .with_filters(SearchFilters::default().with_brand(f.value.clone()));
         assert_eq!(
             shop.search(&filtered).await.expect("search").total,
             f.count,
@@ -163,13 +149,9 @@ pub async fn search_follows_catalog_changes_and_facets_agree_with_filters(backen
         );
     }
     for f in &facets.category {
-        let filtered = SearchQuery {
-            filters: SearchFilters {
-                category: Some(CategoryId::new(f.value.clone()).expect("slug")),
-                ..SearchFilters::default()
-            },
-            ..all.clone()
-        };
+        let filtered = all.clone().with_filters(
+            SearchFilters::default().with_category(CategoryId::new(f.value.clone()).expect("slug")),
+        );
         assert_eq!(
             shop.search(&filtered).await.expect("search").total,
             f.count,
@@ -222,14 +204,8 @@ pub async fn search_index_imports_and_rebuilds_from_the_catalog(backend: Backend
         .await
         .expect("import");
     assert_eq!((imported.products, imported.units), (1, 4));
-    let query = SearchQuery {
-        text: "compass".into(),
-        filters: SearchFilters {
-            in_stock_only: true,
-            ..SearchFilters::default()
-        },
-        ..SearchQuery::default()
-    };
+    let query = SearchQuery::text("compass")
+        .with_filters(SearchFilters::default().with_in_stock_only(true));
     let hits = shop.search(&query).await.expect("search").hits;
     assert_eq!(
         hits.iter().map(|h| h.product).collect::<Vec<_>>(),

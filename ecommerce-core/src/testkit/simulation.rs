@@ -691,11 +691,9 @@ async fn simulate(
     // stock again or are refunded) and so is its guarantee: whatever a crash left held is
     // back on hand once the reservation expired.
     let ttl = Duration::from_millis(rng.random_range(100..=1_000));
-    let config = StorefrontConfig {
-        reservation_ttl: ttl,
-        payment_timeout: PAYMENT_TIMEOUT,
-        ..StorefrontConfig::default()
-    };
+    let config = StorefrontConfig::default()
+        .with_reservation_ttl(ttl)
+        .with_payment_timeout(PAYMENT_TIMEOUT);
     let mut builder = Storefront::builder()
         .with_memory_defaults()
         .catalog(backend.catalog.clone())
@@ -746,9 +744,9 @@ async fn simulate(
     let offer = Promotion::new(
         promotion.as_str(),
         "Simulated",
-        crate::money::Currency::Usd,
+        crate::money::Currency::USD,
         Action::AmountOff {
-            amount: crate::money::Money::from_minor(100, crate::money::Currency::Usd),
+            amount: crate::money::Money::from_minor(100, crate::money::Currency::USD),
             target: Target::Order,
         },
     )
@@ -896,12 +894,12 @@ async fn settle_and_check(backend: &Backend, gateway: &Arc<TestGateway>, ended: 
         .recommendations(backend.recommendations.clone())
         .search(backend.search.clone())
         .promotions(backend.promotions.clone())
-        .config(StorefrontConfig {
-            payment_timeout: PAYMENT_TIMEOUT,
-            // Every history's reservations and uses live at most 1 s.
-            reservation_ttl: Duration::from_secs(1),
-            ..StorefrontConfig::default()
-        });
+        .config(
+            StorefrontConfig::default()
+                .with_payment_timeout(PAYMENT_TIMEOUT)
+                // Every history's reservations and uses live at most 1 s.
+                .with_reservation_ttl(Duration::from_secs(1)),
+        );
     if let Some(unit) = &backend.unit {
         builder = builder.unit_of_work(unit.clone());
     }

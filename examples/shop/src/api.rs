@@ -153,21 +153,17 @@ impl SearchParams {
     /// The search these parameters ask for, with facets.
     pub(crate) fn query(&self) -> Result<SearchQuery, Problem> {
         let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
-        Ok(SearchQuery {
-            text: self.q.clone(),
-            filters: SearchFilters {
-                category: non_empty(&self.category).map(CategoryId::new).transpose()?,
-                brand: non_empty(&self.brand),
-                min_price: self.min_price,
-                max_price: self.max_price,
-                in_stock_only: self.in_stock,
-                ..SearchFilters::default()
-            },
-            sort: self.sort,
-            offset: self.offset,
-            limit: self.limit.unwrap_or(20),
-            facets: true,
-        })
+        let mut filters = SearchFilters::default().with_in_stock_only(self.in_stock);
+        filters.category = non_empty(&self.category).map(CategoryId::new).transpose()?;
+        filters.brand = non_empty(&self.brand);
+        filters.min_price = self.min_price;
+        filters.max_price = self.max_price;
+        Ok(SearchQuery::text(self.q.clone())
+            .with_filters(filters)
+            .with_sort(self.sort)
+            .with_offset(self.offset)
+            .with_limit(self.limit.unwrap_or(20))
+            .with_facets(true))
     }
 }
 
@@ -186,10 +182,7 @@ pub(crate) async fn suggest(
     if params.q.trim().is_empty() {
         return Ok(Json(Vec::new()));
     }
-    let query = SearchQuery {
-        limit: 8,
-        ..SearchQuery::text(params.q)
-    };
+    let query = SearchQuery::text(params.q).with_limit(8);
     let results = state.shop.search(&query).await?;
     Ok(Json(results.hits.into_iter().map(|h| h.title).collect()))
 }

@@ -37,7 +37,7 @@ use crate::session::Session;
 const COUNTRIES: [(&str, &str); 2] = [("US", "United States"), ("CA", "Canada")];
 
 fn usd(cents: i64) -> Money {
-    Money::from_minor(cents, Currency::Usd)
+    Money::from_minor(cents, Currency::USD)
 }
 
 /// Shipping: ground by weight (free from $150) and express within the United States, and a
@@ -194,12 +194,7 @@ impl CheckoutForm {
     }
 
     fn delivery(&self) -> Result<Delivery, Problem> {
-        Ok(Delivery {
-            email: self.email()?,
-            shipping_address: self.address()?,
-            billing_address: None,
-            shipping: Some(self.shipping_quote()?),
-        })
+        Ok(Delivery::new(self.email()?, self.address()?).with_shipping(self.shipping_quote()?))
     }
 
     /// The contact and address as hidden fields, for the next step's form.
@@ -757,13 +752,9 @@ pub(crate) fn request(
     accepted_quote: Option<Quote>,
     without_exhausted_promotions: bool,
 ) -> CheckoutRequest {
-    CheckoutRequest {
-        cart,
-        customer: session.customer,
-        payment_method,
-        idempotency_key,
-        delivery,
-        accepted_quote,
-        without_exhausted_promotions,
-    }
+    let mut request = CheckoutRequest::new(cart, session.customer, payment_method, idempotency_key)
+        .without_exhausted_promotions(without_exhausted_promotions);
+    request.delivery = delivery;
+    request.accepted_quote = accepted_quote;
+    request
 }

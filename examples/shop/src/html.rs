@@ -223,8 +223,6 @@ pub(crate) fn product_img(product: ProductId, class: &str, alt: &str) -> Markup 
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use ecommerce::catalog::Variant;
     use ecommerce::id::{CategoryId, Sku};
     use ecommerce::money::{Currency, Money};
@@ -232,23 +230,17 @@ mod tests {
     use super::*;
 
     fn product(title: &str, brand: &str) -> Product {
-        Product {
-            id: ProductId::from_uuid(uuid::Uuid::from_u128(7)),
-            title: title.to_owned(),
-            description: String::new(),
-            brand: brand.to_owned(),
-            category: CategoryId::new("lamps").unwrap(),
-            attributes: BTreeMap::new(),
-            variants: vec![Variant {
-                sku: Sku::new("LAMP-1").unwrap(),
-                options: BTreeMap::new(),
-                price: Money::from_minor(1_000, Currency::Usd),
-                published: true,
-                profile: Default::default(),
-            }],
-            published: true,
-            created_at: chrono::DateTime::UNIX_EPOCH,
-        }
+        Product::new(
+            ProductId::from_uuid(uuid::Uuid::from_u128(7)),
+            title,
+            CategoryId::new("lamps").unwrap(),
+        )
+        .with_brand(brand)
+        .with_variants([Variant::new(
+            Sku::new("LAMP-1").unwrap(),
+            Money::from_minor(1_000, Currency::USD),
+        )])
+        .with_created_at(chrono::DateTime::UNIX_EPOCH)
     }
 
     #[test]
@@ -284,10 +276,8 @@ mod tests {
             "{svg}"
         );
         // Another category, another colour.
-        let other = Product {
-            category: CategoryId::new("garden").unwrap(),
-            ..lamp.clone()
-        };
+        let mut other = lamp.clone();
+        other.category = CategoryId::new("garden").unwrap();
         assert_ne!(svg, product_image(&other).into_string());
     }
 

@@ -51,7 +51,7 @@ pub(crate) const FREE_SHIPPING: &str = "free-shipping-100";
 pub(crate) const TOYS: &str = "toys";
 
 fn usd(cents: i64) -> Money {
-    Money::from_minor(cents, Currency::Usd)
+    Money::from_minor(cents, Currency::USD)
 }
 
 fn code(text: &str) -> CouponCode {
@@ -69,7 +69,7 @@ pub(crate) fn demo(ships: bool) -> Vec<(Promotion, Vec<Coupon>)> {
     let welcome = Promotion::new(
         WELCOME,
         "10 % off your order",
-        Currency::Usd,
+        Currency::USD,
         Action::PercentOff {
             percent: Decimal::from(10),
             target: Target::Order,
@@ -83,7 +83,7 @@ pub(crate) fn demo(ships: bool) -> Vec<(Promotion, Vec<Coupon>)> {
     let flash = Promotion::new(
         FLASH,
         "$5 off your order",
-        Currency::Usd,
+        Currency::USD,
         Action::AmountOff {
             amount: usd(500),
             target: Target::Order,
@@ -96,7 +96,7 @@ pub(crate) fn demo(ships: bool) -> Vec<(Promotion, Vec<Coupon>)> {
     let toys = Promotion::new(
         TOYS_DEAL,
         "Toys: buy 2, get 1 free",
-        Currency::Usd,
+        Currency::USD,
         Action::BuyXGetY {
             buy: 2,
             get: 1,
@@ -116,7 +116,7 @@ pub(crate) fn demo(ships: bool) -> Vec<(Promotion, Vec<Coupon>)> {
         let free_shipping = Promotion::new(
             FREE_SHIPPING,
             "Free shipping on orders over $100",
-            Currency::Usd,
+            Currency::USD,
             Action::PercentOff {
                 percent: Decimal::ONE_HUNDRED,
                 target: Target::Shipping,

@@ -709,7 +709,7 @@ async fn plain_item(shop: &TestShop, units: u32) -> (Sku, i64) {
 }
 
 fn usd(cents: i64) -> Money {
-    Money::from_minor(cents, Currency::Usd)
+    Money::from_minor(cents, Currency::USD)
 }
 
 fn money(value: &Value) -> Money {
@@ -913,15 +913,15 @@ async fn bad_codes_get_a_typed_error_and_leave_the_cart_unchanged() {
     };
     for (promotion, code) in [
         (
-            dollar_off("ended", Currency::Usd).between(Some(now - day * 2), Some(now - day)),
+            dollar_off("ended", Currency::USD).between(Some(now - day * 2), Some(now - day)),
             "OLD1",
         ),
         (
-            dollar_off("tomorrow", Currency::Usd).between(Some(now + day), None),
+            dollar_off("tomorrow", Currency::USD).between(Some(now + day), None),
             "SOON1",
         ),
-        (dollar_off("in-euros", Currency::Eur), "EURO1"),
-        (dollar_off("extra", Currency::Usd), "EXTRA1"),
+        (dollar_off("in-euros", Currency::EUR), "EURO1"),
+        (dollar_off("extra", Currency::USD), "EXTRA1"),
     ] {
         storefront.save_promotion(&promotion).await.unwrap();
         let coupon = Coupon::new(CouponCode::new(code).unwrap(), promotion.id.clone());

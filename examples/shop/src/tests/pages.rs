@@ -3,7 +3,6 @@
 //! images; category names in the search facets; and a product page that always suggests
 //! other products.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ecommerce::catalog::{Category, Product, Variant};
@@ -46,33 +45,27 @@ fn linked_products(html: &str) -> Vec<ProductId> {
 /// A product alone in a new category, whose title, brand and category name are made of
 /// markup.
 async fn markup_product(shop: &TestShop) -> Product {
-    let category = Category {
-        id: CategoryId::new("lamps-and-lights").unwrap(),
-        name: "Lamps & Lights".to_owned(),
-        parent: None,
-    };
+    let category = Category::new(
+        CategoryId::new("lamps-and-lights").unwrap(),
+        "Lamps & Lights",
+    );
     shop.state
         .shop
         .upsert_category(category.clone())
         .await
         .unwrap();
-    let product = Product {
-        id: ProductId::new(),
-        title: r#"<script>alert("pwned")</script> Quokkalight lantern"#.to_owned(),
-        description: "A lantern <b>not</b> in bold.".to_owned(),
-        brand: "Glow & <i>Co</i>".to_owned(),
-        category: category.id,
-        attributes: BTreeMap::new(),
-        variants: vec![Variant {
-            sku: Sku::new("QUOKKA-LANTERN").unwrap(),
-            options: BTreeMap::from([("color".to_owned(), "<red>".to_owned())]),
-            price: Money::from_minor(2_500, Currency::Usd),
-            published: true,
-            profile: Default::default(),
-        }],
-        published: true,
-        created_at: chrono::Utc::now(),
-    };
+    let product = Product::new(
+        ProductId::new(),
+        r#"<script>alert("pwned")</script> Quokkalight lantern"#,
+        category.id,
+    )
+    .with_description("A lantern <b>not</b> in bold.")
+    .with_brand("Glow & <i>Co</i>")
+    .with_variants([Variant::new(
+        Sku::new("QUOKKA-LANTERN").unwrap(),
+        Money::from_minor(2_500, Currency::USD),
+    )
+    .with_option("color", "<red>")]);
     shop.state
         .shop
         .upsert_product(product.clone())

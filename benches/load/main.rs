@@ -1,7 +1,7 @@
 //! Black Friday on one machine: the SDK driven the way a shop is used, beside what the
 //! databases alone can do, in the same run.
 //!
-//! Run with: `cargo bench --bench load -- [--scenario all] [--backend memory,sqlite,postgres,mariadb,redis-postgres]`
+//! Run with: `cargo bench --bench load -- [--scenario all|flash-sale,hot-sku,http,mix] [--backend memory,sqlite,postgres,mariadb,redis-postgres]`
 //!
 //! Paths, for each backend (the raw ones only where the backend has a raw floor):
 //! - **raw reserve**: one reservation of one unit by hand, the SQL the SDK sends (behind the
@@ -24,6 +24,10 @@
 //! - **hot SKU**: `--clients` buyers in a closed loop on one SKU with plenty of stock for
 //!   `--hot-seconds`: checkouts per second, latency, and how long a checkout holds a database
 //!   connection. The units the store counts as taken must match the buyers served.
+//! - **HTTP**: the reference shop's release binary over the backend's database (SQLite,
+//!   PostgreSQL, MariaDB), `--http-clients` buyers (default 16 on SQLite, 64 on the servers)
+//!   in a closed loop for `--hot-seconds`, each checkout a new visitor: add to cart, shipping
+//!   quotes, pay. Beside the in-process SDK checkout of the hot SKU scenario.
 //! - **mix**: browse, search, cart and checkout arriving at `--rate` per second (open loop),
 //!   then `--spike` times that for `--spike-seconds`, then back; per operation and phase, and
 //!   over time. The raw pass replays the same arrivals on each operation's floor.
@@ -35,6 +39,7 @@ mod common;
 
 mod backends;
 mod flash;
+mod http;
 mod mix;
 mod plot;
 mod stats;
@@ -59,6 +64,7 @@ enum Scenario {
     All,
     FlashSale,
     HotSku,
+    Http,
     Mix,
 }
 
@@ -66,9 +72,9 @@ enum Scenario {
 #[derive(Debug, Parser)]
 #[command(about)]
 struct Args {
-    /// Which scenario to run.
-    #[arg(long, value_enum, default_value = "all")]
-    scenario: Scenario,
+    /// Which scenarios to run, comma separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    scenario: Vec<Scenario>,
     /// Backends, comma separated [default: memory, sqlite, and each server whose URL is set].
     #[arg(long, value_enum, value_delimiter = ',')]
     backend: Vec<Kind>,
@@ -93,6 +99,9 @@ struct Args {
     /// Hot SKU: seconds per path.
     #[arg(long, default_value_t = 5.0)]
     hot_seconds: f64,
+    /// HTTP: concurrent buyers [default: 16 on SQLite, 64 on the servers].
+    #[arg(long)]
+    http_clients: Option<usize>,
     /// Hot SKU: stock rows to spread the SKU over on SQL (1 = one row).
     #[arg(long, default_value_t = 1)]
     buckets: u32,
@@ -138,7 +147,7 @@ impl Args {
     }
 
     fn runs(&self, scenario: Scenario) -> bool {
-        self.scenario == Scenario::All || self.scenario == scenario
+        self.scenario.contains(&Scenario::All) || self.scenario.contains(&scenario)
     }
 }
 
@@ -245,6 +254,38 @@ fn print_flash(title: &str, results: &[PathResult], expect_units: Option<u32>) {
     );
 }
 
+fn print_http(results: &[PathResult], hot: &[PathResult]) {
+    println!("\n### The reference shop over HTTP\n");
+    println!(
+        "| backend | path | checkouts | confirmed | checkouts/s | p50 ms | p99 ms | p99 / p50 | vs in-process SDK checkout |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for r in results {
+        let sdk = hot
+            .iter()
+            .find(|h| h.backend == r.backend && h.path == "SDK checkout")
+            .map(|h| h.summary.per_second);
+        println!(
+            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+            r.backend,
+            r.path,
+            r.summary.count,
+            r.succeeded,
+            r.summary.per_second,
+            r.summary.p50_ms,
+            r.summary.p99_ms,
+            r.summary.p99_ms / r.summary.p50_ms,
+            ratio(r.summary.per_second, sdk),
+        );
+    }
+    println!(
+        "\nA checkout over HTTP is three requests by a new visitor (add to cart, shipping quotes \
+         to Texas, pay with the approving card), from the first request to the confirmed order. \
+         The last column divides by the hot SKU's in-process SDK checkout (no shipping or tax) \
+         of the same backend in this run."
+    );
+}
+
 fn print_mix(results: &[MixResult]) {
     println!("\n### Steady mix with a spike\n");
     println!(
@@ -297,6 +338,7 @@ async fn run(args: Args) -> Result<bool, String> {
 
     let bar = bar();
     let (mut flash, mut hot, mut mixes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut over_http = Vec::new();
     let kinds = args.backends();
     for kind in &kinds {
         let backend = Arc::new(
@@ -313,6 +355,19 @@ async fn run(args: Args) -> Result<bool, String> {
             hot.extend(
                 flash::hot_sku_load(&backend, args.clients, args.hot_seconds, args.buckets, &bar)
                     .await,
+            );
+        }
+        if args.runs(Scenario::Http)
+            && matches!(kind, Kind::Sqlite | Kind::Postgres | Kind::Mariadb)
+        {
+            let clients = args.http_clients.unwrap_or(match kind {
+                Kind::Sqlite => 16,
+                _ => 64,
+            });
+            over_http.push(
+                http::shop_over_http(*kind, &urls, clients, args.hot_seconds, &bar)
+                    .await
+                    .map_err(|e| format!("{} shop over HTTP: {e}", kind.name()))?,
             );
         }
         if args.runs(Scenario::Mix) {
@@ -382,6 +437,18 @@ async fn run(args: Args) -> Result<bool, String> {
             }
         }
     }
+    if !over_http.is_empty() {
+        print_http(&over_http, &hot);
+        for r in &over_http {
+            if r.errors > 0 || r.units_taken.is_some_and(|t| t as usize != r.succeeded) {
+                exact = false;
+                eprintln!(
+                    "FAILURE: {} {}: {} confirmed, the store counts {:?} sold, {} errors",
+                    r.backend, r.path, r.succeeded, r.units_taken, r.errors
+                );
+            }
+        }
+    }
     if !mixes.is_empty() {
         print_mix(&mixes);
     }
@@ -392,6 +459,7 @@ async fn run(args: Args) -> Result<bool, String> {
         "flash_sale": flash,
         "hot_sku": hot,
         "mix": mixes,
+        "http": over_http,
     });
     let json = args.out.join("report.json");
     std::fs::write(&json, serde_json::to_vec_pretty(&report).expect("json"))

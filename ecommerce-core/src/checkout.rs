@@ -376,6 +376,11 @@ impl Storefront {
     ///   finishes it (the charge may have been taken: never tell the shopper otherwise):
     ///   [`CheckoutError::Payment`] (outcome unknown), [`CheckoutError::Inventory`],
     ///   [`CheckoutError::Order`] and other store errors.
+    #[tracing::instrument(
+        name = "place_order",
+        skip_all,
+        fields(cart = %request.cart, customer = %request.customer, order = tracing::field::Empty)
+    )]
     pub async fn place_order(&self, request: CheckoutRequest) -> Result<Placed, CheckoutError> {
         let fingerprint = request.fingerprint();
         if let Some(existing) = self
@@ -510,6 +515,7 @@ impl Storefront {
         cart: Cart,
     ) -> Result<Result<(crate::order::Created, bool, Cart), Vec<Shortage>>, CheckoutError> {
         let id = order.id;
+        tracing::Span::current().record("order", tracing::field::display(id));
         let in_unit = self.unit.is_some() && self.unit_holds_promotions;
         let reserved_apart = !in_unit && !uses.is_empty();
         if reserved_apart {
@@ -968,6 +974,7 @@ impl Storefront {
     }
 
     /// Moves an order on by what the gateway says of its charge.
+    #[tracing::instrument(name = "settle", skip_all, fields(order = %order.id, payment = %charge.payment_id, status = ?charge.status))]
     async fn settle(&self, order: Order, charge: Charge) -> Result<Order, CheckoutError> {
         let payment = OrderPayment {
             id: charge.payment_id.clone(),
@@ -1040,6 +1047,7 @@ impl Storefront {
     /// a unit of work; otherwise the sale, then the compare-and-set). A reservation released
     /// meanwhile takes its stock again; if the stock is gone, refund. The confirmation's side
     /// effects run after it, and cannot undo it.
+    #[tracing::instrument(name = "confirm", skip_all, fields(order = %order.id, lines = order.lines.len()))]
     async fn confirm(&self, order: Order, charge: Charge) -> Result<Order, CheckoutError> {
         let payment = OrderPayment {
             id: charge.payment_id.clone(),
@@ -1067,6 +1075,7 @@ impl Storefront {
         };
         match sold {
             Ok(order) => {
+                tracing::debug!(total = %order.total, "order confirmed");
                 self.commit_uses(&order).await;
                 self.effects().run(&order).await;
                 Ok(order)
@@ -1314,6 +1323,7 @@ impl Storefront {
     /// [`CheckoutError::Order`] with [`OrderError::NotFound`] for an unknown order (answer the
     /// provider as handled: retrying will not help); store and gateway errors (the callback
     /// should be retried: handling it again is safe).
+    #[tracing::instrument(name = "payment_event", skip_all, fields(order = %event.order, status = ?event.status))]
     pub async fn handle_payment_event(&self, event: PaymentEvent) -> Result<Order, CheckoutError> {
         let order = match self.current(event.order).await {
             Ok(order) => order,
@@ -1364,6 +1374,7 @@ impl Storefront {
     /// # Errors
     /// Store errors while listing; errors of single orders are in
     /// [`RecoveryReport::errors`].
+    #[tracing::instrument(name = "recover", skip_all, fields(older_than = ?older_than))]
     pub async fn recover(&self, older_than: Duration) -> Result<RecoveryReport, CheckoutError> {
         let mut report = RecoveryReport {
             expired_reservations: self
@@ -1458,6 +1469,7 @@ impl Storefront {
     /// # Errors
     /// [`OrderError::InvalidTransition`] for an order that is not CONFIRMED (or already
     /// CANCELLED), [`OrderError::NotFound`], gateway and store errors.
+    #[tracing::instrument(name = "cancel", skip_all, fields(order = %id))]
     pub async fn cancel(&self, id: OrderId) -> Result<Order, CheckoutError> {
         let mut order = self.current(id).await?;
         if order.status != OrderStatus::Cancelled {

@@ -508,11 +508,17 @@ impl Db {
                         && started.elapsed() < self.options.retry_timeout =>
                 {
                     attempt += 1;
+                    tracing::debug!(what, attempt, error = %e, "retrying after a transient conflict");
                     let backoff = Duration::from_millis(u64::from(attempt.min(10)) * 2)
                         + Duration::from_micros(u64::from(rand_jitter()) % 2_000);
                     tokio::time::sleep(backoff).await;
                 }
-                Err(e) => return Err(store_error(what, e)),
+                Err(e) => {
+                    if attempt > 0 {
+                        tracing::warn!(what, attempts = attempt + 1, error = %e, "failed after retries");
+                    }
+                    return Err(store_error(what, e));
+                }
             }
         }
     }

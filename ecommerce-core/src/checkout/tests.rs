@@ -580,3 +580,56 @@ fn the_request_and_delivery_constructors_build_what_the_literals_built() {
         }
     );
 }
+
+/// A `MakeWriter` into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_checkout_is_traced_with_its_cart_customer_and_order() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let world = World::new().await;
+    let fault = Fault::at(Step::CreateOrder);
+    fault.armed.store(false, Ordering::SeqCst);
+    let shop = world.storefront(&fault);
+    let cart = world.cart(&shop).await;
+    let placed = shop.place_order(request(cart, "tok_approve")).await;
+    let order = match placed {
+        Ok(Placed::Confirmed(order)) => order,
+        other => panic!("{other:?}"),
+    };
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let span = format!(
+        "place_order{{cart={cart} customer={} order={}}}",
+        customer(),
+        order.id
+    );
+    let confirmed = log
+        .lines()
+        .find(|l| l.contains("order confirmed"))
+        .unwrap_or_else(|| panic!("no confirmation in:\n{log}"));
+    assert!(confirmed.contains(&span), "{confirmed}");
+    assert!(
+        confirmed.contains(&format!("confirm{{order={} lines=2}}", order.id)),
+        "{confirmed}"
+    );
+}

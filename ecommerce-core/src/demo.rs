@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::catalog::{Category, ItemProfile, Product, Variant};
 use crate::id::{CategoryId, ProductId, Sku};
 use crate::money::{Currency, Money};
+use crate::storefront::ImportItem;
 
 /// The demo categories: slug, name, and the nouns of its products.
 const CATEGORIES: [(&str, &str, &[&str]); 8] = [
@@ -202,6 +203,23 @@ pub struct DemoProduct {
     pub product: Product,
     /// Units on hand per variant, in variant order (some are zero: out of stock).
     pub stock: Vec<u32>,
+}
+
+impl From<DemoProduct> for ImportItem {
+    /// The product with its units on hand, for [`crate::Storefront::import`].
+    fn from(item: DemoProduct) -> ImportItem {
+        let skus: Vec<Sku> = item
+            .product
+            .variants
+            .iter()
+            .map(|v| v.sku.clone())
+            .collect();
+        skus.into_iter()
+            .zip(item.stock)
+            .fold(ImportItem::new(item.product), |i, (sku, units)| {
+                i.with_stock(sku, units)
+            })
+    }
 }
 
 /// `n` demo products for a seed. Product `i` is the same for the same seed whatever `n` is.

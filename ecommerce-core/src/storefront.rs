@@ -1103,21 +1103,7 @@ mod tests {
     }
 
     fn demo_items(n: usize) -> Vec<ImportItem> {
-        demo::catalog(n, 7)
-            .map(|item| {
-                let skus: Vec<Sku> = item
-                    .product
-                    .variants
-                    .iter()
-                    .map(|v| v.sku.clone())
-                    .collect();
-                skus.into_iter()
-                    .zip(item.stock)
-                    .fold(ImportItem::new(item.product), |i, (sku, units)| {
-                        i.with_stock(sku, units)
-                    })
-            })
-            .collect()
+        demo::catalog(n, 7).map(ImportItem::from).collect()
     }
 
     #[tokio::test]

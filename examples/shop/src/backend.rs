@@ -217,19 +217,7 @@ async fn seed(
         shop.upsert_category(category).await?;
     }
     let progress = bar(config, config.demo_products as u64, "seeding catalog");
-    let items = demo::catalog(config.demo_products, 2026).map(|item| {
-        let skus: Vec<_> = item
-            .product
-            .variants
-            .iter()
-            .map(|v| v.sku.clone())
-            .collect();
-        skus.into_iter()
-            .zip(item.stock)
-            .fold(ImportItem::new(item.product), |i, (sku, units)| {
-                i.with_stock(sku, units)
-            })
-    });
+    let items = demo::catalog(config.demo_products, 2026).map(ImportItem::from);
     shop.import(items, |n| progress.set_position(n as u64))
         .await?;
     progress.finish_with_message("catalog seeded");

@@ -23,9 +23,10 @@
 //! carts are there too, and step 6's sale and confirmation are another.
 //!
 //! Nothing runs between the charge and the confirmation but what records them. The side
-//! effects of a confirmation (taking the ordered units out of the cart, counting
-//! co-purchases) run after it, and again from the outbox through [`CheckoutEffects`]; they
-//! are idempotent, and their failure never undoes or delays a confirmation.
+//! effects of a confirmation run off its path: the ordered units leave the cart right after
+//! it (and again from the outbox), and co-purchases are counted from the `OrderConfirmed`
+//! event through [`CheckoutEffects`]; they are idempotent, and their failure never undoes or
+//! delays a confirmation.
 //!
 //! The gateway is the source of truth for a payment: retries, callbacks and recovery ask it
 //! ([`crate::payment::PaymentGateway::lookup`]) and act on its answer, never on a callback's
@@ -1077,7 +1078,11 @@ impl Storefront {
             Ok(order) => {
                 tracing::debug!(total = %order.total, "order confirmed");
                 self.commit_uses(&order).await;
-                self.effects().run(&order).await;
+                // The shopper sees the ordered units leave the cart at once; the outbox
+                // delivery does it again if this fails, and counts the co-purchases.
+                if let Err(e) = clear_claimed_units(self.carts.as_ref(), &order).await {
+                    tracing::warn!(error = %e, "clearing the cart failed; the outbox will retry");
+                }
                 Ok(order)
             }
             Err(UnitError::Inventory(
@@ -1524,13 +1529,14 @@ async fn clear_claimed_units(carts: &dyn CartStore, order: &Order) -> Result<(),
 }
 
 /// What follows a confirmation: the ordered units leave the cart (items added since stay)
-/// and the order's co-purchases are counted. Both are idempotent.
+/// and the order's co-purchases are counted ("customers also bought"). Both are idempotent.
 ///
-/// The saga runs these right after it confirms an order, and a failure there is only logged:
-/// it never undoes or delays a confirmation. To make them happen at least once whatever
-/// fails, deliver the outbox to this sink too ([`crate::events::OutboxRelay`]; combine it
-/// with your own sinks with [`crate::events::FanOut`]): it acts on `OrderConfirmed` and
-/// ignores every other event.
+/// The saga clears the cart itself right after it confirms an order (a failure there is
+/// only logged: it never undoes or delays a confirmation). Co-purchases are counted from the
+/// events: deliver the outbox to this sink ([`crate::events::OutboxRelay`]; combine it with
+/// your own sinks with [`crate::events::FanOut`]), or consume `OrderConfirmed` from a broker
+/// and call [`CheckoutEffects::deliver`]. It acts on `OrderConfirmed` and ignores every other
+/// event, so both effects happen at least once whatever failed, off the checkout's path.
 #[derive(Debug, Clone)]
 pub struct CheckoutEffects {
     orders: Arc<dyn OrderStore>,
@@ -1553,13 +1559,6 @@ impl CheckoutEffects {
             .await
             .map_err(|e| delivery("counting co-purchases", e))?;
         Ok(())
-    }
-
-    /// As [`CheckoutEffects::apply`], logging a failure instead of returning it.
-    async fn run(&self, order: &Order) {
-        if let Err(e) = self.apply(order).await {
-            tracing::warn!(order = %order.id, error = %e, "the outbox will retry");
-        }
     }
 }
 

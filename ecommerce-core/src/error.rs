@@ -519,6 +519,21 @@ pub enum EventError {
         #[source]
         source: Option<BoxError>,
     },
+    /// The destination refuses this event for good (too large, not allowed, not
+    /// understood): the relay tries it a few times and then sets it aside as a dead letter.
+    #[error("event rejected: {message}")]
+    Rejected {
+        /// Why.
+        message: String,
+    },
+    /// An outbox row that is not an event: its payload does not decode.
+    #[error("corrupt outbox event {seq}: {message}")]
+    Corrupt {
+        /// Its place in the outbox.
+        seq: u64,
+        /// What the decoder said.
+        message: String,
+    },
     /// The outbox failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -889,6 +904,8 @@ impl EventError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             EventError::Delivery { .. } => ErrorKind::Transient,
+            EventError::Rejected { .. } => ErrorKind::Rejected,
+            EventError::Corrupt { .. } => ErrorKind::Internal,
             EventError::Store(e) => e.kind(),
         }
     }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ecommerce_core::catalog::Page;
 use ecommerce_core::error::{OrderError, StoreError};
-use ecommerce_core::events::{DomainEvent, EventEnvelope, Outbox};
+use ecommerce_core::events::{DomainEvent, EventEnvelope, Outbox, OutboxRecord};
 use ecommerce_core::id::{CustomerId, EventId, IdempotencyKey, OrderId};
 use ecommerce_core::order::{
     Created, HistoryCursor, MAX_HISTORY_PAGE, Order, OrderPatch, OrderStatus, OrderStore,
@@ -34,11 +34,16 @@ impl SqlOrderStore {
     ) -> Result<(), sqlx::Error> {
         for event in events {
             let envelope = EventEnvelope::new(event.clone());
-            sqlx::query(self.db.sql("INSERT INTO outbox (id, data) VALUES ($1, $2)"))
-                .bind(envelope.id.to_string())
-                .bind(encode(&envelope))
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(self.db.sql(
+                "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)",
+            ))
+            .bind(envelope.id.to_string())
+            .bind(event.aggregate_type())
+            .bind(event.aggregate_id())
+            .bind(event.event_type())
+            .bind(envelope.to_json())
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
     }
@@ -288,14 +293,31 @@ impl OrderStore for SqlOrderStore {
 
 #[async_trait]
 impl Outbox for SqlOrderStore {
-    async fn pending(&self, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as(self.db.sql("SELECT data FROM outbox ORDER BY seq LIMIT $1"))
-                .bind(limit as i64)
-                .fetch_all(self.db.pool())
-                .await
-                .map_err(|e| store_error("reading the outbox", e))?;
-        rows.iter().map(|(json,)| decode("event", json)).collect()
+    async fn pending(&self, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
+        let rows: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(self.db.sql(
+            "SELECT seq, id, aggregatetype, aggregateid, type, payload FROM outbox ORDER BY seq LIMIT $1",
+        ))
+        .bind(limit as i64)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading the outbox", e))?;
+        rows.into_iter()
+            .map(
+                |(seq, id, aggregate_type, aggregate_id, event_type, payload)| {
+                    let id = id.parse().map_err(|e| StoreError::Corrupt {
+                        message: format!("outbox event id {id:?}: {e}"),
+                    })?;
+                    Ok(OutboxRecord::from_parts(
+                        seq as u64,
+                        id,
+                        aggregate_type,
+                        aggregate_id,
+                        event_type,
+                        payload,
+                    ))
+                },
+            )
+            .collect()
     }
 
     async fn acknowledge(&self, ids: &[EventId]) -> Result<(), StoreError> {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ecommerce_core::catalog::Page;
 use ecommerce_core::error::{OrderError, StoreError};
-use ecommerce_core::events::{DomainEvent, EventEnvelope, Outbox};
+use ecommerce_core::events::{DomainEvent, Outbox, OutboxRecord};
 use ecommerce_core::id::{CustomerId, EventId, IdempotencyKey, OrderId};
 use ecommerce_core::order::{Created, HistoryCursor, Order, OrderPatch, OrderStore};
 
@@ -114,7 +114,7 @@ impl OrderStore for ShardedOrderStore {
 
 #[async_trait]
 impl Outbox for ShardedOrderStore {
-    async fn pending(&self, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+    async fn pending(&self, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         let mut all = Vec::new();
         for shard in &self.shards {
             if all.len() >= limit {

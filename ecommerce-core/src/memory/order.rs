@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::lock;
 use crate::catalog::Page;
 use crate::error::{EventError, OrderError, StoreError};
-use crate::events::{DomainEvent, EventEnvelope, EventSink, Outbox};
+use crate::events::{DomainEvent, EventEnvelope, EventSink, Outbox, OutboxRecord};
 use crate::id::{CustomerId, EventId, IdempotencyKey, OrderId};
 use crate::order::{
     Created, HistoryCursor, MAX_HISTORY_PAGE, Order, OrderPatch, OrderStatus, OrderStore,
@@ -145,12 +145,12 @@ impl OrderStore for MemoryOrderStore {
 
 #[async_trait]
 impl Outbox for MemoryOrderStore {
-    async fn pending(&self, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+    async fn pending(&self, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         Ok(lock(&self.state)
             .outbox
-            .values()
+            .iter()
             .take(limit)
-            .cloned()
+            .map(|(seq, envelope)| OutboxRecord::new(*seq, envelope))
             .collect())
     }
 

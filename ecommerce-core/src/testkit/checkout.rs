@@ -16,7 +16,7 @@ use super::{
 };
 use crate::checkout::charge_key;
 use crate::error::{CheckoutError, InventoryError, OrderError};
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, OutboxRelay};
 use crate::id::{CartId, CustomerId, OrderId, Sku};
 use crate::inventory::{MovementKind, ReservationState};
 use crate::money::{Currency, Money};
@@ -56,11 +56,6 @@ pub async fn checkout_confirms_sells_stock_and_records(backend: Backend) {
     assert_eq!(order.net_paid().expect("ledger"), order.total);
     assert_eq!(gateway.charges().len(), 1);
     assert_eq!(gateway.charges()[0].amount, usd(17_000));
-    let also = shop
-        .also_bought(&sku("SAGA-1"), 5)
-        .await
-        .expect("also bought");
-    assert_eq!(also.first().map(|a| a.sku.clone()), Some(sku("SAGA-2")));
     let history = shop
         .order_history(customer, None, 10)
         .await
@@ -68,9 +63,26 @@ pub async fn checkout_confirms_sells_stock_and_records(backend: Backend) {
     assert_eq!(history.items, vec![order.clone()]);
     let events = backend.outbox.pending(100).await.expect("outbox");
     assert!(events.iter().any(|e| matches!(
-        &e.event,
+        &e.envelope().expect("an event").event,
         DomainEvent::OrderConfirmed { order: o, lines, .. } if *o == order.id && lines.len() == 2
     )));
+    // Co-purchases are counted from the event, off the checkout's path.
+    assert!(
+        shop.also_bought(&sku("SAGA-1"), 5)
+            .await
+            .expect("also bought")
+            .is_empty(),
+        "nothing counted before the event is delivered"
+    );
+    OutboxRelay::new(backend.outbox.clone(), Arc::new(shop.effects()))
+        .drain()
+        .await
+        .expect("the outbox relay");
+    let also = shop
+        .also_bought(&sku("SAGA-1"), 5)
+        .await
+        .expect("also bought");
+    assert_eq!(also.first().map(|a| a.sku.clone()), Some(sku("SAGA-2")));
     // The same key again returns the same order and charges nothing more.
     let again = shop
         .place(request(cart, customer, "tok_approve", "happy"))

@@ -62,6 +62,7 @@ impl RedisCartStore {
 
 #[async_trait]
 impl CartStore for RedisCartStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", cart = %id))]
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
         let doc: Option<String> = self
             .redis
@@ -72,10 +73,12 @@ impl CartStore for RedisCartStore {
         Ok(doc.map(|json| decode("cart", &json)).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", cart = %cart.id))]
     async fn save(&self, cart: &Cart) -> Result<Cart, CartError> {
         self.write(cart).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", cart = %id))]
     async fn delete(&self, id: CartId) -> Result<(), CartError> {
         let _: i64 = self
             .redis
@@ -86,6 +89,7 @@ impl CartStore for RedisCartStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", cart = %merged.id, consumed = %consumed))]
     async fn save_merged(
         &self,
         merged: &Cart,

@@ -34,6 +34,7 @@ impl RedisCatalogCache {
 
 #[async_trait]
 impl CatalogCache for RedisCatalogCache {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", key = key))]
     async fn get(&self, key: &str) -> Result<Option<CachedEntry>, StoreError> {
         let json: Option<String> = self
             .redis
@@ -44,6 +45,7 @@ impl CatalogCache for RedisCatalogCache {
         json.map(|j| decode("catalog cache entry", &j)).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", key = key))]
     async fn put(&self, key: &str, entry: CachedEntry) -> Result<(), StoreError> {
         let json = serde_json::to_string(&entry).expect("entries serialize");
         let _: () = self
@@ -55,6 +57,7 @@ impl CatalogCache for RedisCatalogCache {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", key = key))]
     async fn remove(&self, key: &str) -> Result<(), StoreError> {
         let _: i64 = self
             .redis

@@ -95,6 +95,7 @@ impl GatedInventory {
     ///
     /// # Errors
     /// [`InventoryError`] from the inner inventory or Redis.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", skus = skus.len()))]
     pub async fn rebuild(&self, skus: &[Sku]) -> Result<(), InventoryError> {
         for sku in skus {
             let level = self.inner.level(sku).await?;
@@ -112,6 +113,7 @@ impl GatedInventory {
     ///
     /// # Errors
     /// [`InventoryError`] from the inner inventory or Redis.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis"))]
     pub async fn reconcile(&self) -> Result<usize, InventoryError> {
         let skus: Vec<String> = self
             .redis
@@ -128,6 +130,7 @@ impl GatedInventory {
     ///
     /// # Errors
     /// [`InventoryError::Store`].
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", sku = %sku))]
     pub async fn counter(&self, sku: &Sku) -> Result<Option<i64>, InventoryError> {
         Ok(self
             .redis
@@ -186,6 +189,7 @@ impl GatedInventory {
 
 #[async_trait]
 impl InventoryStore for GatedInventory {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", sku = %sku, quantity = quantity))]
     async fn receive(&self, sku: &Sku, quantity: u32) -> Result<StockLevel, InventoryError> {
         let level = self.inner.receive(sku, quantity).await?;
         // Counted on the gate too (a new counter starts at the units on hand); if Redis misses
@@ -209,6 +213,7 @@ impl InventoryStore for GatedInventory {
 
     /// From the counters, without the database, when every SKU has one; otherwise (or with
     /// Redis down) the inner inventory's answer.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", skus = lines.len()))]
     async fn shortages(&self, lines: &[ReservationLine]) -> Result<Vec<Shortage>, InventoryError> {
         let lines = normalize_lines(lines)?;
         let skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
@@ -241,6 +246,7 @@ impl InventoryStore for GatedInventory {
             .collect())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order, skus = lines.len()))]
     async fn reserve(
         &self,
         order: OrderId,
@@ -275,6 +281,7 @@ impl InventoryStore for GatedInventory {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order))]
     async fn commit(&self, order: OrderId) -> Result<Reservation, InventoryError> {
         let reservation = self.inner.commit(order).await?;
         // Sold: the units stay off the counters; forget the order.
@@ -285,6 +292,7 @@ impl InventoryStore for GatedInventory {
         Ok(reservation)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order))]
     async fn release(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
         let released = self.inner.release(order).await?;
         if released.is_some() {
@@ -293,6 +301,7 @@ impl InventoryStore for GatedInventory {
         Ok(released)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order))]
     async fn return_stock(&self, order: OrderId) -> Result<Reservation, InventoryError> {
         let reservation = self.inner.return_stock(order).await?;
         let mut invocation = self.restock.prepare_invoke();
@@ -314,6 +323,7 @@ impl InventoryStore for GatedInventory {
         self.inner.reservation(order).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", limit = limit))]
     async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
         let released = self.inner.release_expired(limit).await?;
         for order in &released {

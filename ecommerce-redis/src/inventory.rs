@@ -159,6 +159,7 @@ impl RedisInventory {
 
 #[async_trait]
 impl InventoryStore for RedisInventory {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", sku = %sku, quantity = quantity))]
     async fn receive(&self, sku: &Sku, quantity: u32) -> Result<StockLevel, InventoryError> {
         if quantity == 0 || quantity > MAX_QUANTITY {
             return Err(InventoryError::InvalidQuantity {
@@ -192,6 +193,7 @@ impl InventoryStore for RedisInventory {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", sku = %sku))]
     async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
         let (on_hand, reserved, sold): (Option<u32>, Option<u32>, Option<u32>) = redis::pipe()
             .hget(self.key("on_hand"), sku.as_str())
@@ -210,6 +212,7 @@ impl InventoryStore for RedisInventory {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order, skus = lines.len()))]
     async fn reserve(
         &self,
         order: OrderId,
@@ -247,22 +250,26 @@ impl InventoryStore for RedisInventory {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order))]
     async fn commit(&self, order: OrderId) -> Result<Reservation, InventoryError> {
         self.transition(order, ReservationOp::Commit)
             .await?
             .ok_or(InventoryError::NoReservation(order))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order))]
     async fn release(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
         self.transition(order, ReservationOp::Release).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order))]
     async fn return_stock(&self, order: OrderId) -> Result<Reservation, InventoryError> {
         self.transition(order, ReservationOp::Return)
             .await?
             .ok_or(InventoryError::NoReservation(order))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order))]
     async fn reservation(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
         self.stored(order)
             .await?
@@ -270,6 +277,7 @@ impl InventoryStore for RedisInventory {
             .transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", limit = limit))]
     async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
         let (seconds, micros): (i64, i64) = redis::cmd("TIME")
             .query_async(&mut self.redis.connection())
@@ -299,6 +307,7 @@ impl InventoryStore for RedisInventory {
         Ok(released)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", sku = %sku))]
     async fn ledger(&self, sku: &Sku) -> Result<Vec<StockMovement>, InventoryError> {
         let entries: Vec<String> = self
             .redis

@@ -35,6 +35,7 @@ impl RedisRecommendations {
 
 #[async_trait]
 impl RecommendationStore for RedisRecommendations {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", order = %order, skus = skus.len()))]
     async fn record_order(&self, order: OrderId, skus: &[Sku]) -> Result<bool, StoreError> {
         let skus = distinct_skus(skus);
         if skus.len() < 2 {
@@ -55,6 +56,7 @@ impl RecommendationStore for RedisRecommendations {
         Ok(counted == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "redis", sku = %sku, k = k))]
     async fn also_bought(&self, sku: &Sku, k: usize) -> Result<Vec<AlsoBought>, StoreError> {
         let k = k.min(MAX_RECOMMENDATIONS);
         if k == 0 {

@@ -62,6 +62,7 @@ fn entry(customer: CustomerId, (id, json, created_at): Row) -> Result<SavedAddre
 
 #[async_trait]
 impl AddressBook for SqlAddressBook {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer))]
     async fn save(
         &self,
         customer: CustomerId,
@@ -130,6 +131,7 @@ impl AddressBook for SqlAddressBook {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer))]
     async fn list(&self, customer: CustomerId) -> Result<Vec<SavedAddress>, StoreError> {
         let rows: Vec<Row> = sqlx::query_as(self.db.sql(
             "SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 ORDER BY created_at DESC, id DESC",
@@ -141,6 +143,7 @@ impl AddressBook for SqlAddressBook {
         rows.into_iter().map(|row| entry(customer, row)).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer, address = %id))]
     async fn remove(&self, customer: CustomerId, id: AddressId) -> Result<bool, StoreError> {
         let removed = sqlx::query(
             self.db

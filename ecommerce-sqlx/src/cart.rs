@@ -52,6 +52,7 @@ impl SqlCartStore {
     ///
     /// # Errors
     /// [`CartError::Store`].
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     pub async fn purge_expired_guest_carts(&self, limit: usize) -> Result<usize, CartError> {
         let cutoff = self.cutoff();
         let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
@@ -129,6 +130,7 @@ impl SqlCartStore {
 
 #[async_trait]
 impl CartStore for SqlCartStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
         let row: Option<(String, i64, i64)> = sqlx::query_as(
             self.db
@@ -149,6 +151,7 @@ impl CartStore for SqlCartStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %cart.id))]
     async fn save(&self, cart: &Cart) -> Result<Cart, CartError> {
         let stored = cart.next_version();
         let written = self
@@ -167,6 +170,7 @@ impl CartStore for SqlCartStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn delete(&self, id: CartId) -> Result<(), CartError> {
         sqlx::query(self.db.sql("DELETE FROM carts WHERE id = $1"))
             .bind(id.to_string())
@@ -176,6 +180,7 @@ impl CartStore for SqlCartStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %merged.id, consumed = %consumed))]
     async fn save_merged(
         &self,
         merged: &Cart,

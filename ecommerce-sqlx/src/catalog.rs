@@ -31,6 +31,7 @@ enum Upsert {
 
 #[async_trait]
 impl CatalogStore for SqlCatalog {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), category = %category.id))]
     async fn upsert_category(&self, category: Category) -> Result<(), CatalogError> {
         category.validate()?;
         let db = &self.db;
@@ -51,6 +52,7 @@ impl CatalogStore for SqlCatalog {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn categories(&self) -> Result<Vec<Category>, CatalogError> {
         let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM categories ORDER BY id")
             .fetch_all(self.db.pool())
@@ -62,6 +64,7 @@ impl CatalogStore for SqlCatalog {
             .collect::<Result<_, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), product = %product.id, skus = product.variants.len()))]
     async fn upsert_product(&self, product: Product) -> Result<(), CatalogError> {
         product.validate()?;
         let db = &self.db;
@@ -138,6 +141,7 @@ impl CatalogStore for SqlCatalog {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), product = %id))]
     async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError> {
         let row: Option<(String,)> =
             sqlx::query_as(self.db.sql("SELECT data FROM products WHERE id = $1"))
@@ -148,6 +152,7 @@ impl CatalogStore for SqlCatalog {
         Ok(row.map(|(json,)| decode("product", &json)).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), category = category.as_ref().map(CategoryId::as_str), limit = limit))]
     async fn list_products(
         &self,
         category: Option<CategoryId>,
@@ -172,6 +177,7 @@ impl CatalogStore for SqlCatalog {
         Ok(Page::from_probe(items, limit, |p| p.id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), skus = skus.len()))]
     async fn offers(&self, skus: &[Sku]) -> Result<HashMap<Sku, Offer>, CatalogError> {
         if skus.is_empty() {
             return Ok(HashMap::new());

@@ -90,6 +90,15 @@ impl Dialect {
         }
     }
 
+    /// The backend's name as spans record it: `postgres`, `mysql` or `sqlite`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+            Dialect::Sqlite => "sqlite",
+        }
+    }
+
     /// `n` placeholders starting at `$from`, comma separated, for an `IN (...)` list.
     pub(crate) fn placeholders(self, from: usize, n: usize) -> String {
         (from..from + n)
@@ -459,6 +468,12 @@ impl Db {
         self.dialect.sql(postgres)
     }
 
+    /// The backend's name as spans record it (the `backend` field): `postgres`, `mysql` or
+    /// `sqlite`.
+    pub(crate) fn backend(&self) -> &'static str {
+        self.dialect.name()
+    }
+
     /// Begins a transaction that will write: on SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so two writers never deadlock upgrading their locks.
     ///
@@ -507,6 +522,8 @@ impl Db {
                         && attempt < 20
                         && started.elapsed() < self.options.retry_timeout =>
                 {
+                    // `attempt`: the number (from 1) of the attempt that just failed; every
+                    // event here carries it and `what`, inside the span of the store call.
                     attempt += 1;
                     tracing::debug!(what, attempt, error = %e, "retrying after a transient conflict");
                     let backoff = Duration::from_millis(u64::from(attempt.min(10)) * 2)
@@ -515,7 +532,7 @@ impl Db {
                 }
                 Err(e) => {
                     if attempt > 0 {
-                        tracing::warn!(what, attempts = attempt + 1, error = %e, "failed after retries");
+                        tracing::warn!(what, attempt = attempt + 1, error = %e, "failed after retries");
                     }
                     return Err(store_error(what, e));
                 }

@@ -160,6 +160,7 @@ impl SqlInventory {
     ///
     /// # Errors
     /// [`InventoryError::Store`].
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku, buckets = buckets))]
     pub async fn set_buckets(&self, sku: &Sku, buckets: u32) -> Result<StockLevel, InventoryError> {
         let wanted = i64::from(buckets.clamp(1, MAX_BUCKETS));
         let db = &self.db;
@@ -874,6 +875,7 @@ fn reservation_sql(dialect: Dialect) -> (&'static str, &'static str, &'static st
 
 #[async_trait]
 impl InventoryStore for SqlInventory {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku, quantity = quantity))]
     async fn receive(&self, sku: &Sku, quantity: u32) -> Result<StockLevel, InventoryError> {
         if quantity == 0 || quantity > MAX_QUANTITY {
             return Err(InventoryError::InvalidQuantity {
@@ -918,6 +920,7 @@ impl InventoryStore for SqlInventory {
         Ok(level)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
         let row = sqlx::query_as(level_sql(self.db.dialect()))
             .bind(sku.as_str())
@@ -927,6 +930,7 @@ impl InventoryStore for SqlInventory {
         level_of(row).ok_or_else(|| InventoryError::UnknownSku(sku.clone()))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order, skus = lines.len()))]
     async fn reserve(
         &self,
         order: OrderId,
@@ -1011,22 +1015,26 @@ impl InventoryStore for SqlInventory {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn commit(&self, order: OrderId) -> Result<Reservation, InventoryError> {
         self.transition(order, ReservationOp::Commit)
             .await?
             .ok_or(InventoryError::NoReservation(order))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn release(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
         self.transition(order, ReservationOp::Release).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn return_stock(&self, order: OrderId) -> Result<Reservation, InventoryError> {
         self.transition(order, ReservationOp::Return)
             .await?
             .ok_or(InventoryError::NoReservation(order))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn reservation(&self, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
         Ok(self
             .stored_row(order)
@@ -1035,6 +1043,7 @@ impl InventoryStore for SqlInventory {
             .transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
         let sql = match self.db.dialect() {
             Dialect::Postgres => {
@@ -1071,6 +1080,7 @@ impl InventoryStore for SqlInventory {
         Ok(released)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn ledger(&self, sku: &Sku) -> Result<Vec<StockMovement>, InventoryError> {
         let rows: Vec<(String, i64, Option<String>, i64)> = sqlx::query_as(self.db.sql(
             "SELECT kind, quantity, order_id, at FROM stock_ledger WHERE sku = $1 ORDER BY seq",

@@ -364,6 +364,7 @@ fn count(what: &str, n: i64) -> Result<u32, StoreError> {
 
 #[async_trait]
 impl PromotionStore for SqlPromotionStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion.id))]
     async fn save_promotion(&self, promotion: &Promotion) -> Result<(), PromotionError> {
         promotion.validate()?;
         let db = &self.db;
@@ -397,6 +398,7 @@ impl PromotionStore for SqlPromotionStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn promotions(&self) -> Result<Vec<Promotion>, PromotionError> {
         let rows: Vec<(String,)> =
             sqlx::query_as(self.db.sql("SELECT data FROM promotions ORDER BY id"))
@@ -409,6 +411,7 @@ impl PromotionStore for SqlPromotionStore {
             .collect::<Result<_, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn automatic(&self) -> Result<Vec<Promotion>, PromotionError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             self.db
@@ -423,6 +426,7 @@ impl PromotionStore for SqlPromotionStore {
             .collect::<Result<_, _>>()?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %id))]
     async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>, PromotionError> {
         let row: Option<(String,)> =
             sqlx::query_as(self.db.sql("SELECT data FROM promotions WHERE id = $1"))
@@ -433,6 +437,7 @@ impl PromotionStore for SqlPromotionStore {
         Ok(row.map(|(data,)| decode("promotion", &data)).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %coupon.promotion))]
     async fn save_coupon(&self, coupon: &Coupon) -> Result<(), PromotionError> {
         let db = &self.db;
         let insert = match db.dialect() {
@@ -483,6 +488,7 @@ impl PromotionStore for SqlPromotionStore {
         .await?
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn coupon(&self, code: &CouponCode) -> Result<Option<Coupon>, PromotionError> {
         let row: Option<(String, Option<i64>)> = sqlx::query_as(
             self.db
@@ -506,6 +512,7 @@ impl PromotionStore for SqlPromotionStore {
         }))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order, uses = uses.len()))]
     async fn reserve(&self, order: OrderId, uses: &[PromotionUse]) -> Result<(), PromotionError> {
         if uses.is_empty() {
             return Ok(());
@@ -534,14 +541,17 @@ impl PromotionStore for SqlPromotionStore {
         .await?
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn commit(&self, order: OrderId) -> Result<(), PromotionError> {
         self.settle(order, false).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn release(&self, order: OrderId) -> Result<(), PromotionError> {
         self.settle(order, true).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn uses_of(&self, order: OrderId) -> Result<Option<UseState>, PromotionError> {
         let row: Option<(String,)> = sqlx::query_as(
             self.db
@@ -554,6 +564,7 @@ impl PromotionStore for SqlPromotionStore {
         Ok(row.map(|(s,)| parse_state(&s)).transpose()?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
     async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
         let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
             self.db
@@ -574,6 +585,7 @@ impl PromotionStore for SqlPromotionStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
         let row: Option<(i64,)> =
             sqlx::query_as(self.db.sql("SELECT used FROM coupons WHERE code = $1"))
@@ -589,6 +601,7 @@ impl PromotionStore for SqlPromotionStore {
 
     /// Times are kept to the millisecond: a use made in the cutoff's millisecond counts as
     /// before it.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     async fn held_before(
         &self,
         cutoff: DateTime<Utc>,

@@ -26,6 +26,7 @@ impl SqlRecommendations {
 
 #[async_trait]
 impl RecommendationStore for SqlRecommendations {
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order, skus = skus.len()))]
     async fn record_order(&self, order: OrderId, skus: &[Sku]) -> Result<bool, StoreError> {
         let skus = distinct_skus(skus);
         if skus.len() < 2 {
@@ -72,6 +73,7 @@ impl RecommendationStore for SqlRecommendations {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku, k = k))]
     async fn also_bought(&self, sku: &Sku, k: usize) -> Result<Vec<AlsoBought>, StoreError> {
         let sql = match self.db.dialect() {
             Dialect::MySql => {

@@ -136,6 +136,7 @@ impl UnitOfWork for SqlUnitOfWork {
         Some(std::sync::Arc::new(self.promotions.clone()))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.inventory.db().backend(), order = %order.id, customer = %order.customer, cart = %order.cart, skus = lines.len(), uses = uses.len()))]
     async fn place(
         &self,
         order: Order,
@@ -225,6 +226,7 @@ impl UnitOfWork for SqlUnitOfWork {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.inventory.db().backend(), order = %order))]
     async fn sell(
         &self,
         order: OrderId,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use ecommerce::catalog::{Category, Product, Variant};
 use ecommerce::error::CheckoutError;
-use ecommerce::events::OutboxRelay;
+use ecommerce::events::{FanOut, OutboxRelay};
 use ecommerce::id::{CategoryId, CustomerId, IdempotencyKey, ProductId, Sku};
 use ecommerce::memory::RecordingSink;
 use ecommerce::payment::{PaymentMethod, TestGateway};
@@ -236,17 +236,21 @@ async fn main() -> Result<()> {
         );
     }
 
-    // 11. Customers who bought the headphones also bought...
+    // 11. Events for shipping and analytics, delivered at least once from the outbox; the
+    //     checkout's own effects (co-purchase counts) are one of the sinks.
+    let sink = Arc::new(RecordingSink::new());
+    let delivered = OutboxRelay::new(
+        shop.outbox().clone(),
+        Arc::new(FanOut::new(vec![Arc::new(shop.effects()), sink.clone()])),
+    )
+    .drain()
+    .await?;
+    println!("== {delivered} events delivered to the sink");
+
+    // 12. Customers who bought the headphones also bought...
     println!("== customers who bought HP-BLACK also bought");
     for also in shop.also_bought(&sku("HP-BLACK")?, 3).await? {
         println!("  {} ({} orders)", also.sku, also.count);
     }
-
-    // 12. Events for shipping and analytics, delivered at least once from the outbox.
-    let sink = Arc::new(RecordingSink::new());
-    let delivered = OutboxRelay::new(shop.outbox().clone(), sink.clone())
-        .drain()
-        .await?;
-    println!("== {delivered} events delivered to the sink");
     Ok(())
 }

@@ -59,3 +59,10 @@ pub use ecommerce_search as search_engine;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[doc(inline)]
 pub use ecommerce_redis as redis_stores;
+
+/// Events out of the process (feature `events`): the outbox relayed to NATS JetStream,
+/// durable consumers, the shipping consumer and the event history in Parquet.
+#[cfg(feature = "events")]
+#[cfg_attr(docsrs, doc(cfg(feature = "events")))]
+#[doc(inline)]
+pub use ecommerce_events as event_stream;

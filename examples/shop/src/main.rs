@@ -39,7 +39,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use ecommerce::Storefront;
-use ecommerce::events::{FanOut, OutboxRelay};
+use ecommerce::event_stream::nats::{EventConsumer, EventStream, JetStreamPublisher};
+use ecommerce::events::OutboxRelay;
 use ecommerce::payment::WebhookVerifier;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -68,6 +69,10 @@ struct Args {
     /// Redis for carts, a stock gate and a catalog cache, e.g. redis://127.0.0.1:6379
     #[arg(long, env = "SHOP_REDIS_URL")]
     redis_url: Option<String>,
+    /// NATS with JetStream to publish the shop's events to (stream `SHOP`, subjects
+    /// `shop.>`), e.g. nats://127.0.0.1:4222 [default: events stay in the process]
+    #[arg(long, env = "SHOP_NATS_URL")]
+    nats_url: Option<String>,
     /// Demo products to create when the catalog is empty.
     #[arg(long, env = "SHOP_DEMO_PRODUCTS", default_value_t = 2000)]
     demo_products: usize,
@@ -151,28 +156,42 @@ async fn recover(shop: &Storefront) {
     }
 }
 
-/// How often the outbox is delivered.
+/// How often the outbox is looked at when it was empty.
 const RELAY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Delivers the outbox every [`RELAY_INTERVAL`] to the checkout's effects (a paid order's units
-/// leave its cart, its co-purchases are counted: at least once, whatever failed when it was
-/// confirmed). Delivered events leave the outbox, so it holds only what is still to deliver.
-/// A shop with a shipping service or analytics adds their sinks here ([`FanOut`]).
-fn spawn_relay(state: &AppState) {
-    let relay = OutboxRelay::new(
-        state.shop.outbox().clone(),
-        Arc::new(FanOut::new(vec![Arc::new(state.shop.effects())])),
-    );
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RELAY_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = relay.drain().await {
-                tracing::warn!(error = %e, "outbox delivery failed; retrying");
-            }
+/// Delivers the outbox, at least once and in order per order, for as long as the shop runs;
+/// delivered events leave the outbox, so it holds only what is still to deliver.
+///
+/// Without NATS the events go to the checkout's effects in the process (a paid order's units
+/// leave its cart, its co-purchases are counted). With NATS (`--nats-url`) they are published
+/// to the shop's JetStream stream, and the effects consume `OrderConfirmed` from it with the
+/// durable consumer `shop-effects`, like any other service (the shipping service, analytics).
+fn spawn_relay(state: &AppState, events: Option<EventStream>) -> tokio::task::JoinHandle<()> {
+    let outbox = state.shop.outbox().clone();
+    let relay = match &events {
+        Some(stream) => {
+            OutboxRelay::publishing(outbox, Arc::new(JetStreamPublisher::new(stream.clone())))
         }
-    });
+        None => OutboxRelay::new(outbox, Arc::new(state.shop.effects())),
+    }
+    .poll_interval(RELAY_INTERVAL);
+    let relaying = tokio::spawn(async move { relay.run().await });
+    if let Some(stream) = events {
+        let effects = state.shop.effects();
+        tokio::spawn(async move {
+            let filter = stream.subject("order", "order_confirmed");
+            loop {
+                match EventConsumer::durable(&stream, "shop-effects", &filter).await {
+                    Ok(consumer) => consumer.run(&effects).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the effects consumer could not start; retrying");
+                        tokio::time::sleep(RELAY_INTERVAL).await;
+                    }
+                }
+            }
+        });
+    }
+    relaying
 }
 
 /// Runs recovery every [`RECOVERY_INTERVAL`] (the first pass runs before serving, in `run`).
@@ -211,10 +230,10 @@ fn spawn_session_sweep(state: &AppState) {
 
 /// What a shop does before it takes orders, and keeps doing: settle what the last run left
 /// unfinished, then run recovery, the outbox relay and the session sweep in the background.
-async fn open_for_business(state: &AppState) {
+async fn open_for_business(state: &AppState, events: Option<EventStream>) {
     recover(&state.shop).await;
     spawn_recovery(state);
-    spawn_relay(state);
+    let _relay = spawn_relay(state, events);
     spawn_session_sweep(state);
 }
 
@@ -230,7 +249,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
     };
     println!("Opening the shop: {}", config.describe());
     let state = build(&config, &secret(&args.data_dir)?).await?;
-    open_for_business(&state).await;
+    let events = match &args.nats_url {
+        Some(url) => {
+            let stream = EventStream::connect(url, "SHOP", "shop").await?;
+            println!("Events go to NATS at {url}, stream SHOP, subjects shop.>");
+            Some(stream)
+        }
+        None => None,
+    };
+    open_for_business(&state, events).await;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("listening on {}: {e}", args.addr))?;

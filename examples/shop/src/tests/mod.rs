@@ -26,6 +26,8 @@ pub(crate) struct TestShop {
     pub(crate) redis_prefix: String,
     dir: PathBuf,
     server: JoinHandle<()>,
+    /// The outbox relay, as the shop runs it (co-purchases are counted from its events).
+    relay: JoinHandle<()>,
 }
 
 impl TestShop {
@@ -52,7 +54,9 @@ impl TestShop {
         let dir = std::mem::take(&mut self.dir);
         drop(self);
         let shop = TestShop::open(dir).await;
-        crate::open_for_business(&shop.state).await;
+        // What a starting shop runs, its own relay among it.
+        shop.relay.abort();
+        crate::open_for_business(&shop.state, None).await;
         shop
     }
 
@@ -95,12 +99,14 @@ impl TestShop {
             timeouts,
             std::future::pending(),
         ));
+        let relay = crate::spawn_relay(&state, None);
         TestShop {
             url,
             state,
             redis_prefix,
             dir,
             server,
+            relay,
         }
     }
 
@@ -158,6 +164,7 @@ impl TestShop {
 impl Drop for TestShop {
     fn drop(&mut self) {
         self.server.abort();
+        self.relay.abort();
         if !self.dir.as_os_str().is_empty() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

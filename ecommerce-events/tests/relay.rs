@@ -21,11 +21,9 @@ use ecommerce_core::id::{
     CategoryId, CustomerId, EventId, IdempotencyKey, OrderId, ProductId, Sku,
 };
 use ecommerce_core::money::{Currency, Money};
-use ecommerce_core::order::Order;
 use ecommerce_core::payment::{PaymentMethod, TestGateway};
 use ecommerce_core::storefront::Storefront;
 use ecommerce_events::analytics::{self, ParquetExporter};
-use ecommerce_events::fulfilment::{Carrier, Fulfilment, Shipment};
 use ecommerce_events::nats::{EventConsumer, EventStream, JetStreamPublisher};
 use ecommerce_sqlx::{Db, SqlStores};
 use rust_decimal::Decimal;
@@ -77,26 +75,6 @@ impl Database {
         )))
         .execute(self.admin.pool())
         .await;
-    }
-}
-
-/// A carrier that makes one parcel per order and counts what it was asked.
-#[derive(Debug, Default)]
-struct CountingCarrier {
-    parcels: Mutex<HashMap<OrderId, Shipment>>,
-    asked: AtomicUsize,
-}
-
-#[async_trait]
-impl Carrier for CountingCarrier {
-    async fn shipment(&self, order: &Order) -> Result<Shipment, EventError> {
-        self.asked.fetch_add(1, Ordering::SeqCst);
-        let mut parcels = self.parcels.lock().unwrap();
-        let parcel = parcels.entry(order.id).or_insert_with(|| Shipment {
-            order: order.id,
-            tracking: format!("TRK-{}", order.id),
-        });
-        Ok(parcel.clone())
     }
 }
 
@@ -154,19 +132,47 @@ fn relay(shop: &Storefront, stream: &EventStream) -> JoinHandle<()> {
     tokio::spawn(async move { relay.run().await })
 }
 
-fn shipping(
-    shop: &Storefront,
-    stream: &EventStream,
-    carrier: Arc<CountingCarrier>,
-) -> JoinHandle<()> {
-    let (shop, stream) = (shop.clone(), stream.clone());
-    tokio::spawn(async move {
-        let filter = stream.subject("order", "order_confirmed");
-        let consumer = EventConsumer::durable(&stream, "shipping", &filter)
-            .await
-            .expect("shipping consumer");
-        consumer.run(&Fulfilment::new(shop, carrier)).await
-    })
+/// The shipping example (`examples/shipping_service.rs`) as a process of its own, on the
+/// test's database and stream; built first when the test runs without the workspace's
+/// examples.
+struct ShippingService(std::process::Child);
+
+impl ShippingService {
+    fn binary() -> PathBuf {
+        let target = std::env::current_exe().expect("the test's path");
+        let profile = target
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>/deps");
+        let binary = profile.join("examples").join("shipping_service");
+        if !binary.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--example", "shipping_service"])
+                .current_dir(root)
+                .status()
+                .expect("cargo build --example shipping_service");
+            assert!(status.success(), "building the shipping example failed");
+        }
+        binary
+    }
+
+    fn start(database: &str, nats: &str, stream: &EventStream) -> ShippingService {
+        let child = std::process::Command::new(Self::binary())
+            .args(["--database-url", database, "--nats-url", nats])
+            .args(["--stream", stream.name(), "--prefix", stream.prefix()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the shipping service starts");
+        ShippingService(child)
+    }
+
+    /// SIGKILL: no goodbye, whatever it was doing.
+    fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn exporter(stream: &EventStream, dir: PathBuf) -> JoinHandle<()> {
@@ -217,12 +223,11 @@ async fn ten_thousand_orders_relayed_through_kills_ship_once_and_add_up() {
         .await
         .expect("NATS");
     let history = tempfile::tempdir().unwrap();
-    let carrier = Arc::new(CountingCarrier::default());
     let skus = seed(&shop).await;
     let started = Instant::now();
 
     let mut relay_task = relay(&shop, &stream);
-    let mut shipping_task = shipping(&shop, &stream, carrier.clone());
+    let mut shipping_service = ShippingService::start(&database.url, &nats, &stream);
     let mut export_task = exporter(&stream, history.path().to_owned());
     let buyers: Vec<_> = (0..BUYERS)
         .map(|b| tokio::spawn(buy(shop.clone(), skus.clone(), b)))
@@ -240,8 +245,8 @@ async fn ten_thousand_orders_relayed_through_kills_ship_once_and_add_up() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         relay_task = relay(&shop, &stream);
         if i == 0 {
-            kill(shipping_task).await;
-            shipping_task = shipping(&shop, &stream, carrier.clone());
+            shipping_service.kill();
+            shipping_service = ShippingService::start(&database.url, &nats, &stream);
         } else {
             kill(export_task).await;
             export_task = exporter(&stream, history.path().to_owned());
@@ -272,7 +277,7 @@ async fn ten_thousand_orders_relayed_through_kills_ship_once_and_add_up() {
         started.elapsed()
     );
     kill(relay_task).await;
-    kill(shipping_task).await;
+    shipping_service.kill();
     kill(export_task).await;
 
     // Every event once, in order per order.
@@ -323,18 +328,19 @@ async fn ten_thousand_orders_relayed_through_kills_ship_once_and_add_up() {
         assert_eq!(steps, &["placed", "confirmed", "shipped"], "order {order}");
     }
 
-    // Shipped exactly once each: one parcel per order, one SHIPPED transition per order
-    // (one OrderShipped above), whatever the carrier was asked again.
-    assert_eq!(carrier.parcels.lock().unwrap().len(), ORDERS);
+    // The shipping example shipped every order exactly once: one parcel per order, one
+    // SHIPPED transition per order (one OrderShipped above).
+    let (parcels, orders_with_parcels): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT order_id) FROM shipments")
+            .fetch_one(stores.db.pool())
+            .await
+            .expect("count parcels");
+    assert_eq!((parcels, orders_with_parcels), (ORDERS as i64, ORDERS as i64));
     let shipped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = 'shipped'")
         .fetch_one(stores.db.pool())
         .await
         .expect("count shipped");
     assert_eq!(shipped, ORDERS as i64);
-    eprintln!(
-        "carrier asked {} times for {ORDERS} parcels",
-        carrier.asked.load(Ordering::SeqCst)
-    );
 
     // The Parquet history answers the revenue and the units to the cent against SQL.
     let revenue = analytics::daily_revenue(history.path()).expect("daily revenue");

@@ -3,11 +3,16 @@
 //! images; category names in the search facets; and a product page that always suggests
 //! other products.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ecommerce::catalog::{Category, Product, Variant};
-use ecommerce::id::{CategoryId, ProductId, Sku};
+use ecommerce::error::EventError;
+use ecommerce::event_stream::fulfilment::{Carrier, Fulfilment, Handled, Shipment};
+use ecommerce::events::{DomainEvent, EventEnvelope};
+use ecommerce::id::{CategoryId, OrderId, ProductId, Sku};
 use ecommerce::money::{Currency, Money};
+use ecommerce::order::Order;
 use reqwest::StatusCode;
 
 use super::TestShop;
@@ -311,4 +316,55 @@ async fn every_product_page_suggests_other_products() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A carrier for the test: every order's parcel has the same tracking number.
+#[derive(Debug)]
+struct Courier;
+
+#[async_trait::async_trait]
+impl Carrier for Courier {
+    async fn shipment(&self, order: &Order) -> Result<Shipment, EventError> {
+        Ok(Shipment {
+            order: order.id,
+            tracking: "TRK-1".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_order_shipped_by_the_shipping_service_shows_as_shipped() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    let (_, sku, _, _) = shop.in_stock(1).await;
+    add(&shop, &ann, &sku, 1).await;
+    let (status, order) = pay(&shop, &ann, "tok_approve").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let id: OrderId = order["id"].as_str().unwrap().parse().unwrap();
+    let page = shop.at(&format!("/orders/{id}"));
+    let (_, _, before) = fetch(&ann, page.clone()).await;
+    assert!(before.contains(r#"<strong id="order-status">Confirmed</strong>"#), "{before}");
+
+    // What the shipping service does with the order's OrderConfirmed event, twice (a
+    // redelivery): shipped once, and the shopper sees it.
+    let placed = shop.state.shop.order(id).await.unwrap().unwrap();
+    let confirmed = EventEnvelope::new(DomainEvent::OrderConfirmed {
+        order: id,
+        customer: placed.customer,
+        lines: vec![(sku.clone(), 1)],
+        total: placed.total,
+    });
+    let shipping = Fulfilment::new((*shop.state.shop).clone(), Arc::new(Courier));
+    assert!(matches!(
+        shipping.handle(&confirmed).await.unwrap(),
+        Handled::Shipped(_)
+    ));
+    assert_eq!(
+        shipping.handle(&confirmed).await.unwrap(),
+        Handled::AlreadyShipped
+    );
+    let (_, _, after) = fetch(&ann, page).await;
+    assert!(after.contains(r#"<strong id="order-status">Shipped</strong>"#), "{after}");
+    let (_, _, history) = fetch(&ann, shop.at("/orders")).await;
+    assert!(history.contains("Shipped"), "{history}");
 }

@@ -174,6 +174,13 @@ impl EventStream {
         Ok(())
     }
 
+    async fn jetstream_stream(&self) -> Result<jetstream::stream::Stream, NatsError> {
+        self.context
+            .get_stream(&self.name)
+            .await
+            .map_err(|e| jetstream_error("finding the stream", e))
+    }
+
     async fn send(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Sent {
         let payload = clip(payload, self.client.server_info().max_payload);
         match self
@@ -366,10 +373,8 @@ impl EventConsumer {
             ..Default::default()
         };
         let consumer = stream
-            .context
-            .get_stream(&stream.name)
-            .await
-            .map_err(|e| jetstream_error("finding the stream", e))?
+            .jetstream_stream()
+            .await?
             .get_or_create_consumer(name, config)
             .await
             .map_err(|e| jetstream_error("creating the consumer", e))?;
@@ -397,10 +402,8 @@ impl EventConsumer {
             ..Default::default()
         };
         let consumer = stream
-            .context
-            .get_stream(&stream.name)
-            .await
-            .map_err(|e| jetstream_error("finding the stream", e))?
+            .jetstream_stream()
+            .await?
             .create_consumer(config)
             .await
             .map_err(|e| jetstream_error("creating the consumer", e))?;

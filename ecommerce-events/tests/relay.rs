@@ -335,7 +335,10 @@ async fn ten_thousand_orders_relayed_through_kills_ship_once_and_add_up() {
             .fetch_one(stores.db.pool())
             .await
             .expect("count parcels");
-    assert_eq!((parcels, orders_with_parcels), (ORDERS as i64, ORDERS as i64));
+    assert_eq!(
+        (parcels, orders_with_parcels),
+        (ORDERS as i64, ORDERS as i64)
+    );
     let shipped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = 'shipped'")
         .fetch_one(stores.db.pool())
         .await

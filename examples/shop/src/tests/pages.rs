@@ -343,7 +343,10 @@ async fn an_order_shipped_by_the_shipping_service_shows_as_shipped() {
     let id: OrderId = order["id"].as_str().unwrap().parse().unwrap();
     let page = shop.at(&format!("/orders/{id}"));
     let (_, _, before) = fetch(&ann, page.clone()).await;
-    assert!(before.contains(r#"<strong id="order-status">Confirmed</strong>"#), "{before}");
+    assert!(
+        before.contains(r#"<strong id="order-status">Confirmed</strong>"#),
+        "{before}"
+    );
 
     // What the shipping service does with the order's OrderConfirmed event, twice (a
     // redelivery): shipped once, and the shopper sees it.
@@ -364,7 +367,10 @@ async fn an_order_shipped_by_the_shipping_service_shows_as_shipped() {
         Handled::AlreadyShipped
     );
     let (_, _, after) = fetch(&ann, page).await;
-    assert!(after.contains(r#"<strong id="order-status">Shipped</strong>"#), "{after}");
+    assert!(
+        after.contains(r#"<strong id="order-status">Shipped</strong>"#),
+        "{after}"
+    );
     let (_, _, history) = fetch(&ann, shop.at("/orders")).await;
     assert!(history.contains("Shipped"), "{history}");
 }

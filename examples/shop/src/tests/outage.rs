@@ -132,10 +132,17 @@ async fn outage(cut_redis: bool, with_redis: bool) {
         .map(|p| format!("redis://{}", p.addr()));
 
     let shop = TestShop::start_on(Some(shop_url), redis_url).await;
-    let (_, products) = get(&shop.shopper(), shop.at("/api/products?limit=1")).await;
-    let product: &Value = &products["items"][0];
-    let product_id = product["id"].as_str().expect("a product").to_owned();
-    let category = product["category"].as_str().expect("a category").to_owned();
+    // A product with stock for the three units the customer buys during the outage.
+    let (id, sku, _, _) = shop.in_stock(3).await;
+    let product = shop
+        .state
+        .shop
+        .product(id)
+        .await
+        .expect("read")
+        .expect("a product");
+    let product_id = id.to_string();
+    let category = product.category.to_string();
     pages_answer(&shop, &category, &product_id, false).await;
 
     // A customer signed in before the outage, and a guest.
@@ -147,7 +154,6 @@ async fn outage(cut_redis: bool, with_redis: bool) {
     )
     .await;
     let guest = shop.shopper();
-    let sku = product["variants"][0]["sku"].clone();
 
     let cut = match (&redis_proxy, cut_redis) {
         (Some(proxy), true) => proxy,

@@ -48,9 +48,19 @@ pub struct SearchDocument {
     pub in_stock: bool,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Units sold of all its variants: products that match a query equally well rank by it
+    /// (then by id, so the same query always answers in the same order).
+    #[serde(default)]
+    pub sales: u64,
 }
 
 impl SearchDocument {
+    /// With the units sold of all its variants.
+    pub fn with_sales(mut self, sales: u64) -> Self {
+        self.sales = sales;
+        self
+    }
+
     /// The document of a published product, `None` for an unpublished one (not searchable).
     pub fn from_product(product: &Product, in_stock: bool) -> Option<SearchDocument> {
         if !product.published {
@@ -66,6 +76,7 @@ impl SearchDocument {
             price: product.min_price()?,
             in_stock,
             created_at: product.created_at,
+            sales: 0,
         })
     }
 }
@@ -310,6 +321,9 @@ pub struct SearchResults {
     pub total: u64,
     /// Facet counts, if asked for.
     pub facets: Option<Facets>,
+    /// When the query found nothing: a corrected query that finds something ("did you
+    /// mean"), for the shop to offer.
+    pub did_you_mean: Option<String>,
 }
 
 /// The price buckets of the price facet, in major units: `0-25`, `25-50`, `50-100`,

@@ -589,9 +589,11 @@ impl Storefront {
                     report.units += u64::from(*units);
                 }
             }
-            let in_stock = item.stock.iter().any(|(_, units)| *units > 0)
-                || self.in_stock(&item.product).await?;
-            batch.extend(SearchDocument::from_product(&item.product, in_stock));
+            let (in_stock, sales) = self.stock_of(&item.product).await?;
+            let in_stock = in_stock || item.stock.iter().any(|(_, units)| *units > 0);
+            batch.extend(
+                SearchDocument::from_product(&item.product, in_stock).map(|d| d.with_sales(sales)),
+            );
             report.products += 1;
             progress(report.products);
             if batch.len() >= IMPORT_BATCH {
@@ -619,8 +621,10 @@ impl Storefront {
                 .list_products(None, after, IMPORT_BATCH)
                 .await?;
             for product in &page.items {
-                let in_stock = self.in_stock(product).await?;
-                documents.extend(SearchDocument::from_product(product, in_stock));
+                let (in_stock, sales) = self.stock_of(product).await?;
+                documents.extend(
+                    SearchDocument::from_product(product, in_stock).map(|d| d.with_sales(sales)),
+                );
             }
             match page.next {
                 Some(next) => after = Some(next),
@@ -632,17 +636,22 @@ impl Storefront {
         Ok(indexed)
     }
 
-    /// Whether any variant of the product has units on hand.
-    async fn in_stock(&self, product: &Product) -> Result<bool, CatalogError> {
+    /// Whether any variant of the product has units on hand, and the units sold of all of
+    /// them (the search engine ranks equal matches by sales).
+    async fn stock_of(&self, product: &Product) -> Result<(bool, u64), CatalogError> {
+        let (mut in_stock, mut sold) = (false, 0u64);
         for v in &product.variants {
             match self.inventory.level(&v.sku).await {
-                Ok(level) if level.on_hand > 0 => return Ok(true),
-                Ok(_) | Err(InventoryError::UnknownSku(_)) => {}
+                Ok(level) => {
+                    in_stock |= level.on_hand > 0;
+                    sold += u64::from(level.sold);
+                }
+                Err(InventoryError::UnknownSku(_)) => {}
                 Err(InventoryError::Store(e)) => return Err(e.into()),
                 Err(other) => return Err(search_store_error(other)),
             }
         }
-        Ok(false)
+        Ok((in_stock, sold))
     }
 
     /// Re-reads a product and its stock and updates the search index.
@@ -655,9 +664,9 @@ impl Storefront {
             .product(id)
             .await?
             .ok_or(CatalogError::ProductNotFound(id))?;
-        let in_stock = self.in_stock(&product).await?;
+        let (in_stock, sales) = self.stock_of(&product).await?;
         let result = match SearchDocument::from_product(&product, in_stock) {
-            Some(doc) => self.search.index(vec![doc]).await,
+            Some(doc) => self.search.index(vec![doc.with_sales(sales)]).await,
             None => self.search.remove(id).await,
         };
         result.map_err(search_store_error)

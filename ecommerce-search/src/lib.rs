@@ -20,9 +20,12 @@
 //! Pick [`TantivySearch::in_ram`] for tests and small catalogs rebuilt on start, and
 //! [`TantivySearch::open`] for an index on disk that survives restarts.
 
+pub mod relevance;
+
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use ecommerce_core::error::{SearchError, StoreError};
@@ -32,20 +35,29 @@ use ecommerce_core::search::{
     FacetCount, Facets, PRICE_BUCKETS, ProductSearch, SearchDocument, SearchHit, SearchQuery,
     SearchResults, SortOrder, allowed_typos, price_bucket, terms,
 };
+use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, Count, FacetCollector, FacetCounts, TopDocs};
+use tantivy::columnar::ColumnValues;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
+    TermQuery,
 };
 use tantivy::schema::{
-    FAST, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value,
+    FAST, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    TextAnalyzer,
 };
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
-    Term, doc,
+    DocAddress, DocId, Index, IndexReader, IndexSettings, IndexWriter, Order, ReloadPolicy, Score,
+    Searcher, SegmentReader, TantivyDocument, Term, doc,
 };
+use tantivy_fst::Automaton;
 
 /// Words longer than this are dropped by the tokenizer, so a query word this long matches
 /// nothing and is not expanded.
@@ -54,6 +66,186 @@ const MAX_TERM_LEN: usize = 40;
 const PRICE_SCALE: i64 = 10_000;
 /// Memory budget of the index writer.
 const WRITER_MEMORY: usize = 128 * 1024 * 1024;
+/// A match on the stem (a plural, an inflection) weighs this much of an exact match.
+const STEM_WEIGHT: f32 = 0.9;
+/// A match on a synonym weighs this much of an exact match.
+const SYNONYM_WEIGHT: f32 = 0.8;
+/// A match with one typo weighs this much of an exact match; with two, half of it.
+const TYPO_WEIGHT: f32 = 0.5;
+/// The most indexed words one misspelt word stands for (the closest, then the most common).
+const MAX_EXPANSIONS: usize = 8;
+
+/// Levenshtein automaton builders for 1 and 2 edits (a transposition is one), built once.
+fn automata(typos: u8) -> &'static LevenshteinAutomatonBuilder {
+    static BUILDERS: OnceLock<[LevenshteinAutomatonBuilder; 2]> = OnceLock::new();
+    let builders = BUILDERS.get_or_init(|| {
+        [
+            LevenshteinAutomatonBuilder::new(1, true),
+            LevenshteinAutomatonBuilder::new(2, true),
+        ]
+    });
+    &builders[usize::from(typos.clamp(1, 2)) - 1]
+}
+
+/// A Levenshtein automaton walking a term dictionary.
+struct Within<'a>(&'a DFA);
+
+impl Automaton for Within<'_> {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        self.0.initial_state()
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        matches!(self.0.distance(*state), Distance::Exact(_))
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != levenshtein_automata::SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        self.0.transition(*state, byte)
+    }
+}
+
+/// The indexed words of `field` within `typos` edits of `word`, with their edits and how many
+/// documents use them: the closest first, then the most common, at most [`MAX_EXPANSIONS`].
+fn expand(searcher: &Searcher, field: Field, word: &str, typos: u8) -> Vec<(String, u8, u32)> {
+    let dfa = automata(typos).build_dfa(word);
+    let mut found: HashMap<String, (u8, u32)> = HashMap::new();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else {
+            continue;
+        };
+        let Ok(mut stream) = inverted.terms().search(Within(&dfa)).into_stream() else {
+            continue;
+        };
+        while stream.advance() {
+            let Ok(term) = std::str::from_utf8(stream.key()) else {
+                continue;
+            };
+            let Distance::Exact(edits) = dfa.eval(term) else {
+                continue;
+            };
+            let entry = found.entry(term.to_owned()).or_insert((edits, 0));
+            entry.1 += stream.value().doc_freq;
+        }
+    }
+    let mut found: Vec<(String, (u8, u32))> = found.into_iter().collect();
+    found.sort_by(|(a, (ea, na)), (b, (eb, nb))| ea.cmp(eb).then(nb.cmp(na)).then(a.cmp(b)));
+    found
+        .into_iter()
+        .take(MAX_EXPANSIONS)
+        .map(|(term, (edits, uses))| (term, edits, uses))
+        .collect()
+}
+
+/// What a misspelt word may have meant.
+#[derive(Debug, Clone)]
+enum Correction {
+    /// An indexed word.
+    Word(String),
+    /// An indexed stem (no exact form to match).
+    Stem(String),
+}
+
+/// The two analyzers of the index, for query words.
+struct Analyzers {
+    exact: TextAnalyzer,
+    stem: TextAnalyzer,
+}
+
+impl Analyzers {
+    fn new() -> Self {
+        Analyzers {
+            exact: analyzer(false),
+            stem: analyzer(true),
+        }
+    }
+
+    fn exact(&mut self, word: &str) -> Option<String> {
+        token(&mut self.exact, word)
+    }
+
+    fn stem(&mut self, word: &str) -> Option<String> {
+        token(&mut self.stem, word)
+    }
+}
+
+/// Words that mean the same to a shopper: a query word also finds its synonyms (one word
+/// each, compared in lower case without accents).
+#[derive(Debug, Clone, Default)]
+pub struct Synonyms {
+    /// Stem -> the other words of its groups.
+    table: HashMap<String, Vec<String>>,
+    /// Every word of every group.
+    words: Vec<String>,
+}
+
+impl Synonyms {
+    /// No synonyms.
+    pub fn none() -> Self {
+        Synonyms::default()
+    }
+
+    /// Groups of words that mean the same: each finds the others, in any number (`tvs`
+    /// finds `television` too: words are compared by their stems).
+    pub fn from_groups<'a>(groups: impl IntoIterator<Item = &'a [&'a str]>) -> Self {
+        let mut table: HashMap<String, Vec<String>> = HashMap::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut stem = analyzer(true);
+        for group in groups {
+            for word in group.iter() {
+                let word = word.to_lowercase();
+                if !words.contains(&word) {
+                    words.push(word);
+                }
+            }
+            let stems: Vec<String> = group.iter().filter_map(|w| token(&mut stem, w)).collect();
+            for (i, key) in stems.iter().enumerate() {
+                let others = table.entry(key.clone()).or_default();
+                for (j, word) in group.iter().enumerate() {
+                    if stems.get(j) != Some(key) && i != j && !others.iter().any(|o| o == word) {
+                        others.push((*word).to_lowercase());
+                    }
+                }
+            }
+        }
+        Synonyms { table, words }
+    }
+
+    /// The table the engine starts with: common shop words (tv / television, laptop /
+    /// notebook, phone / smartphone / mobile, fridge / refrigerator...).
+    pub fn shop_english() -> Self {
+        Synonyms::from_groups([
+            &["tv", "television", "telly"][..],
+            &["laptop", "notebook"],
+            &["phone", "smartphone", "mobile", "cellphone"],
+            &["fridge", "refrigerator"],
+            &["earphones", "earbuds"],
+            &["headset", "headphones"],
+            &["sofa", "couch"],
+            &["hoover", "vacuum"],
+            &["pc", "computer"],
+            &["cooker", "stove"],
+            &["trainers", "sneakers"],
+            &["grey", "gray"],
+            &["colour", "color"],
+        ])
+    }
+
+    /// The synonyms of a word, given by its stem (the engine's English stemmer).
+    pub fn of(&self, stem: &str) -> &[String] {
+        self.table.get(stem).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every word of the table.
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Fields {
@@ -63,12 +255,19 @@ struct Fields {
     category: Field,
     attributes: Field,
     description: Field,
+    title_stem: Field,
+    category_stem: Field,
+    attributes_stem: Field,
+    description_stem: Field,
     brand_key: Field,
     category_key: Field,
     attribute_key: Field,
     price: Field,
     created: Field,
     in_stock: Field,
+    sales: Field,
+    id_hi: Field,
+    id_lo: Field,
     facet_brand: Field,
     facet_category: Field,
     facet_price: Field,
@@ -76,21 +275,41 @@ struct Fields {
     hit: Field,
 }
 
+/// Words as typed, lower case, accents folded (`Café` is `cafe`).
+const EXACT: &str = "shop_exact";
+/// Words reduced to their English stem as well (`kettles` is `kettl`, like `kettle`).
+const STEMMED: &str = "shop_stem";
+
+fn text(tokenizer: &str) -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(tokenizer)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    )
+}
+
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
         id: b.add_text_field("id", STRING),
-        title: b.add_text_field("title", TEXT),
-        brand: b.add_text_field("brand", TEXT),
-        category: b.add_text_field("category", TEXT),
-        attributes: b.add_text_field("attributes", TEXT),
-        description: b.add_text_field("description", TEXT),
+        title: b.add_text_field("title", text(EXACT)),
+        brand: b.add_text_field("brand", text(EXACT)),
+        category: b.add_text_field("category", text(EXACT)),
+        attributes: b.add_text_field("attributes", text(EXACT)),
+        description: b.add_text_field("description", text(EXACT)),
+        title_stem: b.add_text_field("title_stem", text(STEMMED)),
+        category_stem: b.add_text_field("category_stem", text(STEMMED)),
+        attributes_stem: b.add_text_field("attributes_stem", text(STEMMED)),
+        description_stem: b.add_text_field("description_stem", text(STEMMED)),
         brand_key: b.add_text_field("brand_key", STRING),
         category_key: b.add_text_field("category_key", STRING),
         attribute_key: b.add_text_field("attribute_key", STRING),
         price: b.add_i64_field("price", INDEXED | FAST),
         created: b.add_i64_field("created", FAST),
         in_stock: b.add_u64_field("in_stock", INDEXED | FAST),
+        sales: b.add_u64_field("sales", FAST),
+        id_hi: b.add_u64_field("id_hi", FAST),
+        id_lo: b.add_u64_field("id_lo", FAST),
         facet_brand: b.add_facet_field("facet_brand", FacetOptions::default()),
         facet_category: b.add_facet_field("facet_category", FacetOptions::default()),
         facet_price: b.add_facet_field("facet_price", FacetOptions::default()),
@@ -98,6 +317,24 @@ fn schema() -> (Schema, Fields) {
         hit: b.add_text_field("hit", STORED),
     };
     (b.build(), fields)
+}
+
+fn analyzer(stem: bool) -> TextAnalyzer {
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_TERM_LEN))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter);
+    if stem {
+        builder.filter(Stemmer::new(Language::English)).build()
+    } else {
+        builder.build()
+    }
+}
+
+/// The first token `analyzer` makes of `word` (a query word is one token).
+fn token(analyzer: &mut TextAnalyzer, word: &str) -> Option<String> {
+    let mut stream = analyzer.token_stream(word);
+    stream.advance().then(|| stream.token().text.clone())
 }
 
 /// What a hit shows, stored with the document.
@@ -132,6 +369,7 @@ struct Inner {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
+    synonyms: RwLock<Synonyms>,
 }
 
 /// Product search on a tantivy index, in RAM or in a directory. Cheap to clone.
@@ -168,12 +406,36 @@ impl TantivySearch {
         let (schema, fields) = schema();
         let directory = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| store_error("opening the index directory", e))?;
-        let index = Index::open_or_create(directory, schema)
-            .map_err(|e| store_error("opening the index", e))?;
+        let index = match Index::open_or_create(directory, schema.clone()) {
+            Ok(index) => index,
+            // An index of another version of this engine: it is derived data, so it is
+            // dropped and made again (empty: rebuild it from the catalog, as for a new one).
+            Err(tantivy::TantivyError::SchemaError(_)) => {
+                for entry in std::fs::read_dir(dir)
+                    .map_err(|e| store_error("clearing an old index", e))?
+                    .flatten()
+                {
+                    let path = entry.path();
+                    let removed = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed.map_err(|e| store_error("clearing an old index", e))?;
+                }
+                let directory = tantivy::directory::MmapDirectory::open(dir)
+                    .map_err(|e| store_error("opening the index directory", e))?;
+                Index::create(directory, schema, IndexSettings::default())
+                    .map_err(|e| store_error("creating the index", e))?
+            }
+            Err(e) => return Err(store_error("opening the index", e)),
+        };
         Self::with_index(index, fields)
     }
 
     fn with_index(index: Index, fields: Fields) -> Result<Self, SearchError> {
+        index.tokenizers().register(EXACT, analyzer(false));
+        index.tokenizers().register(STEMMED, analyzer(true));
         let writer = index
             .writer(WRITER_MEMORY)
             .map_err(|e| store_error("starting the index writer", e))?;
@@ -188,8 +450,19 @@ impl TantivySearch {
                 reader,
                 writer: Mutex::new(writer),
                 fields,
+                synonyms: RwLock::new(Synonyms::shop_english()),
             }),
         })
+    }
+
+    /// Replaces the synonyms table ([`Synonyms::shop_english`] to start with); queries from
+    /// now on use it, nothing is reindexed.
+    pub fn set_synonyms(&self, synonyms: Synonyms) {
+        *self
+            .inner
+            .synonyms
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = synonyms;
     }
 
     /// How many products are searchable.
@@ -239,7 +512,7 @@ impl TantivySearch {
     /// [`SearchError::InvalidQuery`].
     pub fn tantivy_query(&self, query: &SearchQuery) -> Result<Box<dyn Query>, SearchError> {
         let text = query.validate()?;
-        Ok(self.inner.query(&text, query))
+        Ok(self.inner.query(&self.searcher(), &text, query))
     }
 
     /// A searcher on the current snapshot (raw tantivy access).
@@ -284,6 +557,13 @@ impl Inner {
             f.category => d.category.as_str(),
             f.attributes => attributes.join(" "),
             f.description => d.description.as_str(),
+            f.title_stem => d.title.as_str(),
+            f.category_stem => d.category.as_str(),
+            f.attributes_stem => attributes.join(" "),
+            f.description_stem => d.description.as_str(),
+            f.sales => d.sales,
+            f.id_hi => (d.product.as_uuid().as_u128() >> 64) as u64,
+            f.id_lo => d.product.as_uuid().as_u128() as u64,
             f.brand_key => d.brand.to_lowercase(),
             f.category_key => d.category.as_str(),
             f.price => scaled(d.price.amount),
@@ -304,52 +584,67 @@ impl Inner {
         doc
     }
 
-    /// Every word must match: each is a disjunction of exact, typo-tolerant and (for the last
-    /// word) prefix matches over the fields; then the filters.
-    fn query(&self, text: &str, request: &SearchQuery) -> Box<dyn Query> {
+    /// Every word must match: each is a disjunction of its exact form, its stem (plurals and
+    /// inflections) and its synonyms in every field and, for the last word, prefixes. A word
+    /// the index does not know also stands for the indexed words within its typo allowance,
+    /// each as if it had been typed (so a misspelt query ranks as the right one would),
+    /// weighed down by its edits. Then the filters.
+    fn query(&self, searcher: &Searcher, text: &str, request: &SearchQuery) -> Box<dyn Query> {
         let f = &self.fields;
         let words = terms(text);
+        let mut analyzers = Analyzers::new();
+        let synonyms = self.synonyms.read().unwrap_or_else(|e| e.into_inner());
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (i, word) in words.iter().enumerate() {
             let last = i + 1 == words.len();
-            let typos = allowed_typos(word.chars().count());
-            let expand = word.chars().count() <= MAX_TERM_LEN;
+            let (Some(exact), Some(stem)) = (analyzers.exact(word), analyzers.stem(word)) else {
+                // Longer than any indexed word: matches nothing.
+                must.push((Occur::Must, Box::new(EmptyQuery)));
+                continue;
+            };
             let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for (field, weight, fuzzy, prefix) in [
-                (f.title, 3.0, true, true),
-                (f.brand, 2.0, true, true),
-                (f.category, 2.0, true, true),
-                (f.attributes, 1.0, true, false),
-                (f.description, 0.5, false, false),
-            ] {
-                let term = Term::from_field_text(field, word);
-                let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-                should.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(exact), weight)),
-                ));
-                if !expand {
-                    continue;
-                }
-                if fuzzy && typos > 0 {
-                    let q = FuzzyTermQuery::new(term.clone(), typos, true);
-                    should.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(q), weight * 0.5)),
-                    ));
-                }
-                if last && prefix {
-                    let q = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
-                    should.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(q), weight * 0.8)),
-                    ));
-                    if typos > 0 {
-                        let q = FuzzyTermQuery::new_prefix(term, typos, true);
-                        should.push((
-                            Occur::Should,
-                            Box::new(BoostQuery::new(Box::new(q), weight * 0.3)),
-                        ));
+            self.word(
+                &mut should,
+                Some(&exact),
+                &stem,
+                1.0,
+                &synonyms,
+                &mut analyzers,
+            );
+            // Typed length plus one: a dropped letter costs the allowance nothing.
+            let typos = allowed_typos(word.chars().count() + 1);
+            // A word the index knows, or whose synonym it knows, is taken as meant.
+            let known = self.known(searcher, &exact, &stem)
+                || synonyms.of(&stem).iter().any(|synonym| {
+                    let exact = analyzers.exact(synonym).unwrap_or_default();
+                    let stem = analyzers.stem(synonym).unwrap_or_default();
+                    self.known(searcher, &exact, &stem)
+                });
+            if last {
+                self.prefixes(&mut should, &exact, if known { 0 } else { typos });
+            }
+            if !known && typos > 0 {
+                let corrections = self.corrections(searcher, &exact, &stem, typos, &synonyms);
+                let closest = corrections.first().map_or(0, |(_, edits)| *edits);
+                for (candidate, edits) in corrections {
+                    // The closest corrections count as the word typed right; each further
+                    // edit halves the weight.
+                    let scale = TYPO_WEIGHT.powi(i32::from(edits - closest));
+                    match candidate {
+                        Correction::Word(word) => {
+                            let stem = analyzers.stem(&word).unwrap_or_else(|| word.clone());
+                            self.word(
+                                &mut should,
+                                Some(&word),
+                                &stem,
+                                scale,
+                                &synonyms,
+                                &mut analyzers,
+                            );
+                        }
+                        Correction::Stem(stem) => {
+                            self.word(&mut should, None, &stem, scale, &synonyms, &mut analyzers);
+                        }
                     }
                 }
             }
@@ -399,6 +694,141 @@ impl Inner {
         Box::new(BooleanQuery::new(must))
     }
 
+    /// The clauses of one word (or of a correction of it, `scale` < 1): its exact form in
+    /// every field, its stem and its synonyms' stems in the stemmed fields, BM25-scored.
+    fn word(
+        &self,
+        should: &mut Vec<(Occur, Box<dyn Query>)>,
+        exact: Option<&str>,
+        stem: &str,
+        scale: f32,
+        synonyms: &Synonyms,
+        analyzers: &mut Analyzers,
+    ) {
+        let f = &self.fields;
+        let mut add = |field: Field, term: &str, boost: f32| {
+            let q = TermQuery::new(
+                Term::from_field_text(field, term),
+                IndexRecordOption::WithFreqs,
+            );
+            should.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(q), boost * scale)),
+            ));
+        };
+        let alternatives: Vec<String> = synonyms
+            .of(stem)
+            .iter()
+            .filter_map(|synonym| analyzers.stem(synonym))
+            .collect();
+        for (field, stemmed, weight) in [
+            (f.title, Some(f.title_stem), 3.0),
+            (f.brand, None, 2.0),
+            (f.category, Some(f.category_stem), 2.0),
+            (f.attributes, Some(f.attributes_stem), 1.0),
+            (f.description, Some(f.description_stem), 0.5),
+        ] {
+            if let Some(exact) = exact {
+                add(field, exact, weight);
+            }
+            if let Some(stem_field) = stemmed {
+                add(stem_field, stem, weight * STEM_WEIGHT);
+                for synonym in &alternatives {
+                    add(stem_field, synonym, weight * SYNONYM_WEIGHT);
+                }
+            }
+        }
+    }
+
+    /// Search-as-you-type: the last word as the beginning of a title, brand or category word,
+    /// with up to `typos` edits.
+    fn prefixes(&self, should: &mut Vec<(Occur, Box<dyn Query>)>, exact: &str, typos: u8) {
+        let f = &self.fields;
+        for (field, weight) in [(f.title, 3.0), (f.brand, 2.0), (f.category, 2.0)] {
+            let term = Term::from_field_text(field, exact);
+            let q = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
+            should.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(q), weight * 0.8)),
+            ));
+            if typos > 0 {
+                let q = FuzzyTermQuery::new_prefix(term, typos, true);
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(q), weight * 0.3)),
+                ));
+            }
+        }
+    }
+
+    /// What an unknown word may have meant: the indexed words of the searched fields within
+    /// `typos` edits of it, and the indexed stems within `typos` edits of its stem (`speaers`
+    /// is one edit from the stem of `speaker`); the closest first, then the most common, one
+    /// per stem, at most [`MAX_EXPANSIONS`].
+    fn corrections(
+        &self,
+        searcher: &Searcher,
+        exact: &str,
+        stem: &str,
+        typos: u8,
+        synonyms: &Synonyms,
+    ) -> Vec<(Correction, u8)> {
+        let f = &self.fields;
+        let mut analyzers = Analyzers::new();
+        // stem -> (edits, uses, correction)
+        let mut best: HashMap<String, (u8, u32, Correction)> = HashMap::new();
+        let mut offer = |stem: String, edits: u8, uses: u32, correction: Correction| {
+            let entry = best.entry(stem).or_insert((edits, 0, correction.clone()));
+            if edits < entry.0 || (edits == entry.0 && matches!(correction, Correction::Word(_))) {
+                entry.0 = edits;
+                entry.2 = correction;
+            }
+            entry.1 += uses;
+        };
+        for field in [f.title, f.brand, f.category, f.attributes] {
+            for (word, edits, uses) in expand(searcher, field, exact, typos) {
+                let stem = analyzers.stem(&word).unwrap_or_else(|| word.clone());
+                offer(stem, edits, uses, Correction::Word(word));
+            }
+        }
+        for field in [f.title_stem, f.category_stem, f.attributes_stem] {
+            for (candidate, edits, uses) in expand(searcher, field, stem, typos) {
+                offer(candidate.clone(), edits, uses, Correction::Stem(candidate));
+            }
+        }
+        // A misspelt synonym (`televsion` for `television`, which finds `tv`).
+        let dfa = automata(typos).build_dfa(exact);
+        for word in synonyms.words() {
+            if let Distance::Exact(edits) = dfa.eval(word) {
+                let stem = analyzers.stem(word).unwrap_or_else(|| word.clone());
+                offer(stem, edits, 0, Correction::Word(word.clone()));
+            }
+        }
+        let mut found: Vec<(String, (u8, u32, Correction))> = best.into_iter().collect();
+        found.sort_by(|(a, (ea, na, _)), (b, (eb, nb, _))| {
+            ea.cmp(eb).then(nb.cmp(na)).then(a.cmp(b))
+        });
+        found
+            .into_iter()
+            .take(MAX_EXPANSIONS)
+            .map(|(_, (edits, _, correction))| (correction, edits))
+            .collect()
+    }
+
+    /// Whether the index has the word as typed or its stem in a searched field: such a word
+    /// is not corrected (`ports` does not also find `pots` when products say "ports").
+    fn known(&self, searcher: &Searcher, exact: &str, stem: &str) -> bool {
+        let f = &self.fields;
+        let exact_fields = [f.title, f.brand, f.category, f.attributes];
+        let stem_fields = [f.title_stem, f.category_stem, f.attributes_stem];
+        let has = |field: Field, term: &str| {
+            let term = Term::from_field_text(field, term);
+            searcher.doc_freq(&term).is_ok_and(|n| n > 0)
+        };
+        exact_fields.iter().any(|&field| has(field, exact))
+            || stem_fields.iter().any(|&field| has(field, stem))
+    }
+
     fn facets(&self) -> [FacetCollector; 4] {
         let f = &self.fields;
         [
@@ -415,18 +845,107 @@ impl Inner {
     }
 
     fn run(&self, request: &SearchQuery) -> Result<SearchResults, SearchError> {
-        let text = request.validate()?;
-        let query = self.query(&text, request);
         let searcher = self.reader.searcher();
+        let mut results = self.run_on(&searcher, request)?;
+        if results.total == 0 {
+            results.did_you_mean = self.did_you_mean(&searcher, request)?;
+        }
+        Ok(results)
+    }
+
+    /// When a query finds nothing: the same query with each word the index does not know
+    /// replaced by the closest indexed word (up to two edits, the most common first), if
+    /// that finds something.
+    fn did_you_mean(
+        &self,
+        searcher: &Searcher,
+        request: &SearchQuery,
+    ) -> Result<Option<String>, SearchError> {
+        let text = request.validate()?;
+        let words = terms(&text);
+        let (mut exact_analyzer, mut stem_analyzer) = (analyzer(false), analyzer(true));
+        let mut corrected = Vec::with_capacity(words.len());
+        let mut changed = false;
+        for word in &words {
+            let (Some(exact), Some(stem)) = (
+                token(&mut exact_analyzer, word),
+                token(&mut stem_analyzer, word),
+            ) else {
+                return Ok(None);
+            };
+            if self.known(searcher, &exact, &stem) || exact.chars().count() < 2 {
+                corrected.push(exact);
+                continue;
+            }
+            let typos = if exact.chars().count() <= 4 { 1 } else { 2 };
+            let f = &self.fields;
+            let best = [f.title, f.brand, f.category]
+                .into_iter()
+                .flat_map(|field| {
+                    expand(searcher, field, &exact, typos)
+                        .into_iter()
+                        .next()
+                        .map(|(term, edits, uses)| (edits, std::cmp::Reverse(uses), term))
+                })
+                .min();
+            match best {
+                Some((_, _, term)) => {
+                    corrected.push(term);
+                    changed = true;
+                }
+                None => return Ok(None),
+            }
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let suggestion = corrected.join(" ");
+        let mut retry = request.clone();
+        retry.text = suggestion.clone();
+        retry.limit = 1;
+        retry.offset = 0;
+        retry.facets = false;
+        Ok((self.run_on(searcher, &retry)?.total > 0).then_some(suggestion))
+    }
+
+    fn run_on(
+        &self,
+        searcher: &Searcher,
+        request: &SearchQuery,
+    ) -> Result<SearchResults, SearchError> {
+        let text = request.validate()?;
+        let query = self.query(searcher, &text, request);
+        let searcher = searcher.clone();
         let top = TopDocs::with_limit(request.limit).and_offset(request.offset);
         let relevance = request.sort == SortOrder::Relevance && !terms(&text).is_empty();
         let (hits, total, facets) = match request.sort {
+            // Equal scores rank by sales, then by id: the same query always answers in the
+            // same order, however the index was built.
             _ if relevance => self.collect(
                 &searcher,
                 &*query,
-                top.order_by_score(),
+                top.tweak_score(|segment: &SegmentReader| {
+                    let column = |name: &str| {
+                        segment
+                            .fast_fields()
+                            .u64(name)
+                            .map(|c| c.first_or_default_col(0))
+                    };
+                    let (sales, hi, lo) = (column("sales"), column("id_hi"), column("id_lo"));
+                    move |doc: DocId, score: Score| {
+                        let value = |c: &tantivy::Result<Arc<dyn ColumnValues<u64>>>| {
+                            c.as_ref().map_or(0, |c| c.get_val(doc))
+                        };
+                        (
+                            score,
+                            value(&sales),
+                            u64::MAX - value(&hi),
+                            u64::MAX - value(&lo),
+                        )
+                    }
+                }),
                 request.facets,
-                |s| s,
+                |(score, ..)| score,
             )?,
             SortOrder::PriceAscending => self.collect(
                 &searcher,
@@ -458,6 +977,7 @@ impl Inner {
             hits,
             total: total as u64,
             facets,
+            did_you_mean: None,
         })
     }
 

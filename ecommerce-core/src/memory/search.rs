@@ -194,7 +194,8 @@ impl ProductSearch for MemorySearch {
             SortOrder::Relevance => matches.sort_by(|(a, sa), (b, sb)| {
                 sb.partial_cmp(sa)
                     .unwrap_or(std::cmp::Ordering::Equal)
-                    .then_with(|| newest(a, b))
+                    .then_with(|| b.sales.cmp(&a.sales))
+                    .then_with(|| a.product.cmp(&b.product))
             }),
             SortOrder::PriceAscending => matches.sort_by(|(a, _), (b, _)| {
                 a.price
@@ -227,6 +228,7 @@ impl ProductSearch for MemorySearch {
             hits,
             total,
             facets,
+            did_you_mean: None,
         })
     }
 }

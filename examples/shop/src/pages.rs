@@ -219,6 +219,13 @@ pub(crate) async fn search(
     let body = html! {
         h1 { "Results for “" (params.q) "”" }
         p #result-count { (results.total) " products" }
+        @if let Some(suggestion) = &results.did_you_mean {
+            p #did-you-mean {
+                "Did you mean "
+                a href={ "/search?q=" (encoded(suggestion)) } { (suggestion) }
+                "?"
+            }
+        }
         form method="get" action="/search" {
             input type="hidden" name="q" value=(params.q);
             select name="sort" {

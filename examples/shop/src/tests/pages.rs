@@ -374,3 +374,48 @@ async fn an_order_shipped_by_the_shipping_service_shows_as_shipped() {
     let (_, _, history) = fetch(&ann, shop.at("/orders")).await;
     assert!(history.contains("Shipped"), "{history}");
 }
+
+#[tokio::test]
+async fn a_search_that_finds_nothing_offers_one_that_does() {
+    let shop = TestShop::start().await;
+    let ann = shop.shopper();
+    // A title word of seven or eight letters, typed with two letters missing: beyond the
+    // typo allowance of a six-letter word, within reach of a suggestion.
+    let listing = shop.state.shop.products(None, None, 100).await.unwrap();
+    let word = listing
+        .items
+        .iter()
+        .flat_map(|p| p.title.split(' '))
+        .find(|w| (7..=8).contains(&w.len()) && w.chars().all(|c| c.is_ascii_lowercase()))
+        .expect("a lowercase title word of seven or eight letters")
+        .to_owned();
+    let typed: String = word
+        .chars()
+        .enumerate()
+        .filter(|(i, _)| *i != 1 && *i != 3)
+        .map(|(_, c)| c)
+        .collect();
+    let (status, _, page) = fetch(&ann, shop.at(&format!("/search?q={typed}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"<p id="result-count">0 products</p>"#),
+        "{typed} ({word}) found something: {page}"
+    );
+    let at = page
+        .find(r#"id="did-you-mean""#)
+        .unwrap_or_else(|| panic!("no suggestion for {typed}: {page}"));
+    let href = page[at..]
+        .split(r#"href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link");
+    let (status, _, results) = fetch(&ann, shop.at(href)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !results.contains(r#"<p id="result-count">0 products</p>"#),
+        "{results}"
+    );
+    // A query that finds something offers nothing.
+    let (_, _, found) = fetch(&ann, shop.at(&format!("/search?q={word}"))).await;
+    assert!(!found.contains("did-you-mean"), "{found}");
+}

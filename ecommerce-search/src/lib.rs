@@ -620,10 +620,13 @@ impl Inner {
                     let stem = analyzers.stem(synonym).unwrap_or_default();
                     self.known(searcher, &exact, &stem)
                 });
+            // A last word that begins an indexed word is being typed, not misspelt.
+            let typing = last && !known && self.begins_a_word(searcher, &exact);
             if last {
-                self.prefixes(&mut should, &exact, if known { 0 } else { typos });
+                let prefix_typos = if known || typing { 0 } else { typos };
+                self.prefixes(&mut should, &exact, prefix_typos);
             }
-            if !known && typos > 0 {
+            if !known && !typing && typos > 0 {
                 let corrections = self.corrections(searcher, &exact, &stem, typos, &synonyms);
                 let closest = corrections.first().map_or(0, |(_, edits)| *edits);
                 for (candidate, edits) in corrections {
@@ -813,6 +816,22 @@ impl Inner {
             .take(MAX_EXPANSIONS)
             .map(|(_, (edits, _, correction))| (correction, edits))
             .collect()
+    }
+
+    /// Whether some title, brand or category word begins with `prefix`.
+    fn begins_a_word(&self, searcher: &Searcher, prefix: &str) -> bool {
+        let f = &self.fields;
+        searcher.segment_readers().iter().any(|segment| {
+            [f.title, f.brand, f.category].into_iter().any(|field| {
+                let Ok(inverted) = segment.inverted_index(field) else {
+                    return false;
+                };
+                let Ok(mut stream) = inverted.terms().range().ge(prefix).into_stream() else {
+                    return false;
+                };
+                stream.advance() && stream.key().starts_with(prefix.as_bytes())
+            })
+        })
     }
 
     /// Whether the index has the word as typed or its stem in a searched field: such a word

@@ -228,13 +228,37 @@ fn spawn_session_sweep(state: &AppState) {
     });
 }
 
+/// How often the search index is rebuilt from the catalog, so that equal matches rank by
+/// what sells now (and in-stock flags follow sales).
+const SEARCH_REFRESH_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Rebuilds the search index every [`SEARCH_REFRESH_INTERVAL`].
+fn spawn_search_refresh(state: &AppState) {
+    let shop = state.shop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + SEARCH_REFRESH_INTERVAL,
+            SEARCH_REFRESH_INTERVAL,
+        );
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = shop.rebuild_search_index().await {
+                tracing::warn!(error = %e, "refreshing the search index failed");
+            }
+        }
+    });
+}
+
 /// What a shop does before it takes orders, and keeps doing: settle what the last run left
-/// unfinished, then run recovery, the outbox relay and the session sweep in the background.
+/// unfinished, then run recovery, the outbox relay, the session sweep and the search refresh in
+/// the background.
 async fn open_for_business(state: &AppState, events: Option<EventStream>) {
     recover(&state.shop).await;
     spawn_recovery(state);
     let _relay = spawn_relay(state, events);
     spawn_session_sweep(state);
+    spawn_search_refresh(state);
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {

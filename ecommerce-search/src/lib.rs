@@ -40,7 +40,6 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, Count, FacetCollector, FacetCounts, TopDocs};
-use tantivy::columnar::ColumnValues;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, EmptyQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
     TermQuery,
@@ -112,14 +111,13 @@ impl Automaton for Within<'_> {
 
 /// The indexed words of `field` within `typos` edits of `word`, with their edits and how many
 /// documents use them: the closest first, then the most common, at most [`MAX_EXPANSIONS`].
-fn expand(searcher: &Searcher, field: Field, word: &str, typos: u8) -> Vec<(String, u8, u32)> {
-    let dfa = automata(typos).build_dfa(word);
+fn expand(searcher: &Searcher, field: Field, dfa: &DFA) -> Vec<(String, u8, u32)> {
     let mut found: HashMap<String, (u8, u32)> = HashMap::new();
     for segment in searcher.segment_readers() {
         let Ok(inverted) = segment.inverted_index(field) else {
             continue;
         };
-        let Ok(mut stream) = inverted.terms().search(Within(&dfa)).into_stream() else {
+        let Ok(mut stream) = inverted.terms().search(Within(dfa)).into_stream() else {
             continue;
         };
         while stream.advance() {
@@ -265,9 +263,7 @@ struct Fields {
     price: Field,
     created: Field,
     in_stock: Field,
-    sales: Field,
-    id_hi: Field,
-    id_lo: Field,
+    rank: Field,
     facet_brand: Field,
     facet_category: Field,
     facet_price: Field,
@@ -307,9 +303,7 @@ fn schema() -> (Schema, Fields) {
         price: b.add_i64_field("price", INDEXED | FAST),
         created: b.add_i64_field("created", FAST),
         in_stock: b.add_u64_field("in_stock", INDEXED | FAST),
-        sales: b.add_u64_field("sales", FAST),
-        id_hi: b.add_u64_field("id_hi", FAST),
-        id_lo: b.add_u64_field("id_lo", FAST),
+        rank: b.add_u64_field("rank", FAST),
         facet_brand: b.add_facet_field("facet_brand", FacetOptions::default()),
         facet_category: b.add_facet_field("facet_category", FacetOptions::default()),
         facet_price: b.add_facet_field("facet_price", FacetOptions::default()),
@@ -335,6 +329,16 @@ fn analyzer(stem: bool) -> TextAnalyzer {
 fn token(analyzer: &mut TextAnalyzer, word: &str) -> Option<String> {
     let mut stream = analyzer.token_stream(word);
     stream.advance().then(|| stream.token().text.clone())
+}
+
+/// The order of equal matches, one fast value per document (one read per hit): units sold
+/// (up to 2^32) in the high half, then a fixed key of the product id, so the same query
+/// always answers in the same order whatever the segments.
+fn rank(d: &SearchDocument) -> u64 {
+    let id = d.product.as_uuid().as_u128();
+    let folded = (id as u64) ^ ((id >> 64) as u64);
+    let key = (folded as u32) ^ ((folded >> 32) as u32);
+    (d.sales.min(u64::from(u32::MAX)) << 32) | u64::from(u32::MAX - key)
 }
 
 /// What a hit shows, stored with the document.
@@ -561,9 +565,7 @@ impl Inner {
             f.category_stem => d.category.as_str(),
             f.attributes_stem => attributes.join(" "),
             f.description_stem => d.description.as_str(),
-            f.sales => d.sales,
-            f.id_hi => (d.product.as_uuid().as_u128() >> 64) as u64,
-            f.id_lo => d.product.as_uuid().as_u128() as u64,
+            f.rank => rank(d),
             f.brand_key => d.brand.to_lowercase(),
             f.category_key => d.category.as_str(),
             f.price => scaled(d.price.amount),
@@ -778,6 +780,9 @@ impl Inner {
     ) -> Vec<(Correction, u8)> {
         let f = &self.fields;
         let mut analyzers = Analyzers::new();
+        // One automaton per word, for every field and segment: building one is the costly part.
+        let exact_dfa = automata(typos).build_dfa(exact);
+        let stem_dfa = automata(typos).build_dfa(stem);
         // stem -> (edits, uses, correction)
         let mut best: HashMap<String, (u8, u32, Correction)> = HashMap::new();
         let mut offer = |stem: String, edits: u8, uses: u32, correction: Correction| {
@@ -789,20 +794,19 @@ impl Inner {
             entry.1 += uses;
         };
         for field in [f.title, f.brand, f.category, f.attributes] {
-            for (word, edits, uses) in expand(searcher, field, exact, typos) {
+            for (word, edits, uses) in expand(searcher, field, &exact_dfa) {
                 let stem = analyzers.stem(&word).unwrap_or_else(|| word.clone());
                 offer(stem, edits, uses, Correction::Word(word));
             }
         }
         for field in [f.title_stem, f.category_stem, f.attributes_stem] {
-            for (candidate, edits, uses) in expand(searcher, field, stem, typos) {
+            for (candidate, edits, uses) in expand(searcher, field, &stem_dfa) {
                 offer(candidate.clone(), edits, uses, Correction::Stem(candidate));
             }
         }
         // A misspelt synonym (`televsion` for `television`, which finds `tv`).
-        let dfa = automata(typos).build_dfa(exact);
         for word in synonyms.words() {
-            if let Distance::Exact(edits) = dfa.eval(word) {
+            if let Distance::Exact(edits) = exact_dfa.eval(word) {
                 let stem = analyzers.stem(word).unwrap_or_else(|| word.clone());
                 offer(stem, edits, 0, Correction::Word(word.clone()));
             }
@@ -898,10 +902,11 @@ impl Inner {
             }
             let typos = if exact.chars().count() <= 4 { 1 } else { 2 };
             let f = &self.fields;
+            let dfa = automata(typos).build_dfa(&exact);
             let best = [f.title, f.brand, f.category]
                 .into_iter()
                 .flat_map(|field| {
-                    expand(searcher, field, &exact, typos)
+                    expand(searcher, field, &dfa)
                         .into_iter()
                         .next()
                         .map(|(term, edits, uses)| (edits, std::cmp::Reverse(uses), term))
@@ -944,23 +949,12 @@ impl Inner {
                 &searcher,
                 &*query,
                 top.tweak_score(|segment: &SegmentReader| {
-                    let column = |name: &str| {
-                        segment
-                            .fast_fields()
-                            .u64(name)
-                            .map(|c| c.first_or_default_col(0))
-                    };
-                    let (sales, hi, lo) = (column("sales"), column("id_hi"), column("id_lo"));
+                    let rank = segment
+                        .fast_fields()
+                        .u64("rank")
+                        .map(|c| c.first_or_default_col(0));
                     move |doc: DocId, score: Score| {
-                        let value = |c: &tantivy::Result<Arc<dyn ColumnValues<u64>>>| {
-                            c.as_ref().map_or(0, |c| c.get_val(doc))
-                        };
-                        (
-                            score,
-                            value(&sales),
-                            u64::MAX - value(&hi),
-                            u64::MAX - value(&lo),
-                        )
+                        (score, rank.as_ref().map_or(0, |rank| rank.get_val(doc)))
                     }
                 }),
                 request.facets,

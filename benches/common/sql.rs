@@ -133,7 +133,7 @@ struct CheckoutSql {
 
 const PG_CHECKOUT: CheckoutSql = CheckoutSql {
     order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-    outbox: "INSERT INTO outbox (id, data) VALUES ($1, $2)",
+    outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, 'order', $2, $3, $4)",
     take: PG_TAKE,
     buckets: PG_BUCKETS,
     ledger: PG_LEDGER,
@@ -150,7 +150,7 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
 
 const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     order: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    outbox: "INSERT INTO outbox (id, data) VALUES (?, ?)",
+    outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
     take: MY_TAKE,
     buckets: MY_BUCKETS,
     ledger: MY_LEDGER,
@@ -168,7 +168,7 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
 /// SQLite: a single writer (`BEGIN IMMEDIATE`), no `FOR UPDATE`.
 const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
     order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    outbox: "INSERT INTO outbox (id, data) VALUES (?, ?)",
+    outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
     take: MY_TAKE,
     buckets: MY_BUCKETS,
     ledger: MY_LEDGER,
@@ -327,6 +327,8 @@ macro_rules! raw_checkout {
                 }
                 sqlx::query(sql.outbox)
                     .bind(&c.placed.0)
+                    .bind(&c.order)
+                    .bind("order_placed")
                     .bind(&c.placed.1)
                     .execute(&mut *tx)
                     .await?;
@@ -414,6 +416,8 @@ macro_rules! raw_checkout {
                 }
                 sqlx::query(sql.outbox)
                     .bind(&event.0)
+                    .bind(&c.order)
+                    .bind("order_confirmed")
                     .bind(&event.1)
                     .execute(&mut *tx)
                     .await?;

@@ -194,38 +194,52 @@ fn spawn_relay(state: &AppState, events: Option<EventStream>) -> tokio::task::Jo
     relaying
 }
 
-/// Runs recovery every [`RECOVERY_INTERVAL`] (the first pass runs before serving, in `run`).
-fn spawn_recovery(state: &AppState) {
-    let shop = state.shop.clone();
+/// Runs `task` at `first`, then every `period` (a late run delays the next ones rather than
+/// bunching them up), in a task of its own for as long as the shop runs.
+fn every<F, Fut>(first: tokio::time::Instant, period: Duration, mut task: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + RECOVERY_INTERVAL,
-            RECOVERY_INTERVAL,
-        );
+        let mut tick = tokio::time::interval_at(first, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            recover(&shop).await;
+            task().await;
         }
+    });
+}
+
+/// Runs recovery every [`RECOVERY_INTERVAL`] (the first pass runs before serving, in `run`).
+fn spawn_recovery(state: &AppState) {
+    let shop = state.shop.clone();
+    let first = tokio::time::Instant::now() + RECOVERY_INTERVAL;
+    every(first, RECOVERY_INTERVAL, move || {
+        let shop = shop.clone();
+        async move { recover(&shop).await }
     });
 }
 
 /// How often expired sessions are swept from the session store.
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
-/// Sweeps expired sessions every [`SESSION_SWEEP_INTERVAL`] (they are never served anyway).
+/// Sweeps expired sessions now and every [`SESSION_SWEEP_INTERVAL`] (they are never served
+/// anyway).
 fn spawn_session_sweep(state: &AppState) {
     let sessions = state.sessions.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SESSION_SWEEP_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = sessions.delete_expired().await {
-                tracing::warn!(error = %e, "sweeping expired sessions failed");
+    every(
+        tokio::time::Instant::now(),
+        SESSION_SWEEP_INTERVAL,
+        move || {
+            let sessions = sessions.clone();
+            async move {
+                if let Err(e) = sessions.delete_expired().await {
+                    tracing::warn!(error = %e, "sweeping expired sessions failed");
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// How often the search index is rebuilt from the catalog, so that equal matches rank by
@@ -235,14 +249,10 @@ const SEARCH_REFRESH_INTERVAL: Duration = Duration::from_secs(600);
 /// Rebuilds the search index every [`SEARCH_REFRESH_INTERVAL`].
 fn spawn_search_refresh(state: &AppState) {
     let shop = state.shop.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + SEARCH_REFRESH_INTERVAL,
-            SEARCH_REFRESH_INTERVAL,
-        );
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+    let first = tokio::time::Instant::now() + SEARCH_REFRESH_INTERVAL;
+    every(first, SEARCH_REFRESH_INTERVAL, move || {
+        let shop = shop.clone();
+        async move {
             if let Err(e) = shop.rebuild_search_index().await {
                 tracing::warn!(error = %e, "refreshing the search index failed");
             }

@@ -2,12 +2,13 @@
 //! the same query on the same index, and beside PostgreSQL full-text search (tsvector + GIN)
 //! on the same data when `ECOMMERCE_TEST_POSTGRES_URL` is set.
 //!
-//! Run with: `cargo bench --bench search -- [--products 100000] [--rounds 3]`
+//! Run with: `cargo bench --bench search -- [--products 100000] [--rounds 3] [--detail]`
 //!
 //! The query log is fixed: exact words, misspellings, prefixes typed one letter at a time
 //! (search-as-you-type), and filtered, faceted queries. For each kind it prints p50/p99
 //! latency and queries per second for one client, and the SDK's queries per second with two
-//! concurrent clients (the machine has two cores). Then the relevance of the judged query set
+//! concurrent clients (the machine has two cores); then the same with no word cache (every
+//! query word analysed again), and with `--detail` the slowest queries. Then the relevance of the judged query set
 //! on the same catalog: NDCG@10, recall@10 and how often a one-edit misspelling keeps the top
 //! hit.
 
@@ -340,6 +341,48 @@ impl Postgres {
     }
 }
 
+/// Per query, with no word cache: the median time of building the query (the SDK's
+/// analysis), of raw tantivy running it and of the SDK's whole search, slowest first.
+async fn detail(search: &TantivySearch, rounds: usize) {
+    println!(
+        "\nSlowest queries, no word cache:\n\n| kind | query | analysis ms | raw ms | SDK ms |\n| --- | --- | ---: | ---: | ---: |"
+    );
+    search.set_word_cache(0);
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e3
+    };
+    let mut rows = Vec::new();
+    for (kind, queries) in query_log() {
+        for q in queries {
+            let (mut build, mut raw_t, mut sdk_t) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds.max(3) {
+                let t = Instant::now();
+                let built = search.tantivy_query(&q).expect("query");
+                build.push(t.elapsed());
+                raw_t.push(Duration::from_secs_f64(
+                    raw(search, &[(q.clone(), built)], 1).p50 / 1e3,
+                ));
+                let t = Instant::now();
+                std::hint::black_box(search.search(&q).await.expect("search"));
+                sdk_t.push(t.elapsed());
+            }
+            rows.push((
+                kind,
+                q.text.clone(),
+                median(build),
+                median(raw_t),
+                median(sdk_t),
+            ));
+        }
+    }
+    rows.sort_by(|a, b| b.4.total_cmp(&a.4));
+    for (kind, text, build, raw_ms, sdk_ms) in rows.iter().take(25) {
+        println!("| {kind} | {text} | {build:.3} | {raw_ms:.3} | {sdk_ms:.3} |");
+    }
+    search.set_word_cache(ecommerce_search::WORD_CACHE);
+}
+
 #[tokio::main]
 async fn main() {
     let products = arg("--products", 100_000);
@@ -380,6 +423,7 @@ async fn main() {
     println!(
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
+    let mut raws = Vec::new();
     for (kind, queries) in query_log() {
         let built: Vec<_> = queries
             .iter()
@@ -417,9 +461,31 @@ async fn main() {
             fts.1,
             fts.2
         );
+        raws.push((kind, queries, r));
     }
+    // The same, with every word analysed again for each query (no word cache): what a query
+    // never seen on this snapshot of the index costs.
+    search.set_word_cache(0);
+    println!(
+        "\nWith no word cache (each word looked up in the term dictionaries every time):\n\n\
+         | queries | SDK p50 ms | SDK p99 ms | SDK q/s | SDK / raw time |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    for (kind, queries, r) in &raws {
+        let s = sdk(&search, queries, rounds).await;
+        println!(
+            "| {kind} | {:.2} | {:.2} | {:.0} | {:.2} |",
+            s.p50,
+            s.p99,
+            s.qps,
+            r.qps / s.qps
+        );
+    }
+    search.set_word_cache(ecommerce_search::WORD_CACHE);
     if let Some(pg) = postgres {
         pg.drop().await;
+    }
+    if std::env::args().any(|a| a == "--detail") {
+        detail(&search, rounds).await;
     }
 
     // Relevance on the judged query set of the demo catalog.
@@ -441,6 +507,15 @@ async fn main() {
         report.plural_mismatches.len(),
         report.unstable.len(),
     );
+    for query in &report.empty {
+        println!("  a query that finds nothing: {query}");
+    }
+    for pair in &report.plural_mismatches {
+        println!("  plural and singular found different products: {pair}");
+    }
+    for query in &report.unstable {
+        println!("  a query that answered in another order when run again: {query}");
+    }
     for miss in &report.typo_misses {
         println!("  a misspelling that lost the top hit: {miss}");
     }

@@ -22,7 +22,8 @@
 
 pub mod relevance;
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -39,7 +40,11 @@ use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Collector, Count, FacetCollector, FacetCounts, TopDocs};
+use tantivy::collector::{
+    Collector, Count, FacetCollector, FacetCounts, SegmentCollector, TopDocs,
+};
+use tantivy::columnar::ColumnValues;
+use tantivy::merge_policy::{LogMergePolicy, NoMergePolicy};
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, EmptyQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
     TermQuery,
@@ -53,8 +58,8 @@ use tantivy::tokenizer::{
     TextAnalyzer,
 };
 use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexSettings, IndexWriter, Order, ReloadPolicy, Score,
-    Searcher, SegmentReader, TantivyDocument, Term, doc,
+    DocAddress, DocId, Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order,
+    ReloadPolicy, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term, doc,
 };
 use tantivy_fst::Automaton;
 
@@ -313,6 +318,18 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// Documents are kept in rank order (best sellers first), so that within a segment the
+/// lower document of two equal matches is the one that ranks first.
+fn settings() -> IndexSettings {
+    IndexSettings {
+        sort_by_field: Some(IndexSortByField {
+            field: "rank".to_owned(),
+            order: Order::Desc,
+        }),
+        ..IndexSettings::default()
+    }
+}
+
 fn analyzer(stem: bool) -> TextAnalyzer {
     let builder = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TERM_LEN))
@@ -368,12 +385,107 @@ fn store_error(what: &str, e: impl std::fmt::Display) -> SearchError {
     })
 }
 
+/// One query word analysed on one snapshot of the index.
+#[derive(Debug, Default)]
+struct WordClauses {
+    /// BM25-scored term matches: field, term, boost.
+    terms: Vec<(Field, String, f32)>,
+    /// For the last word: the beginning of a title, brand or category word, with up to this
+    /// many typos.
+    prefix: Option<(String, u8)>,
+    /// For the last word when its stem is not the word itself (a plural): the stem as the
+    /// beginning of a word too, so that `board games` finds what `board game` finds.
+    stem_prefix: Option<String>,
+    /// A last word the index does not know but that begins an indexed word: taken as being
+    /// typed, not misspelt.
+    typing: bool,
+}
+
+/// Where a word stands in the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Place {
+    /// Before the last word.
+    Inner,
+    /// The last word, also a prefix; when the index does not know it but has words it
+    /// begins, it is being typed.
+    Last,
+    /// The last word, also a prefix, and misspelt when the index does not know it (the
+    /// second try when taking it as being typed found nothing: `yoga matt` is not the
+    /// beginning of `yoga mattress`).
+    LastMisspelt,
+}
+
+impl WordClauses {
+    /// A disjunction of the clauses (nothing matches a word with none).
+    fn query(&self, f: &Fields) -> Box<dyn Query> {
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, term, boost) in &self.terms {
+            let q = TermQuery::new(
+                Term::from_field_text(*field, term),
+                IndexRecordOption::WithFreqs,
+            );
+            should.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(q), *boost)),
+            ));
+        }
+        // Search-as-you-type.
+        if let Some((prefix, typos)) = &self.prefix {
+            for (field, weight) in [(f.title, 3.0), (f.brand, 2.0), (f.category, 2.0)] {
+                let term = Term::from_field_text(field, prefix);
+                let q = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(q), weight * 0.8)),
+                ));
+                if *typos > 0 {
+                    let q = FuzzyTermQuery::new_prefix(term, *typos, true);
+                    should.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(q), weight * 0.3)),
+                    ));
+                }
+            }
+        }
+        if let Some(stem) = &self.stem_prefix {
+            for (field, weight) in [(f.title_stem, 3.0), (f.brand, 2.0), (f.category_stem, 2.0)] {
+                let q = FuzzyTermQuery::new_prefix(Term::from_field_text(field, stem), 0, true);
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(q), weight * 0.8 * STEM_WEIGHT)),
+                ));
+            }
+        }
+        if should.is_empty() {
+            return Box::new(EmptyQuery);
+        }
+        Box::new(BooleanQuery::new(should))
+    }
+}
+
+/// What a word's analysis depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct WordKey {
+    /// The searcher generation (the index snapshot).
+    snapshot: u64,
+    /// The version of the synonyms table.
+    synonyms: u64,
+    place: Place,
+    word: String,
+}
+
+/// How many analysed words [`TantivySearch`] keeps by default.
+pub const WORD_CACHE: u64 = 10_000;
+
 struct Inner {
     index: Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
-    synonyms: RwLock<Synonyms>,
+    /// The table and its version (part of the word cache's key).
+    synonyms: RwLock<(u64, Synonyms)>,
+    /// Analysed query words, by snapshot and synonyms version.
+    words: RwLock<moka::sync::Cache<WordKey, Arc<WordClauses>>>,
 }
 
 /// Product search on a tantivy index, in RAM or in a directory. Cheap to clone.
@@ -397,7 +509,12 @@ impl TantivySearch {
     /// [`SearchError::Store`] when the writer cannot start.
     pub fn in_ram() -> Result<Self, SearchError> {
         let (schema, fields) = schema();
-        Self::with_index(Index::create_in_ram(schema), fields)
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings())
+            .create_in_ram()
+            .map_err(|e| store_error("creating the index", e))?;
+        Self::with_index(index, fields)
     }
 
     /// The index in `dir`, created if the directory is empty.
@@ -410,11 +527,16 @@ impl TantivySearch {
         let (schema, fields) = schema();
         let directory = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| store_error("opening the index directory", e))?;
-        let index = match Index::open_or_create(directory, schema.clone()) {
-            Ok(index) => index,
-            // An index of another version of this engine: it is derived data, so it is
-            // dropped and made again (empty: rebuild it from the catalog, as for a new one).
-            Err(tantivy::TantivyError::SchemaError(_)) => {
+        let opened = Index::builder()
+            .schema(schema.clone())
+            .settings(settings())
+            .open_or_create(directory);
+        let index = match opened {
+            Ok(index) if index.settings().sort_by_field == settings().sort_by_field => index,
+            // An index of another version of this engine (another schema, or not sorted by
+            // rank): it is derived data, so it is dropped and made again (empty: rebuild it
+            // from the catalog, as for a new one).
+            Ok(_) | Err(tantivy::TantivyError::SchemaError(_)) => {
                 for entry in std::fs::read_dir(dir)
                     .map_err(|e| store_error("clearing an old index", e))?
                     .flatten()
@@ -429,7 +551,7 @@ impl TantivySearch {
                 }
                 let directory = tantivy::directory::MmapDirectory::open(dir)
                     .map_err(|e| store_error("opening the index directory", e))?;
-                Index::create(directory, schema, IndexSettings::default())
+                Index::create(directory, schema, settings())
                     .map_err(|e| store_error("creating the index", e))?
             }
             Err(e) => return Err(store_error("opening the index", e)),
@@ -454,7 +576,8 @@ impl TantivySearch {
                 reader,
                 writer: Mutex::new(writer),
                 fields,
-                synonyms: RwLock::new(Synonyms::shop_english()),
+                synonyms: RwLock::new((0, Synonyms::shop_english())),
+                words: RwLock::new(moka::sync::Cache::new(WORD_CACHE)),
             }),
         })
     }
@@ -462,11 +585,21 @@ impl TantivySearch {
     /// Replaces the synonyms table ([`Synonyms::shop_english`] to start with); queries from
     /// now on use it, nothing is reindexed.
     pub fn set_synonyms(&self, synonyms: Synonyms) {
-        *self
+        let mut table = self
             .inner
             .synonyms
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = synonyms;
+            .unwrap_or_else(|e| e.into_inner());
+        *table = (table.0 + 1, synonyms);
+    }
+
+    /// Keeps the analysis of up to `words` query words ([`WORD_CACHE`] to start with; 0
+    /// keeps none). A word is analysed once per index snapshot: whether the index knows it,
+    /// whether it begins an indexed word, and its corrections, which are looked up in the
+    /// term dictionaries. The cache starts empty.
+    pub fn set_word_cache(&self, words: u64) {
+        *self.inner.words.write().unwrap_or_else(|e| e.into_inner()) =
+            moka::sync::Cache::new(words);
     }
 
     /// How many products are searchable.
@@ -490,6 +623,8 @@ impl TantivySearch {
         mut progress: impl FnMut(usize),
     ) -> Result<usize, SearchError> {
         let n = self.inner.write(|writer| {
+            // No merges while the new segments are written: they are merged into one below.
+            writer.set_merge_policy(Box::new(NoMergePolicy));
             writer
                 .delete_all_documents()
                 .map_err(|e| store_error("clearing the index", e))?;
@@ -504,7 +639,11 @@ impl TantivySearch {
                 }
             }
             Ok(n)
-        })?;
+        });
+        // One segment: a query looks each word up once instead of once per segment.
+        let compacted = self.inner.compact();
+        let n = n?;
+        compacted?;
         progress(n);
         Ok(n)
     }
@@ -516,7 +655,7 @@ impl TantivySearch {
     /// [`SearchError::InvalidQuery`].
     pub fn tantivy_query(&self, query: &SearchQuery) -> Result<Box<dyn Query>, SearchError> {
         let text = query.validate()?;
-        Ok(self.inner.query(&self.searcher(), &text, query))
+        Ok(self.inner.query(&self.searcher(), &text, query, true))
     }
 
     /// A searcher on the current snapshot (raw tantivy access).
@@ -542,6 +681,31 @@ impl Inner {
             .reload()
             .map_err(|e| store_error("reloading the index", e))?;
         Ok(result)
+    }
+
+    /// Merges every segment into one, reloads the reader and restores the default merge
+    /// policy. Blocking.
+    fn compact(&self) -> Result<(), SearchError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let merged = (|| -> Result<(), SearchError> {
+            let segments = self
+                .index
+                .searchable_segment_ids()
+                .map_err(|e| store_error("listing the index segments", e))?;
+            if segments.len() > 1 {
+                writer
+                    .merge(&segments)
+                    .wait()
+                    .map_err(|e| store_error("merging the index segments", e))?;
+            }
+            Ok(())
+        })();
+        writer.set_merge_policy(Box::new(LogMergePolicy::default()));
+        drop(writer);
+        merged?;
+        self.reader
+            .reload()
+            .map_err(|e| store_error("reloading the index", e))
     }
 
     fn document(&self, d: &SearchDocument) -> TantivyDocument {
@@ -591,69 +755,26 @@ impl Inner {
     /// the index does not know also stands for the indexed words within its typo allowance,
     /// each as if it had been typed (so a misspelt query ranks as the right one would),
     /// weighed down by its edits. Then the filters.
-    fn query(&self, searcher: &Searcher, text: &str, request: &SearchQuery) -> Box<dyn Query> {
+    ///
+    /// With `typing` false, an unknown last word is always taken as misspelt.
+    fn query(
+        &self,
+        searcher: &Searcher,
+        text: &str,
+        request: &SearchQuery,
+        typing: bool,
+    ) -> Box<dyn Query> {
         let f = &self.fields;
         let words = terms(text);
-        let mut analyzers = Analyzers::new();
-        let synonyms = self.synonyms.read().unwrap_or_else(|e| e.into_inner());
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (i, word) in words.iter().enumerate() {
-            let last = i + 1 == words.len();
-            let (Some(exact), Some(stem)) = (analyzers.exact(word), analyzers.stem(word)) else {
-                // Longer than any indexed word: matches nothing.
-                must.push((Occur::Must, Box::new(EmptyQuery)));
-                continue;
+            let place = match (i + 1 == words.len(), typing) {
+                (false, _) => Place::Inner,
+                (true, true) => Place::Last,
+                (true, false) => Place::LastMisspelt,
             };
-            let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            self.word(
-                &mut should,
-                Some(&exact),
-                &stem,
-                1.0,
-                &synonyms,
-                &mut analyzers,
-            );
-            // Typed length plus one: a dropped letter costs the allowance nothing.
-            let typos = allowed_typos(word.chars().count() + 1);
-            // A word the index knows, or whose synonym it knows, is taken as meant.
-            let known = self.known(searcher, &exact, &stem)
-                || synonyms.of(&stem).iter().any(|synonym| {
-                    let exact = analyzers.exact(synonym).unwrap_or_default();
-                    let stem = analyzers.stem(synonym).unwrap_or_default();
-                    self.known(searcher, &exact, &stem)
-                });
-            // A last word that begins an indexed word is being typed, not misspelt.
-            let typing = last && !known && self.begins_a_word(searcher, &exact);
-            if last {
-                let prefix_typos = if known || typing { 0 } else { typos };
-                self.prefixes(&mut should, &exact, prefix_typos);
-            }
-            if !known && !typing && typos > 0 {
-                let corrections = self.corrections(searcher, &exact, &stem, typos, &synonyms);
-                let closest = corrections.first().map_or(0, |(_, edits)| *edits);
-                for (candidate, edits) in corrections {
-                    // The closest corrections count as the word typed right; each further
-                    // edit halves the weight.
-                    let scale = TYPO_WEIGHT.powi(i32::from(edits - closest));
-                    match candidate {
-                        Correction::Word(word) => {
-                            let stem = analyzers.stem(&word).unwrap_or_else(|| word.clone());
-                            self.word(
-                                &mut should,
-                                Some(&word),
-                                &stem,
-                                scale,
-                                &synonyms,
-                                &mut analyzers,
-                            );
-                        }
-                        Correction::Stem(stem) => {
-                            self.word(&mut should, None, &stem, scale, &synonyms, &mut analyzers);
-                        }
-                    }
-                }
-            }
-            must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
+            let clauses = self.clauses(searcher, word, place);
+            must.push((Occur::Must, clauses.query(f)));
         }
         let filters = &request.filters;
         let exact = |field: Field, value: &str| -> (Occur, Box<dyn Query>) {
@@ -699,11 +820,97 @@ impl Inner {
         Box::new(BooleanQuery::new(must))
     }
 
+    /// The clauses of one query word on this snapshot of the index, from the word cache or
+    /// analysed now (and cached until the index or the synonyms change).
+    fn clauses(&self, searcher: &Searcher, word: &str, place: Place) -> Arc<WordClauses> {
+        let synonyms = self.synonyms.read().unwrap_or_else(|e| e.into_inner());
+        let key = WordKey {
+            snapshot: searcher.generation().generation_id(),
+            synonyms: synonyms.0,
+            place,
+            word: word.to_owned(),
+        };
+        let cache = self.words.read().unwrap_or_else(|e| e.into_inner()).clone();
+        cache.get_with(key, || {
+            Arc::new(self.analyse(searcher, word, place, &synonyms.1))
+        })
+    }
+
+    /// What one query word stands for on this snapshot: see [`Inner::query`].
+    fn analyse(
+        &self,
+        searcher: &Searcher,
+        word: &str,
+        place: Place,
+        synonyms: &Synonyms,
+    ) -> WordClauses {
+        let last = place != Place::Inner;
+        let mut clauses = WordClauses::default();
+        let mut analyzers = Analyzers::new();
+        let (Some(exact), Some(stem)) = (analyzers.exact(word), analyzers.stem(word)) else {
+            // Longer than any indexed word: matches nothing.
+            return clauses;
+        };
+        self.word(
+            &mut clauses,
+            Some(&exact),
+            &stem,
+            1.0,
+            synonyms,
+            &mut analyzers,
+        );
+        // Typed length plus one: a dropped letter costs the allowance nothing.
+        let typos = allowed_typos(word.chars().count() + 1);
+        // A word the index knows, or whose synonym it knows, is taken as meant.
+        let known = self.known(searcher, &exact, &stem)
+            || synonyms.of(&stem).iter().any(|synonym| {
+                let exact = analyzers.exact(synonym).unwrap_or_default();
+                let stem = analyzers.stem(synonym).unwrap_or_default();
+                self.known(searcher, &exact, &stem)
+            });
+        // A last word that begins an indexed word is being typed, not misspelt.
+        let typing = place == Place::Last && !known && self.begins_a_word(searcher, &exact);
+        clauses.typing = typing;
+        if last {
+            let prefix_typos = if known || typing { 0 } else { typos };
+            clauses.prefix = Some((exact.clone(), prefix_typos));
+            if stem != exact {
+                clauses.stem_prefix = Some(stem.clone());
+            }
+        }
+        if !known && !typing && typos > 0 {
+            let corrections = self.corrections(searcher, &exact, &stem, typos, synonyms);
+            let closest = corrections.first().map_or(0, |(_, edits)| *edits);
+            for (candidate, edits) in corrections {
+                // The closest corrections count as the word typed right; each further edit
+                // halves the weight.
+                let scale = TYPO_WEIGHT.powi(i32::from(edits - closest));
+                match candidate {
+                    Correction::Word(word) => {
+                        let stem = analyzers.stem(&word).unwrap_or_else(|| word.clone());
+                        self.word(
+                            &mut clauses,
+                            Some(&word),
+                            &stem,
+                            scale,
+                            synonyms,
+                            &mut analyzers,
+                        );
+                    }
+                    Correction::Stem(stem) => {
+                        self.word(&mut clauses, None, &stem, scale, synonyms, &mut analyzers);
+                    }
+                }
+            }
+        }
+        clauses
+    }
+
     /// The clauses of one word (or of a correction of it, `scale` < 1): its exact form in
     /// every field, its stem and its synonyms' stems in the stemmed fields, BM25-scored.
     fn word(
         &self,
-        should: &mut Vec<(Occur, Box<dyn Query>)>,
+        clauses: &mut WordClauses,
         exact: Option<&str>,
         stem: &str,
         scale: f32,
@@ -711,16 +918,6 @@ impl Inner {
         analyzers: &mut Analyzers,
     ) {
         let f = &self.fields;
-        let mut add = |field: Field, term: &str, boost: f32| {
-            let q = TermQuery::new(
-                Term::from_field_text(field, term),
-                IndexRecordOption::WithFreqs,
-            );
-            should.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(q), boost * scale)),
-            ));
-        };
         let alternatives: Vec<String> = synonyms
             .of(stem)
             .iter()
@@ -734,34 +931,21 @@ impl Inner {
             (f.description, Some(f.description_stem), 0.5),
         ] {
             if let Some(exact) = exact {
-                add(field, exact, weight);
+                clauses
+                    .terms
+                    .push((field, exact.to_owned(), weight * scale));
             }
             if let Some(stem_field) = stemmed {
-                add(stem_field, stem, weight * STEM_WEIGHT);
+                clauses
+                    .terms
+                    .push((stem_field, stem.to_owned(), weight * STEM_WEIGHT * scale));
                 for synonym in &alternatives {
-                    add(stem_field, synonym, weight * SYNONYM_WEIGHT);
+                    clauses.terms.push((
+                        stem_field,
+                        synonym.clone(),
+                        weight * SYNONYM_WEIGHT * scale,
+                    ));
                 }
-            }
-        }
-    }
-
-    /// Search-as-you-type: the last word as the beginning of a title, brand or category word,
-    /// with up to `typos` edits.
-    fn prefixes(&self, should: &mut Vec<(Occur, Box<dyn Query>)>, exact: &str, typos: u8) {
-        let f = &self.fields;
-        for (field, weight) in [(f.title, 3.0), (f.brand, 2.0), (f.category, 2.0)] {
-            let term = Term::from_field_text(field, exact);
-            let q = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
-            should.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(q), weight * 0.8)),
-            ));
-            if typos > 0 {
-                let q = FuzzyTermQuery::new_prefix(term, typos, true);
-                should.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(q), weight * 0.3)),
-                ));
             }
         }
     }
@@ -869,11 +1053,23 @@ impl Inner {
 
     fn run(&self, request: &SearchQuery) -> Result<SearchResults, SearchError> {
         let searcher = self.reader.searcher();
-        let mut results = self.run_on(&searcher, request)?;
+        let mut results = self.run_on(&searcher, request, true)?;
+        if results.total == 0 && self.typing(&searcher, request)? {
+            // Not the beginning of a word after all: a misspelt one.
+            results = self.run_on(&searcher, request, false)?;
+        }
         if results.total == 0 {
             results.did_you_mean = self.did_you_mean(&searcher, request)?;
         }
         Ok(results)
+    }
+
+    /// Whether the query's last word was taken as being typed (see [`Place::Last`]).
+    fn typing(&self, searcher: &Searcher, request: &SearchQuery) -> Result<bool, SearchError> {
+        let text = request.validate()?;
+        Ok(terms(&text)
+            .last()
+            .is_some_and(|word| self.clauses(searcher, word, Place::Last).typing))
     }
 
     /// When a query finds nothing: the same query with each word the index does not know
@@ -929,16 +1125,17 @@ impl Inner {
         retry.limit = 1;
         retry.offset = 0;
         retry.facets = false;
-        Ok((self.run_on(searcher, &retry)?.total > 0).then_some(suggestion))
+        Ok((self.run_on(searcher, &retry, true)?.total > 0).then_some(suggestion))
     }
 
     fn run_on(
         &self,
         searcher: &Searcher,
         request: &SearchQuery,
+        typing: bool,
     ) -> Result<SearchResults, SearchError> {
         let text = request.validate()?;
-        let query = self.query(searcher, &text, request);
+        let query = self.query(searcher, &text, request, typing);
         let searcher = searcher.clone();
         let top = TopDocs::with_limit(request.limit).and_offset(request.offset);
         let relevance = request.sort == SortOrder::Relevance && !terms(&text).is_empty();
@@ -948,17 +1145,12 @@ impl Inner {
             _ if relevance => self.collect(
                 &searcher,
                 &*query,
-                top.tweak_score(|segment: &SegmentReader| {
-                    let rank = segment
-                        .fast_fields()
-                        .u64("rank")
-                        .map(|c| c.first_or_default_col(0));
-                    move |doc: DocId, score: Score| {
-                        (score, rank.as_ref().map_or(0, |rank| rank.get_val(doc)))
-                    }
-                }),
+                ByScoreThenRank {
+                    limit: request.limit,
+                    offset: request.offset,
+                },
                 request.facets,
-                |(score, ..)| score,
+                |score| score,
             )?,
             SortOrder::PriceAscending => self.collect(
                 &searcher,
@@ -1059,6 +1251,118 @@ impl Inner {
             in_stock: stored.in_stock,
             score,
         })
+    }
+}
+
+/// The best `limit` matches after `offset` by score, equal scores by rank (units sold, then a
+/// fixed key of the product id). The index is sorted by rank, so within a segment the lower
+/// document of two equal matches is the one that ranks first: each segment keeps its best
+/// matches by score alone, and only those have their rank read, to merge the segments.
+struct ByScoreThenRank {
+    limit: usize,
+    offset: usize,
+}
+
+impl Collector for ByScoreThenRank {
+    type Fruit = Vec<(Score, DocAddress)>;
+    type Child = SegmentBest;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentBest> {
+        Ok(SegmentBest {
+            segment,
+            keep: self.offset + self.limit,
+            best: BinaryHeap::new(),
+            rank: reader.fast_fields().u64("rank")?.first_or_default_col(0),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(
+        &self,
+        segments: Vec<Vec<(Score, u64, DocAddress)>>,
+    ) -> tantivy::Result<Self::Fruit> {
+        let mut all: Vec<(Score, u64, DocAddress)> = segments.into_iter().flatten().collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        Ok(all
+            .into_iter()
+            .skip(self.offset)
+            .take(self.limit)
+            .map(|(score, _, address)| (score, address))
+            .collect())
+    }
+}
+
+/// A match kept by [`SegmentBest`]: the greater is the better (higher score, then lower
+/// document).
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    score: Score,
+    doc: DocId,
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Kept {}
+
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Kept {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.doc.cmp(&self.doc))
+    }
+}
+
+/// One segment's best `keep` matches by score (documents arrive in order, so of equal
+/// scores the first kept wins), with their rank when harvested.
+struct SegmentBest {
+    segment: SegmentOrdinal,
+    keep: usize,
+    /// The worst kept match on top.
+    best: BinaryHeap<Reverse<Kept>>,
+    rank: Arc<dyn ColumnValues<u64>>,
+}
+
+impl SegmentCollector for SegmentBest {
+    type Fruit = Vec<(Score, u64, DocAddress)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if self.best.len() < self.keep {
+            self.best.push(Reverse(Kept { score, doc }));
+        } else if let Some(mut worst) = self.best.peek_mut()
+            && score > worst.0.score
+        {
+            *worst = Reverse(Kept { score, doc });
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.best
+            .into_iter()
+            .map(|Reverse(kept)| {
+                (
+                    kept.score,
+                    self.rank.get_val(kept.doc),
+                    DocAddress::new(self.segment, kept.doc),
+                )
+            })
+            .collect()
     }
 }
 

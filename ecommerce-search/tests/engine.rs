@@ -224,3 +224,91 @@ async fn an_index_of_another_layout_is_made_again() {
     let reopened = TantivySearch::open(dir.path()).unwrap();
     assert_eq!(reopened.len(), 1, "an index of this layout is kept");
 }
+
+#[tokio::test]
+async fn a_word_is_analysed_again_when_the_index_changes() {
+    let search = engine(&[("Plant Pots", "home")]).await;
+    // Unknown, so a misspelling of `pots`.
+    assert_eq!(titles(&search, "ports").await, vec!["Plant Pots"]);
+    search
+        .index(vec![document(
+            9,
+            "USB Hub With Four Ports",
+            "computers",
+            "",
+        )])
+        .await
+        .unwrap();
+    // Known now: taken as meant, not as the answer cached for the old snapshot.
+    assert_eq!(
+        titles(&search, "ports").await,
+        vec!["USB Hub With Four Ports"]
+    );
+    // The same with no word cache at all.
+    search.set_word_cache(0);
+    assert_eq!(
+        titles(&search, "ports").await,
+        vec!["USB Hub With Four Ports"]
+    );
+}
+
+#[tokio::test]
+async fn a_rebuilt_index_is_one_segment_and_stays_searchable() {
+    let search = TantivySearch::in_ram().unwrap();
+    let docs: Vec<SearchDocument> = (0..3_000)
+        .map(|n| document(n, &format!("Classic Mug {n}"), "kitchen", ""))
+        .collect();
+    // Several segments first, then a rebuild over them.
+    for chunk in docs.chunks(1_000) {
+        search.index(chunk.to_vec()).await.unwrap();
+    }
+    assert!(search.searcher().segment_readers().len() > 1);
+    let rebuilt = search.rebuild(docs.clone(), |_| {}).unwrap();
+    assert_eq!(rebuilt, 3_000);
+    assert_eq!(search.searcher().segment_readers().len(), 1);
+    assert_eq!(search.len(), 3_000);
+    let mugs = search.search(&SearchQuery::text("mug 2999")).await.unwrap();
+    assert_eq!(mugs.total, 1);
+    // Later changes merge as usual and are searchable at once.
+    search
+        .index(vec![document(5_000, "Electric Kettle", "kitchen", "")])
+        .await
+        .unwrap();
+    assert_eq!(titles(&search, "kettle").await, vec!["Electric Kettle"]);
+    assert_eq!(search.len(), 3_001);
+}
+
+#[tokio::test]
+async fn a_last_word_that_begins_nothing_found_is_taken_as_misspelt() {
+    let search = engine(&[
+        ("Non-Slip Yoga Mat", "sports"),
+        ("Memory Foam Mattress", "home"),
+    ])
+    .await;
+    // `matt` begins `mattress`, but no yoga mattress exists: it is `mat` misspelt.
+    let results = search
+        .search(&SearchQuery::text("yoga matt"))
+        .await
+        .unwrap();
+    assert_eq!(results.total, 1);
+    assert_eq!(results.hits[0].title, "Non-Slip Yoga Mat");
+    assert_eq!(results.did_you_mean, None);
+    // Alone, it is being typed.
+    assert_eq!(titles(&search, "matt").await, vec!["Memory Foam Mattress"]);
+}
+
+#[tokio::test]
+async fn a_plural_last_word_finds_what_the_singular_finds() {
+    let search = engine(&[
+        ("Family Board Game", "toys"),
+        ("Board Gamepad Stand", "accessories"),
+        ("Cutting Board", "kitchen"),
+    ])
+    .await;
+    let mut singular = titles(&search, "board game").await;
+    let mut plural = titles(&search, "board games").await;
+    singular.sort();
+    plural.sort();
+    assert_eq!(singular, vec!["Board Gamepad Stand", "Family Board Game"]);
+    assert_eq!(plural, singular);
+}

@@ -6,7 +6,8 @@
 //!
 //! The query log is fixed: exact words, misspellings, prefixes typed one letter at a time
 //! (search-as-you-type), and filtered, faceted queries. For each kind it prints p50/p99
-//! latency and queries per second for one client, and the SDK's queries per second with two
+//! latency and queries per second for one client, the SDK and raw tantivy interleaved query
+//! by query (so a drift of the machine weighs on both alike), and the SDK's queries per second with two
 //! concurrent clients (the machine has two cores); then the same with no word cache (every
 //! query word analysed again), and with `--detail` the slowest queries. Then the relevance of the judged query set
 //! on the same catalog: NDCG@10, recall@10 and how often a one-edit misspelling keeps the top
@@ -122,97 +123,107 @@ struct Stats {
     qps: f64,
 }
 
-fn stats(mut latencies: Vec<Duration>, wall: Duration) -> Stats {
+/// Latency percentiles, and queries per second of one client asking one after the other.
+fn stats(mut latencies: Vec<Duration>) -> Stats {
     latencies.sort();
     let at = |q: f64| {
         latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3
     };
+    let busy: Duration = latencies.iter().sum();
     Stats {
         p50: at(0.5),
         p99: at(0.99),
-        qps: latencies.len() as f64 / wall.as_secs_f64(),
+        qps: latencies.len() as f64 / busy.as_secs_f64(),
     }
 }
 
 /// Raw tantivy: the same query object, collectors and stored-document reads, with no SDK
 /// layer (no blocking-pool hop, no query building, no hit decoding).
-fn raw(
+fn raw_once(
+    searcher: &tantivy::Searcher,
+    q: &SearchQuery,
+    query: &dyn tantivy::query::Query,
+) -> Duration {
+    let hit = searcher.schema().get_field("hit").expect("hit field");
+    let t = Instant::now();
+    let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
+    let facets = || {
+        [
+            "facet_category",
+            "facet_brand",
+            "facet_price",
+            "facet_stock",
+        ]
+        .map(|field| {
+            let mut c = tantivy::collector::FacetCollector::for_field(field);
+            c.add_facet("/");
+            c
+        })
+    };
+    let by_score = q.sort == SortOrder::Relevance && !terms(&q.text).is_empty();
+    // One pass with the same collectors as the SDK.
+    let docs: Vec<tantivy::DocAddress> = match (by_score, q.facets) {
+        (true, false) => {
+            let (docs, _) = searcher
+                .search(query, &(top.order_by_score(), Count))
+                .expect("search");
+            docs.into_iter().map(|(_, a)| a).collect()
+        }
+        (true, true) => {
+            let [a, b, c, d] = facets();
+            let ((docs, _), _) = searcher
+                .search(query, &((top.order_by_score(), Count), (a, b, c, d)))
+                .expect("search");
+            docs.into_iter().map(|(_, a)| a).collect()
+        }
+        (false, facets_wanted) => {
+            let top = top.order_by_fast_field::<i64>("price", tantivy::Order::Asc);
+            if facets_wanted {
+                let [a, b, c, d] = facets();
+                let ((docs, _), _) = searcher
+                    .search(query, &((top, Count), (a, b, c, d)))
+                    .expect("search");
+                docs.into_iter().map(|(_, a)| a).collect()
+            } else {
+                let (docs, _) = searcher.search(query, &(top, Count)).expect("search");
+                docs.into_iter().map(|(_, a)| a).collect()
+            }
+        }
+    };
+    for a in docs {
+        let d: tantivy::TantivyDocument = searcher.doc(a).expect("doc");
+        std::hint::black_box(d.get_first(hit).and_then(|v| v.as_str()).map(str::len));
+    }
+    t.elapsed()
+}
+
+async fn sdk_once(search: &TantivySearch, q: &SearchQuery) -> Duration {
+    let t = Instant::now();
+    std::hint::black_box(search.search(q).await.expect("search"));
+    t.elapsed()
+}
+
+/// The SDK and raw tantivy on the same queries, interleaved (one query through each, their
+/// order alternating by round), so that a drift of the machine weighs on both alike.
+async fn side_by_side(
     search: &TantivySearch,
     queries: &[(SearchQuery, Box<dyn tantivy::query::Query>)],
     rounds: usize,
-) -> Stats {
+) -> (Stats, Stats) {
     let searcher = search.searcher();
-    let hit = searcher.schema().get_field("hit").expect("hit field");
-    let mut latencies = Vec::new();
-    let wall = Instant::now();
-    for _ in 0..rounds {
+    let (mut raw, mut sdk) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
         for (q, query) in queries {
-            let t = Instant::now();
-            let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
-            let facets = || {
-                [
-                    "facet_category",
-                    "facet_brand",
-                    "facet_price",
-                    "facet_stock",
-                ]
-                .map(|field| {
-                    let mut c = tantivy::collector::FacetCollector::for_field(field);
-                    c.add_facet("/");
-                    c
-                })
-            };
-            let by_score = q.sort == SortOrder::Relevance && !terms(&q.text).is_empty();
-            // One pass with the same collectors as the SDK.
-            let docs: Vec<tantivy::DocAddress> = match (by_score, q.facets) {
-                (true, false) => {
-                    let (docs, _) = searcher
-                        .search(query, &(top.order_by_score(), Count))
-                        .expect("search");
-                    docs.into_iter().map(|(_, a)| a).collect()
-                }
-                (true, true) => {
-                    let [a, b, c, d] = facets();
-                    let ((docs, _), _) = searcher
-                        .search(query, &((top.order_by_score(), Count), (a, b, c, d)))
-                        .expect("search");
-                    docs.into_iter().map(|(_, a)| a).collect()
-                }
-                (false, facets_wanted) => {
-                    let top = top.order_by_fast_field::<i64>("price", tantivy::Order::Asc);
-                    if facets_wanted {
-                        let [a, b, c, d] = facets();
-                        let ((docs, _), _) = searcher
-                            .search(query, &((top, Count), (a, b, c, d)))
-                            .expect("search");
-                        docs.into_iter().map(|(_, a)| a).collect()
-                    } else {
-                        let (docs, _) = searcher.search(query, &(top, Count)).expect("search");
-                        docs.into_iter().map(|(_, a)| a).collect()
-                    }
-                }
-            };
-            for a in docs {
-                let d: tantivy::TantivyDocument = searcher.doc(a).expect("doc");
-                std::hint::black_box(d.get_first(hit).and_then(|v| v.as_str()).map(str::len));
+            if round % 2 == 0 {
+                raw.push(raw_once(&searcher, q, &**query));
+                sdk.push(sdk_once(search, q).await);
+            } else {
+                sdk.push(sdk_once(search, q).await);
+                raw.push(raw_once(&searcher, q, &**query));
             }
-            latencies.push(t.elapsed());
         }
     }
-    stats(latencies, wall.elapsed())
-}
-
-async fn sdk(search: &TantivySearch, queries: &[SearchQuery], rounds: usize) -> Stats {
-    let mut latencies = Vec::new();
-    let wall = Instant::now();
-    for _ in 0..rounds {
-        for q in queries {
-            let t = Instant::now();
-            std::hint::black_box(search.search(q).await.expect("search"));
-            latencies.push(t.elapsed());
-        }
-    }
-    stats(latencies, wall.elapsed())
+    (stats(raw), stats(sdk))
 }
 
 async fn sdk_two_clients(search: &TantivySearch, queries: &[SearchQuery], rounds: usize) -> f64 {
@@ -287,7 +298,6 @@ impl Postgres {
     async fn run(&self, queries: &[SearchQuery], rounds: usize) -> (Stats, usize) {
         let mut latencies = Vec::new();
         let mut empty = 0;
-        let wall = Instant::now();
         for _ in 0..rounds {
             for q in queries {
                 let words = terms(&q.text);
@@ -325,7 +335,7 @@ impl Postgres {
                 }
             }
         }
-        (stats(latencies, wall.elapsed()), empty / rounds)
+        (stats(latencies), empty / rounds)
     }
 
     async fn drop(self) {
@@ -360,9 +370,7 @@ async fn detail(search: &TantivySearch, rounds: usize) {
                 let t = Instant::now();
                 let built = search.tantivy_query(&q).expect("query");
                 build.push(t.elapsed());
-                raw_t.push(Duration::from_secs_f64(
-                    raw(search, &[(q.clone(), built)], 1).p50 / 1e3,
-                ));
+                raw_t.push(raw_once(&search.searcher(), &q, &*built));
                 let t = Instant::now();
                 std::hint::black_box(search.search(&q).await.expect("search"));
                 sdk_t.push(t.elapsed());
@@ -423,17 +431,15 @@ async fn main() {
     println!(
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
-    let mut raws = Vec::new();
+    let mut log = Vec::new();
     for (kind, queries) in query_log() {
         let built: Vec<_> = queries
             .iter()
             .map(|q| (q.clone(), search.tantivy_query(q).expect("query")))
             .collect();
         // Warm both paths once.
-        let _ = raw(&search, &built, 1);
-        let _ = sdk(&search, &queries, 1).await;
-        let r = raw(&search, &built, rounds);
-        let s = sdk(&search, &queries, rounds).await;
+        let _ = side_by_side(&search, &built, 1).await;
+        let (r, s) = side_by_side(&search, &built, rounds).await;
         let two = sdk_two_clients(&search, &queries, rounds).await;
         let fts = match &postgres {
             Some(pg) => {
@@ -461,7 +467,7 @@ async fn main() {
             fts.1,
             fts.2
         );
-        raws.push((kind, queries, r));
+        log.push((kind, built));
     }
     // The same, with every word analysed again for each query (no word cache): what a query
     // never seen on this snapshot of the index costs.
@@ -470,8 +476,8 @@ async fn main() {
         "\nWith no word cache (each word looked up in the term dictionaries every time):\n\n\
          | queries | SDK p50 ms | SDK p99 ms | SDK q/s | SDK / raw time |\n| --- | ---: | ---: | ---: | ---: |"
     );
-    for (kind, queries, r) in &raws {
-        let s = sdk(&search, queries, rounds).await;
+    for (kind, built) in &log {
+        let (r, s) = side_by_side(&search, built, rounds).await;
         println!(
             "| {kind} | {:.2} | {:.2} | {:.0} | {:.2} |",
             s.p50,

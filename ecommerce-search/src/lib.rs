@@ -10,7 +10,13 @@
 //!   a prefix with typos) of title, brand and category words;
 //! - every term must match somewhere; filters on category, brand, price range, stock and
 //!   attributes; facet counts over all hits (category, brand, price bucket, in stock); sort by
-//!   relevance, price or newest; offset pagination.
+//!   relevance, price or newest; offset pagination;
+//! - equal matches rank by units sold, then by a fixed key of the product id: the index keeps
+//!   its documents in that order, so the tie-break reads nothing per match.
+//!
+//! Each query word is analysed once per index snapshot (known or not, being typed or
+//! misspelt, its corrections) and kept in a word cache; [`TantivySearch::rebuild`] merges the
+//! index into one segment, so a word is looked up in one term dictionary.
 //!
 //! Any user string is a valid query: the text is split into words (so syntax characters are
 //! just separators) and cut at [`MAX_QUERY_LEN`](ecommerce_core::search::MAX_QUERY_LEN)
@@ -20,6 +26,7 @@
 //! Pick [`TantivySearch::in_ram`] for tests and small catalogs rebuilt on start, and
 //! [`TantivySearch::open`] for an index on disk that survives restarts.
 
+mod prefix;
 pub mod relevance;
 
 use std::cmp::Reverse;
@@ -28,6 +35,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use crate::prefix::{PrefixCache, SHORT_PREFIX, ShortPrefixQuery};
 use async_trait::async_trait;
 use ecommerce_core::error::{SearchError, StoreError};
 use ecommerce_core::id::ProductId;
@@ -417,7 +425,7 @@ enum Place {
 
 impl WordClauses {
     /// A disjunction of the clauses (nothing matches a word with none).
-    fn query(&self, f: &Fields) -> Box<dyn Query> {
+    fn query(&self, f: &Fields, prefixes: &PrefixCache) -> Box<dyn Query> {
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (field, term, boost) in &self.terms {
             let q = TermQuery::new(
@@ -431,19 +439,33 @@ impl WordClauses {
         }
         // Search-as-you-type.
         if let Some((prefix, typos)) = &self.prefix {
-            for (field, weight) in [(f.title, 3.0), (f.brand, 2.0), (f.category, 2.0)] {
-                let term = Term::from_field_text(field, prefix);
-                let q = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
+            let fields = [(f.title, 3.0), (f.brand, 2.0), (f.category, 2.0)];
+            if *typos == 0 && prefix.chars().count() <= SHORT_PREFIX {
+                // The same matches and scores as a prefix query per field, read once per
+                // segment.
                 should.push((
                     Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(q), weight * 0.8)),
+                    Box::new(ShortPrefixQuery {
+                        prefix: prefix.clone(),
+                        fields: fields.iter().map(|&(f, w)| (f, w * 0.8)).collect(),
+                        cache: prefixes.clone(),
+                    }),
                 ));
-                if *typos > 0 {
-                    let q = FuzzyTermQuery::new_prefix(term, *typos, true);
+            } else {
+                for (field, weight) in fields {
+                    let term = Term::from_field_text(field, prefix);
+                    let q = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
                     should.push((
                         Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(q), weight * 0.3)),
+                        Box::new(BoostQuery::new(Box::new(q), weight * 0.8)),
                     ));
+                    if *typos > 0 {
+                        let q = FuzzyTermQuery::new_prefix(term, *typos, true);
+                        should.push((
+                            Occur::Should,
+                            Box::new(BoostQuery::new(Box::new(q), weight * 0.3)),
+                        ));
+                    }
                 }
             }
         }
@@ -486,6 +508,8 @@ struct Inner {
     synonyms: RwLock<(u64, Synonyms)>,
     /// Analysed query words, by snapshot and synonyms version.
     words: RwLock<moka::sync::Cache<WordKey, Arc<WordClauses>>>,
+    /// The documents of short prefixes, by segment.
+    prefixes: PrefixCache,
 }
 
 /// Product search on a tantivy index, in RAM or in a directory. Cheap to clone.
@@ -578,6 +602,7 @@ impl TantivySearch {
                 fields,
                 synonyms: RwLock::new((0, Synonyms::shop_english())),
                 words: RwLock::new(moka::sync::Cache::new(WORD_CACHE)),
+                prefixes: PrefixCache::new(),
             }),
         })
     }
@@ -774,7 +799,7 @@ impl Inner {
                 (true, false) => Place::LastMisspelt,
             };
             let clauses = self.clauses(searcher, word, place);
-            must.push((Occur::Must, clauses.query(f)));
+            must.push((Occur::Must, clauses.query(f, &self.prefixes)));
         }
         let filters = &request.filters;
         let exact = |field: Field, value: &str| -> (Occur, Box<dyn Query>) {
@@ -1275,7 +1300,8 @@ impl Collector for ByScoreThenRank {
         Ok(SegmentBest {
             segment,
             keep: self.offset + self.limit,
-            best: BinaryHeap::new(),
+            best: BinaryHeap::with_capacity(self.offset + self.limit),
+            threshold: Score::INFINITY,
             rank: reader.fast_fields().u64("rank")?.first_or_default_col(0),
         })
     }
@@ -1336,6 +1362,8 @@ struct SegmentBest {
     keep: usize,
     /// The worst kept match on top.
     best: BinaryHeap<Reverse<Kept>>,
+    /// Once `keep` are kept, the worst kept score: a match must beat it to be kept.
+    threshold: Score,
     rank: Arc<dyn ColumnValues<u64>>,
 }
 
@@ -1345,10 +1373,14 @@ impl SegmentCollector for SegmentBest {
     fn collect(&mut self, doc: DocId, score: Score) {
         if self.best.len() < self.keep {
             self.best.push(Reverse(Kept { score, doc }));
-        } else if let Some(mut worst) = self.best.peek_mut()
-            && score > worst.0.score
-        {
-            *worst = Reverse(Kept { score, doc });
+            if self.best.len() == self.keep {
+                self.threshold = self.best.peek().map_or(Score::INFINITY, |w| w.0.score);
+            }
+        } else if score > self.threshold {
+            if let Some(mut worst) = self.best.peek_mut() {
+                *worst = Reverse(Kept { score, doc });
+            }
+            self.threshold = self.best.peek().map_or(Score::INFINITY, |w| w.0.score);
         }
     }
 

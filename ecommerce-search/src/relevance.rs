@@ -80,7 +80,8 @@ pub struct Report {
     pub typo_robustness: f64,
     /// Queries that found nothing.
     pub empty: Vec<String>,
-    /// Queries whose plural and singular found different products.
+    /// Queries whose plural and singular found different products (different sets up to
+    /// 2,000 matches, different counts beyond).
     pub plural_mismatches: Vec<String>,
     /// Queries that answered in another order when run again.
     pub unstable: Vec<String>,
@@ -167,24 +168,36 @@ async fn top(
     Ok(results.hits.into_iter().map(|h| h.product).collect())
 }
 
-/// Every product a query finds (up to 1,000), as a set.
+/// The most products [`everything`] reads to compare two queries' matches.
+const MAX_COMPARED: usize = 2_000;
+
+/// How many products a query finds and, up to [`MAX_COMPARED`], which (`None` beyond: then
+/// only the counts are compared, since the order of the first 2,000 of many is ranking, not
+/// matching).
 async fn everything(
     search: &dyn ProductSearch,
     text: &str,
-) -> Result<BTreeSet<ProductId>, SearchError> {
-    let mut found = BTreeSet::new();
-    let mut offset = 0;
-    loop {
+) -> Result<(u64, Option<BTreeSet<ProductId>>), SearchError> {
+    let first = search
+        .search(&SearchQuery::text(text).with_limit(100))
+        .await?;
+    let total = first.total;
+    if total > MAX_COMPARED as u64 {
+        return Ok((total, None));
+    }
+    let mut found: BTreeSet<ProductId> = first.hits.into_iter().map(|h| h.product).collect();
+    let mut offset = 100;
+    while (offset as u64) < total {
         let page = search
             .search(&SearchQuery::text(text).with_limit(100).with_offset(offset))
             .await?;
-        let n = page.hits.len();
-        found.extend(page.hits.into_iter().map(|h| h.product));
-        offset += n;
-        if n < 100 || offset >= 1_000 {
-            return Ok(found);
+        if page.hits.is_empty() {
+            break;
         }
+        offset += page.hits.len();
+        found.extend(page.hits.into_iter().map(|h| h.product));
     }
+    Ok((total, Some(found)))
 }
 
 fn ndcg_at(hits: &[ProductId], grades: &HashMap<ProductId, u8>, k: usize) -> f64 {

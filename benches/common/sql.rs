@@ -390,7 +390,7 @@ macro_rules! raw_checkout {
         // The payment happens here, in memory.
         let (confirmed, event) = c.confirmed(sku);
         // TX2 "sell": the order (locked, written at its version) and its event, then the
-        // reservation (locked), the stock from reserved to sold, the ledger, the new state.
+        // reservation (locked), the ledger, the stock from reserved to sold, the new state.
         let mut tries = 0;
         loop {
             let attempt: Result<(), sqlx::Error> = async {
@@ -425,13 +425,6 @@ macro_rules! raw_checkout {
                     .bind(&c.order)
                     .fetch_one(&mut *tx)
                     .await?;
-                let sold = one_unit!(sql.sell, sku, tx);
-                if sold != 1 {
-                    return Err(sqlx::Error::Protocol(format!(
-                        "the reserved unit of order {} is gone",
-                        c.order
-                    )));
-                }
                 sqlx::query(sql.sold_ledger)
                     .bind(sku)
                     .bind(1i64)
@@ -439,6 +432,13 @@ macro_rules! raw_checkout {
                     .bind(chrono::Utc::now().timestamp_millis())
                     .execute(&mut *tx)
                     .await?;
+                let sold = one_unit!(sql.sell, sku, tx);
+                if sold != 1 {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "the reserved unit of order {} is gone",
+                        c.order
+                    )));
+                }
                 sqlx::query(sql.set_state)
                     .bind("committed")
                     .bind(&c.order)

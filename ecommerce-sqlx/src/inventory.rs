@@ -17,8 +17,9 @@
 //! roll back its own takings and return the first result (and one that finds the stock gone
 //! reads the row again before saying out of stock: the concurrent first may have taken it).
 //! A released reservation takes its stock again under the row's lock. Commit, release and
-//! return lock the reservation row, move the units back out of the buckets it recorded, and
-//! change its state, so each happens once. Every movement appends to `stock_ledger` in the same
+//! return lock the reservation row, append to the ledger, move the units in the buckets it
+//! recorded and change its state, so each happens once (the ledger comes before the stock: a
+//! hot SKU's row, the lock its buyers queue on, is held from its statement to the commit). Every movement appends to `stock_ledger` in the same
 //! transaction; deadlocks and serialization failures are retried; the `CHECK (on_hand >= 0)`
 //! constraints stand behind all of it. Expiry compares with the database's clock.
 //!
@@ -672,6 +673,15 @@ impl SqlInventory {
             Ok(None) => return Ok(Ok(Some(current))),
             Err(e) => return Ok(Err(e)),
         };
+        // The ledger first: a hot SKU's row is the lock its buyers queue on, held from its
+        // statement to the commit. The new state comes after the stock: written earlier, the
+        // row's new version would make a concurrent reservation of the same order (which
+        // holds the stock row by then) wait for this transaction at its insert, while this
+        // one waits for the stock row.
+        for line in &current.lines {
+            self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
+                .await?;
+        }
         for take in &takes {
             if !self
                 .move_in_bucket(tx, kind, &take.sku, take.bucket, take.quantity)
@@ -681,10 +691,6 @@ impl SqlInventory {
                     message: format!("stock of order {order} is not where its reservation says"),
                 })));
             }
-        }
-        for line in &current.lines {
-            self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
-                .await?;
         }
         sqlx::query(
             self.db

@@ -20,8 +20,8 @@
 //! 1. the order row locked (`SELECT ... FOR UPDATE`), the patch applied at the expected
 //!    version (`UPDATE ... WHERE version = ?`) and its events (`INSERT INTO outbox`); a
 //!    refusal rolls back;
-//! 2. the reservation row locked, the units moved from reserved to sold in the buckets it
-//!    recorded, the ledger, and the reservation's new state, as [`InventoryStore::commit`]
+//! 2. the reservation row locked, the ledger, the units moved from reserved to sold in the
+//!    buckets it recorded, and the reservation's new state, as [`InventoryStore::commit`]
 //!    does; a released or missing reservation rolls everything back.
 //!
 //! The order statements come first and the stock statements last, just before the commit:

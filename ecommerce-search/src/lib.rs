@@ -991,7 +991,8 @@ impl Inner {
         let mut analyzers = Analyzers::new();
         // One automaton per word, for every field and segment: building one is the costly part.
         let exact_dfa = automata(typos).build_dfa(exact);
-        let stem_dfa = automata(typos).build_dfa(stem);
+        let stem_dfa = (stem != exact).then(|| automata(typos).build_dfa(stem));
+        let stem_dfa = stem_dfa.as_ref().unwrap_or(&exact_dfa);
         // stem -> (edits, uses, correction)
         let mut best: HashMap<String, (u8, u32, Correction)> = HashMap::new();
         let mut offer = |stem: String, edits: u8, uses: u32, correction: Correction| {
@@ -1009,7 +1010,7 @@ impl Inner {
             }
         }
         for field in [f.title_stem, f.category_stem, f.attributes_stem] {
-            for (candidate, edits, uses) in expand(searcher, field, &stem_dfa) {
+            for (candidate, edits, uses) in expand(searcher, field, stem_dfa) {
                 offer(candidate.clone(), edits, uses, Correction::Stem(candidate));
             }
         }

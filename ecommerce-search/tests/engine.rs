@@ -312,3 +312,22 @@ async fn a_plural_last_word_finds_what_the_singular_finds() {
     assert_eq!(singular, vec!["Board Gamepad Stand", "Family Board Game"]);
     assert_eq!(plural, singular);
 }
+
+#[tokio::test]
+async fn an_index_not_sorted_by_rank_is_made_again() {
+    let current = TantivySearch::in_ram().unwrap();
+    let schema = current.searcher().schema().clone();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The same schema, in the layout of an older version: documents in insertion order.
+        let index = tantivy::Index::create_in_dir(dir.path(), schema).unwrap();
+        assert!(index.settings().sort_by_field.is_none());
+        let mut writer: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
+        writer.commit().unwrap();
+    }
+    let search = TantivySearch::open(dir.path()).expect("an unsorted index is replaced");
+    drop(search);
+    let index = tantivy::Index::open_in_dir(dir.path()).unwrap();
+    let sort = index.settings().sort_by_field.clone().expect("sorted now");
+    assert_eq!(sort.field, "rank");
+}

@@ -82,6 +82,10 @@ const WRITER_MEMORY: usize = 128 * 1024 * 1024;
 const STEM_WEIGHT: f32 = 0.9;
 /// A match on a synonym weighs this much of an exact match.
 const SYNONYM_WEIGHT: f32 = 0.8;
+/// The last word as the beginning of a word weighs this much of an exact match.
+const PREFIX_WEIGHT: f32 = 0.8;
+/// The last word as the beginning of a word with typos weighs this much of an exact match.
+const PREFIX_TYPO_WEIGHT: f32 = 0.3;
 /// A match with one typo weighs this much of an exact match; with two, half of it.
 const TYPO_WEIGHT: f32 = 0.5;
 /// The most indexed words one misspelt word stands for (the closest, then the most common).
@@ -447,7 +451,10 @@ impl WordClauses {
                     Occur::Should,
                     Box::new(ShortPrefixQuery {
                         prefix: prefix.clone(),
-                        fields: fields.iter().map(|&(f, w)| (f, w * 0.8)).collect(),
+                        fields: fields
+                            .iter()
+                            .map(|&(f, w)| (f, w * PREFIX_WEIGHT))
+                            .collect(),
                         cache: prefixes.clone(),
                     }),
                 ));
@@ -457,13 +464,13 @@ impl WordClauses {
                     let q = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
                     should.push((
                         Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(q), weight * 0.8)),
+                        Box::new(BoostQuery::new(Box::new(q), weight * PREFIX_WEIGHT)),
                     ));
                     if *typos > 0 {
                         let q = FuzzyTermQuery::new_prefix(term, *typos, true);
                         should.push((
                             Occur::Should,
-                            Box::new(BoostQuery::new(Box::new(q), weight * 0.3)),
+                            Box::new(BoostQuery::new(Box::new(q), weight * PREFIX_TYPO_WEIGHT)),
                         ));
                     }
                 }
@@ -474,7 +481,10 @@ impl WordClauses {
                 let q = FuzzyTermQuery::new_prefix(Term::from_field_text(field, stem), 0, true);
                 should.push((
                     Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(q), weight * 0.8 * STEM_WEIGHT)),
+                    Box::new(BoostQuery::new(
+                        Box::new(q),
+                        weight * PREFIX_WEIGHT * STEM_WEIGHT,
+                    )),
                 ));
             }
         }
@@ -1108,14 +1118,11 @@ impl Inner {
     ) -> Result<Option<String>, SearchError> {
         let text = request.validate()?;
         let words = terms(&text);
-        let (mut exact_analyzer, mut stem_analyzer) = (analyzer(false), analyzer(true));
+        let mut analyzers = Analyzers::new();
         let mut corrected = Vec::with_capacity(words.len());
         let mut changed = false;
         for word in &words {
-            let (Some(exact), Some(stem)) = (
-                token(&mut exact_analyzer, word),
-                token(&mut stem_analyzer, word),
-            ) else {
+            let (Some(exact), Some(stem)) = (analyzers.exact(word), analyzers.stem(word)) else {
                 return Ok(None);
             };
             if self.known(searcher, &exact, &stem) || exact.chars().count() < 2 {

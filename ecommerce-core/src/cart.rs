@@ -601,7 +601,8 @@ mod tests {
             .with_recovery_batch(10)
             .with_payment_timeout(std::time::Duration::from_secs(5))
             .with_tax(tax)
-            .with_quote_ttl(std::time::Duration::from_secs(120));
+            .with_quote_ttl(std::time::Duration::from_secs(120))
+            .with_promotion_cache_ttl(std::time::Duration::from_secs(3));
         assert_eq!(
             config,
             crate::storefront::StorefrontConfig {
@@ -611,6 +612,7 @@ mod tests {
                 payment_timeout: std::time::Duration::from_secs(5),
                 tax,
                 quote_ttl: std::time::Duration::from_secs(120),
+                promotion_cache_ttl: std::time::Duration::from_secs(3),
             }
         );
     }

@@ -20,11 +20,12 @@
 //!
 //! With a [`crate::unit::UnitOfWork`] (orders and stock in one database) steps 2 and 4 are
 //! one transaction, together with step 3 and the record that the charge is sent when the
-//! carts are there too, and step 6's sale and confirmation are another.
+//! carts are there too, and step 6's sale and confirmation are another (with the ordered
+//! units taken out of the cart, when the carts are there too).
 //!
 //! Nothing runs between the charge and the confirmation but what records them. The side
 //! effects of a confirmation run off its path: the ordered units leave the cart right after
-//! it (and again from the outbox), and co-purchases are counted from the `OrderConfirmed`
+//! it, unless they left in its transaction (and again from the outbox), and co-purchases are counted from the `OrderConfirmed`
 //! event through [`CheckoutEffects`]; they are idempotent, and their failure never undoes or
 //! delays a confirmation.
 //!
@@ -70,7 +71,7 @@ use crate::payment::{
 use crate::promotion::{PromotionError, PromotionUse};
 use crate::recommend::RecommendationStore;
 use crate::storefront::Storefront;
-use crate::unit::UnitError;
+use crate::unit::{Sold, UnitError};
 /// What the shopper asked for when pressing "Pay".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -348,6 +349,29 @@ fn new_order(
     }
 }
 
+/// Turns a buyer away for stock with nothing stored (a concurrent retry of this very request
+/// may have placed its order, which holds the units: [`Storefront::place_order`] looks it up).
+fn sold_out(shortages: Vec<Shortage>, request: &CheckoutRequest) -> CheckoutError {
+    tracing::info!(
+        customer = %request.customer,
+        cart = %request.cart,
+        "checkout turned away: out of stock"
+    );
+    CheckoutError::OutOfStock {
+        order: None,
+        shortages,
+    }
+}
+
+/// How [`Storefront::place_order`] goes on once its order is stored, or found stored.
+enum Prepared {
+    /// The cart is claimed by this very request's order: its result.
+    Resume(Order),
+    /// The order as stored (or the key's earlier order), whether its stock is held (a unit
+    /// of work took it), and the cart it pays for (as stored with its claim, when claimed).
+    Created(crate::order::Created, bool, Cart),
+}
+
 /// How often a compare-and-set that keeps losing is tried before giving up.
 const CAS_ATTEMPTS: usize = 16;
 
@@ -384,49 +408,66 @@ impl Storefront {
     )]
     pub async fn place_order(&self, request: CheckoutRequest) -> Result<Placed, CheckoutError> {
         let fingerprint = request.fingerprint();
-        if let Some(existing) = self
-            .orders
-            .by_idempotency_key(request.customer, &request.idempotency_key)
-            .await?
-        {
-            return Box::pin(self.resume(existing, &request, &fingerprint)).await;
+        // The key is not looked up first: storing the order finds an earlier order of the
+        // key (and the cart's claim names it), so a new order costs no read for it. Every
+        // refusal before the order is stored looks it up instead: a retry of a request that
+        // placed its order is answered with that order, whatever the cart holds now.
+        let created = match Box::pin(self.prepare(&request, &fingerprint)).await {
+            Ok(created) => created,
+            Err(refused) => {
+                return match self
+                    .orders
+                    .by_idempotency_key(request.customer, &request.idempotency_key)
+                    .await
+                {
+                    Ok(Some(existing)) => {
+                        Box::pin(self.resume(existing, &request, &fingerprint)).await
+                    }
+                    // The refusal stands (and is the clearer error should the lookup fail).
+                    Ok(None) | Err(_) => Err(refused),
+                };
+            }
+        };
+        match created {
+            Prepared::Resume(order) => Box::pin(self.resume(order, &request, &fingerprint)).await,
+            Prepared::Created(crate::order::Created::New(order), reserved, cart) => {
+                outcome(Box::pin(self.drive(order, Some(cart), reserved)).await?)
+            }
+            Prepared::Created(crate::order::Created::Existing(order), _, _) => {
+                Box::pin(self.resume(order, &request, &fingerprint)).await
+            }
         }
+    }
+
+    /// The part of [`Storefront::place_order`] up to the stored order: the cart claimed by
+    /// this very request's order, or the order created (with its stock when the unit of work
+    /// takes it, see [`Storefront::create_order`]), or why none could be. Nothing is stored
+    /// on error.
+    async fn prepare(
+        &self,
+        request: &CheckoutRequest,
+        fingerprint: &str,
+    ) -> Result<Prepared, CheckoutError> {
         let cart = self
             .carts
             .load(request.cart)
             .await?
             .filter(|c| c.customer.is_none_or(|owner| owner == request.customer));
         let cart = match cart {
-            Some(cart) if !cart.is_empty() => match Box::pin(self.unclaimed(cart, &request)).await?
-            {
-                Ok(cart) => cart,
-                // A concurrent retry of this very request created the order and claimed the
-                // cart since the key was looked up.
-                Err(own) => return Box::pin(self.resume(own, &request, &fingerprint)).await,
-            },
-            missing_or_empty => {
-                // A concurrent retry may have placed the order and cleared the cart since the
-                // key was looked up.
-                if let Some(existing) = self
-                    .orders
-                    .by_idempotency_key(request.customer, &request.idempotency_key)
-                    .await?
-                {
-                    return Box::pin(self.resume(existing, &request, &fingerprint)).await;
+            Some(cart) if !cart.is_empty() => {
+                match Box::pin(self.unclaimed(cart, request)).await? {
+                    Ok(cart) => cart,
+                    // This very request (an earlier try, or a concurrent retry) created the order
+                    // and claimed the cart.
+                    Err(own) => return Ok(Prepared::Resume(own)),
                 }
-                return Err(match missing_or_empty {
-                    Some(_) => CheckoutError::EmptyCart(request.cart),
-                    None => CheckoutError::CartNotFound(request.cart),
-                });
             }
+            // Perhaps cleared by this very request's paid order: the caller looks it up.
+            Some(_) => return Err(CheckoutError::EmptyCart(request.cart)),
+            None => return Err(CheckoutError::CartNotFound(request.cart)),
         };
-        if cart.is_empty() {
-            return Err(CheckoutError::EmptyCart(request.cart));
-        }
         let lines = Box::pin(self.price_lines(&cart)).await?;
-        if let Some(answer) = Box::pin(self.turned_away(&lines, &request, &fingerprint)).await {
-            return answer;
-        }
+        Box::pin(self.turned_away(&lines, request)).await?;
         let now = Utc::now();
         let key = order_customer_key(
             &cart,
@@ -474,12 +515,10 @@ impl Storefront {
                     });
                 }
             }
-            let order = new_order(&request, &cart, lines.clone(), quote, &fingerprint, now);
+            let order = new_order(request, &cart, lines.clone(), quote, fingerprint, now);
             match Box::pin(self.create_order(order, &uses, cart.clone())).await {
                 Ok(Ok(created)) => break created,
-                Ok(Err(shortages)) => {
-                    return Box::pin(self.sold_out(shortages, &request, &fingerprint)).await;
-                }
+                Ok(Err(shortages)) => return Err(sold_out(shortages, request)),
                 Err(CheckoutError::Promotion(PromotionError::Exhausted {
                     promotion,
                     limit,
@@ -492,14 +531,7 @@ impl Storefront {
                 Err(e) => return Err(e),
             }
         };
-        match created {
-            crate::order::Created::New(order) => {
-                outcome(Box::pin(self.drive(order, Some(cart), reserved)).await?)
-            }
-            crate::order::Created::Existing(order) => {
-                Box::pin(self.resume(order, &request, &fingerprint)).await
-            }
-        }
+        Ok(Prepared::Created(created, reserved, cart))
     }
 
     /// Stores a new order: with a unit of work, with its stock (and its cart claim and charge
@@ -580,7 +612,8 @@ impl Storefront {
             None => None,
         };
         let (result, cart) = match placed_with_claim {
-            Some(result) => (result, claimed.unwrap_or(cart)),
+            // The cart as the transaction stored it, with the claim (its next version).
+            Some(result) => (result, claimed.map_or(cart, |c| c.next_version())),
             None => (
                 unit.place(order, vec![placed], &lines, ttl, None, uses)
                     .await,
@@ -625,14 +658,14 @@ impl Storefront {
 
     /// Turns a buyer away before anything is stored when the inventory already counts too
     /// few units ([`crate::inventory::InventoryStore::shortages`], a hint: the reservation
-    /// decides). `None` means go on. A concurrent retry of this very request may hold the
-    /// units: that order exists before its reservation does, so it is found and resumed.
+    /// decides): [`CheckoutError::OutOfStock`] with no order. A concurrent retry of this very
+    /// request may hold the units: that order exists before its reservation does, and
+    /// [`Storefront::place_order`] finds it by its key on this refusal.
     async fn turned_away(
         &self,
         lines: &[OrderLine],
         request: &CheckoutRequest,
-        fingerprint: &str,
-    ) -> Option<Result<Placed, CheckoutError>> {
+    ) -> Result<(), CheckoutError> {
         let wanted: Vec<ReservationLine> = lines
             .iter()
             .map(|l| ReservationLine {
@@ -640,42 +673,15 @@ impl Storefront {
                 quantity: l.quantity,
             })
             .collect();
-        let shortages = match self.inventory.shortages(&wanted).await {
-            Ok(shortages) if !shortages.is_empty() => shortages,
-            Ok(_) => return None,
+        match self.inventory.shortages(&wanted).await {
+            Ok(shortages) if !shortages.is_empty() => Err(sold_out(shortages, request)),
+            Ok(_) => Ok(()),
             // Only a hint: the reservation answers for sure.
             Err(e) => {
                 tracing::debug!(error = %e, "stock hint unavailable");
-                return None;
+                Ok(())
             }
-        };
-        Some(self.sold_out(shortages, request, fingerprint).await)
-    }
-
-    /// Turns a buyer away for stock with nothing stored, unless a concurrent retry of this
-    /// very request placed its order (which holds the units): then that order.
-    async fn sold_out(
-        &self,
-        shortages: Vec<Shortage>,
-        request: &CheckoutRequest,
-        fingerprint: &str,
-    ) -> Result<Placed, CheckoutError> {
-        if let Some(existing) = self
-            .orders
-            .by_idempotency_key(request.customer, &request.idempotency_key)
-            .await?
-        {
-            return self.resume(existing, request, fingerprint).await;
         }
-        tracing::info!(
-            customer = %request.customer,
-            cart = %request.cart,
-            "checkout turned away: out of stock"
-        );
-        Err(CheckoutError::OutOfStock {
-            order: None,
-            shortages,
-        })
     }
 
     /// The cart as a new checkout may take it: a claim by a checkout in flight or paid for
@@ -808,7 +814,7 @@ impl Storefront {
         cart: Option<Cart>,
         reserved: bool,
     ) -> Result<Order, CheckoutError> {
-        let order = self.claim_cart(order, cart).await?;
+        let (order, cart) = self.claim_cart(order, cart).await?;
         if order.status != OrderStatus::Pending {
             return Ok(order);
         }
@@ -853,7 +859,7 @@ impl Storefront {
                 .await
                 .unwrap_or(Err(PaymentError::Timeout));
         match answer {
-            Ok(charge) => self.settle(order, charge).await,
+            Ok(charge) => self.settle_with(order, charge, cart).await,
             Err(PaymentError::Rejected { message }) => {
                 let reason = FailureReason::PaymentDeclined { reason: message };
                 self.fail(order, reason, None, vec![]).await
@@ -932,22 +938,27 @@ impl Storefront {
     /// Claims the order's cart (compare-and-set), unless a live claim of another checkout is
     /// there, or the cart no longer holds the order's units (another order paid for them):
     /// then the order FAILED, never charged. A cart that is gone cannot be paid twice and is
-    /// not claimed.
-    async fn claim_cart(&self, order: Order, cart: Option<Cart>) -> Result<Order, CheckoutError> {
+    /// not claimed. Returns the order and its cart as last stored with the claim, if known.
+    async fn claim_cart(
+        &self,
+        order: Order,
+        cart: Option<Cart>,
+    ) -> Result<(Order, Option<Cart>), CheckoutError> {
         let mut cart = match cart {
             Some(cart) => cart,
             None => match self.carts.load(order.cart).await? {
                 Some(cart) => cart,
-                None => return Ok(order),
+                None => return Ok((order, None)),
             },
         };
         for _ in 0..CAS_ATTEMPTS {
             match &cart.checkout {
-                Some(claim) if claim.order == order.id => return Ok(order),
+                Some(claim) if claim.order == order.id => return Ok((order, Some(cart))),
                 // The units were paid by another order and left the cart, or the shopper
                 // took them out: this order is no longer what the cart holds.
                 _ if !covers(&cart, &order) => {
-                    return self.fail_unpaid(order, FailureReason::CartChanged).await;
+                    let order = self.fail_unpaid(order, FailureReason::CartChanged).await?;
+                    return Ok((order, None));
                 }
                 Some(claim) => {
                     let live = self
@@ -957,16 +968,17 @@ impl Storefront {
                         .is_some_and(|o| o.status != OrderStatus::Failed);
                     if live {
                         let reason = FailureReason::CartClaimed { by: claim.order };
-                        return self.fail_unpaid(order, reason).await;
+                        let order = self.fail_unpaid(order, reason).await?;
+                        return Ok((order, None));
                     }
                 }
                 None => {}
             }
             match self.carts.save(&with_claim(&cart, &order)).await {
-                Ok(_) => return Ok(order),
+                Ok(stored) => return Ok((order, Some(stored))),
                 Err(CartError::VersionConflict { .. }) => match self.carts.load(cart.id).await? {
                     Some(current) => cart = current,
-                    None => return Ok(order),
+                    None => return Ok((order, None)),
                 },
                 Err(e) => return Err(e.into()),
             }
@@ -975,8 +987,20 @@ impl Storefront {
     }
 
     /// Moves an order on by what the gateway says of its charge.
-    #[tracing::instrument(name = "settle", skip_all, fields(order = %order.id, payment = %charge.payment_id, status = ?charge.status))]
     async fn settle(&self, order: Order, charge: Charge) -> Result<Order, CheckoutError> {
+        self.settle_with(order, charge, None).await
+    }
+
+    /// Moves an order on by what the gateway says of its charge; `cart` is the order's cart
+    /// as last stored with its claim, when known (a confirmation clears it in its own
+    /// transaction then, see [`Storefront::confirm`]).
+    #[tracing::instrument(name = "settle", skip_all, fields(order = %order.id, payment = %charge.payment_id, status = ?charge.status))]
+    async fn settle_with(
+        &self,
+        order: Order,
+        charge: Charge,
+        cart: Option<Cart>,
+    ) -> Result<Order, CheckoutError> {
         let payment = OrderPayment {
             id: charge.payment_id.clone(),
             status: charge.status,
@@ -992,7 +1016,9 @@ impl Storefront {
                 let reason = order.failure.clone().expect("matched above");
                 self.refund_lost_sale(order, charge, reason).await
             }
-            (OrderStatus::Pending, PaymentStatus::Succeeded) => self.confirm(order, charge).await,
+            (OrderStatus::Pending, PaymentStatus::Succeeded) => {
+                self.confirm(order, charge, cart).await
+            }
             (OrderStatus::Pending, PaymentStatus::Failed) => {
                 let reason = FailureReason::PaymentDeclined {
                     reason: charge
@@ -1047,9 +1073,16 @@ impl Storefront {
     /// Paid: sell the stock and mark the order CONFIRMED with its capture (one transaction with
     /// a unit of work; otherwise the sale, then the compare-and-set). A reservation released
     /// meanwhile takes its stock again; if the stock is gone, refund. The confirmation's side
-    /// effects run after it, and cannot undo it.
+    /// effects run after it, and cannot undo it. `cart`, the order's cart as last stored with
+    /// its claim, is cleared in the same transaction when the unit holds the carts, else
+    /// right after, without reading it again (either falls back to reading it when it moved).
     #[tracing::instrument(name = "confirm", skip_all, fields(order = %order.id, lines = order.lines.len()))]
-    async fn confirm(&self, order: Order, charge: Charge) -> Result<Order, CheckoutError> {
+    async fn confirm(
+        &self,
+        order: Order,
+        charge: Charge,
+        cart: Option<Cart>,
+    ) -> Result<Order, CheckoutError> {
         let payment = OrderPayment {
             id: charge.payment_id.clone(),
             status: PaymentStatus::Succeeded,
@@ -1063,25 +1096,39 @@ impl Storefront {
         let patch = OrderPatch::status(OrderStatus::Confirmed)
             .with_payment(payment)
             .with_money([captured(order.id, &charge.payment_id, charge.amount)]);
+        // Only a cart this order claimed, in the unit's database, goes into its transaction.
+        let in_unit = cart.as_ref().filter(|c| {
+            self.unit_claims_carts && c.checkout.as_ref().is_some_and(|k| k.order == order.id)
+        });
         let sold = match &self.unit {
-            Some(unit) => unit.sell(order.id, order.version, patch, vec![event]).await,
+            Some(unit) => {
+                unit.sell(order.id, order.version, patch, vec![event], in_unit)
+                    .await
+            }
             None => match self.inventory.commit(order.id).await {
                 Ok(_) => self
                     .orders
                     .update(order.id, order.version, patch, vec![event])
                     .await
+                    .map(Sold::order)
                     .map_err(UnitError::from),
                 Err(e) => Err(e.into()),
             },
         };
         match sold {
-            Ok(order) => {
+            Ok(Sold {
+                order,
+                cart_cleared,
+                ..
+            }) => {
                 tracing::debug!(total = %order.total, "order confirmed");
                 self.commit_uses(&order).await;
                 // The shopper sees the ordered units leave the cart at once; the outbox
                 // delivery does it again if this fails, and counts the co-purchases.
-                if let Err(e) = clear_claimed_units(self.carts.as_ref(), &order).await {
-                    tracing::warn!(error = %e, "clearing the cart failed; the outbox will retry");
+                if !cart_cleared {
+                    if let Err(e) = clear_sold_units(self.carts.as_ref(), &order, cart).await {
+                        tracing::warn!(error = %e, "clearing the cart failed; the outbox will retry");
+                    }
                 }
                 Ok(order)
             }
@@ -1102,7 +1149,7 @@ impl Storefront {
                 {
                     // Held again: sell it, from the top (should it expire again before the
                     // sale under a very short TTL, it is taken once more).
-                    Ok(_) => Box::pin(self.confirm(current, charge)).await,
+                    Ok(_) => Box::pin(self.confirm(current, charge, None)).await,
                     Err(InventoryError::OutOfStock { shortages }) => {
                         let reason = FailureReason::StockLostAfterPayment { shortages };
                         self.refund_lost_sale(current, charge, reason).await
@@ -1510,6 +1557,26 @@ impl Storefront {
     }
 }
 
+/// Takes the units a confirmed order bought out of its cart and drops the cart's claim, once:
+/// from `cart`, the cart as last stored with the order's claim, when it is still at that
+/// version, else from the cart as it is now.
+async fn clear_sold_units(
+    carts: &dyn CartStore,
+    order: &Order,
+    cart: Option<Cart>,
+) -> Result<(), CartError> {
+    if let Some(mut cart) = cart.filter(|c| c.id == order.cart && c.version > 0) {
+        if cart.clear_checkout(order.id) {
+            match carts.save(&cart).await {
+                Ok(_) => return Ok(()),
+                Err(CartError::VersionConflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    clear_claimed_units(carts, order).await
+}
+
 /// Takes the units a confirmed order bought out of its cart and drops the cart's claim, once.
 async fn clear_claimed_units(carts: &dyn CartStore, order: &Order) -> Result<(), CartError> {
     for _ in 0..CAS_ATTEMPTS {
@@ -1593,4 +1660,5 @@ mod promotions;
 mod tests;
 
 pub use pricing::Delivery;
+pub(crate) use promotions::PromotionCache;
 use promotions::{Exhausted, order_customer_key};

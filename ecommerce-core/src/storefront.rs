@@ -70,6 +70,12 @@ pub struct StorefrontConfig {
     /// How long a price quote holds (never longer than its shipping quote). Default 15
     /// minutes.
     pub quote_ttl: Duration,
+    /// How long the automatic promotions' definitions read for a quote or a checkout are
+    /// kept in memory and used again. Default zero: read every time. Their limits are not
+    /// cached (a checkout reserves its uses in the store, exactly); a promotion saved through
+    /// this storefront is seen at once, one saved elsewhere (another process) within this
+    /// time.
+    pub promotion_cache_ttl: Duration,
 }
 
 impl Default for StorefrontConfig {
@@ -81,6 +87,7 @@ impl Default for StorefrontConfig {
             payment_timeout: Duration::from_secs(30),
             tax: TaxSettings::default(),
             quote_ttl: Duration::from_secs(15 * 60),
+            promotion_cache_ttl: Duration::ZERO,
         }
     }
 }
@@ -121,6 +128,13 @@ impl StorefrontConfig {
         self.quote_ttl = quote_ttl;
         self
     }
+
+    /// Sets how long the automatic promotions' definitions are kept in memory (see
+    /// [`StorefrontConfig::promotion_cache_ttl`]).
+    pub fn with_promotion_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.promotion_cache_ttl = ttl;
+        self
+    }
 }
 
 /// The stores of one shop. Cheap to clone (every store is an `Arc`).
@@ -148,6 +162,8 @@ pub struct Storefront {
     pub(crate) promotions: Arc<dyn PromotionStore>,
     /// Whether the unit also reserves promotion uses.
     pub(crate) unit_holds_promotions: bool,
+    /// The automatic promotions as last read, for [`StorefrontConfig::promotion_cache_ttl`].
+    pub(crate) automatic_promotions: Arc<crate::checkout::PromotionCache>,
     pub(crate) config: StorefrontConfig,
     /// Watches the inventory for the reads a page can do without (stock levels).
     pub(crate) inventory_breaker: Arc<CircuitBreaker>,
@@ -458,6 +474,9 @@ impl StorefrontBuilder {
                 Arc::new(MemoryPromotions::new()) as Arc<dyn PromotionStore>
             })?,
             unit: self.unit,
+            automatic_promotions: Arc::new(crate::checkout::PromotionCache::new(
+                self.config.promotion_cache_ttl,
+            )),
             config: self.config,
             inventory_breaker: self.inventory_breaker.unwrap_or_else(|| {
                 Arc::new(CircuitBreaker::new("inventory", BreakerConfig::default()))

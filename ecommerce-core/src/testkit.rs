@@ -372,6 +372,8 @@ macro_rules! checkout_suite {
             coupon_codes_refuse_bad_input_and_change_nothing,
             discounts_stack_and_are_recorded_per_line,
             recovery_reaches_uses_behind_pending_orders,
+            a_sale_clears_its_claimed_cart_in_its_transaction,
+            a_retry_answers_its_order_whatever_the_cart_holds_now,
         );
     };
 }

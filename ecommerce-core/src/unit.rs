@@ -10,7 +10,8 @@
 //!   sent): a buyer turned away for stock leaves nothing stored, and an order never exists
 //!   without its stock;
 //! - [`UnitOfWork::sell`] records the confirmation (status, payment, money, events) and sells
-//!   the order's held stock: a sale without its confirmation, or the reverse, cannot happen.
+//!   the order's held stock (and, when the carts live there too, takes the ordered units out
+//!   of the cart): a sale without its confirmation, or the reverse, cannot happen.
 //!
 //! Give one to
 //! [`StorefrontBuilder::unit_of_work`](crate::storefront::StorefrontBuilder::unit_of_work).
@@ -118,7 +119,10 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
     /// In one transaction: applies `patch` to the order at `expected_version` with its
     /// events, as [`OrderStore::update`](crate::order::OrderStore::update), and sells the
     /// order's held stock, as [`InventoryStore::commit`](crate::inventory::InventoryStore::commit)
-    /// (stock already sold stays sold). Returns the order as written.
+    /// (stock already sold stays sold). With `cart` (only when [`UnitOfWork::claims_carts`]),
+    /// the order's cart as stored with its claim, also takes the ordered units out of it
+    /// ([`Cart::clear_checkout`]) if it is still at that version; a cart changed since is left
+    /// as it is, and [`Sold::cart_cleared`] says so. Returns the order as written.
     ///
     /// # Errors
     /// [`OrderError::VersionConflict`], [`InventoryError::Released`] (the hold expired: reserve
@@ -130,7 +134,37 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
         expected_version: u64,
         patch: OrderPatch,
         events: Vec<DomainEvent>,
-    ) -> Result<Order, UnitError>;
+        cart: Option<&Cart>,
+    ) -> Result<Sold, UnitError>;
+}
+
+/// What [`UnitOfWork::sell`] wrote.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Sold {
+    /// The order as written.
+    pub order: Order,
+    /// Whether the cart given to [`UnitOfWork::sell`] was cleared of the ordered units in
+    /// the same transaction (false without a cart, or when it changed since it was read).
+    pub cart_cleared: bool,
+}
+
+impl Sold {
+    /// The order as written, its cart left as it is.
+    pub fn order(order: Order) -> Self {
+        Sold {
+            order,
+            cart_cleared: false,
+        }
+    }
+
+    /// The order as written and whether its cart was cleared.
+    pub fn with_cart_cleared(order: Order, cleared: bool) -> Self {
+        Sold {
+            order,
+            cart_cleared: cleared,
+        }
+    }
 }
 
 impl From<crate::error::StoreError> for UnitError {
@@ -191,7 +225,8 @@ mod tests {
             _: u64,
             _: OrderPatch,
             _: Vec<DomainEvent>,
-        ) -> Result<Order, UnitError> {
+            _: Option<&Cart>,
+        ) -> Result<Sold, UnitError> {
             unreachable!("not called")
         }
     }

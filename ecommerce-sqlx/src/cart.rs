@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use ecommerce_core::cart::{Cart, CartStore};
 use ecommerce_core::error::CartError;
 use ecommerce_core::id::CartId;
-use sqlx::{Any, Transaction};
+use sqlx::Any;
 
 use crate::db::{Db, Dialect, decode, encode, millis, store_error};
 
@@ -85,11 +85,11 @@ impl SqlCartStore {
         Ok(deleted as usize)
     }
 
-    /// Writes `cart` if the stored version is `cart.version` (absent for 0); returns whether
-    /// it did.
-    pub(crate) async fn write(
+    /// Writes `stored` if the stored version is `cart.version` (absent for 0), in one
+    /// statement on `executor` (a transaction, or the writer); returns whether it did.
+    pub(crate) async fn write<'c>(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        executor: impl sqlx::Executor<'c, Database = Any>,
         cart: &Cart,
         stored: &Cart,
     ) -> Result<bool, sqlx::Error> {
@@ -110,7 +110,7 @@ impl SqlCartStore {
                 .bind(data)
                 .bind(millis(stored.updated_at))
                 .bind(i64::from(stored.customer.is_none()))
-                .execute(&mut **tx)
+                .execute(executor)
                 .await?
         } else {
             sqlx::query(db.sql(
@@ -121,7 +121,7 @@ impl SqlCartStore {
             .bind(millis(stored.updated_at))
             .bind(cart.id.to_string())
             .bind(cart.version as i64)
-            .execute(&mut **tx)
+            .execute(executor)
             .await?
         };
         Ok(done.rows_affected() == 1)
@@ -156,11 +156,9 @@ impl CartStore for SqlCartStore {
         let stored = cart.next_version();
         let written = self
             .db
-            .retry("saving a cart", || async {
-                let mut tx = self.db.begin_write().await?;
-                let written = self.write(&mut tx, cart, &stored).await?;
-                tx.commit().await?;
-                Ok(written)
+            // One statement: atomic on its own, no transaction around it.
+            .retry("saving a cart", || {
+                self.write(self.db.writer(), cart, &stored)
             })
             .await?;
         if written {
@@ -214,7 +212,7 @@ impl CartStore for SqlCartStore {
                         return Ok(false);
                     }
                 }
-                if !self.write(&mut tx, merged, &stored).await? {
+                if !self.write(&mut *tx, merged, &stored).await? {
                     tx.rollback().await?;
                     return Ok(false);
                 }

@@ -12,10 +12,15 @@
 //! ```
 //!
 //! where zero rows affected means the bucket cannot cover it. Any short SKU rolls the whole
-//! transaction back. The transaction ends by inserting the order's reservation row; its
-//! primary key makes a concurrent second reservation of the same order wait, find the row,
-//! roll back its own takings and return the first result (and one that finds the stock gone
-//! reads the row again before saying out of stock: the concurrent first may have taken it).
+//! transaction back. The transaction also inserts the order's reservation row; its primary
+//! key makes a concurrent second reservation of the same order wait, find the row, roll back
+//! and return the first result (and one that finds the stock gone reads the row again before
+//! saying out of stock: the concurrent first may have taken it). When every SKU has one
+//! bucket (the takes are known before they are made) the row comes first, so a hot SKU's row
+//! is held only for its `UPDATE`, the ledger and the commit; otherwise the row comes after
+//! the takes, recording the buckets they used. The ledger entries of a reservation come after
+//! its takes, those of a release or a return before its moves: entries are numbered as they
+//! are written, and replayed in that order a take must come after the release it waited for.
 //! A released reservation takes its stock again under the row's lock. Commit, release and
 //! return lock the reservation row, append to the ledger, move the units in the buckets it
 //! recorded and change its state, so each happens once (the ledger comes before the stock: a
@@ -472,6 +477,10 @@ impl SqlInventory {
 
     /// Takes every line (SKU order) and records the ledger; `Err` names every short SKU, or
     /// a SKU to take another way in a new attempt; the caller rolls back.
+    ///
+    /// The ledger comes after the takes: an entry is numbered when it is written, and one
+    /// that takes units must be numbered after the entries that gave them (a release this
+    /// take waited for), or replaying the ledger in order would go below zero.
     async fn take_all(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -552,21 +561,70 @@ impl SqlInventory {
         hold: &Hold,
         approaches: &Approaches,
     ) -> Result<Taken, sqlx::Error> {
-        let dialect = self.db.dialect();
-        let (insert, _, read) = reservation_sql(dialect);
+        // When every SKU has one bucket and is taken the usual way, the takes are known before
+        // they are made: the reservation row goes first, so a hot SKU's row is held only for
+        // its UPDATE, the ledger and the commit, and a second reservation of the order finds
+        // the row before it takes anything. (A SKU another process spread over buckets is
+        // taken from elsewhere: the row is corrected then.)
+        let single =
+            approaches.is_empty() && hold.lines.iter().all(|l| self.bucket_hint(&l.sku) == 1);
+        if single {
+            let planned: Vec<Take> = hold
+                .lines
+                .iter()
+                .map(|l| Take {
+                    sku: l.sku.clone(),
+                    bucket: 0,
+                    quantity: l.quantity,
+                })
+                .collect();
+            let Some(mut row) = self.insert_row(tx, order, hold, &encode(&planned)).await? else {
+                return Ok(Taken::Exists);
+            };
+            let takes = match self.take_all(tx, order, &hold.lines, approaches).await? {
+                Ok(takes) => takes,
+                Err(untaken) => return Ok(untaken.into()),
+            };
+            if takes != planned {
+                let takes_json = encode(&takes);
+                sqlx::query(
+                    self.db
+                        .sql("UPDATE reservations SET takes = $1 WHERE order_id = $2"),
+                )
+                .bind(&takes_json)
+                .bind(order.to_string())
+                .execute(&mut **tx)
+                .await?;
+                row.3 = takes_json;
+            }
+            return Ok(Taken::Done(row));
+        }
         let takes = match self.take_all(tx, order, &hold.lines, approaches).await? {
             Ok(takes) => takes,
             Err(untaken) => return Ok(untaken.into()),
         };
+        let row = self.insert_row(tx, order, hold, &encode(&takes)).await?;
+        Ok(row.map_or(Taken::Exists, Taken::Done))
+    }
+
+    /// Inserts an order's reservation row holding `takes_json`; `None` when the order has one.
+    async fn insert_row(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+        hold: &Hold,
+        takes_json: &str,
+    ) -> Result<Option<Row>, sqlx::Error> {
+        let dialect = self.db.dialect();
+        let (insert, _, read) = reservation_sql(dialect);
         let id = ReservationId::new().to_string();
-        let takes_json = encode(&takes);
         let row: Option<Row> = if dialect == Dialect::MySql {
             // No RETURNING: the affected row count says whether the row is ours.
             let inserted = sqlx::query(insert)
                 .bind(order.to_string())
                 .bind(&id)
                 .bind(&hold.line_json)
-                .bind(&takes_json)
+                .bind(takes_json)
                 .bind(hold.ttl_ms)
                 .execute(&mut **tx)
                 .await?
@@ -587,12 +645,12 @@ impl SqlInventory {
                 .bind(order.to_string())
                 .bind(&id)
                 .bind(&hold.line_json)
-                .bind(&takes_json)
+                .bind(takes_json)
                 .bind(hold.ttl_ms)
                 .fetch_optional(&mut **tx)
                 .await?
         };
-        Ok(row.map_or(Taken::Exists, Taken::Done))
+        Ok(row)
     }
 
     /// The reservation row of an order, by a plain read (no transaction, no lock).

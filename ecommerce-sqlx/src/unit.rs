@@ -11,16 +11,20 @@
 //!    are under, as [`PromotionStore::reserve`] does (see [`crate::SqlPromotionStore`]); a
 //!    limit reached rolls everything back and the call fails with
 //!    [`PromotionError::Exhausted`];
-//! 4. the stock: each SKU taken from its buckets in SKU order, the ledger, and the
-//!    reservation row, as [`InventoryStore::reserve`] does for a new order (see
-//!    [`crate::SqlInventory`]); any short SKU rolls everything back.
+//! 4. the stock: the reservation row, each SKU taken from its buckets in SKU order, and the
+//!    ledger, as [`InventoryStore::reserve`] does for a new order (see
+//!    [`crate::SqlInventory`]: the row comes after the takes for SKUs spread over buckets);
+//!    any short SKU rolls everything back.
 //!
 //! [`UnitOfWork::sell`] runs, in one transaction:
 //!
 //! 1. the order row locked (`SELECT ... FOR UPDATE`), the patch applied at the expected
 //!    version (`UPDATE ... WHERE version = ?`) and its events (`INSERT INTO outbox`); a
 //!    refusal rolls back;
-//! 2. the reservation row locked, the ledger, the units moved from reserved to sold in the
+//! 2. with [`SqlUnitOfWork::with_carts`] and the cart as the claim stored it, the cart
+//!    without the ordered units (`UPDATE ... WHERE version = ?`; a cart changed since is left
+//!    as it is, for the checkout to clear after the commit);
+//! 3. the reservation row locked, the ledger, the units moved from reserved to sold in the
 //!    buckets it recorded, and the reservation's new state, as [`InventoryStore::commit`]
 //!    does; a released or missing reservation rolls everything back.
 //!
@@ -47,7 +51,7 @@ use ecommerce_core::id::{OrderId, Sku};
 use ecommerce_core::inventory::{ReservationLine, ReservationOp};
 use ecommerce_core::order::{Created, Order, OrderPatch};
 use ecommerce_core::promotion::{PromotionError, PromotionUse};
-use ecommerce_core::unit::{UnitError, UnitOfWork};
+use ecommerce_core::unit::{Sold, UnitError, UnitOfWork};
 
 use crate::cart::SqlCartStore;
 use crate::db::encode;
@@ -173,7 +177,7 @@ impl UnitOfWork for SqlUnitOfWork {
             .attempts("placing an order", |approaches| async move {
                 let mut tx = db.begin_write().await?;
                 if let Some((carts, cart, stored)) = claim {
-                    if !carts.write(&mut tx, cart, stored).await? {
+                    if !carts.write(&mut *tx, cart, stored).await? {
                         tx.rollback().await?;
                         return Ok(Placed::CartChanged);
                     }
@@ -233,9 +237,21 @@ impl UnitOfWork for SqlUnitOfWork {
         expected_version: u64,
         patch: OrderPatch,
         events: Vec<DomainEvent>,
-    ) -> Result<Order, UnitError> {
+        cart: Option<&Cart>,
+    ) -> Result<Sold, UnitError> {
         let db = self.inventory.db();
-        let (patch, events) = (&patch, events.as_slice());
+        // The cart without the ordered units, written at the version it was stored with the
+        // claim.
+        let cleared = match (cart, &self.carts) {
+            (Some(cart), Some(carts)) if cart.version > 0 => {
+                let mut cleared = cart.clone();
+                cleared
+                    .clear_checkout(order)
+                    .then(|| (carts, cleared.next_version(), cleared))
+            }
+            _ => None,
+        };
+        let (patch, events, cleared) = (&patch, events.as_slice(), cleared.as_ref());
         db.retry("selling an order", || async move {
             let mut tx = db.begin_write().await?;
             // The order first: the stock rows are locked only for the last statements.
@@ -250,6 +266,11 @@ impl UnitOfWork for SqlUnitOfWork {
                     return Ok(Err(UnitError::Order(e)));
                 }
             };
+            // Then the cart, if it is still as the claim left it.
+            let cart_cleared = match cleared {
+                Some((carts, stored, cart)) => carts.write(&mut *tx, cart, stored).await?,
+                None => false,
+            };
             let sold = self
                 .inventory
                 .transition_in(&mut tx, order, ReservationOp::Commit)
@@ -257,7 +278,7 @@ impl UnitOfWork for SqlUnitOfWork {
             match sold {
                 Ok(Some(_)) => {
                     tx.commit().await?;
-                    Ok(Ok(*written))
+                    Ok(Ok(Sold::with_cart_cleared(*written, cart_cleared)))
                 }
                 Ok(None) => {
                     tx.rollback().await?;

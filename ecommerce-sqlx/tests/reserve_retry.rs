@@ -2,6 +2,7 @@
 //! gets that reservation back without taking stock again, even when fewer units are on hand
 //! than the order's own quantity. Run on SQLite, and on PostgreSQL and MySQL/MariaDB when
 //! their URLs are set; single-row and bucketed stock; the memory store states the expectation.
+//! A SKU spread over buckets by another process is taken where its units are.
 
 mod common;
 
@@ -129,6 +130,41 @@ async fn concurrent_first_reserves_share_one_reservation(inventory: Arc<dyn Inve
     }
 }
 
+/// A SKU another process spread over buckets, reserved by an inventory that still takes it
+/// for a one-bucket SKU: the units come from the buckets that have them, the reservation
+/// records those, and a release and a commit move them back and on in the right rows.
+async fn a_sku_spread_elsewhere_is_taken_where_its_units_are(server: Server) {
+    let Some((db, _guard)) = fresh_db(server, 8).await else {
+        return;
+    };
+    let spreader = SqlInventory::new(db.clone());
+    let sku = Sku::new("SPREAD-1").expect("sku");
+    spreader.receive(&sku, 4).await.expect("receive");
+    // One unit in each of 4 buckets.
+    spreader.set_buckets(&sku, 4).await.expect("spread");
+    let unaware = SqlInventory::new(db);
+    let (first, second) = (OrderId::new(), OrderId::new());
+    for order in [first, second] {
+        let held = unaware
+            .reserve(order, &lines(&sku, 2), TTL)
+            .await
+            .expect("two of the four units");
+        assert_eq!(held.state, ReservationState::Held);
+    }
+    assert_eq!(unaware.level(&sku).await.expect("level"), level(0, 4, 0));
+    unaware.release(first).await.expect("release");
+    assert_eq!(unaware.level(&sku).await.expect("level"), level(2, 2, 0));
+    unaware.commit(second).await.expect("commit");
+    assert_eq!(unaware.level(&sku).await.expect("level"), level(2, 0, 2));
+    let ledger = unaware.ledger(&sku).await.expect("ledger");
+    assert!(level(2, 0, 2).conserved(&ledger));
+    // Each bucket still counts what it holds: the released units can be taken again.
+    unaware
+        .reserve(OrderId::new(), &lines(&sku, 2), TTL)
+        .await
+        .expect("the released units");
+}
+
 /// A fresh SQL inventory, with the guard that removes its database.
 async fn sql(server: Server, buckets: u32) -> Option<(Arc<dyn InventoryStore>, Arc<Cleanup>)> {
     let (db, cleanup) = fresh_db(server, 8).await?;
@@ -145,6 +181,21 @@ async fn check(server: Server, buckets: u32) {
         return;
     };
     concurrent_first_reserves_share_one_reservation(inventory).await;
+}
+
+#[tokio::test]
+async fn a_sku_spread_elsewhere_is_taken_where_its_units_are_on_sqlite() {
+    a_sku_spread_elsewhere_is_taken_where_its_units_are(Server::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_sku_spread_elsewhere_is_taken_where_its_units_are_on_postgres() {
+    a_sku_spread_elsewhere_is_taken_where_its_units_are(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_sku_spread_elsewhere_is_taken_where_its_units_are_on_mysql() {
+    a_sku_spread_elsewhere_is_taken_where_its_units_are(Server::MySql).await;
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! an order reserves.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -12,10 +14,62 @@ use crate::money::Money;
 use crate::order::{OrderLine, OrderStatus};
 use crate::promotion::{
     Coupon, CouponCode, CouponProblem, Evaluation, Limit, MAX_CODES_PER_CART, NotApplied, Offered,
-    PricedItem, Promotion, PromotionCart, PromotionError, PromotionId, PromotionUse, Trace, Usage,
-    customer_key, evaluate, uses_of,
+    PricedItem, Promotion, PromotionCart, PromotionError, PromotionId, PromotionStore,
+    PromotionUse, Trace, Usage, customer_key, evaluate, uses_of,
 };
 use crate::storefront::Storefront;
+
+/// The automatic promotions as last read from the store, used again for a time to live
+/// ([`crate::StorefrontConfig::promotion_cache_ttl`]; zero reads every time). A save through
+/// the storefront forgets them, and a read that began before the save is not kept.
+#[derive(Debug)]
+pub(crate) struct PromotionCache {
+    ttl: Duration,
+    /// The number of saves so far, and the promotions last read with when they were read.
+    state: Mutex<(u64, Option<(Instant, Arc<Vec<Promotion>>)>)>,
+}
+
+impl PromotionCache {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        PromotionCache {
+            ttl,
+            state: Mutex::new((0, None)),
+        }
+    }
+
+    /// The automatic promotions: kept ones younger than the time to live, else the store's.
+    pub(crate) async fn get(
+        &self,
+        store: &dyn PromotionStore,
+    ) -> Result<Arc<Vec<Promotion>>, PromotionError> {
+        if self.ttl.is_zero() {
+            return Ok(Arc::new(store.automatic().await?));
+        }
+        let saves = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((read_at, promotions)) = &state.1 {
+                if read_at.elapsed() < self.ttl {
+                    return Ok(promotions.clone());
+                }
+            }
+            state.0
+        };
+        let read_at = Instant::now();
+        let promotions = Arc::new(store.automatic().await?);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0 == saves {
+            state.1 = Some((read_at, promotions.clone()));
+        }
+        Ok(promotions)
+    }
+
+    /// Forgets the kept promotions (one was saved).
+    pub(crate) fn forget(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 += 1;
+        state.1 = None;
+    }
+}
 
 /// A promotion left out of an evaluation because its uses are taken.
 pub(crate) type Exhausted = (PromotionId, Limit);
@@ -40,7 +94,9 @@ impl Storefront {
     /// [`PromotionError::Invalid`], [`PromotionError::Store`].
     pub async fn save_promotion(&self, promotion: &Promotion) -> Result<(), PromotionError> {
         promotion.validate()?;
-        self.promotions.save_promotion(promotion).await
+        let saved = self.promotions.save_promotion(promotion).await;
+        self.automatic_promotions.forget();
+        saved
     }
 
     /// Saves a coupon code of a saved promotion.
@@ -201,11 +257,11 @@ impl Storefront {
             .map(|l| l.unit_price.currency)
             .ok_or(CheckoutError::EmptyCart(cart.id))?;
         let mut promotions: BTreeMap<PromotionId, Promotion> = self
-            .promotions
-            .automatic()
+            .automatic_promotions
+            .get(self.promotions.as_ref())
             .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
+            .iter()
+            .map(|p| (p.id.clone(), p.clone()))
             .collect();
         let mut coupons = BTreeMap::new();
         for code in &cart.coupons {
@@ -400,4 +456,97 @@ pub(crate) fn order_customer_key(
     email: Option<&str>,
 ) -> String {
     customer_key(customer, cart.customer.is_some(), email)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::catalog::{Product, Variant};
+    use crate::id::{CategoryId, ProductId, Sku};
+    use crate::memory::{
+        MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore, MemoryPromotions,
+    };
+    use crate::money::{Currency, Money};
+    use crate::payment::TestGateway;
+    use crate::promotion::{Action, Promotion, PromotionStore, Target};
+    use crate::storefront::{Storefront, StorefrontConfig};
+
+    fn off(id: &str, minor: i64) -> Promotion {
+        Promotion::new(
+            id,
+            id,
+            Currency::USD,
+            Action::AmountOff {
+                amount: Money::from_minor(minor, Currency::USD),
+                target: Target::Order,
+            },
+        )
+        .expect("valid promotion")
+    }
+
+    #[tokio::test]
+    async fn kept_promotions_are_used_again_until_one_is_saved_through_the_storefront() {
+        let store = Arc::new(MemoryPromotions::new());
+        let shop = Storefront::builder()
+            .catalog(Arc::new(MemoryCatalog::new()))
+            .carts(Arc::new(MemoryCartStore::new()))
+            .inventory(Arc::new(MemoryInventory::new()))
+            .orders(Arc::new(MemoryOrderStore::new()))
+            .payments(Arc::new(TestGateway::default()))
+            .promotions(store.clone())
+            .with_memory_defaults()
+            .config(StorefrontConfig::default().with_promotion_cache_ttl(Duration::from_secs(3600)))
+            .build()
+            .expect("every store is given");
+        let sku = Sku::new("KEPT-1").expect("sku");
+        shop.upsert_product(
+            Product::new(
+                ProductId::new(),
+                "Mug",
+                CategoryId::new("home").expect("slug"),
+            )
+            .with_variants([Variant::new(
+                sku.clone(),
+                Money::from_minor(1_000, Currency::USD),
+            )]),
+        )
+        .await
+        .expect("product");
+        let cart = shop.create_guest_cart().await.expect("cart");
+        shop.add_item(cart.id, &sku, 1).await.expect("add");
+        let discount = || async {
+            shop.quote(cart.id, None)
+                .await
+                .expect("quote")
+                .discount_total
+        };
+
+        assert_eq!(discount().await, Money::from_minor(0, Currency::USD));
+        shop.save_promotion(&off("one", 100)).await.expect("save");
+        assert_eq!(
+            discount().await,
+            Money::from_minor(100, Currency::USD),
+            "a promotion saved through the storefront is seen at once"
+        );
+        // Saved behind the storefront's back: the kept definitions stand for their time.
+        store.save_promotion(&off("two", 200)).await.expect("save");
+        assert_eq!(discount().await, Money::from_minor(100, Currency::USD));
+        shop.save_promotion(&off("three", 300)).await.expect("save");
+        assert_eq!(
+            discount().await,
+            Money::from_minor(600, Currency::USD),
+            "every save through the storefront reads them all again"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_time_to_live_every_read_asks_the_store() {
+        let store = MemoryPromotions::new();
+        let cache = super::PromotionCache::new(Duration::ZERO);
+        assert!(cache.get(&store).await.expect("read").is_empty());
+        store.save_promotion(&off("one", 100)).await.expect("save");
+        assert_eq!(cache.get(&store).await.expect("read").len(), 1);
+    }
 }

@@ -868,3 +868,141 @@ async fn run_history(
         "{context}: every confirmed order was paid"
     );
 }
+
+/// With a unit of work that holds the carts, the sale takes the ordered units out of the cart
+/// in its own transaction when the cart is still as the claim stored it, and leaves a cart
+/// changed since untouched (the checkout clears that one after the commit). Backends without
+/// such a unit pass trivially.
+pub async fn a_sale_clears_its_claimed_cart_in_its_transaction(backend: Backend) {
+    let Some(unit) = backend.unit.clone().filter(|u| u.claims_carts()) else {
+        return;
+    };
+    let (shop, _) = shop(&backend);
+    stocked(&shop, "Lamp", &[("UOW-1", 4_000, 5), ("UOW-2", 1_000, 5)]).await;
+    let customer = CustomerId::new();
+    // Places an order of `quantity` UOW-1 from a new cart, claiming it in the same
+    // transaction; returns the order and its cart as stored with the claim.
+    let place = |quantity: u32, k: &'static str| {
+        let (shop, unit) = (shop.clone(), unit.clone());
+        async move {
+            let cart = cart_with(&shop, &[("UOW-1", quantity)]).await;
+            let cart = shop.cart(cart).await.expect("load").expect("cart");
+            let mut order = new_order(customer, k);
+            order.cart = cart.id;
+            order.lines[0].sku = sku("UOW-1");
+            order.lines[0].quantity = quantity;
+            let mut claimed = cart.clone();
+            claimed.checkout = Some(crate::cart::CheckoutClaim {
+                order: order.id,
+                lines: vec![(sku("UOW-1"), quantity)],
+            });
+            let placed = unit
+                .place(
+                    order,
+                    Vec::new(),
+                    &[super::line("UOW-1", quantity)],
+                    super::TTL,
+                    Some(&claimed),
+                    &[],
+                )
+                .await
+                .expect("placed");
+            let stored = shop.cart(cart.id).await.expect("load").expect("cart");
+            assert_eq!(
+                stored.checkout.as_ref().map(|c| c.order),
+                Some(placed.clone().into_order().id),
+                "the claim is stored with the order"
+            );
+            (placed.into_order(), stored)
+        }
+    };
+    let confirm = || crate::order::OrderPatch::status(OrderStatus::Confirmed);
+
+    let (order, stored) = place(2, "uow-1").await;
+    let sold = unit
+        .sell(
+            order.id,
+            order.version,
+            confirm(),
+            Vec::new(),
+            Some(&stored),
+        )
+        .await
+        .expect("sold");
+    assert_eq!(sold.order.status, OrderStatus::Confirmed);
+    assert!(sold.cart_cleared, "the cart was as the claim left it");
+    let cleared = shop.cart(stored.id).await.expect("load").expect("cart");
+    assert!(
+        cleared.is_empty() && cleared.checkout.is_none(),
+        "the ordered units left the cart with the sale: {cleared:?}"
+    );
+    assert_eq!(cleared.version, stored.version + 1);
+
+    // The shopper adds an item after the claim: the sale stands, the cart is left as it is.
+    let (order, stored) = place(1, "uow-2").await;
+    shop.add_item(stored.id, &sku("UOW-2"), 1)
+        .await
+        .expect("add");
+    let sold = unit
+        .sell(
+            order.id,
+            order.version,
+            confirm(),
+            Vec::new(),
+            Some(&stored),
+        )
+        .await
+        .expect("sold");
+    assert_eq!(sold.order.status, OrderStatus::Confirmed);
+    assert!(!sold.cart_cleared, "the cart changed since the claim");
+    let kept = shop.cart(stored.id).await.expect("load").expect("cart");
+    assert_eq!(
+        kept.version,
+        stored.version + 1,
+        "only the shopper's change"
+    );
+    assert_eq!(kept.checkout.as_ref().map(|c| c.order), Some(order.id));
+    assert_eq!(kept.lines.len(), 2);
+    let level = shop.stock(&sku("UOW-1")).await.expect("level");
+    assert_eq!((level.on_hand, level.reserved, level.sold), (2, 0, 3));
+}
+
+/// A retry of a paid checkout is answered with its order whatever the cart holds by then:
+/// refilled with an item whose price changed since, with an item sold out, or emptied. No
+/// second order, no second charge, nothing moved.
+pub async fn a_retry_answers_its_order_whatever_the_cart_holds_now(backend: Backend) {
+    let (shop, gateway) = shop(&backend);
+    let mut p = stocked(&shop, "Kettle", &[("AGN-1", 4_000, 5), ("AGN-2", 900, 1)]).await;
+    let cart = cart_with(&shop, &[("AGN-1", 1)]).await;
+    let customer = CustomerId::new();
+    let first = shop
+        .place(request(cart, customer, "tok_approve", "again"))
+        .await
+        .expect("confirmed");
+    assert_eq!(first.status, OrderStatus::Confirmed);
+    let retry = || shop.place(request(cart, customer, "tok_approve", "again"));
+
+    // The cart, emptied by the sale.
+    assert_eq!(retry().await.expect("the same order"), first);
+    // Refilled, and the price changed since.
+    shop.add_item(cart, &sku("AGN-1"), 2).await.expect("add");
+    p.variants[0].price = usd(4_500);
+    shop.upsert_product(p.clone()).await.expect("price change");
+    assert_eq!(retry().await.expect("the same order"), first);
+    // With an item nobody can have any more.
+    shop.add_item(cart, &sku("AGN-2"), 1).await.expect("add");
+    let other = cart_with(&shop, &[("AGN-2", 1)]).await;
+    shop.place(request(other, CustomerId::new(), "tok_approve", "other"))
+        .await
+        .expect("the last one");
+    assert_eq!(retry().await.expect("the same order"), first);
+
+    assert_eq!(gateway.charges().len(), 2, "one charge per order");
+    let level = shop.stock(&sku("AGN-1")).await.expect("level");
+    assert_eq!((level.on_hand, level.reserved, level.sold), (4, 0, 1));
+    let history = shop
+        .order_history(customer, None, 10)
+        .await
+        .expect("history");
+    assert_eq!(history.items.len(), 1, "one order for the key");
+}

@@ -68,7 +68,7 @@ use crate::promotion::{
 };
 use crate::recommend::{AlsoBought, RecommendationStore};
 use crate::storefront::{Storefront, StorefrontConfig};
-use crate::unit::{UnitError, UnitOfWork};
+use crate::unit::{Sold, UnitError, UnitOfWork};
 
 tokio::task_local! {
     /// The faults of the shopper whose task is running; calls outside a shopper never fail.
@@ -238,9 +238,15 @@ impl UnitOfWork for FaultyUnit {
         expected_version: u64,
         patch: OrderPatch,
         events: Vec<DomainEvent>,
-    ) -> Result<Order, UnitError> {
-        let call = self.0.sell(order, expected_version, patch, events);
+        cart: Option<&Cart>,
+    ) -> Result<Sold, UnitError> {
+        let carts_too = cart.is_some();
+        let call = self.0.sell(order, expected_version, patch, events, cart);
         let call = inject(&self.1, Kind::Inventory, call);
+        if carts_too {
+            let call = inject(&self.1, Kind::Orders, call);
+            return inject(&self.1, Kind::Carts, call).await;
+        }
         inject(&self.1, Kind::Orders, call).await
     }
 }

@@ -131,7 +131,15 @@ pub(crate) fn taxes() -> TaxTable {
 pub(crate) fn configure(
     builder: ecommerce::storefront::StorefrontBuilder,
 ) -> ecommerce::storefront::StorefrontBuilder {
-    builder.shipping(Arc::new(zones())).tax(Arc::new(taxes()))
+    builder
+        .shipping(Arc::new(zones()))
+        .tax(Arc::new(taxes()))
+        // Promotions saved in this shop's admin apply at once; the automatic ones are not
+        // read again for every quote and Pay (their limits are always checked at Pay).
+        .config(
+            ecommerce::storefront::StorefrontConfig::default()
+                .with_promotion_cache_ttl(std::time::Duration::from_secs(5)),
+        )
 }
 
 // ----- the form every step carries -----

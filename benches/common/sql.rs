@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use ecommerce::id::OrderId;
+use ecommerce::cart::{Cart, CartLine, CheckoutClaim};
+use ecommerce::id::{OrderId, Sku};
+use ecommerce::money::{Currency, Money};
 use ecommerce_sqlx::{Db, DbOptions};
 use sqlx::Executor;
 
@@ -57,24 +59,9 @@ macro_rules! raw_reserve {
         let order = OrderId::new().to_string();
         let lines = format!(r#"[{{"sku":"{sku}","quantity":1}}]"#);
         let takes = format!(r#"[{{"sku":"{sku}","bucket":0,"quantity":1}}]"#);
+        // As the SDK does for a SKU of one bucket: the reservation row, then the stock row
+        // (held from there to the commit) and the ledger.
         let mut tx = $begin;
-        let taken = one_unit!($take, sku, tx);
-        if taken == 0 {
-            // As the SDK does: read the SKU's rows to say how many are left.
-            let _: Vec<(i64, i64)> = sqlx::query_as($buckets)
-                .bind(sku)
-                .fetch_all(&mut *tx)
-                .await?;
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query($ledger)
-            .bind(sku)
-            .bind(1i64)
-            .bind(&order)
-            .bind(chrono::Utc::now().timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
         if $returning {
             let _: Option<Row> = sqlx::query_as($row)
                 .bind(&order)
@@ -98,14 +85,37 @@ macro_rules! raw_reserve {
                 .fetch_one(&mut *tx)
                 .await?;
         }
+        let taken = one_unit!($take, sku, tx);
+        if taken == 0 {
+            // As the SDK does: read the SKU's rows to say how many are left.
+            let _: Vec<(i64, i64)> = sqlx::query_as($buckets)
+                .bind(sku)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query($ledger)
+            .bind(sku)
+            .bind(1i64)
+            .bind(&order)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }};
 }
 
 /// The durable writes of one whole checkout, the SDK's two transactions when the orders and
-/// the stock share a database (its unit of work), in one dialect.
+/// the stock share a database (its unit of work), in one dialect; before them, the cart is
+/// created and gets its item, each a statement on its own.
 struct CheckoutSql {
+    /// A new cart row (version 1).
+    cart_insert: &'static str,
+    /// The cart written at its version: the item added, the claim (TX1), the units cleared
+    /// (TX2).
+    cart_update: &'static str,
     /// TX1 "place": the order row, nothing if its id or idempotency key is taken.
     order: &'static str,
     /// Its event (TX1) or the confirmation's (TX2).
@@ -132,6 +142,8 @@ struct CheckoutSql {
 }
 
 const PG_CHECKOUT: CheckoutSql = CheckoutSql {
+    cart_insert: "INSERT INTO carts (id, version, data, updated_at, guest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+    cart_update: "UPDATE carts SET version = $1, data = $2, updated_at = $3 WHERE id = $4 AND version = $5",
     order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, 'order', $2, $3, $4)",
     take: PG_TAKE,
@@ -149,6 +161,8 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
 };
 
 const MY_CHECKOUT: CheckoutSql = CheckoutSql {
+    cart_insert: "INSERT IGNORE INTO carts (id, version, data, updated_at, guest) VALUES (?, ?, ?, ?, ?)",
+    cart_update: MY_CART_UPDATE,
     order: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
     take: MY_TAKE,
@@ -165,8 +179,13 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
 };
 
+const MY_CART_UPDATE: &str =
+    "UPDATE carts SET version = ?, data = ?, updated_at = ? WHERE id = ? AND version = ?";
+
 /// SQLite: a single writer (`BEGIN IMMEDIATE`), no `FOR UPDATE`.
 const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
+    cart_insert: "INSERT INTO carts (id, version, data, updated_at, guest) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    cart_update: MY_CART_UPDATE,
     order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
     take: MY_TAKE,
@@ -198,6 +217,9 @@ struct Checkout {
     takes: String,
     /// Filled in after TX1, as the SDK does after the payment.
     document: serde_json::Value,
+    /// The cart as it is saved: empty, with the item, claimed, cleared (versions 1 to 4).
+    carts: [String; 4],
+    cart: String,
 }
 
 const PRICE: &str = "129.00";
@@ -205,9 +227,33 @@ const PRICE: &str = "129.00";
 impl Checkout {
     fn new(sku: &str) -> Checkout {
         use sha2::{Digest, Sha256};
-        let order = OrderId::new().to_string();
         let customer = uuid::Uuid::now_v7().to_string();
-        let cart = uuid::Uuid::now_v7().to_string();
+        let order_id = OrderId::new();
+        let order = order_id.to_string();
+        let mut cart = Cart::new_guest();
+        let mut carts: [String; 4] = Default::default();
+        let next = |cart: &mut Cart| {
+            cart.version += 1;
+            cart.updated_at = chrono::Utc::now();
+            serde_json::to_string(&*cart).expect("a cart encodes")
+        };
+        carts[0] = next(&mut cart);
+        let the_sku = Sku::new(sku).expect("sku");
+        cart.lines.push(CartLine {
+            sku: the_sku.clone(),
+            title: "Limited sneakers".into(),
+            quantity: 1,
+            unit_price: Money::from_minor(12_900, Currency::USD),
+        });
+        carts[1] = next(&mut cart);
+        cart.checkout = Some(CheckoutClaim {
+            order: order_id,
+            lines: vec![(the_sku, 1)],
+        });
+        carts[2] = next(&mut cart);
+        cart.clear_checkout(order_id);
+        carts[3] = next(&mut cart);
+        let cart = cart.id.to_string();
         let key = uuid::Uuid::new_v4().to_string();
         let scoped_key = format!("{customer}:{}", hex::encode(Sha256::digest(key.as_bytes())));
         let fingerprint = hex::encode(Sha256::digest(format!("{cart}{customer}tok_approve")));
@@ -245,6 +291,8 @@ impl Checkout {
             order,
             customer,
             scoped_key,
+            carts,
+            cart,
         }
     }
 
@@ -298,16 +346,62 @@ fn retryable(e: &sqlx::Error) -> bool {
     })
 }
 
+/// The cart of a checkout written at `version - 1`, as version `version`, on `executor`;
+/// whether it was.
+macro_rules! cart_write {
+    ($sql:expr, $c:expr, $version:expr, $executor:expr) => {{
+        let (c, version): (&Checkout, i64) = (&$c, $version);
+        let data = &c.carts[version as usize - 1];
+        let at = chrono::Utc::now().timestamp_millis();
+        let done = if version == 1 {
+            sqlx::query($sql.cart_insert)
+                .bind(&c.cart)
+                .bind(version)
+                .bind(data)
+                .bind(at)
+                .bind(1i64)
+                .execute($executor)
+                .await?
+        } else {
+            sqlx::query($sql.cart_update)
+                .bind(version)
+                .bind(data)
+                .bind(at)
+                .bind(&c.cart)
+                .bind(version - 1)
+                .execute($executor)
+                .await?
+        };
+        done.rows_affected() == 1
+    }};
+}
+
 macro_rules! raw_checkout {
-    ($begin:expr, $sql:expr, $locked:ty, $sku:expr) => {{
+    ($pool:expr, $begin:expr, $sql:expr, $locked:ty, $sku:expr) => {{
         let (sql, sku): (&CheckoutSql, &str) = (&$sql, $sku);
         let mut c = Checkout::new(sku);
-        // TX1 "place": the order and its event, then the stock, the ledger, the reservation.
+        // The cart, then its item: a statement each.
+        for version in [1, 2] {
+            if !cart_write!(sql, c, version, $pool) {
+                return Err(sqlx::Error::Protocol(format!(
+                    "cart {} not written",
+                    c.cart
+                )));
+            }
+        }
+        // TX1 "place": the cart's claim, the order and its event, the reservation row, then
+        // the stock row (held from there to the commit) and the ledger.
         // Each transaction runs again on a deadlock or serialization failure, as the SDK's do.
         let mut tries = 0;
         let placed: bool = loop {
             let attempt: Result<bool, sqlx::Error> = async {
                 let mut tx = $begin;
+                if !cart_write!(sql, c, 3, &mut *tx) {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "cart {} not claimed",
+                        c.cart
+                    )));
+                }
                 let inserted = sqlx::query(sql.order)
                     .bind(&c.order)
                     .bind(&c.customer)
@@ -330,24 +424,6 @@ macro_rules! raw_checkout {
                     .bind(&c.order)
                     .bind("order_placed")
                     .bind(&c.placed.1)
-                    .execute(&mut *tx)
-                    .await?;
-                let taken = one_unit!(sql.take, sku, tx);
-                if taken == 0 {
-                    // Sold out: as the SDK does, read the SKU's rows to say how many are left, and
-                    // roll the order back.
-                    let _: Vec<(i64, i64)> = sqlx::query_as(sql.buckets)
-                        .bind(sku)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                sqlx::query(sql.ledger)
-                    .bind(sku)
-                    .bind(1i64)
-                    .bind(&c.order)
-                    .bind(chrono::Utc::now().timestamp_millis())
                     .execute(&mut *tx)
                     .await?;
                 let id = uuid::Uuid::now_v7().to_string();
@@ -375,6 +451,24 @@ macro_rules! raw_checkout {
                         .fetch_one(&mut *tx)
                         .await?
                 };
+                let taken = one_unit!(sql.take, sku, tx);
+                if taken == 0 {
+                    // Sold out: as the SDK does, read the SKU's rows to say how many are left, and
+                    // roll the order back.
+                    let _: Vec<(i64, i64)> = sqlx::query_as(sql.buckets)
+                        .bind(sku)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(sql.ledger)
+                    .bind(sku)
+                    .bind(1i64)
+                    .bind(&c.order)
+                    .bind(chrono::Utc::now().timestamp_millis())
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -421,6 +515,12 @@ macro_rules! raw_checkout {
                     .bind(&event.1)
                     .execute(&mut *tx)
                     .await?;
+                if !cart_write!(sql, c, 4, &mut *tx) {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "cart {} not cleared",
+                        c.cart
+                    )));
+                }
                 let _: $locked = sqlx::query_as(sql.lock_row)
                     .bind(&c.order)
                     .fetch_one(&mut *tx)
@@ -550,9 +650,10 @@ impl Raw {
     /// and size. `Ok(false)` when the SKU is sold out (TX1 rolled back).
     pub(crate) async fn checkout(&self, sku: &str) -> Result<bool, sqlx::Error> {
         match self {
-            Raw::Postgres(p) => raw_checkout!(p.begin().await?, PG_CHECKOUT, LockedPg, sku),
-            Raw::MySql(p) => raw_checkout!(p.begin().await?, MY_CHECKOUT, Locked, sku),
+            Raw::Postgres(p) => raw_checkout!(p, p.begin().await?, PG_CHECKOUT, LockedPg, sku),
+            Raw::MySql(p) => raw_checkout!(p, p.begin().await?, MY_CHECKOUT, Locked, sku),
             Raw::Sqlite(p) => raw_checkout!(
+                p,
                 p.begin_with("BEGIN IMMEDIATE").await?,
                 LITE_CHECKOUT,
                 Locked,

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use ecommerce::Storefront;
 use ecommerce::cart::TieredCartStore;
 use ecommerce::id::OrderId;
 use ecommerce::inventory::InventoryStore;
 use ecommerce::memory::{MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore};
 use ecommerce::payment::TestGateway;
+use ecommerce::{Storefront, StorefrontConfig};
 use ecommerce_redis::{GatedInventory, Redis, RedisCartStore};
 use ecommerce_search::TantivySearch;
 use ecommerce_sqlx::{Db, SqlInventory, SqlStores};
@@ -133,6 +133,12 @@ pub(crate) struct Backend {
     redis: Option<(Redis, String)>,
 }
 
+/// The storefront's settings, as a shop would set them: the automatic promotions' definitions
+/// kept for 5 s (their limits are reserved exactly at Pay).
+fn config() -> StorefrontConfig {
+    StorefrontConfig::default().with_promotion_cache_ttl(Duration::from_secs(5))
+}
+
 impl Backend {
     /// Opens a backend over fresh, empty stores.
     ///
@@ -153,6 +159,7 @@ impl Backend {
                 .orders(orders)
                 .search(Arc::new(search.clone()))
                 .with_memory_defaults()
+                .config(config())
                 .payments(gateway);
             let priced = crate::flash::pricing(builder.clone())
                 .build()
@@ -198,7 +205,10 @@ impl Backend {
         })?;
         let stores = SqlStores::new(t.sdk.clone());
         let sql_inventory = stores.inventory.clone();
-        let mut builder = stores.builder(gateway).search(Arc::new(search.clone()));
+        let mut builder = stores
+            .builder(gateway)
+            .search(Arc::new(search.clone()))
+            .config(config());
         let mut inventory: Arc<dyn InventoryStore> = sql_inventory.clone();
         let mut floor = Floor::Sql(t.raw.clone());
         let mut redis_cleanup = None;

@@ -39,6 +39,23 @@ pub(crate) type Row = (String, String, String, String, i64);
 
 /// Moves one unit of bucket 0 of `sku` with a stock statement (`take` or `sell`: both bind
 /// the quantity twice, the SKU, the bucket and the quantity again); the rows it changed.
+/// PostgreSQL: one unit of bucket 0 taken for an order and its ledger entry, one statement.
+const PG_TAKE_LOGGED: &str = "WITH taken AS (UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM taken";
+
+/// Runs [`PG_TAKE_LOGGED`]-shaped `$sql` for one unit of `$sku` for `$order`: rows affected.
+macro_rules! take_logged {
+    ($sql:expr, $sku:expr, $order:expr, $tx:ident) => {
+        sqlx::query($sql)
+            .bind(1i64)
+            .bind($sku)
+            .bind(&$order)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+    };
+}
+
 macro_rules! one_unit {
     ($sql:expr, $sku:expr, $tx:ident) => {
         sqlx::query($sql)
@@ -54,13 +71,14 @@ macro_rules! one_unit {
 }
 
 macro_rules! raw_reserve {
-    ($pool:expr, $begin:expr, $take:expr, $ledger:expr, $row:expr, $buckets:expr, $sku:expr, $returning:expr) => {{
+    ($pool:expr, $begin:expr, $take:expr, $take_logged:expr, $ledger:expr, $row:expr, $buckets:expr, $sku:expr, $returning:expr) => {{
+        let take_logged: Option<&str> = $take_logged;
         let sku: &str = $sku;
         let order = OrderId::new().to_string();
         let lines = format!(r#"[{{"sku":"{sku}","quantity":1}}]"#);
         let takes = format!(r#"[{{"sku":"{sku}","bucket":0,"quantity":1}}]"#);
-        // As the SDK does for a SKU of one bucket: the reservation row, then the stock row
-        // (held from there to the commit) and the ledger.
+        // As the SDK does: the reservation row, then the stock row (held from there to the
+        // commit) and the ledger (on PostgreSQL in the same statement).
         let mut tx = $begin;
         if $returning {
             let _: Option<Row> = sqlx::query_as($row)
@@ -85,7 +103,10 @@ macro_rules! raw_reserve {
                 .fetch_one(&mut *tx)
                 .await?;
         }
-        let taken = one_unit!($take, sku, tx);
+        let taken = match take_logged {
+            Some(take_logged) => take_logged!(take_logged, sku, order, tx),
+            None => one_unit!($take, sku, tx),
+        };
         if taken == 0 {
             // As the SDK does: read the SKU's rows to say how many are left.
             let _: Vec<(i64, i64)> = sqlx::query_as($buckets)
@@ -95,13 +116,15 @@ macro_rules! raw_reserve {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query($ledger)
-            .bind(sku)
-            .bind(1i64)
-            .bind(&order)
-            .bind(chrono::Utc::now().timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
+        if take_logged.is_none() {
+            sqlx::query($ledger)
+                .bind(sku)
+                .bind(1i64)
+                .bind(&order)
+                .bind(chrono::Utc::now().timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }};
@@ -122,6 +145,8 @@ struct CheckoutSql {
     outbox: &'static str,
     /// Reserve: on hand to reserved, guarded.
     take: &'static str,
+    /// PostgreSQL: the take and its ledger entry in one statement.
+    take_logged: Option<&'static str>,
     /// What the SDK reads when the take finds the stock gone.
     buckets: &'static str,
     ledger: &'static str,
@@ -147,6 +172,7 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
     order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, 'order', $2, $3, $4)",
     take: PG_TAKE,
+    take_logged: Some(PG_TAKE_LOGGED),
     buckets: PG_BUCKETS,
     ledger: PG_LEDGER,
     row: PG_ROW,
@@ -166,6 +192,7 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     order: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
     take: MY_TAKE,
+    take_logged: None,
     buckets: MY_BUCKETS,
     ledger: MY_LEDGER,
     row: MY_ROW,
@@ -189,6 +216,7 @@ const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
     order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
     take: MY_TAKE,
+    take_logged: None,
     buckets: MY_BUCKETS,
     ledger: MY_LEDGER,
     row: LITE_ROW,
@@ -390,7 +418,8 @@ macro_rules! raw_checkout {
             }
         }
         // TX1 "place": the cart's claim, the order and its event, the reservation row, then
-        // the stock row (held from there to the commit) and the ledger.
+        // the stock row (held from there to the commit) and the ledger (on PostgreSQL in the
+        // same statement).
         // Each transaction runs again on a deadlock or serialization failure, as the SDK's do.
         let mut tries = 0;
         let placed: bool = loop {
@@ -451,7 +480,10 @@ macro_rules! raw_checkout {
                         .fetch_one(&mut *tx)
                         .await?
                 };
-                let taken = one_unit!(sql.take, sku, tx);
+                let taken = match sql.take_logged {
+                    Some(take_logged) => take_logged!(take_logged, sku, c.order, tx),
+                    None => one_unit!(sql.take, sku, tx),
+                };
                 if taken == 0 {
                     // Sold out: as the SDK does, read the SKU's rows to say how many are left, and
                     // roll the order back.
@@ -462,13 +494,15 @@ macro_rules! raw_checkout {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                sqlx::query(sql.ledger)
-                    .bind(sku)
-                    .bind(1i64)
-                    .bind(&c.order)
-                    .bind(chrono::Utc::now().timestamp_millis())
-                    .execute(&mut *tx)
-                    .await?;
+                if sql.take_logged.is_none() {
+                    sqlx::query(sql.ledger)
+                        .bind(sku)
+                        .bind(1i64)
+                        .bind(&c.order)
+                        .bind(chrono::Utc::now().timestamp_millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             }
@@ -483,8 +517,9 @@ macro_rules! raw_checkout {
         }
         // The payment happens here, in memory.
         let (confirmed, event) = c.confirmed(sku);
-        // TX2 "sell": the order (locked, written at its version) and its event, then the
-        // reservation (locked), the ledger, the stock from reserved to sold, the new state.
+        // TX2 "sell": the order (locked, written at its version), its event and the cart, then
+        // the reservation (locked), the ledger, the new state, and the stock from reserved to
+        // sold, held from there to the commit.
         let mut tries = 0;
         loop {
             let attempt: Result<(), sqlx::Error> = async {
@@ -532,6 +567,11 @@ macro_rules! raw_checkout {
                     .bind(chrono::Utc::now().timestamp_millis())
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query(sql.set_state)
+                    .bind("committed")
+                    .bind(&c.order)
+                    .execute(&mut *tx)
+                    .await?;
                 let sold = one_unit!(sql.sell, sku, tx);
                 if sold != 1 {
                     return Err(sqlx::Error::Protocol(format!(
@@ -539,11 +579,6 @@ macro_rules! raw_checkout {
                         c.order
                     )));
                 }
-                sqlx::query(sql.set_state)
-                    .bind("committed")
-                    .bind(&c.order)
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -613,6 +648,7 @@ impl Raw {
                     p,
                     p.begin().await?,
                     PG_TAKE,
+                    Some(PG_TAKE_LOGGED),
                     PG_LEDGER,
                     PG_ROW,
                     PG_BUCKETS,
@@ -625,6 +661,7 @@ impl Raw {
                     p,
                     p.begin().await?,
                     MY_TAKE,
+                    None,
                     MY_LEDGER,
                     MY_ROW,
                     MY_BUCKETS,
@@ -636,6 +673,7 @@ impl Raw {
                 p,
                 p.begin_with("BEGIN IMMEDIATE").await?,
                 MY_TAKE,
+                None,
                 MY_LEDGER,
                 LITE_ROW,
                 MY_BUCKETS,

@@ -12,15 +12,16 @@
 //! ```
 //!
 //! where zero rows affected means the bucket cannot cover it. Any short SKU rolls the whole
-//! transaction back. The transaction also inserts the order's reservation row; its primary
-//! key makes a concurrent second reservation of the same order wait, find the row, roll back
-//! and return the first result (and one that finds the stock gone reads the row again before
-//! saying out of stock: the concurrent first may have taken it). When every SKU has one
-//! bucket (the takes are known before they are made) the row comes first, so a hot SKU's row
-//! is held only for its `UPDATE`, the ledger and the commit; otherwise the row comes after
-//! the takes, recording the buckets they used. The ledger entries of a reservation come after
-//! its takes, those of a release or a return before its moves: entries are numbered as they
-//! are written, and replayed in that order a take must come after the release it waited for.
+//! transaction back. The transaction starts by inserting the order's reservation row; its
+//! primary key makes a concurrent second reservation of the same order wait, find the row,
+//! roll back and return the first result (and one that finds the stock gone reads the row
+//! again before saying out of stock: the concurrent first may have taken it). Every
+//! transaction that holds both locks an order's reservation row before any stock row, so the
+//! two kinds of lock never wait for each other in a cycle, and the stock statements come last:
+//! a hot SKU's row is held only from its statement to the commit. The ledger entries of a
+//! reservation come after (or, on PostgreSQL, in the same statement as) its takes, those of a
+//! release or a return before its moves: entries are numbered as they are written, and
+//! replayed in that order a take must come after the release it waited for.
 //! A released reservation takes its stock again under the row's lock. Commit, release and
 //! return lock the reservation row, append to the ledger, move the units in the buckets it
 //! recorded and change its state, so each happens once (the ledger comes before the stock: a
@@ -481,6 +482,10 @@ impl SqlInventory {
     /// The ledger comes after the takes: an entry is numbered when it is written, and one
     /// that takes units must be numbered after the entries that gave them (a release this
     /// take waited for), or replaying the ledger in order would go below zero.
+    ///
+    /// On PostgreSQL, a SKU of one bucket taken the usual way is taken and logged in one
+    /// statement (the ledger's insert reads the `UPDATE`'s result), so a hot SKU's row is held
+    /// only from that statement to the commit.
     async fn take_all(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -490,7 +495,22 @@ impl SqlInventory {
     ) -> Result<Result<Vec<Take>, Untaken>, sqlx::Error> {
         let mut takes = Vec::new();
         let mut shortages = Vec::new();
-        for line in lines {
+        let mut logged = vec![false; lines.len()];
+        for (i, line) in lines.iter().enumerate() {
+            if self.db.dialect() == Dialect::Postgres
+                && shortages.is_empty()
+                && !approaches.contains_key(&line.sku)
+                && self.bucket_hint(&line.sku) == 1
+                && self.take_logged(tx, order, line).await?
+            {
+                logged[i] = true;
+                takes.push(Take {
+                    sku: line.sku.clone(),
+                    bucket: 0,
+                    quantity: line.quantity,
+                });
+                continue;
+            }
             match self
                 .take(tx, line, approaches.get(&line.sku).copied())
                 .await?
@@ -512,7 +532,7 @@ impl SqlInventory {
         if !shortages.is_empty() {
             return Ok(Err(Untaken::Short(shortages)));
         }
-        for line in lines {
+        for (line, _) in lines.iter().zip(logged).filter(|(_, logged)| !logged) {
             self.ledger_entry(
                 tx,
                 &line.sku,
@@ -523,6 +543,28 @@ impl SqlInventory {
             .await?;
         }
         Ok(Ok(takes))
+    }
+
+    /// PostgreSQL: takes `line.quantity` units from bucket 0 and appends the ledger entry in
+    /// one statement; whether the bucket had them (if not, nothing changed).
+    async fn take_logged(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+        line: &ReservationLine,
+    ) -> Result<bool, sqlx::Error> {
+        let n = i64::from(line.quantity);
+        Ok(sqlx::query(
+            "WITH taken AS (UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM taken",
+        )
+        .bind(n)
+        .bind(line.sku.as_str())
+        .bind(order.to_string())
+        .bind(Utc::now().timestamp_millis())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// Runs a reservation transaction (retrying conflicts) until it ends without asking to take
@@ -561,50 +603,45 @@ impl SqlInventory {
         hold: &Hold,
         approaches: &Approaches,
     ) -> Result<Taken, sqlx::Error> {
-        // When every SKU has one bucket and is taken the usual way, the takes are known before
-        // they are made: the reservation row goes first, so a hot SKU's row is held only for
-        // its UPDATE, the ledger and the commit, and a second reservation of the order finds
-        // the row before it takes anything. (A SKU another process spread over buckets is
-        // taken from elsewhere: the row is corrected then.)
-        let single =
-            approaches.is_empty() && hold.lines.iter().all(|l| self.bucket_hint(&l.sku) == 1);
-        if single {
-            let planned: Vec<Take> = hold
-                .lines
-                .iter()
-                .map(|l| Take {
-                    sku: l.sku.clone(),
-                    bucket: 0,
-                    quantity: l.quantity,
-                })
-                .collect();
-            let Some(mut row) = self.insert_row(tx, order, hold, &encode(&planned)).await? else {
-                return Ok(Taken::Exists);
+        // The reservation row first: every transaction that holds an order's reservation row
+        // and a stock row locked the reservation row first (see `transition_in`), so neither
+        // lock waits for the other in a cycle, and a second reservation of the order finds the
+        // row before it takes anything. When every SKU has one bucket and is taken the usual
+        // way the row says at once where the units come from; otherwise (or when another
+        // process spread a SKU) it is corrected once the takes are known.
+        let planned: Vec<Take> =
+            if approaches.is_empty() && hold.lines.iter().all(|l| self.bucket_hint(&l.sku) == 1) {
+                hold.lines
+                    .iter()
+                    .map(|l| Take {
+                        sku: l.sku.clone(),
+                        bucket: 0,
+                        quantity: l.quantity,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
             };
-            let takes = match self.take_all(tx, order, &hold.lines, approaches).await? {
-                Ok(takes) => takes,
-                Err(untaken) => return Ok(untaken.into()),
-            };
-            if takes != planned {
-                let takes_json = encode(&takes);
-                sqlx::query(
-                    self.db
-                        .sql("UPDATE reservations SET takes = $1 WHERE order_id = $2"),
-                )
-                .bind(&takes_json)
-                .bind(order.to_string())
-                .execute(&mut **tx)
-                .await?;
-                row.3 = takes_json;
-            }
-            return Ok(Taken::Done(row));
-        }
+        let Some(mut row) = self.insert_row(tx, order, hold, &encode(&planned)).await? else {
+            return Ok(Taken::Exists);
+        };
         let takes = match self.take_all(tx, order, &hold.lines, approaches).await? {
             Ok(takes) => takes,
             Err(untaken) => return Ok(untaken.into()),
         };
-        let row = self.insert_row(tx, order, hold, &encode(&takes)).await?;
-        Ok(row.map_or(Taken::Exists, Taken::Done))
+        if takes != planned {
+            let takes_json = encode(&takes);
+            sqlx::query(
+                self.db
+                    .sql("UPDATE reservations SET takes = $1 WHERE order_id = $2"),
+            )
+            .bind(&takes_json)
+            .bind(order.to_string())
+            .execute(&mut **tx)
+            .await?;
+            row.3 = takes_json;
+        }
+        Ok(Taken::Done(row))
     }
 
     /// Inserts an order's reservation row holding `takes_json`; `None` when the order has one.
@@ -731,15 +768,22 @@ impl SqlInventory {
             Ok(None) => return Ok(Ok(Some(current))),
             Err(e) => return Ok(Err(e)),
         };
-        // The ledger first: a hot SKU's row is the lock its buyers queue on, held from its
-        // statement to the commit. The new state comes after the stock: written earlier, the
-        // row's new version would make a concurrent reservation of the same order (which
-        // holds the stock row by then) wait for this transaction at its insert, while this
-        // one waits for the stock row.
+        // The ledger and the new state first, the stock last: a hot SKU's row is the lock its
+        // buyers queue on, held from its statement to the commit. The reservation row is
+        // locked before any stock row here as everywhere (a new reservation inserts its row
+        // before it takes), so no transaction holds a stock row while it waits for this row.
         for line in &current.lines {
             self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
                 .await?;
         }
+        sqlx::query(
+            self.db
+                .sql("UPDATE reservations SET state = $1 WHERE order_id = $2"),
+        )
+        .bind(to.as_str())
+        .bind(order.to_string())
+        .execute(&mut **tx)
+        .await?;
         for take in &takes {
             if !self
                 .move_in_bucket(tx, kind, &take.sku, take.bucket, take.quantity)
@@ -750,14 +794,6 @@ impl SqlInventory {
                 })));
             }
         }
-        sqlx::query(
-            self.db
-                .sql("UPDATE reservations SET state = $1 WHERE order_id = $2"),
-        )
-        .bind(to.as_str())
-        .bind(order.to_string())
-        .execute(&mut **tx)
-        .await?;
         Ok(Ok(Some(Reservation {
             state: to,
             ..current

@@ -12,9 +12,8 @@
 //!    limit reached rolls everything back and the call fails with
 //!    [`PromotionError::Exhausted`];
 //! 4. the stock: the reservation row, each SKU taken from its buckets in SKU order, and the
-//!    ledger, as [`InventoryStore::reserve`] does for a new order (see
-//!    [`crate::SqlInventory`]: the row comes after the takes for SKUs spread over buckets);
-//!    any short SKU rolls everything back.
+//!    ledger (on PostgreSQL in the take's statement), as [`InventoryStore::reserve`] does for
+//!    a new order (see [`crate::SqlInventory`]); any short SKU rolls everything back.
 //!
 //! [`UnitOfWork::sell`] runs, in one transaction:
 //!
@@ -24,8 +23,8 @@
 //! 2. with [`SqlUnitOfWork::with_carts`] and the cart as the claim stored it, the cart
 //!    without the ordered units (`UPDATE ... WHERE version = ?`; a cart changed since is left
 //!    as it is, for the checkout to clear after the commit);
-//! 3. the reservation row locked, the ledger, the units moved from reserved to sold in the
-//!    buckets it recorded, and the reservation's new state, as [`InventoryStore::commit`]
+//! 3. the reservation row locked, the ledger, the reservation's new state, and the units
+//!    moved from reserved to sold in the buckets it recorded, as [`InventoryStore::commit`]
 //!    does; a released or missing reservation rolls everything back.
 //!
 //! The order statements come first and the stock statements last, just before the commit:

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use ecommerce::cart::TieredCartStore;
+use ecommerce::catalog_cache::{CachingCatalog, MemoryCatalogCache};
 use ecommerce::id::OrderId;
 use ecommerce::inventory::InventoryStore;
 use ecommerce::memory::{MemoryCartStore, MemoryCatalog, MemoryInventory, MemoryOrderStore};
@@ -205,8 +206,16 @@ impl Backend {
         })?;
         let stores = SqlStores::new(t.sdk.clone());
         let sql_inventory = stores.inventory.clone();
+        // The catalog through an in-process cache, as the reference shop serves it (offers
+        // fresh for 30 s; the checkout's pricing reads them there).
+        let catalog = Arc::new(CachingCatalog::new(
+            stores.catalog.clone(),
+            Arc::new(MemoryCatalogCache::new()),
+            Duration::from_secs(30),
+        ));
         let mut builder = stores
             .builder(gateway)
+            .catalog(catalog)
             .search(Arc::new(search.clone()))
             .config(config());
         let mut inventory: Arc<dyn InventoryStore> = sql_inventory.clone();

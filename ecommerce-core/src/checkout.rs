@@ -59,7 +59,7 @@ use crate::error::{
 };
 use crate::events::{DomainEvent, EventEnvelope, EventSink};
 use crate::id::{CartId, CustomerId, IdempotencyKey, OrderId};
-use crate::inventory::{ReservationLine, ReservationState};
+use crate::inventory::{MAX_QUANTITY, ReservationLine, ReservationState};
 use crate::money::Money;
 use crate::order::{
     FailureReason, MoneyMovement, MoneyMovementKind, Order, OrderLine, OrderPatch, OrderPayment,
@@ -372,6 +372,13 @@ enum Prepared {
     Created(crate::order::Created, bool, Cart),
 }
 
+/// Units beyond an order's quantity that make its SKU's stock plenty: the checkout's stock
+/// hint does not ask about such a SKU again for [`PLENTY_FOR`].
+const PLENTY: u32 = 100;
+
+/// How long a SKU seen with plenty of stock is not asked about by the stock hint.
+pub(crate) const PLENTY_FOR: Duration = Duration::from_secs(1);
+
 /// How often a compare-and-set that keeps losing is tried before giving up.
 const CAS_ATTEMPTS: usize = 16;
 
@@ -666,21 +673,47 @@ impl Storefront {
         lines: &[OrderLine],
         request: &CheckoutRequest,
     ) -> Result<(), CheckoutError> {
+        // Asked for PLENTY more units than the order takes: a SKU that has them is not asked
+        // about again for PLENTY_FOR (a hot SKU with stock to spare costs no read per
+        // checkout), and the answer still says which SKUs are short of the order itself.
         let wanted: Vec<ReservationLine> = lines
             .iter()
+            .filter(|l| !self.plenty.contains_key(&l.sku))
             .map(|l| ReservationLine {
                 sku: l.sku.clone(),
-                quantity: l.quantity,
+                quantity: l.quantity.saturating_add(PLENTY).min(MAX_QUANTITY),
             })
             .collect();
-        match self.inventory.shortages(&wanted).await {
-            Ok(shortages) if !shortages.is_empty() => Err(sold_out(shortages, request)),
-            Ok(_) => Ok(()),
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let short = match self.inventory.shortages(&wanted).await {
+            Ok(short) => short,
             // Only a hint: the reservation answers for sure.
             Err(e) => {
                 tracing::debug!(error = %e, "stock hint unavailable");
-                Ok(())
+                return Ok(());
             }
+        };
+        for w in &wanted {
+            if !short.iter().any(|s| s.sku == w.sku) {
+                self.plenty.insert(w.sku.clone(), ());
+            }
+        }
+        let shortages: Vec<Shortage> = short
+            .into_iter()
+            .filter_map(|s| {
+                let line = lines.iter().find(|l| l.sku == s.sku)?;
+                (s.available < line.quantity).then(|| Shortage {
+                    requested: line.quantity,
+                    ..s
+                })
+            })
+            .collect();
+        if shortages.is_empty() {
+            Ok(())
+        } else {
+            Err(sold_out(shortages, request))
         }
     }
 

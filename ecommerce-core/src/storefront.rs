@@ -164,6 +164,9 @@ pub struct Storefront {
     pub(crate) unit_holds_promotions: bool,
     /// The automatic promotions as last read, for [`StorefrontConfig::promotion_cache_ttl`].
     pub(crate) automatic_promotions: Arc<crate::checkout::PromotionCache>,
+    /// SKUs the checkout's stock hint recently saw with plenty of stock (see
+    /// `checkout::PLENTY`): not asked about again for a second.
+    pub(crate) plenty: moka::sync::Cache<crate::id::Sku, ()>,
     pub(crate) config: StorefrontConfig,
     /// Watches the inventory for the reads a page can do without (stock levels).
     pub(crate) inventory_breaker: Arc<CircuitBreaker>,
@@ -477,6 +480,10 @@ impl StorefrontBuilder {
             automatic_promotions: Arc::new(crate::checkout::PromotionCache::new(
                 self.config.promotion_cache_ttl,
             )),
+            plenty: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(crate::checkout::PLENTY_FOR)
+                .build(),
             config: self.config,
             inventory_breaker: self.inventory_breaker.unwrap_or_else(|| {
                 Arc::new(CircuitBreaker::new("inventory", BreakerConfig::default()))

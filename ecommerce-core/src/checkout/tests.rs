@@ -646,3 +646,140 @@ async fn the_checkout_is_traced_with_its_cart_customer_and_order() {
         "{confirmed}"
     );
 }
+
+/// An inventory that counts the stock hints it is asked for.
+#[derive(Debug, Default)]
+struct CountingHints {
+    inner: MemoryInventory,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl InventoryStore for CountingHints {
+    async fn receive(
+        &self,
+        sku: &Sku,
+        quantity: u32,
+    ) -> Result<crate::inventory::StockLevel, InventoryError> {
+        self.inner.receive(sku, quantity).await
+    }
+    async fn level(&self, sku: &Sku) -> Result<crate::inventory::StockLevel, InventoryError> {
+        self.inner.level(sku).await
+    }
+    async fn shortages(
+        &self,
+        lines: &[ReservationLine],
+    ) -> Result<Vec<crate::error::Shortage>, InventoryError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        self.inner.shortages(lines).await
+    }
+    async fn reserve(
+        &self,
+        order: OrderId,
+        lines: &[ReservationLine],
+        ttl: Duration,
+    ) -> Result<crate::inventory::Reservation, InventoryError> {
+        self.inner.reserve(order, lines, ttl).await
+    }
+    async fn commit(
+        &self,
+        order: OrderId,
+    ) -> Result<crate::inventory::Reservation, InventoryError> {
+        self.inner.commit(order).await
+    }
+    async fn release(
+        &self,
+        order: OrderId,
+    ) -> Result<Option<crate::inventory::Reservation>, InventoryError> {
+        self.inner.release(order).await
+    }
+    async fn return_stock(
+        &self,
+        order: OrderId,
+    ) -> Result<crate::inventory::Reservation, InventoryError> {
+        self.inner.return_stock(order).await
+    }
+    async fn reservation(
+        &self,
+        order: OrderId,
+    ) -> Result<Option<crate::inventory::Reservation>, InventoryError> {
+        self.inner.reservation(order).await
+    }
+    async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
+        self.inner.release_expired(limit).await
+    }
+    async fn ledger(
+        &self,
+        sku: &Sku,
+    ) -> Result<Vec<crate::inventory::StockMovement>, InventoryError> {
+        self.inner.ledger(sku).await
+    }
+}
+
+#[tokio::test]
+async fn a_sku_with_plenty_of_stock_is_not_asked_about_again_at_once() {
+    let inventory = Arc::new(CountingHints::default());
+    let shop = Storefront::builder()
+        .catalog(Arc::new(MemoryCatalog::new()))
+        .carts(Arc::new(MemoryCartStore::new()))
+        .inventory(inventory.clone())
+        .orders(Arc::new(MemoryOrderStore::new()))
+        .payments(Arc::new(TestGateway::default()))
+        .with_memory_defaults()
+        .build()
+        .unwrap();
+    let (plenty, scarce) = (Sku::new("PLENTY-1").unwrap(), Sku::new("SCARCE-1").unwrap());
+    shop.upsert_product(
+        Product::new(
+            ProductId::new(),
+            "Hint tester",
+            crate::id::CategoryId::new("test").unwrap(),
+        )
+        .with_variants([
+            Variant::new(plenty.clone(), Money::from_minor(1_000, Currency::USD)),
+            Variant::new(scarce.clone(), Money::from_minor(1_000, Currency::USD)),
+        ]),
+    )
+    .await
+    .unwrap();
+    shop.receive_stock(&plenty, 150).await.unwrap();
+    shop.receive_stock(&scarce, 3).await.unwrap();
+    let buy = |sku: Sku, quantity: u32| {
+        let shop = shop.clone();
+        async move {
+            let cart = shop.create_guest_cart().await.unwrap();
+            shop.add_item(cart.id, &sku, quantity).await.unwrap();
+            shop.place_order(CheckoutRequest::new(
+                cart.id,
+                customer(),
+                crate::payment::PaymentMethod::new("tok_approve").unwrap(),
+                IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).unwrap(),
+            ))
+            .await
+        }
+    };
+    let asked = || inventory.asked.load(Ordering::SeqCst);
+
+    assert!(buy(plenty.clone(), 1).await.unwrap().is_confirmed());
+    assert!(buy(plenty.clone(), 1).await.unwrap().is_confirmed());
+    assert_eq!(asked(), 1, "150 units: not asked again at once");
+
+    assert!(buy(scarce.clone(), 1).await.unwrap().is_confirmed());
+    assert!(buy(scarce.clone(), 1).await.unwrap().is_confirmed());
+    assert_eq!(asked(), 3, "a scarce SKU is asked about every time");
+    match buy(scarce.clone(), 2).await {
+        Err(CheckoutError::OutOfStock {
+            order: None,
+            shortages,
+        }) => {
+            assert_eq!(shortages.len(), 1);
+            assert_eq!(
+                (shortages[0].requested, shortages[0].available),
+                (2, 1),
+                "the shortage is of the order's own quantity"
+            );
+        }
+        other => panic!("turned away before any order: {other:?}"),
+    }
+    assert_eq!(asked(), 4);
+}

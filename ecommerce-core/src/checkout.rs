@@ -704,7 +704,7 @@ impl Storefront {
             .into_iter()
             .filter_map(|s| {
                 let line = lines.iter().find(|l| l.sku == s.sku)?;
-                (s.available < line.quantity).then(|| Shortage {
+                (s.available < line.quantity).then_some(Shortage {
                     requested: line.quantity,
                     ..s
                 })

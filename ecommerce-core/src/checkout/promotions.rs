@@ -26,8 +26,11 @@ use crate::storefront::Storefront;
 pub(crate) struct PromotionCache {
     ttl: Duration,
     /// The number of saves so far, and the promotions last read with when they were read.
-    state: Mutex<(u64, Option<(Instant, Arc<Vec<Promotion>>)>)>,
+    state: Mutex<(u64, Option<Kept>)>,
 }
+
+/// Promotions as read, and when.
+type Kept = (Instant, Arc<Vec<Promotion>>);
 
 impl PromotionCache {
     pub(crate) fn new(ttl: Duration) -> Self {

@@ -306,6 +306,35 @@ impl SqlInventory {
         line: &ReservationLine,
         approach: Option<Approach>,
     ) -> Result<Taking, sqlx::Error> {
+        let hint = self.bucket_hint(&line.sku);
+        let start = match approach {
+            Some(Approach::LockAll) => return self.take_across(tx, line).await,
+            Some(Approach::From(bucket)) => bucket,
+            None => i64::from(self.next_start.fetch_add(1, Ordering::Relaxed) % hint),
+        };
+        // 1. The attempt's first lock on the SKU: waiting for it cannot close a cycle.
+        if self
+            .move_in_bucket(tx, MovementKind::Reserved, &line.sku, start, line.quantity)
+            .await?
+        {
+            return Ok(Taking::Taken(vec![Take {
+                sku: line.sku.clone(),
+                bucket: start,
+                quantity: line.quantity,
+            }]));
+        }
+        self.take_past(tx, line, start, approach).await
+    }
+
+    /// Steps 2 and 3 of [`take`](Self::take), after the attempt's first `UPDATE` on bucket
+    /// `start` found too few units.
+    async fn take_past(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        line: &ReservationLine,
+        start: i64,
+        approach: Option<Approach>,
+    ) -> Result<Taking, sqlx::Error> {
         let (sku, n) = (&line.sku, line.quantity);
         let one = |bucket: i64| {
             Taking::Taken(vec![Take {
@@ -315,18 +344,6 @@ impl SqlInventory {
             }])
         };
         let hint = self.bucket_hint(sku);
-        let start = match approach {
-            Some(Approach::LockAll) => return self.take_across(tx, line).await,
-            Some(Approach::From(bucket)) => bucket,
-            None => i64::from(self.next_start.fetch_add(1, Ordering::Relaxed) % hint),
-        };
-        // 1. The attempt's first lock on the SKU: waiting for it cannot close a cycle.
-        if self
-            .move_in_bucket(tx, MovementKind::Reserved, sku, start, n)
-            .await?
-        {
-            return Ok(one(start));
-        }
         // The failed UPDATE may still lock `start`: from here on, only a bucket after every
         // one held may be waited for. Locking all buckets in order is safe while the attempt
         // holds at most bucket 0.
@@ -497,24 +514,27 @@ impl SqlInventory {
         let mut shortages = Vec::new();
         let mut logged = vec![false; lines.len()];
         for (i, line) in lines.iter().enumerate() {
-            if self.db.dialect() == Dialect::Postgres
+            let approach = approaches.get(&line.sku).copied();
+            let taking = if self.db.dialect() == Dialect::Postgres
                 && shortages.is_empty()
-                && !approaches.contains_key(&line.sku)
+                && approach.is_none()
                 && self.bucket_hint(&line.sku) == 1
-                && self.take_logged(tx, order, line).await?
             {
-                logged[i] = true;
-                takes.push(Take {
-                    sku: line.sku.clone(),
-                    bucket: 0,
-                    quantity: line.quantity,
-                });
-                continue;
-            }
-            match self
-                .take(tx, line, approaches.get(&line.sku).copied())
-                .await?
-            {
+                if self.take_logged(tx, order, line).await? {
+                    logged[i] = true;
+                    takes.push(Take {
+                        sku: line.sku.clone(),
+                        bucket: 0,
+                        quantity: line.quantity,
+                    });
+                    continue;
+                }
+                // That was step 1 of `take` on bucket 0.
+                self.take_past(tx, line, 0, None).await?
+            } else {
+                self.take(tx, line, approach).await?
+            };
+            match taking {
                 Taking::Taken(t) => takes.extend(t),
                 Taking::Short(available) => shortages.push(Shortage {
                     sku: line.sku.clone(),

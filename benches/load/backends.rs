@@ -73,39 +73,49 @@ impl Floor {
     pub(crate) async fn reserve(&self, sku: &str) -> bool {
         match self {
             Floor::Sql(raw) => raw.reserve(sku).await.expect("raw reservation"),
-            Floor::Gated { redis, take, sql } => {
-                let prefix = redis.prefix();
-                let order = OrderId::new().to_string();
-                let answer: Vec<String> = take
-                    .key(format!("{{{prefix}:gate}}:available"))
-                    .key(format!("{{{prefix}:gate}}:through"))
-                    .arg(&order)
-                    .arg(format!(r#"[{{"sku":"{sku}","quantity":1}}]"#))
-                    .arg(sku)
-                    .arg(1)
-                    .invoke_async(&mut redis.connection())
-                    .await
-                    .expect("raw gate");
-                match answer.first().map(String::as_str) {
-                    // As the SDK does: a turned-away order may hold a reservation already.
-                    Some("short") => {
-                        sql.reservation(&order).await.expect("raw read");
-                        false
-                    }
-                    _ => sql.reserve(sku).await.expect("raw reservation"),
+            Floor::Gated { sql, .. } => match self.gate(sku).await {
+                // As the SDK does: a turned-away order may hold a reservation already.
+                Some(order) => {
+                    sql.reservation(&order).await.expect("raw read");
+                    false
                 }
-            }
+                None => sql.reserve(sku).await.expect("raw reservation"),
+            },
         }
     }
 
+    /// The gate's script for one unit of `sku` under a new order: the order's id when the
+    /// gate turned it away, `None` when it let it through.
+    async fn gate(&self, sku: &str) -> Option<String> {
+        let Floor::Gated { redis, take, .. } = self else {
+            return None;
+        };
+        let prefix = redis.prefix();
+        let order = OrderId::new().to_string();
+        let answer: Vec<String> = take
+            .key(format!("{{{prefix}:gate}}:available"))
+            .key(format!("{{{prefix}:gate}}:through"))
+            .arg(&order)
+            .arg(format!(r#"[{{"sku":"{sku}","quantity":1}}]"#))
+            .arg(sku)
+            .arg(1)
+            .invoke_async(&mut redis.connection())
+            .await
+            .expect("raw gate");
+        (answer.first().map(String::as_str) == Some("short")).then_some(order)
+    }
+
     /// One whole checkout of one unit of `sku` by hand, the SDK checkout's two transactions
-    /// on the native driver; `false` when none is left. Behind the gate too: the SDK's
-    /// checkout goes through the SQL unit of work (orders and stock in one database), which
-    /// takes the stock in SQL, not through the gate.
+    /// on the native driver; `false` when none is left. Behind the gate, a buyer the gate
+    /// turns away costs nothing in SQL (as a buyer turned away from a fresh cart costs the
+    /// SDK); the others check out in the two transactions.
     ///
     /// # Errors
     /// The database's.
     pub(crate) async fn checkout(&self, sku: &str) -> Result<bool, sqlx::Error> {
+        if self.gate(sku).await.is_some() {
+            return Ok(false);
+        }
         self.sql().checkout(sku).await
     }
 

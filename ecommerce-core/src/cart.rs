@@ -96,6 +96,11 @@ pub struct Cart {
     /// ([`Storefront::apply_coupon`](crate::Storefront::apply_coupon)), in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coupons: Vec<crate::promotion::CouponCode>,
+    /// Whether a checkout ever claimed this cart. A checkout turned away before it stores an
+    /// order looks its idempotency key up only then: a retry of a paid checkout is answered
+    /// with its order, and a cart never claimed has no order to answer with.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ever_claimed: bool,
 }
 
 /// A checkout's claim on a cart: the order being paid for it and the units it ordered.
@@ -137,12 +142,14 @@ impl Cart {
             merged_guest_carts: Vec::new(),
             checkout: None,
             coupons: Vec::new(),
+            ever_claimed: false,
         }
     }
 
     /// Takes the units ordered by the claiming checkout `order` out of the cart, drops its
-    /// claim and the cart's coupon codes (the order used them). Returns `false`, changing nothing, when the cart is not claimed by `order` (it
-    /// was cleared already, or another checkout claimed it since): clearing is idempotent.
+    /// claim and the cart's coupon codes (the order used them). Returns `false`, changing
+    /// nothing, when the cart is not claimed by `order` (it was cleared already, or another
+    /// checkout claimed it since): clearing is idempotent.
     pub fn clear_checkout(&mut self, order: crate::id::OrderId) -> bool {
         let Some(claim) = self.checkout.take_if(|c| c.order == order) else {
             return false;
@@ -156,6 +163,13 @@ impl Cart {
         // The codes went with the order that used them.
         self.coupons.clear();
         true
+    }
+
+    /// A copy of the cart cleared of `order` ([`Cart::clear_checkout`]), or `None` when the
+    /// cart is not claimed by `order`.
+    pub fn cleared_of(&self, order: crate::id::OrderId) -> Option<Cart> {
+        let mut cleared = self.clone();
+        cleared.clear_checkout(order).then_some(cleared)
     }
 
     /// The cart as a store writes it on a successful compare-and-set: the next version,

@@ -6,7 +6,8 @@
 //!    ([`crate::inventory::InventoryStore::shortages`], a hint): if not, the buyer is turned
 //!    away ([`CheckoutError::OutOfStock`]) and nothing is stored, no order and no event (a
 //!    `tracing` record says who was turned away), so a sold out flash sale costs the database
-//!    reads only;
+//!    reads only: the stock hint, and the idempotency key when the cart was ever claimed
+//!    ([`crate::cart::Cart::ever_claimed`]);
 //! 2. create the order PENDING (the same customer and idempotency key return the same order);
 //! 3. claim the cart ([`crate::cart::CheckoutClaim`]): a second "Pay" on the same cart, with
 //!    any key, is answered with the first order ([`CheckoutError::CartInCheckout`]);
@@ -25,9 +26,9 @@
 //!
 //! Nothing runs between the charge and the confirmation but what records them. The side
 //! effects of a confirmation run off its path: the ordered units leave the cart right after
-//! it, unless they left in its transaction (and again from the outbox), and co-purchases are counted from the `OrderConfirmed`
-//! event through [`CheckoutEffects`]; they are idempotent, and their failure never undoes or
-//! delays a confirmation.
+//! it (unless they left in its transaction) and again from the `OrderConfirmed` event, from
+//! which co-purchases are counted too, through [`CheckoutEffects`]; they are idempotent, and
+//! their failure never undoes or delays a confirmation.
 //!
 //! The gateway is the source of truth for a payment: retries, callbacks and recovery ask it
 //! ([`crate::payment::PaymentGateway::lookup`]) and act on its answer, never on a callback's
@@ -312,6 +313,7 @@ fn with_claim(cart: &Cart, order: &Order) -> Cart {
         order: order.id,
         lines: ordered_units(order),
     });
+    claimed.ever_claimed = true;
     claimed
 }
 
@@ -372,6 +374,14 @@ enum Prepared {
     Created(crate::order::Created, bool, Cart),
 }
 
+/// Why [`Storefront::prepare`] stored no order.
+struct Refused {
+    error: CheckoutError,
+    /// The cart was never claimed by a checkout: no earlier order of the request's key can
+    /// be answered with instead.
+    fresh_cart: bool,
+}
+
 /// Units beyond an order's quantity that make its SKU's stock plenty: the checkout's stock
 /// hint does not ask about such a SKU again for [`PLENTY_FOR`].
 const PLENTY: u32 = 100;
@@ -416,12 +426,18 @@ impl Storefront {
     pub async fn place_order(&self, request: CheckoutRequest) -> Result<Placed, CheckoutError> {
         let fingerprint = request.fingerprint();
         // The key is not looked up first: storing the order finds an earlier order of the
-        // key (and the cart's claim names it), so a new order costs no read for it. Every
-        // refusal before the order is stored looks it up instead: a retry of a request that
-        // placed its order is answered with that order, whatever the cart holds now.
+        // key (and the cart's claim names it), so a new order costs no read for it. A
+        // refusal before the order is stored looks it up instead, unless the cart was never
+        // claimed: a retry of a request that placed its order is answered with that order,
+        // whatever the cart holds now, and a buyer turned away from a fresh cart (every
+        // buyer after the last unit of a flash sale) costs no read for it.
         let created = match Box::pin(self.prepare(&request, &fingerprint)).await {
             Ok(created) => created,
-            Err(refused) => {
+            Err(Refused {
+                error,
+                fresh_cart: true,
+            }) => return Err(error),
+            Err(Refused { error, .. }) => {
                 return match self
                     .orders
                     .by_idempotency_key(request.customer, &request.idempotency_key)
@@ -431,7 +447,7 @@ impl Storefront {
                         Box::pin(self.resume(existing, &request, &fingerprint)).await
                     }
                     // The refusal stands (and is the clearer error should the lookup fail).
-                    Ok(None) | Err(_) => Err(refused),
+                    Ok(None) | Err(_) => Err(error),
                 };
             }
         };
@@ -454,15 +470,23 @@ impl Storefront {
         &self,
         request: &CheckoutRequest,
         fingerprint: &str,
-    ) -> Result<Prepared, CheckoutError> {
+    ) -> Result<Prepared, Refused> {
+        let refused = |error: CheckoutError| Refused {
+            error,
+            fresh_cart: false,
+        };
         let cart = self
             .carts
             .load(request.cart)
-            .await?
+            .await
+            .map_err(|e| refused(e.into()))?
             .filter(|c| c.customer.is_none_or(|owner| owner == request.customer));
         let cart = match cart {
             Some(cart) if !cart.is_empty() => {
-                match Box::pin(self.unclaimed(cart, request)).await? {
+                match Box::pin(self.unclaimed(cart, request))
+                    .await
+                    .map_err(refused)?
+                {
                     Ok(cart) => cart,
                     // This very request (an earlier try, or a concurrent retry) created the order
                     // and claimed the cart.
@@ -470,9 +494,22 @@ impl Storefront {
                 }
             }
             // Perhaps cleared by this very request's paid order: the caller looks it up.
-            Some(_) => return Err(CheckoutError::EmptyCart(request.cart)),
-            None => return Err(CheckoutError::CartNotFound(request.cart)),
+            Some(_) => return Err(refused(CheckoutError::EmptyCart(request.cart))),
+            None => return Err(refused(CheckoutError::CartNotFound(request.cart))),
         };
+        let fresh_cart = !cart.ever_claimed;
+        Box::pin(self.prepare_cart(request, fingerprint, cart))
+            .await
+            .map_err(|error| Refused { error, fresh_cart })
+    }
+
+    /// [`Storefront::prepare`] once the cart is loaded and free to check out.
+    async fn prepare_cart(
+        &self,
+        request: &CheckoutRequest,
+        fingerprint: &str,
+        cart: Cart,
+    ) -> Result<Prepared, CheckoutError> {
         let lines = Box::pin(self.price_lines(&cart)).await?;
         Box::pin(self.turned_away(&lines, request)).await?;
         let now = Utc::now();
@@ -1598,13 +1635,14 @@ async fn clear_sold_units(
     order: &Order,
     cart: Option<Cart>,
 ) -> Result<(), CartError> {
-    if let Some(mut cart) = cart.filter(|c| c.id == order.cart && c.version > 0) {
-        if cart.clear_checkout(order.id) {
-            match carts.save(&cart).await {
-                Ok(_) => return Ok(()),
-                Err(CartError::VersionConflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
+    let cleared = cart
+        .filter(|c| c.id == order.cart && c.version > 0)
+        .and_then(|c| c.cleared_of(order.id));
+    if let Some(cleared) = cleared {
+        match carts.save(&cleared).await {
+            Ok(_) => return Ok(()),
+            Err(CartError::VersionConflict { .. }) => {}
+            Err(e) => return Err(e),
         }
     }
     clear_claimed_units(carts, order).await

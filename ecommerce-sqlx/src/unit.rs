@@ -242,12 +242,9 @@ impl UnitOfWork for SqlUnitOfWork {
         // The cart without the ordered units, written at the version it was stored with the
         // claim.
         let cleared = match (cart, &self.carts) {
-            (Some(cart), Some(carts)) if cart.version > 0 => {
-                let mut cleared = cart.clone();
-                cleared
-                    .clear_checkout(order)
-                    .then(|| (carts, cleared.next_version(), cleared))
-            }
+            (Some(cart), Some(carts)) if cart.version > 0 => cart
+                .cleared_of(order)
+                .map(|cleared| (carts, cleared.next_version(), cleared)),
             _ => None,
         };
         let (patch, events, cleared) = (&patch, events.as_slice(), cleared.as_ref());

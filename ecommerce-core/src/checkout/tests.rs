@@ -783,3 +783,116 @@ async fn a_sku_with_plenty_of_stock_is_not_asked_about_again_at_once() {
     }
     assert_eq!(asked(), 4);
 }
+
+/// Orders in memory, counting the reads by idempotency key.
+#[derive(Debug, Default)]
+struct CountingKeys {
+    inner: Arc<MemoryOrderStore>,
+    looked_up: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl OrderStore for CountingKeys {
+    async fn create(
+        &self,
+        order: Order,
+        events: Vec<DomainEvent>,
+    ) -> Result<crate::order::Created, OrderError> {
+        self.inner.create(order, events).await
+    }
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, OrderError> {
+        self.inner.get(id).await
+    }
+    async fn by_idempotency_key(
+        &self,
+        customer: CustomerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, OrderError> {
+        self.looked_up.fetch_add(1, Ordering::SeqCst);
+        self.inner.by_idempotency_key(customer, key).await
+    }
+    async fn update(
+        &self,
+        id: OrderId,
+        expected_version: u64,
+        patch: crate::order::OrderPatch,
+        events: Vec<DomainEvent>,
+    ) -> Result<Order, OrderError> {
+        self.inner.update(id, expected_version, patch, events).await
+    }
+    async fn history(
+        &self,
+        customer: CustomerId,
+        before: Option<crate::order::HistoryCursor>,
+        limit: usize,
+    ) -> Result<crate::catalog::Page<Order, crate::order::HistoryCursor>, OrderError> {
+        self.inner.history(customer, before, limit).await
+    }
+    async fn pending_before(
+        &self,
+        cutoff: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Order>, OrderError> {
+        self.inner.pending_before(cutoff, limit).await
+    }
+}
+
+/// A buyer turned away from a cart no checkout ever claimed costs no read of the
+/// idempotency key; a retry from the cart a paid checkout claimed still finds its order.
+#[tokio::test]
+async fn a_buyer_turned_away_from_a_fresh_cart_does_not_look_up_the_key() {
+    let orders = Arc::new(CountingKeys::default());
+    let shop = Storefront::builder()
+        .catalog(Arc::new(MemoryCatalog::new()))
+        .carts(Arc::new(MemoryCartStore::new()))
+        .inventory(Arc::new(MemoryInventory::new()))
+        .orders_and_outbox(orders.clone(), orders.inner.clone())
+        .payments(Arc::new(TestGateway::default()))
+        .with_memory_defaults()
+        .build()
+        .unwrap();
+    let last = Sku::new("LAST-1").unwrap();
+    shop.upsert_product(
+        Product::new(
+            ProductId::new(),
+            "The last one",
+            crate::id::CategoryId::new("test").unwrap(),
+        )
+        .with_variants([Variant::new(
+            last.clone(),
+            Money::from_minor(1_000, Currency::USD),
+        )]),
+    )
+    .await
+    .unwrap();
+    shop.receive_stock(&last, 1).await.unwrap();
+    let pay = |cart: CartId, key: &str| {
+        CheckoutRequest::new(
+            cart,
+            customer(),
+            crate::payment::PaymentMethod::new("tok_approve").unwrap(),
+            IdempotencyKey::new(key).unwrap(),
+        )
+    };
+    let looked_up = || orders.looked_up.load(Ordering::SeqCst);
+
+    let paid_cart = shop.create_guest_cart().await.unwrap();
+    shop.add_item(paid_cart.id, &last, 1).await.unwrap();
+    let paid = shop.place_order(pay(paid_cart.id, "paid")).await.unwrap();
+    assert!(paid.is_confirmed());
+    assert_eq!(looked_up(), 0, "a new order costs no read of its key");
+
+    let fresh = shop.create_guest_cart().await.unwrap();
+    shop.add_item(fresh.id, &last, 1).await.unwrap();
+    assert!(matches!(
+        shop.place_order(pay(fresh.id, "late")).await,
+        Err(CheckoutError::OutOfStock { order: None, .. })
+    ));
+    assert_eq!(looked_up(), 0, "a fresh cart turned away reads no key");
+
+    // The paid cart, refilled with the sold-out SKU: its retry is answered with its order.
+    shop.add_item(paid_cart.id, &last, 1).await.unwrap();
+    let again = shop.place_order(pay(paid_cart.id, "paid")).await.unwrap();
+    assert_eq!(again.order().id, paid.order().id);
+    assert_eq!(looked_up(), 1);
+}

@@ -20,7 +20,8 @@ use crate::db::{Db, Dialect, decode, encode, is_unique_violation, millis, store_
 /// a code is a `coupons` row with its own limit and `used` count; `promotion_customers`
 /// counts each customer's uses of a promotion; `promotion_uses` records each order's uses,
 /// all in one state (`held`, `committed` or `released`). Money is in minor units of the
-/// promotion's currency, times in milliseconds since the epoch, as in the other tables.
+/// promotion's currency, times in milliseconds since the epoch (as in every table but
+/// `orders`, whose `created_at` is in microseconds).
 ///
 /// [`PromotionStore::reserve`] runs in one write transaction. An order that already has use
 /// rows gets nothing more (a retry). Otherwise, when the uses name several promotions, their

@@ -109,6 +109,17 @@ struct Take {
     quantity: u32,
 }
 
+impl Take {
+    /// A line's whole quantity, from one bucket.
+    fn whole(line: &ReservationLine, bucket: i64) -> Self {
+        Take {
+            sku: line.sku.clone(),
+            bucket,
+            quantity: line.quantity,
+        }
+    }
+}
+
 /// How one attempt of a reservation transaction takes a SKU, when not the usual way (the next
 /// bucket in turn, then a free one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,11 +328,7 @@ impl SqlInventory {
             .move_in_bucket(tx, MovementKind::Reserved, &line.sku, start, line.quantity)
             .await?
         {
-            return Ok(Taking::Taken(vec![Take {
-                sku: line.sku.clone(),
-                bucket: start,
-                quantity: line.quantity,
-            }]));
+            return Ok(Taking::Taken(vec![Take::whole(line, start)]));
         }
         self.take_past(tx, line, start, approach).await
     }
@@ -336,13 +343,7 @@ impl SqlInventory {
         approach: Option<Approach>,
     ) -> Result<Taking, sqlx::Error> {
         let (sku, n) = (&line.sku, line.quantity);
-        let one = |bucket: i64| {
-            Taking::Taken(vec![Take {
-                sku: sku.clone(),
-                bucket,
-                quantity: n,
-            }])
-        };
+        let one = |bucket: i64| Taking::Taken(vec![Take::whole(line, bucket)]);
         let hint = self.bucket_hint(sku);
         // The failed UPDATE may still lock `start`: from here on, only a bucket after every
         // one held may be waited for. Locking all buckets in order is safe while the attempt
@@ -522,11 +523,7 @@ impl SqlInventory {
             {
                 if self.take_logged(tx, order, line).await? {
                     logged[i] = true;
-                    takes.push(Take {
-                        sku: line.sku.clone(),
-                        bucket: 0,
-                        quantity: line.quantity,
-                    });
+                    takes.push(Take::whole(line, 0));
                     continue;
                 }
                 // That was step 1 of `take` on bucket 0.
@@ -631,14 +628,7 @@ impl SqlInventory {
         // process spread a SKU) it is corrected once the takes are known.
         let planned: Vec<Take> =
             if approaches.is_empty() && hold.lines.iter().all(|l| self.bucket_hint(&l.sku) == 1) {
-                hold.lines
-                    .iter()
-                    .map(|l| Take {
-                        sku: l.sku.clone(),
-                        bucket: 0,
-                        quantity: l.quantity,
-                    })
-                    .collect()
+                hold.lines.iter().map(|l| Take::whole(l, 0)).collect()
             } else {
                 Vec::new()
             };

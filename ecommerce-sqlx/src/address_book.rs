@@ -15,7 +15,8 @@ use ecommerce_core::address_book::{AddressBook, MAX_SAVED_ADDRESSES, SavedAddres
 use ecommerce_core::error::{AddressBookError, StoreError};
 use ecommerce_core::id::{AddressId, CustomerId};
 
-use crate::db::{Db, Dialect, decode, encode, millis, store_error};
+use crate::db::{Db, decode, encode, millis, store_error};
+use crate::statement::sql;
 
 /// Customers' address books in a SQL database.
 #[derive(Debug, Clone)]
@@ -69,16 +70,12 @@ impl AddressBook for SqlAddressBook {
         address: Address,
     ) -> Result<SavedAddress, AddressBookError> {
         let db = &self.db;
-        let lock = match db.dialect() {
-            // An upsert takes the row's exclusive lock whether it inserts or finds the row
-            // (`INSERT IGNORE` then `FOR UPDATE` would upgrade a shared lock and deadlock).
-            Dialect::MySql => {
-                "INSERT INTO customer_address_books (customer) VALUES (?) ON DUPLICATE KEY UPDATE customer = customer"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "INSERT INTO customer_address_books (customer) VALUES ($1) ON CONFLICT (customer) DO UPDATE SET customer = EXCLUDED.customer"
-            }
-        };
+        // An upsert takes the row's exclusive lock whether it inserts or finds the row (on
+        // MySQL, `INSERT IGNORE` then `FOR UPDATE` would upgrade a shared lock and deadlock).
+        let lock = db.sql(sql!(
+            "INSERT INTO customer_address_books (customer) VALUES ($1) ON CONFLICT (customer) DO UPDATE SET customer = EXCLUDED.customer",
+            mysql: "INSERT INTO customer_address_books (customer) VALUES (?) ON DUPLICATE KEY UPDATE customer = customer",
+        ));
         let owner = customer.to_string();
         let digest = address.digest();
         let new = SavedAddress::new(customer, address);
@@ -88,7 +85,7 @@ impl AddressBook for SqlAddressBook {
                 let mut tx = db.begin_write().await?;
                 sqlx::query(lock).bind(&owner).execute(&mut *tx).await?;
                 let existing: Option<Row> = sqlx::query_as(db.sql(
-                    "SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 AND digest = $2",
+                    sql!("SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 AND digest = $2"),
                 ))
                 .bind(&owner)
                 .bind(&digest)
@@ -99,7 +96,7 @@ impl AddressBook for SqlAddressBook {
                     return Ok(Saved::Existing(row));
                 }
                 let (count,): (i64,) = sqlx::query_as(
-                    db.sql("SELECT COUNT(*) FROM customer_addresses WHERE customer = $1"),
+                    db.sql(sql!("SELECT COUNT(*) FROM customer_addresses WHERE customer = $1")),
                 )
                 .bind(&owner)
                 .fetch_one(&mut *tx)
@@ -109,7 +106,7 @@ impl AddressBook for SqlAddressBook {
                     return Ok(Saved::Full);
                 }
                 sqlx::query(db.sql(
-                    "INSERT INTO customer_addresses (id, customer, digest, address, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    sql!("INSERT INTO customer_addresses (id, customer, digest, address, created_at) VALUES ($1, $2, $3, $4, $5)"),
                 ))
                 .bind(new.id.to_string())
                 .bind(&owner)
@@ -134,7 +131,7 @@ impl AddressBook for SqlAddressBook {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer))]
     async fn list(&self, customer: CustomerId) -> Result<Vec<SavedAddress>, StoreError> {
         let rows: Vec<Row> = sqlx::query_as(self.db.sql(
-            "SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 ORDER BY created_at DESC, id DESC",
+            sql!("SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 ORDER BY created_at DESC, id DESC"),
         ))
         .bind(customer.to_string())
         .fetch_all(self.db.pool())
@@ -145,10 +142,9 @@ impl AddressBook for SqlAddressBook {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer, address = %id))]
     async fn remove(&self, customer: CustomerId, id: AddressId) -> Result<bool, StoreError> {
-        let removed = sqlx::query(
-            self.db
-                .sql("DELETE FROM customer_addresses WHERE id = $1 AND customer = $2"),
-        )
+        let removed = sqlx::query(self.db.sql(sql!(
+            "DELETE FROM customer_addresses WHERE id = $1 AND customer = $2"
+        )))
         .bind(id.to_string())
         .bind(customer.to_string())
         .execute(self.db.writer())

@@ -11,7 +11,8 @@ use ecommerce_core::error::CartError;
 use ecommerce_core::id::CartId;
 use sqlx::Any;
 
-use crate::db::{Db, Dialect, decode, encode, millis, store_error};
+use crate::db::{Db, decode, encode, millis, store_error};
+use crate::statement::sql;
 
 /// Carts in a SQL database: customers' persistent carts, which never expire, and guest
 /// carts, which expire a week after their last change unless set otherwise
@@ -55,9 +56,9 @@ impl SqlCartStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     pub async fn purge_expired_guest_carts(&self, limit: usize) -> Result<usize, CartError> {
         let cutoff = self.cutoff();
-        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
-            "SELECT id FROM carts WHERE guest = 1 AND updated_at < $1 ORDER BY updated_at LIMIT $2",
-        ))
+        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT id FROM carts WHERE guest = 1 AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+        )))
         .bind(cutoff)
         .bind(limit as i64)
         .fetch_all(self.db.pool())
@@ -72,10 +73,9 @@ impl SqlCartStore {
 
     /// Deletes a guest cart if it is still expired (a save since makes it live again).
     async fn delete_if_expired(&self, id: &str, cutoff: i64) -> Result<usize, CartError> {
-        let deleted = sqlx::query(
-            self.db
-                .sql("DELETE FROM carts WHERE id = $1 AND guest = 1 AND updated_at < $2"),
-        )
+        let deleted = sqlx::query(self.db.sql(sql!(
+            "DELETE FROM carts WHERE id = $1 AND guest = 1 AND updated_at < $2"
+        )))
         .bind(id)
         .bind(cutoff)
         .execute(self.db.writer())
@@ -96,15 +96,10 @@ impl SqlCartStore {
         let db = &self.db;
         let data = encode(stored);
         let done = if cart.version == 0 {
-            let sql = match db.dialect() {
-                Dialect::MySql => {
-                    "INSERT IGNORE INTO carts (id, version, data, updated_at, guest) VALUES (?, ?, ?, ?, ?)"
-                }
-                Dialect::Postgres | Dialect::Sqlite => {
-                    "INSERT INTO carts (id, version, data, updated_at, guest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING"
-                }
-            };
-            sqlx::query(sql)
+            sqlx::query(db.sql(sql!(
+                "INSERT INTO carts (id, version, data, updated_at, guest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                mysql: "INSERT IGNORE INTO carts (id, version, data, updated_at, guest) VALUES (?, ?, ?, ?, ?)",
+            )))
                 .bind(cart.id.to_string())
                 .bind(stored.version as i64)
                 .bind(data)
@@ -114,7 +109,7 @@ impl SqlCartStore {
                 .await?
         } else {
             sqlx::query(db.sql(
-                "UPDATE carts SET version = $1, data = $2, updated_at = $3 WHERE id = $4 AND version = $5",
+                sql!("UPDATE carts SET version = $1, data = $2, updated_at = $3 WHERE id = $4 AND version = $5"),
             ))
             .bind(stored.version as i64)
             .bind(data)
@@ -132,10 +127,9 @@ impl SqlCartStore {
 impl CartStore for SqlCartStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
-        let row: Option<(String, i64, i64)> = sqlx::query_as(
-            self.db
-                .sql("SELECT data, guest, updated_at FROM carts WHERE id = $1"),
-        )
+        let row: Option<(String, i64, i64)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT data, guest, updated_at FROM carts WHERE id = $1"
+        )))
         .bind(id.to_string())
         .fetch_optional(self.db.pool())
         .await
@@ -170,7 +164,7 @@ impl CartStore for SqlCartStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn delete(&self, id: CartId) -> Result<(), CartError> {
-        sqlx::query(self.db.sql("DELETE FROM carts WHERE id = $1"))
+        sqlx::query(self.db.sql(sql!("DELETE FROM carts WHERE id = $1")))
             .bind(id.to_string())
             .execute(self.db.writer())
             .await
@@ -191,7 +185,7 @@ impl CartStore for SqlCartStore {
             .retry("merging carts", || async {
                 let mut tx = db.begin_write().await?;
                 let deleted =
-                    sqlx::query(db.sql("DELETE FROM carts WHERE id = $1 AND version = $2"))
+                    sqlx::query(db.sql(sql!("DELETE FROM carts WHERE id = $1 AND version = $2")))
                         .bind(consumed.to_string())
                         .bind(consumed_version as i64)
                         .execute(&mut *tx)
@@ -203,7 +197,7 @@ impl CartStore for SqlCartStore {
                 }
                 if deleted == 0 {
                     let exists: Option<(i64,)> =
-                        sqlx::query_as(db.sql("SELECT version FROM carts WHERE id = $1"))
+                        sqlx::query_as(db.sql(sql!("SELECT version FROM carts WHERE id = $1")))
                             .bind(consumed.to_string())
                             .fetch_optional(&mut *tx)
                             .await?;

@@ -9,7 +9,8 @@ use ecommerce_core::error::CatalogError;
 use ecommerce_core::id::{CategoryId, ProductId, Sku};
 use sqlx::AssertSqlSafe;
 
-use crate::db::{Db, Dialect, decode, encode, is_unique_violation, store_error};
+use crate::db::{Db, decode, encode, is_unique_violation, store_error};
+use crate::statement::sql;
 
 /// The catalog in a SQL database.
 #[derive(Debug, Clone)]
@@ -35,15 +36,10 @@ impl CatalogStore for SqlCatalog {
     async fn upsert_category(&self, category: Category) -> Result<(), CatalogError> {
         category.validate()?;
         let db = &self.db;
-        let sql = match db.dialect() {
-            Dialect::MySql => {
-                "INSERT INTO categories (id, data) VALUES (?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data)"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "INSERT INTO categories (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data"
-            }
-        };
-        sqlx::query(sql)
+        sqlx::query(db.sql(sql!(
+            "INSERT INTO categories (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            mysql: "INSERT INTO categories (id, data) VALUES (?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data)",
+        )))
             .bind(category.id.as_str())
             .bind(encode(&category))
             .execute(db.writer())
@@ -77,7 +73,7 @@ impl CatalogStore for SqlCatalog {
                 let mut tx = db.begin_write().await?;
                 for sku in &skus {
                     let owner: Option<(String,)> = sqlx::query_as(db.sql(
-                        "SELECT product_id FROM variants WHERE sku = $1 FOR UPDATE",
+                        sql!("SELECT product_id FROM variants WHERE sku = $1 FOR UPDATE"),
                     ))
                     .bind(sku)
                     .fetch_optional(&mut *tx)
@@ -89,24 +85,23 @@ impl CatalogStore for SqlCatalog {
                         });
                     }
                 }
-                let upsert = match db.dialect() {
-                    Dialect::MySql => "INSERT INTO products (id, category, published, data) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE category = VALUES(category), published = VALUES(published), data = VALUES(data)",
-                    Dialect::Postgres | Dialect::Sqlite => "INSERT INTO products (id, category, published, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET category = excluded.category, published = excluded.published, data = excluded.data",
-                };
-                sqlx::query(upsert)
+                sqlx::query(db.sql(sql!(
+                    "INSERT INTO products (id, category, published, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET category = excluded.category, published = excluded.published, data = excluded.data",
+                    mysql: "INSERT INTO products (id, category, published, data) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE category = VALUES(category), published = VALUES(published), data = VALUES(data)",
+                )))
                     .bind(&id)
                     .bind(product.category.as_str())
                     .bind(published)
                     .bind(&data)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(db.sql("DELETE FROM variants WHERE product_id = $1"))
+                sqlx::query(db.sql(sql!("DELETE FROM variants WHERE product_id = $1")))
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
                 for sku in &skus {
                     let inserted = sqlx::query(db.sql(
-                        "INSERT INTO variants (sku, product_id) VALUES ($1, $2)",
+                        sql!("INSERT INTO variants (sku, product_id) VALUES ($1, $2)"),
                     ))
                     .bind(sku)
                     .bind(&id)
@@ -144,7 +139,7 @@ impl CatalogStore for SqlCatalog {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), product = %id))]
     async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError> {
         let row: Option<(String,)> =
-            sqlx::query_as(self.db.sql("SELECT data FROM products WHERE id = $1"))
+            sqlx::query_as(self.db.sql(sql!("SELECT data FROM products WHERE id = $1")))
                 .bind(id.to_string())
                 .fetch_optional(self.db.pool())
                 .await
@@ -161,7 +156,7 @@ impl CatalogStore for SqlCatalog {
     ) -> Result<Page<Product, ProductCursor>, CatalogError> {
         let limit = limit.clamp(1, 1_000);
         let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
-            "SELECT data FROM products WHERE published = 1 AND (category = $1 OR $2 = 0) AND id > $3 ORDER BY id LIMIT $4",
+            sql!("SELECT data FROM products WHERE published = 1 AND (category = $1 OR $2 = 0) AND id > $3 ORDER BY id LIMIT $4"),
         ))
         .bind(category.as_ref().map_or("", |c| c.as_str()))
         .bind(i64::from(category.is_some()))
@@ -215,7 +210,7 @@ impl SqlCatalog {
     async fn owner_of(&self, sku: &Sku) -> Result<Option<ProductId>, CatalogError> {
         let row: Option<(String,)> = sqlx::query_as(
             self.db
-                .sql("SELECT product_id FROM variants WHERE sku = $1"),
+                .sql(sql!("SELECT product_id FROM variants WHERE sku = $1")),
         )
         .bind(sku.as_str())
         .fetch_optional(self.db.pool())

@@ -1,14 +1,14 @@
 //! The database handle: one pool, its dialect, migrations, error mapping and retries.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{LazyLock, RwLock};
 use std::time::{Duration, Instant};
 
 use ecommerce_core::error::StoreError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::statement::Sql;
 
 /// The SQL dialect of a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,73 +25,43 @@ impl Dialect {
     /// The dialect of a connection URL, by its scheme.
     ///
     /// # Errors
-    /// [`SqlError::UnsupportedScheme`].
+    /// [`SqlError::UnsupportedScheme`], or [`SqlError::NotBuilt`] for a dialect whose cargo
+    /// feature is off.
     pub fn of_url(url: &str) -> Result<Dialect, SqlError> {
         let scheme = url.split(':').next().unwrap_or_default();
-        match scheme {
-            "postgres" | "postgresql" => Ok(Dialect::Postgres),
-            "mysql" | "mariadb" => Ok(Dialect::MySql),
-            "sqlite" => Ok(Dialect::Sqlite),
-            other => Err(SqlError::UnsupportedScheme(
-                other.chars().take(32).collect(),
-            )),
-        }
-    }
-
-    /// Translates a statement written for PostgreSQL (`$1` placeholders, `FOR UPDATE`) to this
-    /// dialect: MySQL takes `?` (the placeholders must appear in order, each once), SQLite
-    /// locks the whole database for writing transactions and has no `FOR UPDATE`. The result
-    /// is cached, so each statement is translated once.
-    pub(crate) fn sql(self, postgres: &'static str) -> &'static str {
-        if self == Dialect::Postgres {
-            return postgres;
-        }
-        static CACHE: LazyLock<RwLock<HashMap<(Dialect, &'static str), &'static str>>> =
-            LazyLock::new(Default::default);
-        if let Some(sql) = CACHE
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(self, postgres))
-        {
-            return sql;
-        }
-        let translated: &'static str = Box::leak(self.translate(postgres).into_boxed_str());
-        CACHE
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((self, postgres), translated);
-        translated
-    }
-
-    fn translate(self, sql: &str) -> String {
-        match self {
-            Dialect::Postgres => sql.to_owned(),
-            Dialect::Sqlite => sql.replace(" FOR UPDATE", ""),
-            Dialect::MySql => {
-                let mut out = String::with_capacity(sql.len());
-                let mut expected = 1;
-                let mut chars = sql.chars().peekable();
-                while let Some(c) = chars.next() {
-                    if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-                        let mut n = 0u32;
-                        while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                            n = n * 10 + d;
-                            chars.next();
-                        }
-                        assert_eq!(n, expected, "MySQL placeholders must be in order: {sql}");
-                        expected += 1;
-                        out.push('?');
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
+        let dialect = match scheme {
+            "postgres" | "postgresql" => Dialect::Postgres,
+            "mysql" | "mariadb" => Dialect::MySql,
+            "sqlite" => Dialect::Sqlite,
+            other => {
+                return Err(SqlError::UnsupportedScheme(
+                    other.chars().take(32).collect(),
+                ));
             }
+        };
+        if dialect.built() {
+            Ok(dialect)
+        } else {
+            Err(SqlError::NotBuilt {
+                dialect,
+                feature: dialect.name(),
+            })
         }
     }
 
-    /// The backend's name as spans record it: `postgres`, `mysql` or `sqlite`.
-    pub(crate) fn name(self) -> &'static str {
+    /// Whether this build supports the dialect: its cargo feature (`postgres`, `mysql`,
+    /// `sqlite`) is on, so its driver and migrations are compiled in.
+    pub const fn built(self) -> bool {
+        match self {
+            Dialect::Postgres => cfg!(feature = "postgres"),
+            Dialect::MySql => cfg!(feature = "mysql"),
+            Dialect::Sqlite => cfg!(feature = "sqlite"),
+        }
+    }
+
+    /// The backend's name as spans record it, and its cargo feature: `postgres`, `mysql` or
+    /// `sqlite`.
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Dialect::Postgres => "postgres",
             Dialect::MySql => "mysql",
@@ -115,9 +85,20 @@ impl Dialect {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SqlError {
-    /// The URL's scheme is not `postgres`, `mysql` or `sqlite` (or its feature is off).
+    /// The URL's scheme is not `postgres`, `mysql` or `sqlite`.
     #[error("unsupported database url scheme `{0}`")]
     UnsupportedScheme(String),
+    /// The URL names a dialect this build leaves out: turn on the crate's cargo feature of
+    /// that name.
+    #[error(
+        "this build has no {dialect:?} support: enable the `{feature}` feature of ecommerce-sqlx"
+    )]
+    NotBuilt {
+        /// The dialect the URL names.
+        dialect: Dialect,
+        /// The cargo feature that brings it in.
+        feature: &'static str,
+    },
     /// The URL does not parse.
     #[error("invalid database url: {0}")]
     InvalidUrl(#[source] sqlx::Error),
@@ -401,9 +382,20 @@ impl Db {
     /// [`SqlError::Migrate`], including a database migrated by a newer version.
     pub async fn migrate(&self) -> Result<(), SqlError> {
         let migrator = match self.dialect {
+            #[cfg(feature = "postgres")]
             Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
+            #[cfg(feature = "mysql")]
             Dialect::MySql => sqlx::migrate!("migrations/mysql"),
+            #[cfg(feature = "sqlite")]
             Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            // `connect` refuses a dialect this build leaves out.
+            #[allow(unreachable_patterns)]
+            dialect => {
+                return Err(SqlError::NotBuilt {
+                    dialect,
+                    feature: dialect.name(),
+                });
+            }
         };
         // Migrations may run long (an index on a big table, a wait for another instance's
         // migration lock): on PostgreSQL and MySQL they run on a connection of their own
@@ -464,8 +456,13 @@ impl Db {
         &self.writer
     }
 
-    pub(crate) fn sql(&self, postgres: &'static str) -> &'static str {
-        self.dialect.sql(postgres)
+    /// The form of a statement for this database's dialect.
+    pub(crate) fn sql(&self, statement: Sql) -> &'static str {
+        match self.dialect {
+            Dialect::Postgres => statement.postgres,
+            Dialect::MySql => statement.mysql,
+            Dialect::Sqlite => statement.sqlite,
+        }
     }
 
     /// The backend's name as spans record it (the `backend` field): `postgres`, `mysql` or
@@ -632,32 +629,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_translate_per_dialect() {
-        let sql = "SELECT a FROM t WHERE x = $1 AND y = $2 FOR UPDATE";
-        assert_eq!(Dialect::Postgres.sql(sql), sql);
-        assert_eq!(
-            Dialect::MySql.sql(sql),
-            "SELECT a FROM t WHERE x = ? AND y = ? FOR UPDATE"
-        );
-        assert_eq!(
-            Dialect::Sqlite.sql(sql),
-            "SELECT a FROM t WHERE x = $1 AND y = $2"
-        );
+    fn in_lists_take_placeholders_per_dialect() {
         assert_eq!(Dialect::MySql.placeholders(3, 2), "?, ?");
         assert_eq!(Dialect::Postgres.placeholders(3, 2), "$3, $4");
     }
 
     #[test]
-    fn urls_pick_a_dialect() {
-        assert!(matches!(
-            Dialect::of_url("postgres://x"),
-            Ok(Dialect::Postgres)
-        ));
-        assert!(matches!(Dialect::of_url("mysql://x"), Ok(Dialect::MySql)));
-        assert!(matches!(
-            Dialect::of_url("sqlite://x.db"),
-            Ok(Dialect::Sqlite)
-        ));
+    fn urls_pick_a_dialect_this_build_supports() {
+        let urls = [
+            ("postgres://x", Dialect::Postgres),
+            ("mysql://x", Dialect::MySql),
+            ("sqlite://x.db", Dialect::Sqlite),
+        ];
+        for (url, dialect) in urls {
+            match Dialect::of_url(url) {
+                Ok(d) => assert!(d == dialect && d.built(), "{url}"),
+                Err(SqlError::NotBuilt {
+                    dialect: d,
+                    feature,
+                }) => {
+                    assert!(d == dialect && !d.built() && feature == d.name(), "{url}");
+                }
+                Err(e) => panic!("{url}: {e}"),
+            }
+        }
         assert!(
             matches!(Dialect::of_url("oracle://x"), Err(SqlError::UnsupportedScheme(s)) if s == "oracle")
         );

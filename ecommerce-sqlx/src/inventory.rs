@@ -83,6 +83,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::db::{Db, Dialect, decode, encode, store_error};
+use crate::statement::{Sql, sql};
 
 /// Most buckets of one SKU.
 pub const MAX_BUCKETS: u32 = 64;
@@ -232,21 +233,18 @@ impl SqlInventory {
         on_hand: i64,
         replace: bool,
     ) -> Result<(), sqlx::Error> {
-        let sql = match (self.db.dialect(), replace) {
-            (Dialect::MySql, true) => {
-                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES (?, ?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand)"
-            }
-            (Dialect::MySql, false) => {
-                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES (?, ?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)"
-            }
-            (Dialect::Postgres | Dialect::Sqlite, true) => {
-                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = excluded.on_hand"
-            }
-            (Dialect::Postgres | Dialect::Sqlite, false) => {
-                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand"
-            }
+        let upsert = if replace {
+            sql!(
+                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = excluded.on_hand",
+                mysql: "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES (?, ?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand)",
+            )
+        } else {
+            sql!(
+                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand",
+                mysql: "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES (?, ?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)",
+            )
         };
-        sqlx::query(sql)
+        sqlx::query(self.db.sql(upsert))
             .bind(sku.as_str())
             .bind(bucket)
             .bind(on_hand)
@@ -262,12 +260,12 @@ impl SqlInventory {
         sku: &Sku,
         lock: bool,
     ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-        let sql = if lock {
-            "SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket FOR UPDATE"
+        let buckets = if lock {
+            sql!("SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket FOR UPDATE")
         } else {
-            "SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket"
+            sql!("SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket")
         };
-        sqlx::query_as(self.db.sql(sql))
+        sqlx::query_as(self.db.sql(buckets))
             .bind(sku.as_str())
             .fetch_all(&mut **tx)
             .await
@@ -278,11 +276,10 @@ impl SqlInventory {
         tx: &mut Transaction<'static, Any>,
         sku: &Sku,
     ) -> Result<Option<StockLevel>, sqlx::Error> {
-        let row: (Option<i64>, Option<i64>, Option<i64>) =
-            sqlx::query_as(level_sql(self.db.dialect()))
-                .bind(sku.as_str())
-                .fetch_one(&mut **tx)
-                .await?;
+        let row: (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(self.db.sql(LEVEL))
+            .bind(sku.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
         Ok(level_of(row))
     }
 
@@ -372,7 +369,7 @@ impl SqlInventory {
                     query.fetch_optional(&mut **tx).await?
                 }
                 Dialect::Postgres | Dialect::Sqlite => {
-                    sqlx::query_as(free_bucket_sql(dialect))
+                    sqlx::query_as(self.db.sql(FREE_BUCKET))
                         .bind(sku.as_str())
                         .bind(start)
                         .bind(i64::from(n))
@@ -482,7 +479,7 @@ impl SqlInventory {
         order: Option<OrderId>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(self.db.sql(
-            "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, $2, $3, $4, $5)",
+            sql!("INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, $2, $3, $4, $5)"),
         ))
         .bind(sku.as_str())
         .bind(kind.as_str())
@@ -641,10 +638,9 @@ impl SqlInventory {
         };
         if takes != planned {
             let takes_json = encode(&takes);
-            sqlx::query(
-                self.db
-                    .sql("UPDATE reservations SET takes = $1 WHERE order_id = $2"),
-            )
+            sqlx::query(self.db.sql(sql!(
+                "UPDATE reservations SET takes = $1 WHERE order_id = $2"
+            )))
             .bind(&takes_json)
             .bind(order.to_string())
             .execute(&mut **tx)
@@ -663,7 +659,10 @@ impl SqlInventory {
         takes_json: &str,
     ) -> Result<Option<Row>, sqlx::Error> {
         let dialect = self.db.dialect();
-        let (insert, _, read) = reservation_sql(dialect);
+        let (insert, read) = (
+            self.db.sql(INSERT_RESERVATION),
+            self.db.sql(READ_RESERVATION),
+        );
         let id = ReservationId::new().to_string();
         let row: Option<Row> = if dialect == Dialect::MySql {
             // No RETURNING: the affected row count says whether the row is ours.
@@ -702,8 +701,7 @@ impl SqlInventory {
 
     /// The reservation row of an order, by a plain read (no transaction, no lock).
     async fn stored_row(&self, order: OrderId) -> Result<Option<Row>, InventoryError> {
-        let (_, _, read) = reservation_sql(self.db.dialect());
-        Ok(sqlx::query_as(read)
+        Ok(sqlx::query_as(self.db.sql(READ_RESERVATION))
             .bind(order.to_string())
             .fetch_optional(self.db.pool())
             .await
@@ -715,17 +713,11 @@ impl SqlInventory {
         tx: &mut Transaction<'static, Any>,
         order: OrderId,
     ) -> Result<Option<(Row, bool)>, sqlx::Error> {
-        let sql = match self.db.dialect() {
-            Dialect::Postgres => {
-                "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE"
-            }
-            Dialect::MySql => {
-                "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE"
-            }
-            Dialect::Sqlite => {
-                "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1"
-            }
-        };
+        let sql = self.db.sql(sql!(
+            postgres: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE",
+            mysql: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
+            sqlite: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1",
+        ));
         let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(sql)
             .bind(order.to_string())
             .fetch_optional(&mut **tx)
@@ -786,10 +778,9 @@ impl SqlInventory {
             self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
                 .await?;
         }
-        sqlx::query(
-            self.db
-                .sql("UPDATE reservations SET state = $1 WHERE order_id = $2"),
-        )
+        sqlx::query(self.db.sql(sql!(
+            "UPDATE reservations SET state = $1 WHERE order_id = $2"
+        )))
         .bind(to.as_str())
         .bind(order.to_string())
         .execute(&mut **tx)
@@ -825,52 +816,37 @@ fn parse_kind(s: &str) -> Result<MovementKind, StoreError> {
 
 /// The statement that moves `n` units of one bucket between two columns, guarded so the
 /// source cannot go below zero: zero rows affected means the units were not there.
-fn movement_sql(kind: MovementKind) -> &'static str {
+fn movement_sql(kind: MovementKind) -> Sql {
     match kind {
         MovementKind::Received => unreachable!("receipts are upserts"),
-        MovementKind::Reserved => {
+        MovementKind::Reserved => sql!(
             "UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $2 WHERE sku = $3 AND bucket = $4 AND on_hand >= $5"
-        }
-        MovementKind::Released => {
+        ),
+        MovementKind::Released => sql!(
             "UPDATE stock SET reserved = reserved - $1, on_hand = on_hand + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5"
-        }
-        MovementKind::Committed => {
+        ),
+        MovementKind::Committed => sql!(
             "UPDATE stock SET reserved = reserved - $1, sold = sold + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5"
-        }
-        MovementKind::Returned => {
+        ),
+        MovementKind::Returned => sql!(
             "UPDATE stock SET sold = sold - $1, on_hand = on_hand + $2 WHERE sku = $3 AND bucket = $4 AND sold >= $5"
-        }
+        ),
     }
 }
 
 /// The first bucket of a SKU (`$1`) after bucket `$2` with at least `$3` units on hand that no
 /// other transaction holds, locked, without waiting; SQLite has a single writer and no row
 /// locks. MySQL and MariaDB list the later buckets by key instead (see `take`).
-fn free_bucket_sql(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Postgres => {
-            "SELECT bucket FROM stock WHERE sku = $1 AND bucket > $2 AND on_hand >= $3 ORDER BY bucket LIMIT 1 FOR UPDATE SKIP LOCKED"
-        }
-        Dialect::Sqlite => {
-            "SELECT bucket FROM stock WHERE sku = $1 AND bucket > $2 AND on_hand >= $3 ORDER BY bucket LIMIT 1"
-        }
-        Dialect::MySql => unreachable!("MySQL lists the buckets"),
-    }
-}
+const FREE_BUCKET: Sql = sql!(
+    "SELECT bucket FROM stock WHERE sku = $1 AND bucket > $2 AND on_hand >= $3 ORDER BY bucket LIMIT 1 FOR UPDATE SKIP LOCKED"
+);
 
-fn level_sql(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Postgres => {
-            "SELECT CAST(SUM(on_hand) AS BIGINT), CAST(SUM(reserved) AS BIGINT), CAST(SUM(sold) AS BIGINT) FROM stock WHERE sku = $1"
-        }
-        Dialect::MySql => {
-            "SELECT CAST(SUM(on_hand) AS SIGNED), CAST(SUM(reserved) AS SIGNED), CAST(SUM(sold) AS SIGNED) FROM stock WHERE sku = ?"
-        }
-        Dialect::Sqlite => {
-            "SELECT SUM(on_hand), SUM(reserved), SUM(sold) FROM stock WHERE sku = $1"
-        }
-    }
-}
+/// A SKU's units on hand, reserved and sold, summed over its buckets (`NULL`s: no such SKU).
+const LEVEL: Sql = sql!(
+    postgres: "SELECT CAST(SUM(on_hand) AS BIGINT), CAST(SUM(reserved) AS BIGINT), CAST(SUM(sold) AS BIGINT) FROM stock WHERE sku = $1",
+    mysql: "SELECT CAST(SUM(on_hand) AS SIGNED), CAST(SUM(reserved) AS SIGNED), CAST(SUM(sold) AS SIGNED) FROM stock WHERE sku = ?",
+    sqlite: "SELECT SUM(on_hand), SUM(reserved), SUM(sold) FROM stock WHERE sku = $1",
+);
 
 fn level_of(row: (Option<i64>, Option<i64>, Option<i64>)) -> Option<StockLevel> {
     let clamp = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -961,27 +937,24 @@ impl From<Untaken> for Taken {
     }
 }
 
-/// The statements of a reservation, per dialect: insert the row (nothing if it exists,
-/// returning what it stored), re-hold a released row, read a row.
-fn reservation_sql(dialect: Dialect) -> (&'static str, &'static str, &'static str) {
-    match dialect {
-        Dialect::Postgres => (
-            "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
-            "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $3 WHERE order_id = $4",
-            "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = $1",
-        ),
-        Dialect::MySql => (
-            "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)",
-            "UPDATE reservations SET state = 'held', line_items = ?, takes = ?, expires_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ? WHERE order_id = ?",
-            "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = ?",
-        ),
-        Dialect::Sqlite => (
-            "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
-            "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $3 WHERE order_id = $4",
-            "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = $1",
-        ),
-    }
-}
+/// Inserts an order's reservation row, held, unless the order has one; returns what it stored
+/// (MySQL has no `RETURNING`: the affected row count says whether the row is new).
+const INSERT_RESERVATION: Sql = sql!(
+    postgres: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
+    mysql: "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)",
+    sqlite: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
+);
+
+/// Holds a released reservation row again, with new lines and takes.
+const REHOLD_RESERVATION: Sql = sql!(
+    postgres: "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $3 WHERE order_id = $4",
+    mysql: "UPDATE reservations SET state = 'held', line_items = ?, takes = ?, expires_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ? WHERE order_id = ?",
+    sqlite: "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $3 WHERE order_id = $4",
+);
+
+/// An order's reservation row.
+const READ_RESERVATION: Sql =
+    sql!("SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = $1");
 
 #[async_trait]
 impl InventoryStore for SqlInventory {
@@ -1032,7 +1005,7 @@ impl InventoryStore for SqlInventory {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
-        let row = sqlx::query_as(level_sql(self.db.dialect()))
+        let row = sqlx::query_as(self.db.sql(LEVEL))
             .bind(sku.as_str())
             .fetch_one(self.db.pool())
             .await
@@ -1052,7 +1025,7 @@ impl InventoryStore for SqlInventory {
         let (lines, line_json, ttl_ms) =
             (hold.lines.as_slice(), hold.line_json.as_str(), hold.ttl_ms);
         let db = &self.db;
-        let (_, rehold, read) = reservation_sql(db.dialect());
+        let (rehold, read) = (db.sql(REHOLD_RESERVATION), db.sql(READ_RESERVATION));
         // The common case, a new order, costs one transaction: take the stock, then insert
         // the reservation row. A retry finds its row there (the insert does nothing), undoes
         // what it took and answers with the row; a retry short of stock looks for its row
@@ -1155,17 +1128,11 @@ impl InventoryStore for SqlInventory {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
-        let sql = match self.db.dialect() {
-            Dialect::Postgres => {
-                "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT ORDER BY expires_at LIMIT $1"
-            }
-            Dialect::MySql => {
-                "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) ORDER BY expires_at LIMIT ?"
-            }
-            Dialect::Sqlite => {
-                "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) ORDER BY expires_at LIMIT $1"
-            }
-        };
+        let sql = self.db.sql(sql!(
+            postgres: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT ORDER BY expires_at LIMIT $1",
+            mysql: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) ORDER BY expires_at LIMIT ?",
+            sqlite: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) ORDER BY expires_at LIMIT $1",
+        ));
         let rows: Vec<(String,)> = sqlx::query_as(sql)
             .bind(limit as i64)
             .fetch_all(self.db.pool())
@@ -1192,9 +1159,9 @@ impl InventoryStore for SqlInventory {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn ledger(&self, sku: &Sku) -> Result<Vec<StockMovement>, InventoryError> {
-        let rows: Vec<(String, i64, Option<String>, i64)> = sqlx::query_as(self.db.sql(
-            "SELECT kind, quantity, order_id, at FROM stock_ledger WHERE sku = $1 ORDER BY seq",
-        ))
+        let rows: Vec<(String, i64, Option<String>, i64)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT kind, quantity, order_id, at FROM stock_ledger WHERE sku = $1 ORDER BY seq"
+        )))
         .bind(sku.as_str())
         .fetch_all(self.db.pool())
         .await

@@ -6,8 +6,11 @@
 //! | `mysql` | MySQL, MariaDB | `mysql://user@host:3306/db` |
 //! | `sqlite` | SQLite (bundled) | `sqlite://shop.db?mode=rwc` |
 //!
-//! One code path serves the three databases through sqlx's `Any` driver; statements are
-//! written for PostgreSQL and translated where the dialects differ. Records that are read
+//! One code path serves the three databases through sqlx's `Any` driver. Each statement is
+//! written once for PostgreSQL; its MySQL form (`?` placeholders) and SQLite form (no row
+//! locks) are derived when the crate compiles, and statements that differ more are written
+//! per dialect beside it. A dialect's cargo feature brings in its driver and its migrations;
+//! a URL of a dialect the build leaves out is refused with [`SqlError::NotBuilt`]. Records that are read
 //! whole (products, carts, orders, events) are JSON documents beside the columns that are
 //! queried; stock levels, reservations, the stock ledger and promotion usage counters are
 //! plain columns, because the database itself guards them (`CHECK (on_hand >= 0)`,
@@ -45,6 +48,7 @@ mod order;
 mod promotion;
 mod recommend;
 mod sharded;
+mod statement;
 mod unit;
 
 use std::sync::Arc;

@@ -13,7 +13,8 @@ use ecommerce_core::order::{
 };
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
-use crate::db::{Db, Dialect, decode, encode, store_error};
+use crate::db::{Db, decode, encode, store_error};
+use crate::statement::sql;
 
 /// Orders and their outbox in a SQL database.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ impl SqlOrderStore {
         for event in events {
             let envelope = EventEnvelope::new(event.clone());
             sqlx::query(self.db.sql(
-                "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)",
+                sql!("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)"),
             ))
             .bind(envelope.id.to_string())
             .bind(event.aggregate_type())
@@ -59,15 +60,10 @@ impl SqlOrderStore {
         data: &str,
         events: &[DomainEvent],
     ) -> Result<bool, sqlx::Error> {
-        let insert = match self.db.dialect() {
-            Dialect::MySql => {
-                "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
-            }
-        };
-        let inserted = sqlx::query(insert)
+        let inserted = sqlx::query(self.db.sql(sql!(
+            "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            mysql: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )))
             .bind(order.id.to_string())
             .bind(order.customer.to_string())
             .bind(scoped_key(order.customer, &order.idempotency_key))
@@ -110,7 +106,7 @@ impl SqlOrderStore {
     ) -> Result<Update, sqlx::Error> {
         let db = &self.db;
         let row: Option<(String,)> =
-            sqlx::query_as(db.sql("SELECT data FROM orders WHERE id = $1 FOR UPDATE"))
+            sqlx::query_as(db.sql(sql!("SELECT data FROM orders WHERE id = $1 FOR UPDATE")))
                 .bind(id.to_string())
                 .fetch_optional(&mut **tx)
                 .await?;
@@ -125,9 +121,9 @@ impl SqlOrderStore {
             Ok(next) => next,
             Err(e) => return Ok(Update::Refused(e)),
         };
-        let written = sqlx::query(db.sql(
-            "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
-        ))
+        let written = sqlx::query(db.sql(sql!(
+            "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5"
+        )))
         .bind(next.status.as_str())
         .bind(next.version as i64)
         .bind(encode(&next))
@@ -200,7 +196,7 @@ impl OrderStore for SqlOrderStore {
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, OrderError> {
         let row: Option<(String,)> =
-            sqlx::query_as(self.db.sql("SELECT data FROM orders WHERE id = $1"))
+            sqlx::query_as(self.db.sql(sql!("SELECT data FROM orders WHERE id = $1")))
                 .bind(id.to_string())
                 .fetch_optional(self.db.pool())
                 .await
@@ -215,7 +211,7 @@ impl OrderStore for SqlOrderStore {
     ) -> Result<Option<Order>, OrderError> {
         let row: Option<(String,)> = sqlx::query_as(
             self.db
-                .sql("SELECT data FROM orders WHERE idempotency_key = $1"),
+                .sql(sql!("SELECT data FROM orders WHERE idempotency_key = $1")),
         )
         .bind(scoped_key(customer, key))
         .fetch_optional(self.db.pool())
@@ -260,9 +256,9 @@ impl OrderStore for SqlOrderStore {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
         // Ids are UUID v7 in hyphenated lowercase hex: their text order is creation order.
         let before = before.map_or_else(|| "~".to_owned(), |c| c.to_string());
-        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
-            "SELECT data FROM orders WHERE customer_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        ))
+        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT data FROM orders WHERE customer_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        )))
         .bind(customer.to_string())
         .bind(before)
         .bind(limit as i64 + 1)
@@ -278,9 +274,9 @@ impl OrderStore for SqlOrderStore {
         cutoff: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Order>, OrderError> {
-        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
-            "SELECT data FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id LIMIT $3",
-        ))
+        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT data FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id LIMIT $3"
+        )))
         .bind(OrderStatus::Pending.as_str())
         .bind(micros(cutoff))
         .bind(limit as i64)
@@ -295,7 +291,7 @@ impl OrderStore for SqlOrderStore {
 impl Outbox for SqlOrderStore {
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         let rows: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(self.db.sql(
-            "SELECT seq, id, aggregatetype, aggregateid, type, payload FROM outbox ORDER BY seq LIMIT $1",
+            sql!("SELECT seq, id, aggregatetype, aggregateid, type, payload FROM outbox ORDER BY seq LIMIT $1"),
         ))
         .bind(limit as i64)
         .fetch_all(self.db.pool())

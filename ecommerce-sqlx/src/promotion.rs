@@ -12,6 +12,7 @@ use ecommerce_core::promotion::{
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::db::{Db, Dialect, decode, encode, is_unique_violation, millis, store_error};
+use crate::statement::sql;
 
 /// Promotions, coupon codes and their usage in a SQL database, kept as exactly as stock.
 ///
@@ -86,9 +87,9 @@ impl SqlPromotionStore {
         }
         let db = &self.db;
         let order_id = order.to_string();
-        let existing: Option<(String,)> = sqlx::query_as(
-            db.sql("SELECT order_id FROM promotion_uses WHERE order_id = $1 LIMIT 1"),
-        )
+        let existing: Option<(String,)> = sqlx::query_as(db.sql(sql!(
+            "SELECT order_id FROM promotion_uses WHERE order_id = $1 LIMIT 1"
+        )))
         .bind(&order_id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -115,15 +116,11 @@ impl SqlPromotionStore {
             }
             query.fetch_all(&mut **tx).await?;
         }
-        let customer_row = match db.dialect() {
-            // An upsert takes the row's exclusive lock whether it inserts or finds the row.
-            Dialect::MySql => {
-                "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES (?, ?, 0) ON DUPLICATE KEY UPDATE used = used"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES ($1, $2, 0) ON CONFLICT (promotion, customer_key) DO NOTHING"
-            }
-        };
+        // An upsert takes the row's exclusive lock whether it inserts or finds the row.
+        let customer_row = db.sql(sql!(
+            "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES ($1, $2, 0) ON CONFLICT (promotion, customer_key) DO NOTHING",
+            mysql: "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES (?, ?, 0) ON DUPLICATE KEY UPDATE used = used",
+        ));
         let now = millis(Utc::now());
         for (seq, u) in uses.iter().enumerate() {
             let minor = u.amount.to_minor().ok();
@@ -131,7 +128,7 @@ impl SqlPromotionStore {
             let (add, need) = (minor.unwrap_or(0), minor.unwrap_or(i64::MAX));
             let promotion = u.promotion.as_str();
             let counted = sqlx::query(db.sql(
-                "UPDATE promotions SET held = held + 1, spent_minor = spent_minor + $1 WHERE id = $2 AND (max_uses IS NULL OR held + committed + 1 <= max_uses) AND (budget_minor IS NULL OR $3 <= budget_minor - spent_minor)",
+                sql!("UPDATE promotions SET held = held + 1, spent_minor = spent_minor + $1 WHERE id = $2 AND (max_uses IS NULL OR held + committed + 1 <= max_uses) AND (budget_minor IS NULL OR $3 <= budget_minor - spent_minor)"),
             ))
             .bind(add)
             .bind(promotion)
@@ -148,7 +145,7 @@ impl SqlPromotionStore {
                 .execute(&mut **tx)
                 .await?;
             let counted = sqlx::query(db.sql(
-                "UPDATE promotion_customers SET used = used + 1 WHERE promotion = $1 AND customer_key = $2 AND used + 1 <= COALESCE((SELECT per_customer FROM promotions WHERE id = $3), used + 1)",
+                sql!("UPDATE promotion_customers SET used = used + 1 WHERE promotion = $1 AND customer_key = $2 AND used + 1 <= COALESCE((SELECT per_customer FROM promotions WHERE id = $3), used + 1)"),
             ))
             .bind(promotion)
             .bind(u.customer.as_str())
@@ -161,7 +158,7 @@ impl SqlPromotionStore {
             }
             if let Some(code) = &u.code {
                 let counted = sqlx::query(db.sql(
-                    "UPDATE coupons SET used = used + 1 WHERE code = $1 AND (max_uses IS NULL OR used + 1 <= max_uses)",
+                    sql!("UPDATE coupons SET used = used + 1 WHERE code = $1 AND (max_uses IS NULL OR used + 1 <= max_uses)"),
                 ))
                 .bind(code.as_str())
                 .execute(&mut **tx)
@@ -169,7 +166,7 @@ impl SqlPromotionStore {
                 .rows_affected();
                 if counted == 0 {
                     let known: Option<(String,)> =
-                        sqlx::query_as(db.sql("SELECT code FROM coupons WHERE code = $1"))
+                        sqlx::query_as(db.sql(sql!("SELECT code FROM coupons WHERE code = $1")))
                             .bind(code.as_str())
                             .fetch_optional(&mut **tx)
                             .await?;
@@ -179,7 +176,7 @@ impl SqlPromotionStore {
                 }
             }
             sqlx::query(db.sql(
-                "INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, amount_minor, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                sql!("INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, amount_minor, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             ))
             .bind(&order_id)
             .bind(i64::try_from(seq).unwrap_or(i64::MAX))
@@ -205,7 +202,7 @@ impl SqlPromotionStore {
     ) -> Result<PromotionError, sqlx::Error> {
         let db = &self.db;
         let row: Option<(Option<i64>, Option<i64>, i64, i64)> = sqlx::query_as(db.sql(
-            "SELECT max_uses, per_customer, held, committed FROM promotions WHERE id = $1 FOR UPDATE",
+            sql!("SELECT max_uses, per_customer, held, committed FROM promotions WHERE id = $1 FOR UPDATE"),
         ))
         .bind(u.promotion.as_str())
         .fetch_optional(&mut **tx)
@@ -217,9 +214,9 @@ impl SqlPromotionStore {
             return Ok(exhausted(u, Limit::Total));
         }
         if let Some(max) = per_customer {
-            let used: Option<(i64,)> = sqlx::query_as(db.sql(
-                "SELECT used FROM promotion_customers WHERE promotion = $1 AND customer_key = $2",
-            ))
+            let used: Option<(i64,)> = sqlx::query_as(db.sql(sql!(
+                "SELECT used FROM promotion_customers WHERE promotion = $1 AND customer_key = $2"
+            )))
             .bind(u.promotion.as_str())
             .bind(u.customer.as_str())
             .fetch_optional(&mut **tx)
@@ -239,7 +236,7 @@ impl SqlPromotionStore {
         order: OrderId,
     ) -> Result<Vec<UseRow>, sqlx::Error> {
         sqlx::query_as(self.db.sql(
-            "SELECT promotion, code, customer_key, amount_minor, state FROM promotion_uses WHERE order_id = $1 ORDER BY promotion, seq FOR UPDATE",
+            sql!("SELECT promotion, code, customer_key, amount_minor, state FROM promotion_uses WHERE order_id = $1 ORDER BY promotion, seq FOR UPDATE"),
         ))
         .bind(order.to_string())
         .fetch_all(&mut **tx)
@@ -280,7 +277,7 @@ impl SqlPromotionStore {
             for (promotion, code, customer, amount, _) in &rows {
                 if !release {
                     sqlx::query(db.sql(
-                        "UPDATE promotions SET held = held - 1, committed = committed + 1 WHERE id = $1",
+                        sql!("UPDATE promotions SET held = held - 1, committed = committed + 1 WHERE id = $1"),
                     ))
                     .bind(promotion)
                     .execute(&mut *tx)
@@ -288,9 +285,9 @@ impl SqlPromotionStore {
                     continue;
                 }
                 let counter = if was == UseState::Held {
-                    "UPDATE promotions SET held = held - 1, spent_minor = spent_minor - $1 WHERE id = $2"
+                    sql!("UPDATE promotions SET held = held - 1, spent_minor = spent_minor - $1 WHERE id = $2")
                 } else {
-                    "UPDATE promotions SET committed = committed - 1, spent_minor = spent_minor - $1 WHERE id = $2"
+                    sql!("UPDATE promotions SET committed = committed - 1, spent_minor = spent_minor - $1 WHERE id = $2")
                 };
                 sqlx::query(db.sql(counter))
                     .bind(*amount)
@@ -298,7 +295,7 @@ impl SqlPromotionStore {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(db.sql(
-                    "UPDATE promotion_customers SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE promotion = $1 AND customer_key = $2",
+                    sql!("UPDATE promotion_customers SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE promotion = $1 AND customer_key = $2"),
                 ))
                 .bind(promotion)
                 .bind(customer)
@@ -306,14 +303,14 @@ impl SqlPromotionStore {
                 .await?;
                 if let Some(code) = code {
                     sqlx::query(db.sql(
-                        "UPDATE coupons SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE code = $1",
+                        sql!("UPDATE coupons SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE code = $1"),
                     ))
                     .bind(code)
                     .execute(&mut *tx)
                     .await?;
                 }
             }
-            sqlx::query(db.sql("UPDATE promotion_uses SET state = $1 WHERE order_id = $2"))
+            sqlx::query(db.sql(sql!("UPDATE promotion_uses SET state = $1 WHERE order_id = $2")))
                 .bind(state_str(settled))
                 .bind(order.to_string())
                 .execute(&mut *tx)
@@ -369,14 +366,10 @@ impl PromotionStore for SqlPromotionStore {
     async fn save_promotion(&self, promotion: &Promotion) -> Result<(), PromotionError> {
         promotion.validate()?;
         let db = &self.db;
-        let upsert = match db.dialect() {
-            Dialect::MySql => {
-                "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data), max_uses = VALUES(max_uses), per_customer = VALUES(per_customer), budget_minor = VALUES(budget_minor), automatic = VALUES(automatic)"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET data = excluded.data, max_uses = excluded.max_uses, per_customer = excluded.per_customer, budget_minor = excluded.budget_minor, automatic = excluded.automatic"
-            }
-        };
+        let upsert = db.sql(sql!(
+            "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET data = excluded.data, max_uses = excluded.max_uses, per_customer = excluded.per_customer, budget_minor = excluded.budget_minor, automatic = excluded.automatic",
+            mysql: "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data), max_uses = VALUES(max_uses), per_customer = VALUES(per_customer), budget_minor = VALUES(budget_minor), automatic = VALUES(automatic)",
+        ));
         let data = encode(promotion);
         let limits = &promotion.limits;
         let (max_uses, per_customer) = (
@@ -402,7 +395,7 @@ impl PromotionStore for SqlPromotionStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn promotions(&self) -> Result<Vec<Promotion>, PromotionError> {
         let rows: Vec<(String,)> =
-            sqlx::query_as(self.db.sql("SELECT data FROM promotions ORDER BY id"))
+            sqlx::query_as(self.db.sql(sql!("SELECT data FROM promotions ORDER BY id")))
                 .fetch_all(self.db.pool())
                 .await
                 .map_err(|e| store_error("listing promotions", e))?;
@@ -414,10 +407,9 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn automatic(&self) -> Result<Vec<Promotion>, PromotionError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            self.db
-                .sql("SELECT data FROM promotions WHERE automatic = 1 ORDER BY id"),
-        )
+        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT data FROM promotions WHERE automatic = 1 ORDER BY id"
+        )))
         .fetch_all(self.db.pool())
         .await
         .map_err(|e| store_error("listing automatic promotions", e))?;
@@ -429,33 +421,31 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %id))]
     async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>, PromotionError> {
-        let row: Option<(String,)> =
-            sqlx::query_as(self.db.sql("SELECT data FROM promotions WHERE id = $1"))
-                .bind(id.as_str())
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(|e| store_error("reading a promotion", e))?;
+        let row: Option<(String,)> = sqlx::query_as(
+            self.db
+                .sql(sql!("SELECT data FROM promotions WHERE id = $1")),
+        )
+        .bind(id.as_str())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading a promotion", e))?;
         Ok(row.map(|(data,)| decode("promotion", &data)).transpose()?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %coupon.promotion))]
     async fn save_coupon(&self, coupon: &Coupon) -> Result<(), PromotionError> {
         let db = &self.db;
-        let insert = match db.dialect() {
-            // An upsert takes the row's exclusive lock whether it inserts or finds the row.
-            Dialect::MySql => {
-                "INSERT INTO coupons (code, promotion, max_uses, used) VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE code = code"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "INSERT INTO coupons (code, promotion, max_uses, used) VALUES ($1, $2, $3, 0) ON CONFLICT (code) DO NOTHING"
-            }
-        };
+        // An upsert takes the row's exclusive lock whether it inserts or finds the row.
+        let insert = db.sql(sql!(
+            "INSERT INTO coupons (code, promotion, max_uses, used) VALUES ($1, $2, $3, 0) ON CONFLICT (code) DO NOTHING",
+            mysql: "INSERT INTO coupons (code, promotion, max_uses, used) VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE code = code",
+        ));
         let (code, promotion) = (coupon.code.as_str(), coupon.promotion.as_str());
         let max_uses = coupon.max_uses.map(i64::from);
         db.retry("saving a coupon code", || async {
             let mut tx = db.begin_write().await?;
             let found: Option<(String,)> =
-                sqlx::query_as(db.sql("SELECT id FROM promotions WHERE id = $1"))
+                sqlx::query_as(db.sql(sql!("SELECT id FROM promotions WHERE id = $1")))
                     .bind(promotion)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -469,16 +459,17 @@ impl PromotionStore for SqlPromotionStore {
                 .bind(max_uses)
                 .execute(&mut *tx)
                 .await?;
-            let (owner,): (String,) =
-                sqlx::query_as(db.sql("SELECT promotion FROM coupons WHERE code = $1 FOR UPDATE"))
-                    .bind(code)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let (owner,): (String,) = sqlx::query_as(db.sql(sql!(
+                "SELECT promotion FROM coupons WHERE code = $1 FOR UPDATE"
+            )))
+            .bind(code)
+            .fetch_one(&mut *tx)
+            .await?;
             if owner != promotion {
                 tx.rollback().await?;
                 return Ok(Err(PromotionError::CodeTaken(coupon.code.clone())));
             }
-            sqlx::query(db.sql("UPDATE coupons SET max_uses = $1 WHERE code = $2"))
+            sqlx::query(db.sql(sql!("UPDATE coupons SET max_uses = $1 WHERE code = $2")))
                 .bind(max_uses)
                 .bind(code)
                 .execute(&mut *tx)
@@ -491,10 +482,9 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn coupon(&self, code: &CouponCode) -> Result<Option<Coupon>, PromotionError> {
-        let row: Option<(String, Option<i64>)> = sqlx::query_as(
-            self.db
-                .sql("SELECT promotion, max_uses FROM coupons WHERE code = $1"),
-        )
+        let row: Option<(String, Option<i64>)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT promotion, max_uses FROM coupons WHERE code = $1"
+        )))
         .bind(code.as_str())
         .fetch_optional(self.db.pool())
         .await
@@ -554,10 +544,9 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn uses_of(&self, order: OrderId) -> Result<Option<UseState>, PromotionError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            self.db
-                .sql("SELECT state FROM promotion_uses WHERE order_id = $1 LIMIT 1"),
-        )
+        let row: Option<(String,)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT state FROM promotion_uses WHERE order_id = $1 LIMIT 1"
+        )))
         .bind(order.to_string())
         .fetch_optional(self.db.pool())
         .await
@@ -567,10 +556,9 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
     async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
-        let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
-            self.db
-                .sql("SELECT data, held, committed, spent_minor FROM promotions WHERE id = $1"),
-        )
+        let row: Option<(String, i64, i64, i64)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT data, held, committed, spent_minor FROM promotions WHERE id = $1"
+        )))
         .bind(promotion.as_str())
         .fetch_optional(self.db.pool())
         .await
@@ -588,12 +576,14 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
-        let row: Option<(i64,)> =
-            sqlx::query_as(self.db.sql("SELECT used FROM coupons WHERE code = $1"))
-                .bind(code.as_str())
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(|e| store_error("reading coupon uses", e))?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            self.db
+                .sql(sql!("SELECT used FROM coupons WHERE code = $1")),
+        )
+        .bind(code.as_str())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading coupon uses", e))?;
         Ok(row
             .map(|(n,)| count("coupon uses", n))
             .transpose()?
@@ -615,13 +605,13 @@ impl PromotionStore for SqlPromotionStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let query = match &after {
             None => sqlx::query_as(self.db.sql(
-                "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2",
+                sql!("SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2"),
             ))
             .bind(cutoff_ms)
             .bind(limit),
             // After the last entry of the page before (times are whole milliseconds here).
             Some((at, order)) => sqlx::query_as(self.db.sql(
-                "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 AND (created_at > $2 OR (created_at = $3 AND order_id > $4)) ORDER BY created_at, order_id LIMIT $5",
+                sql!("SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 AND (created_at > $2 OR (created_at = $3 AND order_id > $4)) ORDER BY created_at, order_id LIMIT $5"),
             ))
             .bind(cutoff_ms)
             .bind(millis(*at))

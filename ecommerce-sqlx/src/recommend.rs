@@ -9,7 +9,8 @@ use ecommerce_core::recommend::{
     AlsoBought, MAX_RECOMMENDATIONS, RecommendationStore, distinct_skus,
 };
 
-use crate::db::{Db, Dialect, store_error};
+use crate::db::{Db, store_error};
+use crate::statement::sql;
 
 /// Co-purchase counts in a SQL database.
 #[derive(Debug, Clone)]
@@ -34,16 +35,14 @@ impl RecommendationStore for SqlRecommendations {
             return Ok(false);
         }
         let db = &self.db;
-        let (claim, bump) = match db.dialect() {
-            Dialect::MySql => (
-                "INSERT IGNORE INTO recorded_orders (order_id) VALUES (?)",
-                "INSERT INTO co_purchases (sku, other, `count`) VALUES (?, ?, 1) ON DUPLICATE KEY UPDATE `count` = `count` + 1",
-            ),
-            Dialect::Postgres | Dialect::Sqlite => (
-                "INSERT INTO recorded_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                "INSERT INTO co_purchases (sku, other, count) VALUES ($1, $2, 1) ON CONFLICT (sku, other) DO UPDATE SET count = co_purchases.count + 1",
-            ),
-        };
+        let claim = db.sql(sql!(
+            "INSERT INTO recorded_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            mysql: "INSERT IGNORE INTO recorded_orders (order_id) VALUES (?)",
+        ));
+        let bump = db.sql(sql!(
+            "INSERT INTO co_purchases (sku, other, count) VALUES ($1, $2, 1) ON CONFLICT (sku, other) DO UPDATE SET count = co_purchases.count + 1",
+            mysql: "INSERT INTO co_purchases (sku, other, `count`) VALUES (?, ?, 1) ON DUPLICATE KEY UPDATE `count` = `count` + 1",
+        ));
         db.retry("recording co-purchases", || async {
             let mut tx = db.begin_write().await?;
             let claimed = sqlx::query(claim)
@@ -75,15 +74,10 @@ impl RecommendationStore for SqlRecommendations {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku, k = k))]
     async fn also_bought(&self, sku: &Sku, k: usize) -> Result<Vec<AlsoBought>, StoreError> {
-        let sql = match self.db.dialect() {
-            Dialect::MySql => {
-                "SELECT other, `count` FROM co_purchases WHERE sku = ? ORDER BY `count` DESC, other LIMIT ?"
-            }
-            Dialect::Postgres | Dialect::Sqlite => {
-                "SELECT other, count FROM co_purchases WHERE sku = $1 ORDER BY count DESC, other LIMIT $2"
-            }
-        };
-        let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        let rows: Vec<(String, i64)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT other, count FROM co_purchases WHERE sku = $1 ORDER BY count DESC, other LIMIT $2",
+            mysql: "SELECT other, `count` FROM co_purchases WHERE sku = ? ORDER BY `count` DESC, other LIMIT ?",
+        )))
             .bind(sku.as_str())
             .bind(k.min(MAX_RECOMMENDATIONS) as i64)
             .fetch_all(self.db.pool())

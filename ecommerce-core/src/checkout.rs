@@ -1189,10 +1189,13 @@ impl Storefront {
             Ok(Sold {
                 order,
                 cart_cleared,
+                promotion_uses_committed,
                 ..
             }) => {
                 tracing::debug!(total = %order.total, "order confirmed");
-                self.commit_uses(&order).await;
+                if !promotion_uses_committed {
+                    self.commit_uses(&order).await;
+                }
                 // The shopper sees the ordered units leave the cart at once; the outbox
                 // delivery does it again if this fails, and counts the co-purchases.
                 if !cart_cleared {

@@ -374,6 +374,7 @@ macro_rules! checkout_suite {
             recovery_reaches_uses_behind_pending_orders,
             a_sale_clears_its_claimed_cart_in_its_transaction,
             a_retry_answers_its_order_whatever_the_cart_holds_now,
+            a_sale_commits_its_promotion_uses_in_its_transaction,
         );
     };
 }

@@ -122,7 +122,11 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
     /// (stock already sold stays sold). With `cart` (only when [`UnitOfWork::claims_carts`]),
     /// the order's cart as stored with its claim, also takes the ordered units out of it
     /// ([`Cart::clear_checkout`]) if it is still at that version; a cart changed since is left
-    /// as it is, and [`Sold::cart_cleared`] says so. Returns the order as written.
+    /// as it is, and [`Sold::cart_cleared`] says so. A unit with [its promotion
+    /// store](UnitOfWork::promotions) may also commit the order's held promotion uses, as
+    /// [`PromotionStore::commit`](crate::promotion::PromotionStore::commit), and says so in
+    /// [`Sold::promotion_uses_committed`] (the checkout then leaves them be). Returns the
+    /// order as written.
     ///
     /// # Errors
     /// [`OrderError::VersionConflict`], [`InventoryError::Released`] (the hold expired: reserve
@@ -147,22 +151,36 @@ pub struct Sold {
     /// Whether the cart given to [`UnitOfWork::sell`] was cleared of the ordered units in
     /// the same transaction (false without a cart, or when it changed since it was read).
     pub cart_cleared: bool,
+    /// Whether the order's promotion uses were settled in the same transaction: committed,
+    /// or found to be none or committed already. False: the checkout commits them through
+    /// the promotion store.
+    pub promotion_uses_committed: bool,
 }
 
 impl Sold {
-    /// The order as written, its cart left as it is.
+    /// The order as written, its cart left as it is, its promotion uses not committed.
     pub fn order(order: Order) -> Self {
         Sold {
             order,
             cart_cleared: false,
+            promotion_uses_committed: false,
         }
     }
 
     /// The order as written and whether its cart was cleared.
     pub fn with_cart_cleared(order: Order, cleared: bool) -> Self {
         Sold {
-            order,
             cart_cleared: cleared,
+            ..Sold::order(order)
+        }
+    }
+
+    /// The same, saying whether the order's promotion uses were committed with it.
+    #[must_use]
+    pub fn with_promotion_uses_committed(self, committed: bool) -> Self {
+        Sold {
+            promotion_uses_committed: committed,
+            ..self
         }
     }
 }

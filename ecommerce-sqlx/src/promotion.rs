@@ -253,72 +253,89 @@ impl SqlPromotionStore {
         };
         db.retry(what, || async {
             let mut tx = db.begin_write().await?;
-            let rows = self.locked_uses(&mut tx, order).await?;
-            let Some((_, _, _, _, state)) = rows.first() else {
-                tx.rollback().await?;
-                return Ok(Ok(()));
-            };
-            let was = match parse_state(state) {
-                Ok(was) => was,
-                Err(e) => {
-                    tx.rollback().await?;
-                    return Ok(Err(PromotionError::Store(e)));
-                }
-            };
-            let settled = match (release, was) {
-                (false, UseState::Held) => UseState::Committed,
-                (true, UseState::Held | UseState::Committed) => UseState::Released,
-                // Committed already, or released: nothing to do.
-                _ => {
-                    tx.rollback().await?;
-                    return Ok(Ok(()));
-                }
-            };
-            for (promotion, code, customer, amount, _) in &rows {
-                if !release {
-                    sqlx::query(db.sql(
-                        sql!("UPDATE promotions SET held = held - 1, committed = committed + 1 WHERE id = $1"),
-                    ))
-                    .bind(promotion)
-                    .execute(&mut *tx)
-                    .await?;
-                    continue;
-                }
-                let counter = if was == UseState::Held {
-                    sql!("UPDATE promotions SET held = held - 1, spent_minor = spent_minor - $1 WHERE id = $2")
-                } else {
-                    sql!("UPDATE promotions SET committed = committed - 1, spent_minor = spent_minor - $1 WHERE id = $2")
-                };
-                sqlx::query(db.sql(counter))
-                    .bind(*amount)
-                    .bind(promotion)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(db.sql(
-                    sql!("UPDATE promotion_customers SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE promotion = $1 AND customer_key = $2"),
-                ))
-                .bind(promotion)
-                .bind(customer)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(code) = code {
-                    sqlx::query(db.sql(
-                        sql!("UPDATE coupons SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE code = $1"),
-                    ))
-                    .bind(code)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+            let settled = self.settle_in(&mut tx, order, release).await?;
+            match settled {
+                Ok(true) => tx.commit().await?,
+                Ok(false) | Err(_) => tx.rollback().await?,
             }
-            sqlx::query(db.sql(sql!("UPDATE promotion_uses SET state = $1 WHERE order_id = $2")))
-                .bind(state_str(settled))
-                .bind(order.to_string())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(Ok(()))
+            Ok(settled.map(|_| ()))
         })
         .await?
+    }
+
+    /// Commits (`release == false`) or releases an order's uses in the caller's transaction,
+    /// which it neither commits nor rolls back: locks the order's use rows, moves the
+    /// counters of every limit they are under and writes their new state. `Ok(false)`:
+    /// nothing to write (no uses, or already settled that way); on `Err` roll back.
+    pub(crate) async fn settle_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+        release: bool,
+    ) -> Result<Result<bool, PromotionError>, sqlx::Error> {
+        let db = &self.db;
+        let rows = self.locked_uses(tx, order).await?;
+        let Some((_, _, _, _, state)) = rows.first() else {
+            return Ok(Ok(false));
+        };
+        let was = match parse_state(state) {
+            Ok(was) => was,
+            Err(e) => return Ok(Err(PromotionError::Store(e))),
+        };
+        let settled = match (release, was) {
+            (false, UseState::Held) => UseState::Committed,
+            (true, UseState::Held | UseState::Committed) => UseState::Released,
+            // Committed already, or released: nothing to do.
+            _ => return Ok(Ok(false)),
+        };
+        for (promotion, code, customer, amount, _) in &rows {
+            if !release {
+                sqlx::query(db.sql(sql!(
+                    "UPDATE promotions SET held = held - 1, committed = committed + 1 WHERE id = $1"
+                )))
+                .bind(promotion)
+                .execute(&mut **tx)
+                .await?;
+                continue;
+            }
+            let counter = if was == UseState::Held {
+                sql!(
+                    "UPDATE promotions SET held = held - 1, spent_minor = spent_minor - $1 WHERE id = $2"
+                )
+            } else {
+                sql!(
+                    "UPDATE promotions SET committed = committed - 1, spent_minor = spent_minor - $1 WHERE id = $2"
+                )
+            };
+            sqlx::query(db.sql(counter))
+                .bind(*amount)
+                .bind(promotion)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(db.sql(
+                sql!("UPDATE promotion_customers SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE promotion = $1 AND customer_key = $2"),
+            ))
+            .bind(promotion)
+            .bind(customer)
+            .execute(&mut **tx)
+            .await?;
+            if let Some(code) = code {
+                sqlx::query(db.sql(
+                    sql!("UPDATE coupons SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE code = $1"),
+                ))
+                .bind(code)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        sqlx::query(db.sql(sql!(
+            "UPDATE promotion_uses SET state = $1 WHERE order_id = $2"
+        )))
+        .bind(state_str(settled))
+        .bind(order.to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(Ok(true))
     }
 }
 

@@ -23,7 +23,10 @@
 //! 2. with [`SqlUnitOfWork::with_carts`] and the cart as the claim stored it, the cart
 //!    without the ordered units (`UPDATE ... WHERE version = ?`; a cart changed since is left
 //!    as it is, for the checkout to clear after the commit);
-//! 3. the reservation row locked, the ledger, the reservation's new state, and the units
+//! 3. when the order applied promotions, its held promotion uses committed (their rows
+//!    locked, each limit's counter moved from held to committed), as
+//!    [`PromotionStore::commit`] does;
+//! 4. the reservation row locked, the ledger, the reservation's new state, and the units
 //!    moved from reserved to sold in the buckets it recorded, as [`InventoryStore::commit`]
 //!    does; a released or missing reservation rolls everything back.
 //!
@@ -31,13 +34,15 @@
 //! a hot SKU's stock row is the lock every buyer of it queues on, and this way it is held
 //! only from the stock statement to the commit, not for the order's statements too (a
 //! limited promotion's row is such a lock too, held from its increment to the commit). The
-//! uses are committed or released later, by the checkout, through the promotion store. Both
+//! uses of an order that fails are released later, by the checkout, through the promotion
+//! store. Both
 //! transactions are retried whole on a deadlock or a serialization failure, and `place`
 //! runs again when taking a bucketed SKU needs another approach, as a reservation does.
 //!
 //! [`InventoryStore::reserve`]: ecommerce_core::inventory::InventoryStore::reserve
 //! [`InventoryStore::commit`]: ecommerce_core::inventory::InventoryStore::commit
 //! [`PromotionStore::reserve`]: ecommerce_core::promotion::PromotionStore::reserve
+//! [`PromotionStore::commit`]: ecommerce_core::promotion::PromotionStore::commit
 //! [`PromotionError::Exhausted`]: ecommerce_core::promotion::PromotionError::Exhausted
 
 use std::time::Duration;
@@ -64,8 +69,8 @@ use crate::promotion::SqlPromotionStore;
 /// [`place`](UnitOfWork::place) inserts the order and its events, reserves its promotion
 /// uses (see [`crate::SqlPromotionStore`]), then takes the stock and inserts the reservation
 /// row; [`sell`](UnitOfWork::sell) locks and updates the order at the
-/// expected version and appends its events, then moves the reserved units to sold and marks
-/// the reservation committed. The stock statements come last, just before the commit, so a
+/// expected version and appends its events, commits its promotion uses, then moves the
+/// reserved units to sold and marks the reservation committed. The stock statements come last, just before the commit, so a
 /// hot SKU's stock row, the lock its buyers queue on, is held only from the stock statement
 /// to the commit. Any refusal or failure rolls the whole transaction back; deadlocks and
 /// serialization failures run it again.
@@ -267,6 +272,21 @@ impl UnitOfWork for SqlUnitOfWork {
                 Some((carts, stored, cart)) => carts.write(&mut *tx, cart, stored).await?,
                 None => false,
             };
+            // Then the promotion uses, when the order applied promotions (only limited ones
+            // hold uses). A use row this cannot read leaves the uses to the checkout (nothing
+            // was written): the sale stands either way.
+            let applied = written
+                .quote
+                .as_ref()
+                .is_some_and(|q| !q.promotions.is_empty());
+            let uses_committed = if applied {
+                self.promotions
+                    .settle_in(&mut tx, order, false)
+                    .await?
+                    .is_ok()
+            } else {
+                true
+            };
             let sold = self
                 .inventory
                 .transition_in(&mut tx, order, ReservationOp::Commit)
@@ -274,7 +294,8 @@ impl UnitOfWork for SqlUnitOfWork {
             match sold {
                 Ok(Some(_)) => {
                     tx.commit().await?;
-                    Ok(Ok(Sold::with_cart_cleared(*written, cart_cleared)))
+                    Ok(Ok(Sold::with_cart_cleared(*written, cart_cleared)
+                        .with_promotion_uses_committed(uses_committed)))
                 }
                 Ok(None) => {
                     tx.rollback().await?;

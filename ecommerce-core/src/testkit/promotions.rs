@@ -588,3 +588,172 @@ pub async fn recovery_reaches_uses_behind_pending_orders(backend: Backend) {
         "the waiting orders keep theirs"
     );
 }
+
+/// With a unit of work that holds the promotions, the sale commits the order's promotion
+/// uses in its own transaction: the uses are committed although the checkout never asks the
+/// promotion store to (here its `commit` does nothing), and an order whose promotions hold
+/// no use (an unlimited one) is sold with nothing left to commit either. Backends without
+/// such a unit pass trivially.
+pub async fn a_sale_commits_its_promotion_uses_in_its_transaction(backend: Backend) {
+    let Some(unit) = backend.unit.clone().filter(|u| u.promotions().is_some()) else {
+        return;
+    };
+    let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let backend = Backend {
+        unit: Some(std::sync::Arc::new(CommitsNothing {
+            unit,
+            commits: commits.clone(),
+        })),
+        ..backend
+    };
+    let (shop, _) = shop(&backend);
+    stocked(&shop, "Vase", &[("SCU-1", 3_000, 5)]).await;
+    coupon(&shop, "scu-limited", "SCU10", 500, |p| {
+        p.limited_to(Some(10), None, None)
+    })
+    .await;
+    coupon(&shop, "scu-open", "SCUOPEN", 200, |p| p).await;
+
+    let cart = coded_cart(&shop, &[("SCU-1", 1)], "SCU10").await;
+    let order = shop
+        .place(request(cart, CustomerId::new(), "tok_approve", "scu-1"))
+        .await
+        .expect("confirmed");
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    assert_eq!(
+        shop.promotions.uses_of(order.id).await.expect("uses"),
+        Some(crate::promotion::UseState::Committed),
+        "the sale committed the use"
+    );
+    let used = usage(&shop, "scu-limited").await;
+    assert_eq!((used.held, used.committed), (0, 1));
+
+    let cart = coded_cart(&shop, &[("SCU-1", 1)], "SCUOPEN").await;
+    let order = shop
+        .place(request(cart, CustomerId::new(), "tok_approve", "scu-2"))
+        .await
+        .expect("confirmed");
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    assert!(
+        order
+            .quote
+            .as_ref()
+            .is_some_and(|q| q.promotions.iter().any(|a| a.promotion == pid("scu-open"))),
+        "the unlimited promotion applied"
+    );
+    assert_eq!(shop.promotions.uses_of(order.id).await.expect("uses"), None);
+    assert_eq!(
+        commits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the checkout left the uses to the sale"
+    );
+}
+
+/// A unit of work whose promotion store commits nothing (and counts the calls).
+#[derive(Debug)]
+struct CommitsNothing {
+    unit: std::sync::Arc<dyn crate::unit::UnitOfWork>,
+    commits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl crate::unit::UnitOfWork for CommitsNothing {
+    fn claims_carts(&self) -> bool {
+        self.unit.claims_carts()
+    }
+    fn promotions(&self) -> Option<std::sync::Arc<dyn crate::promotion::PromotionStore>> {
+        Some(std::sync::Arc::new(NoCommit {
+            store: self.unit.promotions()?,
+            commits: self.commits.clone(),
+        }))
+    }
+    async fn place(
+        &self,
+        order: crate::order::Order,
+        events: Vec<crate::events::DomainEvent>,
+        lines: &[crate::inventory::ReservationLine],
+        ttl: Duration,
+        claim: Option<&crate::cart::Cart>,
+        uses: &[crate::promotion::PromotionUse],
+    ) -> Result<crate::order::Created, crate::unit::UnitError> {
+        self.unit
+            .place(order, events, lines, ttl, claim, uses)
+            .await
+    }
+    async fn sell(
+        &self,
+        order: crate::id::OrderId,
+        expected_version: u64,
+        patch: crate::order::OrderPatch,
+        events: Vec<crate::events::DomainEvent>,
+        cart: Option<&crate::cart::Cart>,
+    ) -> Result<crate::unit::Sold, crate::unit::UnitError> {
+        self.unit
+            .sell(order, expected_version, patch, events, cart)
+            .await
+    }
+}
+
+/// A promotion store whose `commit` does nothing but count.
+#[derive(Debug)]
+struct NoCommit {
+    store: std::sync::Arc<dyn crate::promotion::PromotionStore>,
+    commits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl crate::promotion::PromotionStore for NoCommit {
+    async fn save_promotion(&self, promotion: &Promotion) -> Result<(), PromotionError> {
+        self.store.save_promotion(promotion).await
+    }
+    async fn promotions(&self) -> Result<Vec<Promotion>, PromotionError> {
+        self.store.promotions().await
+    }
+    async fn automatic(&self) -> Result<Vec<Promotion>, PromotionError> {
+        self.store.automatic().await
+    }
+    async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>, PromotionError> {
+        self.store.promotion(id).await
+    }
+    async fn save_coupon(&self, coupon: &Coupon) -> Result<(), PromotionError> {
+        self.store.save_coupon(coupon).await
+    }
+    async fn coupon(&self, code: &CouponCode) -> Result<Option<Coupon>, PromotionError> {
+        self.store.coupon(code).await
+    }
+    async fn reserve(
+        &self,
+        order: crate::id::OrderId,
+        uses: &[crate::promotion::PromotionUse],
+    ) -> Result<(), PromotionError> {
+        self.store.reserve(order, uses).await
+    }
+    async fn commit(&self, _order: crate::id::OrderId) -> Result<(), PromotionError> {
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    async fn release(&self, order: crate::id::OrderId) -> Result<(), PromotionError> {
+        self.store.release(order).await
+    }
+    async fn uses_of(
+        &self,
+        order: crate::id::OrderId,
+    ) -> Result<Option<crate::promotion::UseState>, PromotionError> {
+        self.store.uses_of(order).await
+    }
+    async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
+        self.store.usage(promotion).await
+    }
+    async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
+        self.store.code_uses(code).await
+    }
+    async fn held_before(
+        &self,
+        cutoff: chrono::DateTime<Utc>,
+        after: Option<(chrono::DateTime<Utc>, crate::id::OrderId)>,
+        limit: usize,
+    ) -> Result<Vec<(chrono::DateTime<Utc>, crate::id::OrderId)>, PromotionError> {
+        self.store.held_before(cutoff, after, limit).await
+    }
+}

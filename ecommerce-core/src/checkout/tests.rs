@@ -611,6 +611,19 @@ impl std::io::Write for Captured {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_checkout_is_traced_with_its_cart_customer_and_order() {
+    // A checkout in a world of its own first, before the subscriber: every span and event
+    // the checkout records is then registered by this thread, so a test running beside this
+    // one cannot be half-way through registering one (and leave it cached as of interest to
+    // no subscriber) when the subscriber below is set.
+    {
+        let warm = World::new().await;
+        let fault = Fault::at(Step::CreateOrder);
+        fault.armed.store(false, Ordering::SeqCst);
+        let shop = warm.storefront(&fault);
+        let cart = warm.cart(&shop).await;
+        let placed = shop.place_order(request(cart, "tok_approve")).await;
+        assert!(matches!(placed, Ok(Placed::Confirmed(_))), "{placed:?}");
+    }
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()

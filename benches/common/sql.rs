@@ -245,8 +245,8 @@ struct Checkout {
     takes: String,
     /// Filled in after TX1, as the SDK does after the payment.
     document: serde_json::Value,
-    /// The cart as it is saved: empty, with the item, claimed, cleared (versions 1 to 4).
-    carts: [String; 4],
+    /// The cart as it is saved: made with the item, claimed, cleared (versions 1 to 3).
+    carts: [String; 3],
     cart: String,
 }
 
@@ -259,13 +259,12 @@ impl Checkout {
         let order_id = OrderId::new();
         let order = order_id.to_string();
         let mut cart = Cart::new_guest();
-        let mut carts: [String; 4] = Default::default();
+        let mut carts: [String; 3] = Default::default();
         let next = |cart: &mut Cart| {
             cart.version += 1;
             cart.updated_at = chrono::Utc::now();
             serde_json::to_string(&*cart).expect("a cart encodes")
         };
-        carts[0] = next(&mut cart);
         let the_sku = Sku::new(sku).expect("sku");
         cart.lines.push(CartLine {
             sku: the_sku.clone(),
@@ -273,14 +272,14 @@ impl Checkout {
             quantity: 1,
             unit_price: Money::from_minor(12_900, Currency::USD),
         });
-        carts[1] = next(&mut cart);
+        carts[0] = next(&mut cart);
         cart.checkout = Some(CheckoutClaim {
             order: order_id,
             lines: vec![(the_sku, 1)],
         });
-        carts[2] = next(&mut cart);
+        carts[1] = next(&mut cart);
         cart.clear_checkout(order_id);
-        carts[3] = next(&mut cart);
+        carts[2] = next(&mut cart);
         let cart = cart.id.to_string();
         let key = uuid::Uuid::new_v4().to_string();
         let scoped_key = format!("{customer}:{}", hex::encode(Sha256::digest(key.as_bytes())));
@@ -408,14 +407,12 @@ macro_rules! raw_checkout {
     ($pool:expr, $begin:expr, $sql:expr, $locked:ty, $sku:expr) => {{
         let (sql, sku): (&CheckoutSql, &str) = (&$sql, $sku);
         let mut c = Checkout::new(sku);
-        // The cart, then its item: a statement each.
-        for version in [1, 2] {
-            if !cart_write!(sql, c, version, $pool) {
-                return Err(sqlx::Error::Protocol(format!(
-                    "cart {} not written",
-                    c.cart
-                )));
-            }
+        // The cart, made with its item: one statement.
+        if !cart_write!(sql, c, 1, $pool) {
+            return Err(sqlx::Error::Protocol(format!(
+                "cart {} not written",
+                c.cart
+            )));
         }
         // TX1 "place": the cart's claim, the order and its event, the reservation row, then
         // the stock row (held from there to the commit) and the ledger (on PostgreSQL in the
@@ -425,7 +422,7 @@ macro_rules! raw_checkout {
         let placed: bool = loop {
             let attempt: Result<bool, sqlx::Error> = async {
                 let mut tx = $begin;
-                if !cart_write!(sql, c, 3, &mut *tx) {
+                if !cart_write!(sql, c, 2, &mut *tx) {
                     return Err(sqlx::Error::Protocol(format!(
                         "cart {} not claimed",
                         c.cart
@@ -550,7 +547,7 @@ macro_rules! raw_checkout {
                     .bind(&event.1)
                     .execute(&mut *tx)
                     .await?;
-                if !cart_write!(sql, c, 4, &mut *tx) {
+                if !cart_write!(sql, c, 3, &mut *tx) {
                     return Err(sqlx::Error::Protocol(format!(
                         "cart {} not cleared",
                         c.cart

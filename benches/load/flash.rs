@@ -68,8 +68,7 @@ pub(crate) async fn hot_promotion(shop: &Storefront, sku: &Sku) {
 /// One buyer's whole checkout with the hot SKU's limited code: a cart, one unit, the code,
 /// "Pay" (the code's use is reserved with the order and its stock).
 pub(crate) async fn coupon_checkout(shop: &Storefront, sku: &Sku) -> Result<bool, CheckoutError> {
-    let cart = shop.create_guest_cart().await?;
-    shop.add_item(cart.id, sku, 1).await?;
+    let cart = shop.create_guest_cart_with(sku, 1).await?;
     shop.apply_coupon(cart.id, &hot_code(sku)).await?;
     pay(shop, cart.id, None).await
 }
@@ -110,8 +109,7 @@ pub(crate) async fn hot_sku(backend: &Backend, units: u32, buckets: u32) -> Sku 
 /// One buyer's whole checkout: a cart, one unit, "Pay". `Ok(true)` when the order is
 /// confirmed, `Ok(false)` when it sold out.
 pub(crate) async fn checkout(shop: &Storefront, sku: &Sku) -> Result<bool, CheckoutError> {
-    let cart = shop.create_guest_cart().await?;
-    shop.add_item(cart.id, sku, 1).await?;
+    let cart = shop.create_guest_cart_with(sku, 1).await?;
     pay(shop, cart.id, None).await
 }
 

@@ -839,6 +839,23 @@ impl Storefront {
         self.carts.save(&Cart::new_guest()).await
     }
 
+    /// Creates a guest cart holding `quantity` units of a SKU at its catalog price, in one
+    /// write: a shopper's first add to cart, without the empty cart's own write and the
+    /// read and write of [`Storefront::add_item`].
+    ///
+    /// # Errors
+    /// As [`Storefront::add_item`] (but [`CartError::NotFound`]); nothing is stored on error.
+    pub async fn create_guest_cart_with(
+        &self,
+        sku: &Sku,
+        quantity: u32,
+    ) -> Result<Cart, CartError> {
+        let offer = self.offer(sku).await?;
+        let mut cart = Cart::new_guest();
+        cart.add(&offer, quantity, &self.config.cart_limits)?;
+        self.carts.save(&cart).await
+    }
+
     /// The persistent cart of a customer, created empty if it does not exist.
     ///
     /// # Errors

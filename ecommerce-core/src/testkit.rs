@@ -267,6 +267,7 @@ macro_rules! cart_suite {
     ($factory:expr) => {
         $crate::conformance_suite!(@checks $factory;
             cart_save_is_compare_and_set,
+            a_first_item_makes_its_guest_cart_in_one_write,
             cart_rules_reject_bad_input_and_change_nothing,
             cart_merge_adds_up_capped_and_happens_once,
         );

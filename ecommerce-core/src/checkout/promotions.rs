@@ -231,14 +231,28 @@ impl Storefront {
     /// [`CheckoutError::ItemUnavailable`], [`CheckoutError::PricesChanged`], store errors.
     pub async fn cart_discounts(&self, cart: CartId) -> Result<Evaluation, CheckoutError> {
         let cart = self.cart_to_price(cart).await?;
-        let lines = self.price_lines(&cart).await?;
+        self.discounts_of(&cart).await
+    }
+
+    /// [`Storefront::cart_discounts`] of a cart already at hand (as a cart change returned
+    /// it), without reading it again. A line whose catalog price moved is repriced in the
+    /// stored cart and reported, as there.
+    ///
+    /// # Errors
+    /// [`CheckoutError::EmptyCart`], [`CheckoutError::ItemUnavailable`],
+    /// [`CheckoutError::PricesChanged`], store errors.
+    pub async fn discounts_of(&self, cart: &Cart) -> Result<Evaluation, CheckoutError> {
+        if cart.is_empty() {
+            return Err(CheckoutError::EmptyCart(cart.id));
+        }
+        let lines = self.price_lines(cart).await?;
         let key = customer_key(
             cart.customer.unwrap_or_else(crate::id::CustomerId::new),
             cart.customer.is_some(),
             None,
         );
         Ok(self
-            .discounts(&cart, &lines, None, &key, &[], Utc::now())
+            .discounts(cart, &lines, None, &key, &[], Utc::now())
             .await?
             .evaluation)
     }

@@ -120,6 +120,55 @@ pub async fn cart_rules_reject_bad_input_and_change_nothing(backend: Backend) {
     assert!(cart.line(&sku("BAD-1")).is_none());
 }
 
+/// A shopper's first add to cart makes the guest cart with the item in one write (the
+/// stored cart is at version 1), refuses bad input as [`Storefront::add_item`] does, and the
+/// cart's discounts are the same whether the cart is read again or given as it is.
+///
+/// [`Storefront::add_item`]: crate::storefront::Storefront::add_item
+pub async fn a_first_item_makes_its_guest_cart_in_one_write(backend: Backend) {
+    let shop = shop_with_limits(&backend, 5, 2);
+    stocked(&shop, "Cup", &[("FIR-1", 700, 10)]).await;
+    let mut hidden = product("Hidden", &[("FIR-H", 100)]);
+    hidden.published = false;
+    shop.upsert_product(hidden).await.expect("upsert");
+
+    let cart = shop
+        .create_guest_cart_with(&sku("FIR-1"), 2)
+        .await
+        .expect("created");
+    assert_eq!(cart.version, 1, "one write");
+    assert_eq!(cart.customer, None);
+    assert_eq!(
+        cart.line(&sku("FIR-1")).map(|l| (l.quantity, l.unit_price)),
+        Some((2, usd(700)))
+    );
+    assert_eq!(shop.cart(cart.id).await.expect("load"), Some(cart.clone()));
+    assert_eq!(
+        shop.discounts_of(&cart).await.expect("discounts at hand"),
+        shop.cart_discounts(cart.id).await.expect("discounts read"),
+    );
+    assert!(matches!(
+        shop.discounts_of(&Cart::new_guest()).await,
+        Err(crate::error::CheckoutError::EmptyCart(_))
+    ));
+
+    for q in [0, 6, u32::MAX] {
+        let r = shop.create_guest_cart_with(&sku("FIR-1"), q).await;
+        assert!(
+            matches!(r, Err(CartError::InvalidQuantity { .. })),
+            "x{q}: {r:?}"
+        );
+    }
+    assert!(matches!(
+        shop.create_guest_cart_with(&sku("NOPE-1"), 1).await,
+        Err(CartError::UnknownSku(_))
+    ));
+    assert!(matches!(
+        shop.create_guest_cart_with(&sku("FIR-H"), 1).await,
+        Err(CartError::Unavailable(_))
+    ));
+}
+
 /// On login the guest cart merges into the customer's: quantities add up, capped; the guest
 /// cart is gone; a repeated login merges nothing twice.
 pub async fn cart_merge_adds_up_capped_and_happens_once(backend: Backend) {

@@ -217,7 +217,7 @@ impl CartView {
             return view;
         }
         let id = view.cart.id;
-        match shop.cart_discounts(id).await {
+        match shop.discounts_of(&view.cart).await {
             Ok(discounts) => view.discounts = Some(discounts),
             Err(CheckoutError::PricesChanged { changes }) => {
                 if let Ok(Some(repriced)) = shop.cart(id).await {

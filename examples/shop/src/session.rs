@@ -181,12 +181,16 @@ impl Session {
             }
         }
         let cart = match self.email {
-            Some(_) => shop.customer_cart(self.customer).await?,
-            None => shop.create_guest_cart().await?,
+            Some(_) => {
+                let cart = shop.customer_cart(self.customer).await?;
+                shop.add_item(cart.id, sku, quantity).await?
+            }
+            // A guest's first item makes the cart, in one write.
+            None => shop.create_guest_cart_with(sku, quantity).await?,
         };
         self.cart = Some(cart.id);
         self.save().await?;
-        Ok(shop.add_item(cart.id, sku, quantity).await?)
+        Ok(cart)
     }
 }
 

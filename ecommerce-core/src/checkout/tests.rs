@@ -609,21 +609,24 @@ impl std::io::Write for Captured {
     }
 }
 
+/// A checkout with the approving card, in a world of its own: its cart and what it came to.
+async fn checkout_in_a_new_world() -> (CartId, Result<Placed, CheckoutError>) {
+    let world = World::new().await;
+    let fault = Fault::at(Step::CreateOrder);
+    fault.armed.store(false, Ordering::SeqCst);
+    let shop = world.storefront(&fault);
+    let cart = world.cart(&shop).await;
+    (cart, shop.place_order(request(cart, "tok_approve")).await)
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_checkout_is_traced_with_its_cart_customer_and_order() {
-    // A checkout in a world of its own first, before the subscriber: every span and event
-    // the checkout records is then registered by this thread, so a test running beside this
-    // one cannot be half-way through registering one (and leave it cached as of interest to
-    // no subscriber) when the subscriber below is set.
-    {
-        let warm = World::new().await;
-        let fault = Fault::at(Step::CreateOrder);
-        fault.armed.store(false, Ordering::SeqCst);
-        let shop = warm.storefront(&fault);
-        let cart = warm.cart(&shop).await;
-        let placed = shop.place_order(request(cart, "tok_approve")).await;
-        assert!(matches!(placed, Ok(Placed::Confirmed(_))), "{placed:?}");
-    }
+    // A checkout first, before the subscriber: every span and event the checkout records is
+    // then registered by this thread, so a test running beside this one cannot be half-way
+    // through registering one (and leave it cached as of interest to no subscriber) when
+    // the subscriber below is set.
+    let (_, warm) = checkout_in_a_new_world().await;
+    assert!(matches!(warm, Ok(Placed::Confirmed(_))), "{warm:?}");
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -633,12 +636,7 @@ async fn the_checkout_is_traced_with_its_cart_customer_and_order() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let world = World::new().await;
-    let fault = Fault::at(Step::CreateOrder);
-    fault.armed.store(false, Ordering::SeqCst);
-    let shop = world.storefront(&fault);
-    let cart = world.cart(&shop).await;
-    let placed = shop.place_order(request(cart, "tok_approve")).await;
+    let (cart, placed) = checkout_in_a_new_world().await;
     let order = match placed {
         Ok(Placed::Confirmed(order)) => order,
         other => panic!("{other:?}"),

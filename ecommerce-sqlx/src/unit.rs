@@ -35,9 +35,9 @@
 //! only from the stock statement to the commit, not for the order's statements too (a
 //! limited promotion's row is such a lock too, held from its increment to the commit). The
 //! uses of an order that fails are released later, by the checkout, through the promotion
-//! store. Both
-//! transactions are retried whole on a deadlock or a serialization failure, and `place`
-//! runs again when taking a bucketed SKU needs another approach, as a reservation does.
+//! store. Both transactions are retried whole on a deadlock or a serialization failure, and
+//! `place` runs again when taking a bucketed SKU needs another approach, as a reservation
+//! does.
 //!
 //! [`InventoryStore::reserve`]: ecommerce_core::inventory::InventoryStore::reserve
 //! [`InventoryStore::commit`]: ecommerce_core::inventory::InventoryStore::commit
@@ -70,9 +70,9 @@ use crate::promotion::SqlPromotionStore;
 /// uses (see [`crate::SqlPromotionStore`]), then takes the stock and inserts the reservation
 /// row; [`sell`](UnitOfWork::sell) locks and updates the order at the
 /// expected version and appends its events, commits its promotion uses, then moves the
-/// reserved units to sold and marks the reservation committed. The stock statements come last, just before the commit, so a
-/// hot SKU's stock row, the lock its buyers queue on, is held only from the stock statement
-/// to the commit. Any refusal or failure rolls the whole transaction back; deadlocks and
+/// reserved units to sold and marks the reservation committed. The stock statements come
+/// last, just before the commit, so a hot SKU's stock row, the lock its buyers queue on, is
+/// held only from the stock statement to the commit. Any refusal or failure rolls the whole transaction back; deadlocks and
 /// serialization failures run it again.
 #[derive(Debug, Clone)]
 pub struct SqlUnitOfWork {

@@ -143,6 +143,9 @@ struct CheckoutSql {
     order: &'static str,
     /// Its event (TX1) or the confirmation's (TX2).
     outbox: &'static str,
+    /// PostgreSQL: the order row and its event in one statement (TX1), and the order's
+    /// update with its event (TX2).
+    order_logged: Option<(&'static str, &'static str)>,
     /// Reserve: on hand to reserved, guarded.
     take: &'static str,
     /// PostgreSQL: the take and its ledger entry in one statement.
@@ -155,8 +158,8 @@ struct CheckoutSql {
     row: &'static str,
     returning: bool,
     read: &'static str,
-    /// TX2 "sell": the order row locked, then written at the expected version.
-    lock_order: &'static str,
+    /// TX2 "sell": the order written at the version TX1 left it (the SDK does not read it
+    /// again).
     update_order: &'static str,
     /// The reservation row locked (with whether it expired), the units moved from reserved
     /// to sold, the ledger, the new state.
@@ -164,6 +167,9 @@ struct CheckoutSql {
     sell: &'static str,
     sold_ledger: &'static str,
     set_state: &'static str,
+    /// PostgreSQL: the new state, the ledger and the stock from reserved to sold in one
+    /// statement.
+    sell_logged: Option<&'static str>,
 }
 
 const PG_CHECKOUT: CheckoutSql = CheckoutSql {
@@ -171,6 +177,10 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
     cart_update: "UPDATE carts SET version = $1, data = $2, updated_at = $3 WHERE id = $4 AND version = $5",
     order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, 'order', $2, $3, $4)",
+    order_logged: Some((
+        "WITH changed AS (INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id) INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) SELECT $8, 'order', id, $9, $10 FROM changed",
+        "WITH changed AS (UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5 RETURNING id) INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) SELECT $6, 'order', id, $7, $8 FROM changed",
+    )),
     take: PG_TAKE,
     take_logged: Some(PG_TAKE_LOGGED),
     buckets: PG_BUCKETS,
@@ -178,12 +188,14 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
     row: PG_ROW,
     returning: true,
     read: PG_READ,
-    lock_order: "SELECT data FROM orders WHERE id = $1 FOR UPDATE",
     update_order: "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
     lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE",
     sell: "UPDATE stock SET reserved = reserved - $1, sold = sold + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, 'committed', $2, $3, $4)",
     set_state: "UPDATE reservations SET state = $1 WHERE order_id = $2",
+    sell_logged: Some(
+        "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1), logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($2, 'committed', $3, $1, $4)) UPDATE stock SET reserved = reserved - $3, sold = sold + $3 WHERE sku = $2 AND bucket = 0 AND reserved >= $3",
+    ),
 };
 
 const MY_CHECKOUT: CheckoutSql = CheckoutSql {
@@ -191,6 +203,7 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     cart_update: MY_CART_UPDATE,
     order: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
+    order_logged: None,
     take: MY_TAKE,
     take_logged: None,
     buckets: MY_BUCKETS,
@@ -198,12 +211,12 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     row: MY_ROW,
     returning: false,
     read: MY_READ,
-    lock_order: "SELECT data FROM orders WHERE id = ? FOR UPDATE",
     update_order: "UPDATE orders SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
     lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
     sell: "UPDATE stock SET reserved = reserved - ?, sold = sold + ? WHERE sku = ? AND bucket = ? AND reserved >= ?",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
     set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
+    sell_logged: None,
 };
 
 const MY_CART_UPDATE: &str =
@@ -215,6 +228,7 @@ const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
     cart_update: MY_CART_UPDATE,
     order: "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
+    order_logged: None,
     take: MY_TAKE,
     take_logged: None,
     buckets: MY_BUCKETS,
@@ -222,12 +236,12 @@ const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
     row: LITE_ROW,
     returning: true,
     read: MY_READ,
-    lock_order: "SELECT data FROM orders WHERE id = ?",
     update_order: "UPDATE orders SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
     lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ?",
     sell: "UPDATE stock SET reserved = reserved - ?, sold = sold + ? WHERE sku = ? AND bucket = ? AND reserved >= ?",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
     set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
+    sell_logged: None,
 };
 
 /// The documents of one checkout of one unit, shaped as the SDK encodes them.
@@ -414,9 +428,9 @@ macro_rules! raw_checkout {
                 c.cart
             )));
         }
-        // TX1 "place": the cart's claim, the order and its event, the reservation row, then
-        // the stock row (held from there to the commit) and the ledger (on PostgreSQL in the
-        // same statement).
+        // TX1 "place": the cart's claim, the order and its event (on PostgreSQL one
+        // statement), the reservation row, then the stock row (held from there to the commit)
+        // and the ledger (on PostgreSQL in the same statement).
         // Each transaction runs again on a deadlock or serialization failure, as the SDK's do.
         let mut tries = 0;
         let placed: bool = loop {
@@ -428,30 +442,40 @@ macro_rules! raw_checkout {
                         c.cart
                     )));
                 }
-                let inserted = sqlx::query(sql.order)
+                let insert = sqlx::query(sql.order_logged.map_or(sql.order, |(insert, _)| insert))
                     .bind(&c.order)
                     .bind(&c.customer)
                     .bind(&c.scoped_key)
                     .bind("pending")
                     .bind(1i64)
                     .bind(c.created_at)
-                    .bind(&c.pending)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    .bind(&c.pending);
+                let inserted = if sql.order_logged.is_some() {
+                    insert
+                        .bind(&c.placed.0)
+                        .bind("order_placed")
+                        .bind(&c.placed.1)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                } else {
+                    insert.execute(&mut *tx).await?.rows_affected()
+                };
                 if inserted != 1 {
                     return Err(sqlx::Error::Protocol(format!(
                         "order {} not inserted",
                         c.order
                     )));
                 }
-                sqlx::query(sql.outbox)
-                    .bind(&c.placed.0)
-                    .bind(&c.order)
-                    .bind("order_placed")
-                    .bind(&c.placed.1)
-                    .execute(&mut *tx)
-                    .await?;
+                if sql.order_logged.is_none() {
+                    sqlx::query(sql.outbox)
+                        .bind(&c.placed.0)
+                        .bind(&c.order)
+                        .bind("order_placed")
+                        .bind(&c.placed.1)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let id = uuid::Uuid::now_v7().to_string();
                 let _: Row = if sql.returning {
                     sqlx::query_as(sql.row)
@@ -514,39 +538,49 @@ macro_rules! raw_checkout {
         }
         // The payment happens here, in memory.
         let (confirmed, event) = c.confirmed(sku);
-        // TX2 "sell": the order (locked, written at its version), its event and the cart, then
-        // the reservation (locked), the ledger, the new state, and the stock from reserved to
-        // sold, held from there to the commit.
+        // TX2 "sell": the order (written at the version TX1 left it), its event and the cart,
+        // then the reservation (locked), the ledger, the new state, and the stock from
+        // reserved to sold, held from there to the commit. On PostgreSQL the order and its
+        // event are one statement, and so are the ledger, the state and the stock.
         let mut tries = 0;
         loop {
             let attempt: Result<(), sqlx::Error> = async {
                 let mut tx = $begin;
-                let _: String = sqlx::query_scalar(sql.lock_order)
-                    .bind(&c.order)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let written = sqlx::query(sql.update_order)
-                    .bind("confirmed")
-                    .bind(2i64)
-                    .bind(&confirmed)
-                    .bind(&c.order)
-                    .bind(1i64)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let update = sqlx::query(
+                    sql.order_logged
+                        .map_or(sql.update_order, |(_, update)| update),
+                )
+                .bind("confirmed")
+                .bind(2i64)
+                .bind(&confirmed)
+                .bind(&c.order)
+                .bind(1i64);
+                let written = if sql.order_logged.is_some() {
+                    update
+                        .bind(&event.0)
+                        .bind("order_confirmed")
+                        .bind(&event.1)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                } else {
+                    update.execute(&mut *tx).await?.rows_affected()
+                };
                 if written != 1 {
                     return Err(sqlx::Error::Protocol(format!(
                         "order {} not updated",
                         c.order
                     )));
                 }
-                sqlx::query(sql.outbox)
-                    .bind(&event.0)
-                    .bind(&c.order)
-                    .bind("order_confirmed")
-                    .bind(&event.1)
-                    .execute(&mut *tx)
-                    .await?;
+                if sql.order_logged.is_none() {
+                    sqlx::query(sql.outbox)
+                        .bind(&event.0)
+                        .bind(&c.order)
+                        .bind("order_confirmed")
+                        .bind(&event.1)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 if !cart_write!(sql, c, 3, &mut *tx) {
                     return Err(sqlx::Error::Protocol(format!(
                         "cart {} not cleared",
@@ -557,19 +591,31 @@ macro_rules! raw_checkout {
                     .bind(&c.order)
                     .fetch_one(&mut *tx)
                     .await?;
-                sqlx::query(sql.sold_ledger)
-                    .bind(sku)
-                    .bind(1i64)
-                    .bind(&c.order)
-                    .bind(chrono::Utc::now().timestamp_millis())
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(sql.set_state)
-                    .bind("committed")
-                    .bind(&c.order)
-                    .execute(&mut *tx)
-                    .await?;
-                let sold = one_unit!(sql.sell, sku, tx);
+                let sold = match sql.sell_logged {
+                    Some(sell_logged) => sqlx::query(sell_logged)
+                        .bind(&c.order)
+                        .bind(sku)
+                        .bind(1i64)
+                        .bind(chrono::Utc::now().timestamp_millis())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                    None => {
+                        sqlx::query(sql.sold_ledger)
+                            .bind(sku)
+                            .bind(1i64)
+                            .bind(&c.order)
+                            .bind(chrono::Utc::now().timestamp_millis())
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(sql.set_state)
+                            .bind("committed")
+                            .bind(&c.order)
+                            .execute(&mut *tx)
+                            .await?;
+                        one_unit!(sql.sell, sku, tx)
+                    }
+                };
                 if sold != 1 {
                     return Err(sqlx::Error::Protocol(format!(
                         "the reserved unit of order {} is gone",

@@ -1171,10 +1171,7 @@ impl Storefront {
             self.unit_claims_carts && c.checkout.as_ref().is_some_and(|k| k.order == order.id)
         });
         let sold = match &self.unit {
-            Some(unit) => {
-                unit.sell(order.id, order.version, patch, vec![event], in_unit)
-                    .await
-            }
+            Some(unit) => unit.sell(&order, patch, vec![event], in_unit).await,
             None => match self.inventory.commit(order.id).await {
                 Ok(_) => self
                     .orders

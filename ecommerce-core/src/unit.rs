@@ -27,7 +27,6 @@ use async_trait::async_trait;
 use crate::cart::Cart;
 use crate::error::{CartError, ErrorKind, InventoryError, OrderError};
 use crate::events::DomainEvent;
-use crate::id::OrderId;
 use crate::inventory::ReservationLine;
 use crate::order::{Created, Order, OrderPatch};
 use crate::promotion::{PromotionError, PromotionUse};
@@ -116,8 +115,11 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
         uses: &[PromotionUse],
     ) -> Result<Created, UnitError>;
 
-    /// In one transaction: applies `patch` to the order at `expected_version` with its
-    /// events, as [`OrderStore::update`](crate::order::OrderStore::update), and sells the
+    /// In one transaction: applies `patch` to `order`, the order as the caller last read it,
+    /// with its events, as [`OrderStore::update`](crate::order::OrderStore::update) does at
+    /// `order.version` (a stored order at another version is a
+    /// [`OrderError::VersionConflict`]; at that version it is the caller's order, which the
+    /// unit need not read again), and sells the
     /// order's held stock, as [`InventoryStore::commit`](crate::inventory::InventoryStore::commit)
     /// (stock already sold stays sold). With `cart` (only when [`UnitOfWork::claims_carts`]),
     /// the order's cart as stored with its claim, also takes the ordered units out of it
@@ -134,8 +136,7 @@ pub trait UnitOfWork: Debug + Send + Sync + 'static {
     /// Nothing changes on error.
     async fn sell(
         &self,
-        order: OrderId,
-        expected_version: u64,
+        order: &Order,
         patch: OrderPatch,
         events: Vec<DomainEvent>,
         cart: Option<&Cart>,
@@ -239,8 +240,7 @@ mod tests {
         }
         async fn sell(
             &self,
-            _: OrderId,
-            _: u64,
+            _: &Order,
             _: OrderPatch,
             _: Vec<DomainEvent>,
             _: Option<&Cart>,

@@ -20,14 +20,17 @@
 //! two kinds of lock never wait for each other in a cycle, and the stock statements come last:
 //! a hot SKU's row is held only from its statement to the commit. The ledger entries of a
 //! reservation come after (or, on PostgreSQL, in the same statement as) its takes, those of a
-//! release or a return before its moves: entries are numbered as they are written, and
-//! replayed in that order a take must come after the release it waited for.
+//! release or a return before its moves (or in the same statement): entries are numbered as
+//! they are written, and replayed in that order a take must come after the release it waited
+//! for, which it does, as it is numbered only once it holds the row the release committed.
 //! A released reservation takes its stock again under the row's lock. Commit, release and
 //! return lock the reservation row, append to the ledger, move the units in the buckets it
 //! recorded and change its state, so each happens once (the ledger comes before the stock: a
-//! hot SKU's row, the lock its buyers queue on, is held from its statement to the commit). Every movement appends to `stock_ledger` in the same
-//! transaction; deadlocks and serialization failures are retried; the `CHECK (on_hand >= 0)`
-//! constraints stand behind all of it. Expiry compares with the database's clock.
+//! hot SKU's row, the lock its buyers queue on, is held from its statement to the commit; on
+//! PostgreSQL the ledger, the state and the first bucket's move are one statement). Every
+//! movement appends to `stock_ledger` in the same transaction; deadlocks and serialization
+//! failures are retried; the `CHECK (on_hand >= 0)` constraints stand behind all of it.
+//! Expiry compares with the database's clock.
 //!
 //! # Hot SKUs
 //!
@@ -774,25 +777,58 @@ impl SqlInventory {
         // buyers queue on, held from its statement to the commit. The reservation row is
         // locked before any stock row here as everywhere (a new reservation inserts its row
         // before it takes), so no transaction holds a stock row while it waits for this row.
-        for line in &current.lines {
-            self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
+        let misplaced = || {
+            Ok(Err(InventoryError::Store(StoreError::Corrupt {
+                message: format!("stock of order {order} is not where its reservation says"),
+            })))
+        };
+        let rest = match takes.split_first() {
+            // PostgreSQL: the ledger, the new state and the first take in one statement.
+            Some((first, rest)) if self.db.dialect() == Dialect::Postgres => {
+                let lines: Vec<serde_json::Value> = current
+                    .lines
+                    .iter()
+                    .map(|l| serde_json::json!({"sku": l.sku.as_str(), "quantity": l.quantity}))
+                    .collect();
+                let n = i64::from(first.quantity);
+                let moved = sqlx::query(transition_sql(kind))
+                    .bind(to.as_str())
+                    .bind(order.to_string())
+                    .bind(kind.as_str())
+                    .bind(Utc::now().timestamp_millis())
+                    .bind(serde_json::Value::Array(lines).to_string())
+                    .bind(n)
+                    .bind(first.sku.as_str())
+                    .bind(first.bucket)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if moved != 1 {
+                    return misplaced();
+                }
+                rest
+            }
+            _ => {
+                for line in &current.lines {
+                    self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
+                        .await?;
+                }
+                sqlx::query(self.db.sql(sql!(
+                    "UPDATE reservations SET state = $1 WHERE order_id = $2"
+                )))
+                .bind(to.as_str())
+                .bind(order.to_string())
+                .execute(&mut **tx)
                 .await?;
-        }
-        sqlx::query(self.db.sql(sql!(
-            "UPDATE reservations SET state = $1 WHERE order_id = $2"
-        )))
-        .bind(to.as_str())
-        .bind(order.to_string())
-        .execute(&mut **tx)
-        .await?;
-        for take in &takes {
+                &takes[..]
+            }
+        };
+        for take in rest {
             if !self
                 .move_in_bucket(tx, kind, &take.sku, take.bucket, take.quantity)
                 .await?
             {
-                return Ok(Err(InventoryError::Store(StoreError::Corrupt {
-                    message: format!("stock of order {order} is not where its reservation says"),
-                })));
+                return misplaced();
             }
         }
         Ok(Ok(Some(Reservation {
@@ -831,6 +867,33 @@ fn movement_sql(kind: MovementKind) -> Sql {
         MovementKind::Returned => sql!(
             "UPDATE stock SET sold = sold - $1, on_hand = on_hand + $2 WHERE sku = $3 AND bucket = $4 AND sold >= $5"
         ),
+    }
+}
+
+/// PostgreSQL: a reservation's transition in one statement: its new state (`$1`, of order
+/// `$2`), the ledger entries of its lines (kind `$3`, time `$4`, the lines `$5` as a JSON
+/// array of `{"sku", "quantity"}`, in order) and one take's units moved as [`movement_sql`]
+/// moves them (`$6` units of SKU `$7` in bucket `$8`): one row updated when they were there.
+fn transition_sql(kind: MovementKind) -> &'static str {
+    macro_rules! logged {
+        ($from:literal, $to:literal) => {
+            concat!(
+                "WITH state AS (UPDATE reservations SET state = $1 WHERE order_id = $2), ",
+                "logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) ",
+                "SELECT l ->> 'sku', $3, CAST(l ->> 'quantity' AS BIGINT), $2, $4 ",
+                "FROM json_array_elements(CAST($5 AS json)) WITH ORDINALITY AS lines (l, n) ORDER BY n) ",
+                "UPDATE stock SET ", $from, " = ", $from, " - $6, ", $to, " = ", $to,
+                " + $6 WHERE sku = $7 AND bucket = $8 AND ", $from, " >= $6"
+            )
+        };
+    }
+    match kind {
+        MovementKind::Received | MovementKind::Reserved => {
+            unreachable!("receipts are upserts and takes are not transitions")
+        }
+        MovementKind::Released => logged!("reserved", "on_hand"),
+        MovementKind::Committed => logged!("reserved", "sold"),
+        MovementKind::Returned => logged!("sold", "on_hand"),
     }
 }
 

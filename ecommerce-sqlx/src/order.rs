@@ -11,9 +11,9 @@ use ecommerce_core::id::{CustomerId, EventId, IdempotencyKey, OrderId};
 use ecommerce_core::order::{
     Created, HistoryCursor, MAX_HISTORY_PAGE, Order, OrderPatch, OrderStatus, OrderStore,
 };
-use sqlx::{Any, AssertSqlSafe, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use crate::db::{Db, decode, encode, store_error};
+use crate::db::{Db, Dialect, decode, encode, store_error};
 use crate::statement::sql;
 
 /// Orders and their outbox in a SQL database.
@@ -52,7 +52,7 @@ impl SqlOrderStore {
     /// Inserts a new order and its events in the caller's transaction, which it neither
     /// commits nor rolls back; `data` is the order encoded. `false` when the id or the
     /// customer's idempotency key is taken: nothing was written, roll back and see
-    /// [`SqlOrderStore::existing`].
+    /// [`SqlOrderStore::existing`]. On PostgreSQL the order and its events are one statement.
     pub(crate) async fn insert_in(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -60,21 +60,27 @@ impl SqlOrderStore {
         data: &str,
         events: &[DomainEvent],
     ) -> Result<bool, sqlx::Error> {
-        let inserted = sqlx::query(self.db.sql(sql!(
-            "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            mysql: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )))
+        let logged = self.db.dialect() == Dialect::Postgres;
+        let statement = if logged {
+            INSERT_LOGGED
+        } else {
+            self.db.sql(sql!(
+                "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                mysql: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ))
+        };
+        let insert = sqlx::query(statement)
             .bind(order.id.to_string())
             .bind(order.customer.to_string())
             .bind(scoped_key(order.customer, &order.idempotency_key))
             .bind(order.status.as_str())
             .bind(order.version as i64)
             .bind(micros(order.created_at))
-            .bind(data)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if inserted == 0 {
+            .bind(data);
+        if logged {
+            return changed_with_events(tx, insert, events).await;
+        }
+        if insert.execute(&mut **tx).await?.rows_affected() == 0 {
             return Ok(false);
         }
         self.append(tx, events).await?;
@@ -104,12 +110,13 @@ impl SqlOrderStore {
         patch: &OrderPatch,
         events: &[DomainEvent],
     ) -> Result<Update, sqlx::Error> {
-        let db = &self.db;
-        let row: Option<(String,)> =
-            sqlx::query_as(db.sql(sql!("SELECT data FROM orders WHERE id = $1 FOR UPDATE")))
-                .bind(id.to_string())
-                .fetch_optional(&mut **tx)
-                .await?;
+        let row: Option<(String,)> = sqlx::query_as(
+            self.db
+                .sql(sql!("SELECT data FROM orders WHERE id = $1 FOR UPDATE")),
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
         let Some((json,)) = row else {
             return Ok(Update::Refused(OrderError::NotFound(id)));
         };
@@ -117,31 +124,115 @@ impl SqlOrderStore {
             Ok(o) => o,
             Err(e) => return Ok(Update::Refused(e.into())),
         };
+        self.patch_in(tx, &current, expected_version, patch, events)
+            .await
+    }
+
+    /// Applies `patch` to `current`, the order as stored at `expected_version`, and writes
+    /// the result with its events (on PostgreSQL in one statement) in the caller's
+    /// transaction, which it neither commits nor rolls back. The row is written only at that
+    /// version, so `current` need not have been read in this transaction: at the version it
+    /// names, it is the stored order. On [`Update::Refused`] nothing was written: roll back.
+    pub(crate) async fn patch_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        current: &Order,
+        expected_version: u64,
+        patch: &OrderPatch,
+        events: &[DomainEvent],
+    ) -> Result<Update, sqlx::Error> {
         let next = match current.apply(expected_version, patch, Utc::now()) {
             Ok(next) => next,
             Err(e) => return Ok(Update::Refused(e)),
         };
-        let written = sqlx::query(db.sql(sql!(
-            "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5"
-        )))
-        .bind(next.status.as_str())
-        .bind(next.version as i64)
-        .bind(encode(&next))
-        .bind(id.to_string())
-        .bind(expected_version as i64)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if written != 1 {
-            return Ok(Update::Refused(OrderError::VersionConflict {
-                order: id,
-                expected: expected_version,
-                actual: current.version,
+        let logged = self.db.dialect() == Dialect::Postgres;
+        let statement = if logged {
+            UPDATE_LOGGED
+        } else {
+            self.db.sql(sql!(
+                "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5"
+            ))
+        };
+        let update = sqlx::query(statement)
+            .bind(next.status.as_str())
+            .bind(next.version as i64)
+            .bind(encode(&next))
+            .bind(current.id.to_string())
+            .bind(expected_version as i64);
+        let written = if logged {
+            changed_with_events(tx, update, events).await?
+        } else {
+            update.execute(&mut **tx).await?.rows_affected() == 1
+        };
+        if !written {
+            // Changed or removed since `current` was read: say which, after nothing.
+            let stored: Option<(i64,)> = sqlx::query_as(
+                self.db
+                    .sql(sql!("SELECT version FROM orders WHERE id = $1")),
+            )
+            .bind(current.id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+            return Ok(Update::Refused(match stored {
+                Some((actual,)) => OrderError::VersionConflict {
+                    order: current.id,
+                    expected: expected_version,
+                    actual: u64::try_from(actual).unwrap_or_default(),
+                },
+                None => OrderError::NotFound(current.id),
             }));
         }
-        self.append(tx, events).await?;
+        if !logged {
+            self.append(tx, events).await?;
+        }
         Ok(Update::Done(Box::new(next)))
     }
+}
+
+/// PostgreSQL: [`SqlOrderStore::insert_in`]'s order row and, if it was inserted, its events
+/// (`$8`, see [`outbox_rows`]), in one statement; the count of orders inserted.
+const INSERT_LOGGED: &str = "WITH changed AS (INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id), \
+appended AS (INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) SELECT e ->> 'id', e ->> 'aggregatetype', e ->> 'aggregateid', e ->> 'type', e ->> 'payload' FROM changed, json_array_elements(CAST($8 AS json)) WITH ORDINALITY AS events (e, n) ORDER BY n) \
+SELECT COUNT(*) FROM changed";
+
+/// PostgreSQL: [`SqlOrderStore::patch_in`]'s update at the expected version and, if it was
+/// written, its events (`$6`, see [`outbox_rows`]), in one statement; the count of orders
+/// written.
+const UPDATE_LOGGED: &str = "WITH changed AS (UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5 RETURNING id), \
+appended AS (INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) SELECT e ->> 'id', e ->> 'aggregatetype', e ->> 'aggregateid', e ->> 'type', e ->> 'payload' FROM changed, json_array_elements(CAST($6 AS json)) WITH ORDINALITY AS events (e, n) ORDER BY n) \
+SELECT COUNT(*) FROM changed";
+
+/// Runs [`INSERT_LOGGED`] or [`UPDATE_LOGGED`] with `events` as their last parameter:
+/// whether the order row changed (its events were appended only then).
+async fn changed_with_events<'q>(
+    tx: &mut Transaction<'static, Any>,
+    change: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    events: &[DomainEvent],
+) -> Result<bool, sqlx::Error> {
+    let row = change
+        .bind(outbox_rows(events))
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get::<i64, _>(0)? == 1)
+}
+
+/// Events as the outbox rows they become, a JSON array of objects with the outbox's columns
+/// (the payload as a string), in order.
+fn outbox_rows(events: &[DomainEvent]) -> String {
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|event| {
+            let envelope = EventEnvelope::new(event.clone());
+            serde_json::json!({
+                "id": envelope.id.to_string(),
+                "aggregatetype": event.aggregate_type(),
+                "aggregateid": event.aggregate_id(),
+                "type": event.event_type(),
+                "payload": envelope.to_json(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
 /// The stored form of an idempotency key: keys are scoped per customer, and the unique

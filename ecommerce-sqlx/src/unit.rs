@@ -6,7 +6,8 @@
 //! 1. with [`SqlUnitOfWork::with_carts`], the cart with the order's claim (`UPDATE ... WHERE
 //!    version = ?`; a cart changed since it was read rolls back);
 //! 2. the order row (`INSERT`, nothing if its id or idempotency key is taken: the transaction
-//!    rolls back and the order of the key comes back) and its events (`INSERT INTO outbox`);
+//!    rolls back and the order of the key comes back) and its events (`INSERT INTO outbox`;
+//!    on PostgreSQL one statement with the order);
 //! 3. the order's promotion uses, reserved with conditional increments of every limit they
 //!    are under, as [`PromotionStore::reserve`] does (see [`crate::SqlPromotionStore`]); a
 //!    limit reached rolls everything back and the call fails with
@@ -17,9 +18,10 @@
 //!
 //! [`UnitOfWork::sell`] runs, in one transaction:
 //!
-//! 1. the order row locked (`SELECT ... FOR UPDATE`), the patch applied at the expected
-//!    version (`UPDATE ... WHERE version = ?`) and its events (`INSERT INTO outbox`); a
-//!    refusal rolls back;
+//! 1. the patch applied to the order as the checkout last read it, written only at that
+//!    order's version (`UPDATE ... WHERE version = ?`: a stored order at another version is
+//!    a conflict, so the order need not be read again), and its events (`INSERT INTO
+//!    outbox`; on PostgreSQL one statement with the update); a refusal rolls back;
 //! 2. with [`SqlUnitOfWork::with_carts`] and the cart as the claim stored it, the cart
 //!    without the ordered units (`UPDATE ... WHERE version = ?`; a cart changed since is left
 //!    as it is, for the checkout to clear after the commit);
@@ -51,7 +53,7 @@ use async_trait::async_trait;
 use ecommerce_core::cart::Cart;
 use ecommerce_core::error::{CartError, InventoryError, OrderError, StoreError, ValidationError};
 use ecommerce_core::events::DomainEvent;
-use ecommerce_core::id::{OrderId, Sku};
+use ecommerce_core::id::Sku;
 use ecommerce_core::inventory::{ReservationLine, ReservationOp};
 use ecommerce_core::order::{Created, Order, OrderPatch};
 use ecommerce_core::promotion::{PromotionError, PromotionUse};
@@ -68,12 +70,12 @@ use crate::promotion::SqlPromotionStore;
 ///
 /// [`place`](UnitOfWork::place) inserts the order and its events, reserves its promotion
 /// uses (see [`crate::SqlPromotionStore`]), then takes the stock and inserts the reservation
-/// row; [`sell`](UnitOfWork::sell) locks and updates the order at the
-/// expected version and appends its events, commits its promotion uses, then moves the
-/// reserved units to sold and marks the reservation committed. The stock statements come
-/// last, just before the commit, so a hot SKU's stock row, the lock its buyers queue on, is
-/// held only from the stock statement to the commit. Any refusal or failure rolls the whole transaction back; deadlocks and
-/// serialization failures run it again.
+/// row; [`sell`](UnitOfWork::sell) updates the order at the version the checkout read and
+/// appends its events, commits its promotion uses, then moves the reserved units to sold and
+/// marks the reservation committed. The stock statements come last, just before the commit,
+/// so a hot SKU's stock row, the lock its buyers queue on, is held only from the stock
+/// statement to the commit. Any refusal or failure rolls the whole transaction back;
+/// deadlocks and serialization failures run it again.
 #[derive(Debug, Clone)]
 pub struct SqlUnitOfWork {
     orders: SqlOrderStore,
@@ -234,16 +236,16 @@ impl UnitOfWork for SqlUnitOfWork {
         }
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.inventory.db().backend(), order = %order))]
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.inventory.db().backend(), order = %current.id))]
     async fn sell(
         &self,
-        order: OrderId,
-        expected_version: u64,
+        current: &Order,
         patch: OrderPatch,
         events: Vec<DomainEvent>,
         cart: Option<&Cart>,
     ) -> Result<Sold, UnitError> {
         let db = self.inventory.db();
+        let order = current.id;
         // The cart without the ordered units, written at the version it was stored with the
         // claim.
         let cleared = match (cart, &self.carts) {
@@ -258,7 +260,7 @@ impl UnitOfWork for SqlUnitOfWork {
             // The order first: the stock rows are locked only for the last statements.
             let written = match self
                 .orders
-                .update_in(&mut tx, order, expected_version, patch, events)
+                .patch_in(&mut tx, current, current.version, patch, events)
                 .await?
             {
                 Update::Done(written) => written,

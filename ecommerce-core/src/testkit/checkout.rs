@@ -920,13 +920,7 @@ pub async fn a_sale_clears_its_claimed_cart_in_its_transaction(backend: Backend)
 
     let (order, stored) = place(2, "uow-1").await;
     let sold = unit
-        .sell(
-            order.id,
-            order.version,
-            confirm(),
-            Vec::new(),
-            Some(&stored),
-        )
+        .sell(&order, confirm(), Vec::new(), Some(&stored))
         .await
         .expect("sold");
     assert_eq!(sold.order.status, OrderStatus::Confirmed);
@@ -944,13 +938,7 @@ pub async fn a_sale_clears_its_claimed_cart_in_its_transaction(backend: Backend)
         .await
         .expect("add");
     let sold = unit
-        .sell(
-            order.id,
-            order.version,
-            confirm(),
-            Vec::new(),
-            Some(&stored),
-        )
+        .sell(&order, confirm(), Vec::new(), Some(&stored))
         .await
         .expect("sold");
     assert_eq!(sold.order.status, OrderStatus::Confirmed);

@@ -682,15 +682,12 @@ impl crate::unit::UnitOfWork for CommitsNothing {
     }
     async fn sell(
         &self,
-        order: crate::id::OrderId,
-        expected_version: u64,
+        order: &crate::order::Order,
         patch: crate::order::OrderPatch,
         events: Vec<crate::events::DomainEvent>,
         cart: Option<&crate::cart::Cart>,
     ) -> Result<crate::unit::Sold, crate::unit::UnitError> {
-        self.unit
-            .sell(order, expected_version, patch, events, cart)
-            .await
+        self.unit.sell(order, patch, events, cart).await
     }
 }
 

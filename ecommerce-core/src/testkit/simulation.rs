@@ -234,14 +234,13 @@ impl UnitOfWork for FaultyUnit {
     }
     async fn sell(
         &self,
-        order: OrderId,
-        expected_version: u64,
+        order: &Order,
         patch: OrderPatch,
         events: Vec<DomainEvent>,
         cart: Option<&Cart>,
     ) -> Result<Sold, UnitError> {
         let carts_too = cart.is_some();
-        let call = self.0.sell(order, expected_version, patch, events, cart);
+        let call = self.0.sell(order, patch, events, cart);
         let call = inject(&self.1, Kind::Inventory, call);
         if carts_too {
             let call = inject(&self.1, Kind::Orders, call);

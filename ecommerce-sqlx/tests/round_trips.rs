@@ -1,0 +1,230 @@
+//! The statements a whole checkout sends to each database, in order: the round trips the
+//! unit of work promises (see `ecommerce_sqlx::SqlUnitOfWork`). A statement more, or one
+//! that moved into another transaction, fails here with both lists printed.
+//!
+//! The statements are read from sqlx's own log (target `sqlx::query`, level `DEBUG`), one
+//! event per statement sent, `COMMIT` included; `BEGIN` is not logged.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::{Factory, Server};
+use ecommerce_core::catalog::{Product, Variant};
+use ecommerce_core::checkout::CheckoutRequest;
+use ecommerce_core::id::{CategoryId, CustomerId, IdempotencyKey, ProductId, Sku};
+use ecommerce_core::money::{Currency, Money};
+use ecommerce_core::order::OrderStatus;
+use ecommerce_core::payment::PaymentMethod;
+use ecommerce_core::storefront::{Storefront, StorefrontConfig};
+use ecommerce_core::testkit::{Backend, BackendFactory};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// Every statement sqlx logged since the last [`sent`].
+static STATEMENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Records the summary of each statement sqlx logs.
+struct Recorder;
+
+impl<S: Subscriber> Layer<S> for Recorder {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let meta = event.metadata();
+        // Slow statements are logged again at WARN: count each statement once.
+        if meta.target() != "sqlx::query" || *meta.level() != Level::DEBUG {
+            return;
+        }
+        let mut summary = Summary::default();
+        event.record(&mut summary);
+        if let Some(statement) = summary.text() {
+            STATEMENTS.lock().expect("not poisoned").push(statement);
+        }
+    }
+}
+
+/// A logged statement: sqlx gives its whole text in `db.statement` when `summary` shortens
+/// it.
+#[derive(Default)]
+struct Summary {
+    summary: Option<String>,
+    statement: Option<String>,
+}
+
+impl Summary {
+    fn text(self) -> Option<String> {
+        let text = self.statement.filter(|s| !s.is_empty()).or(self.summary)?;
+        Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+impl Visit for Summary {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = Some(value.to_owned()),
+            "db.statement" => self.statement = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, format!("{value:?}").trim_matches('"'));
+    }
+}
+
+/// The statements logged since the last call, without a new connection's settings.
+fn sent() -> Vec<String> {
+    std::mem::take(&mut *STATEMENTS.lock().expect("not poisoned"))
+        .into_iter()
+        .filter(|s| !s.starts_with("SET "))
+        .collect()
+}
+
+fn sku() -> Sku {
+    Sku::new("RT-1").expect("valid sku")
+}
+
+/// A shop on a fresh database of `server` (removed with the backend) with one product in
+/// stock, after a guest's confirmed checkout of it (the pool's connection opened).
+async fn shop_on(server: Server) -> Option<(Storefront, Backend)> {
+    let factory = match server {
+        Server::Postgres => Factory::postgres(),
+        Server::MySql => Factory::mysql(),
+        Server::Sqlite => Factory::sqlite(),
+    };
+    let backend = factory.backend().await?;
+    let (shop, _gateway) = backend.storefront(StorefrontConfig::default());
+    let category = CategoryId::new("gear").expect("valid slug");
+    let product = Product::new(ProductId::new(), "Lamp", category)
+        .with_variants([Variant::new(sku(), Money::from_minor(2_500, Currency::USD))]);
+    shop.upsert_product(product).await.expect("product");
+    shop.receive_stock(&sku(), 10).await.expect("stock");
+    checkout(&shop, "warm-up").await;
+    Some((shop, backend))
+}
+
+/// A guest's whole checkout of one unit (the cart made with its item, then paid) and the
+/// statements the payment sent.
+async fn checkout(shop: &Storefront, key: &str) -> Vec<String> {
+    let cart = shop.create_guest_cart_with(&sku(), 1).await.expect("cart");
+    let request = CheckoutRequest::new(
+        cart.id,
+        CustomerId::new(),
+        PaymentMethod::new("tok_approve").expect("token"),
+        IdempotencyKey::new(key).expect("key"),
+    );
+    sent();
+    let order = shop
+        .place_order(request)
+        .await
+        .expect("checkout")
+        .into_order();
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    sent()
+}
+
+/// Compares statement by statement: each sent one must start with its expected beginning.
+fn assert_statements(server: Server, sent: &[String], expected: &[&str]) {
+    let matches =
+        sent.len() == expected.len() && sent.iter().zip(expected).all(|(s, e)| s.starts_with(e));
+    assert!(
+        matches,
+        "{server:?}: a checkout sent {} statements, {} expected\nsent:\n  {}\nexpected:\n  {}",
+        sent.len(),
+        expected.len(),
+        sent.iter()
+            .map(|s| s.chars().take(90).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n  "),
+        expected.join("\n  ")
+    );
+}
+
+/// What every dialect reads before the first transaction: the cart, the prices, the stock
+/// hint (a sold-out cart stops here) and the automatic promotions.
+const READS: [&str; 4] = [
+    "SELECT data, guest, updated_at",
+    "SELECT v.sku, p.data",
+    "SELECT CAST(SUM(on_hand)",
+    "SELECT data FROM promotions",
+];
+
+/// One test for the three servers: the subscriber is global (SQLite runs its statements on
+/// a thread of its own), and set once per test binary.
+#[tokio::test]
+async fn a_checkout_sends_the_statements_of_its_two_transactions() {
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Recorder))
+        .expect("the only subscriber of this test binary");
+
+    // PostgreSQL: the order with its events, and the stock with its ledger and the
+    // reservation's state, are one statement each.
+    if let Some((shop, _backend)) = shop_on(Server::Postgres).await {
+        let sent = checkout(&shop, "counted").await;
+        let expected = [
+            // The claim, the order, the hold.
+            "UPDATE carts SET version",
+            "WITH changed AS (INSERT INTO orders",
+            "INSERT INTO reservations",
+            "WITH taken AS (UPDATE stock",
+            "COMMIT",
+            // The sale: the order at the version the checkout read, the cart, the stock.
+            "WITH changed AS (UPDATE orders",
+            "UPDATE carts SET version",
+            "SELECT id, state, line_items",
+            "WITH state AS (UPDATE reservations",
+            "COMMIT",
+        ];
+        assert_statements(Server::Postgres, &sent, &[&READS[..], &expected].concat());
+    }
+
+    // MySQL and MariaDB: no statement carries another's writes; the order is not read again.
+    if let Some((shop, _backend)) = shop_on(Server::MySql).await {
+        let sent = checkout(&shop, "counted").await;
+        let mut reads = READS;
+        reads[2] = "SELECT CAST(SUM(on_hand) AS SIGNED)";
+        let expected = [
+            "BEGIN",
+            "UPDATE carts SET version",
+            "INSERT IGNORE INTO orders",
+            "INSERT INTO outbox",
+            "INSERT IGNORE INTO reservations",
+            "SELECT id, state, line_items",
+            "UPDATE stock SET on_hand",
+            "INSERT INTO stock_ledger",
+            "COMMIT",
+            "BEGIN",
+            "UPDATE orders SET status",
+            "INSERT INTO outbox",
+            "UPDATE carts SET version",
+            "SELECT id, state, line_items",
+            "INSERT INTO stock_ledger",
+            "UPDATE reservations SET state",
+            "UPDATE stock SET reserved",
+            "COMMIT",
+        ];
+        assert_statements(Server::MySql, &sent, &[&reads[..], &expected].concat());
+    }
+
+    // SQLite: the same statements in process (its BEGIN and COMMIT are not logged).
+    if let Some((shop, _backend)) = shop_on(Server::Sqlite).await {
+        let sent = checkout(&shop, "counted").await;
+        let mut reads = READS;
+        reads[2] = "SELECT SUM(on_hand)";
+        let expected = [
+            "UPDATE carts SET version",
+            "INSERT INTO orders",
+            "INSERT INTO outbox",
+            "INSERT INTO reservations",
+            "UPDATE stock SET on_hand",
+            "INSERT INTO stock_ledger",
+            "UPDATE orders SET status",
+            "INSERT INTO outbox",
+            "UPDATE carts SET version",
+            "SELECT id, state, line_items",
+            "INSERT INTO stock_ledger",
+            "UPDATE reservations SET state",
+            "UPDATE stock SET reserved",
+        ];
+        assert_statements(Server::Sqlite, &sent, &[&reads[..], &expected].concat());
+    }
+}

@@ -20,10 +20,10 @@ pub(crate) enum Raw {
     Sqlite(sqlx::SqlitePool),
 }
 
-const PG_TAKE: &str = "UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $2 WHERE sku = $3 AND bucket = $4 AND on_hand >= $5";
+const PG_TAKE: &str = "UPDATE stock SET on_hand = on_hand - $1, taken = taken + $2 WHERE sku = $3 AND bucket = $4 AND on_hand >= $5";
 const PG_LEDGER: &str = "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, 'reserved', $2, $3, $4)";
 const PG_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at";
-const MY_TAKE: &str = "UPDATE stock SET on_hand = on_hand - ?, reserved = reserved + ? WHERE sku = ? AND bucket = ? AND on_hand >= ?";
+const MY_TAKE: &str = "UPDATE stock SET on_hand = on_hand - ?, taken = taken + ? WHERE sku = ? AND bucket = ? AND on_hand >= ?";
 const MY_LEDGER: &str =
     "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'reserved', ?, ?, ?)";
 const MY_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)";
@@ -40,7 +40,7 @@ pub(crate) type Row = (String, String, String, String, i64);
 /// Moves one unit of bucket 0 of `sku` with a stock statement (`take` or `sell`: both bind
 /// the quantity twice, the SKU, the bucket and the quantity again); the rows it changed.
 /// PostgreSQL: one unit of bucket 0 taken for an order and its ledger entry, one statement.
-const PG_TAKE_LOGGED: &str = "WITH taken AS (UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM taken";
+const PG_TAKE_LOGGED: &str = "WITH took AS (UPDATE stock SET on_hand = on_hand - $1, taken = taken + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM took";
 
 /// Runs [`PG_TAKE_LOGGED`]-shaped `$sql` for one unit of `$sku` for `$order`: rows affected.
 macro_rules! take_logged {
@@ -161,14 +161,13 @@ struct CheckoutSql {
     /// TX2 "sell": the order written at the version TX1 left it (the SDK does not read it
     /// again).
     update_order: &'static str,
-    /// The reservation row locked (with whether it expired), the units moved from reserved
-    /// to sold, the ledger, the new state.
+    /// The reservation row locked (with whether it expired), the unit sold (added to the
+    /// SKU's `stock_sold` row: the stock row is not locked again), the ledger, the new state.
     lock_row: &'static str,
     sell: &'static str,
     sold_ledger: &'static str,
     set_state: &'static str,
-    /// PostgreSQL: the new state, the ledger and the stock from reserved to sold in one
-    /// statement.
+    /// PostgreSQL: the new state, the ledger and the sale in one statement.
     sell_logged: Option<&'static str>,
 }
 
@@ -190,11 +189,11 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
     read: PG_READ,
     update_order: "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
     lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE",
-    sell: "UPDATE stock SET reserved = reserved - $1, sold = sold + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5",
+    sell: "INSERT INTO stock_sold (sku, bucket, sold) VALUES ($1, 0, $2) ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, 'committed', $2, $3, $4)",
     set_state: "UPDATE reservations SET state = $1 WHERE order_id = $2",
     sell_logged: Some(
-        "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1), logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($2, 'committed', $3, $1, $4)) UPDATE stock SET reserved = reserved - $3, sold = sold + $3 WHERE sku = $2 AND bucket = 0 AND reserved >= $3",
+        "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1), logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($2, 'committed', $3, $1, $4)) INSERT INTO stock_sold (sku, bucket, sold) VALUES ($2, 0, $3) ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold",
     ),
 };
 
@@ -213,7 +212,7 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     read: MY_READ,
     update_order: "UPDATE orders SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
     lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
-    sell: "UPDATE stock SET reserved = reserved - ?, sold = sold + ? WHERE sku = ? AND bucket = ? AND reserved >= ?",
+    sell: "INSERT INTO stock_sold (sku, bucket, sold) VALUES (?, 0, ?) ON DUPLICATE KEY UPDATE sold = sold + VALUES(sold)",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
     set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
     sell_logged: None,
@@ -238,7 +237,7 @@ const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
     read: MY_READ,
     update_order: "UPDATE orders SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
     lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ?",
-    sell: "UPDATE stock SET reserved = reserved - ?, sold = sold + ? WHERE sku = ? AND bucket = ? AND reserved >= ?",
+    sell: "INSERT INTO stock_sold (sku, bucket, sold) VALUES (?, 0, ?) ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
     set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
     sell_logged: None,
@@ -539,9 +538,9 @@ macro_rules! raw_checkout {
         // The payment happens here, in memory.
         let (confirmed, event) = c.confirmed(sku);
         // TX2 "sell": the order (written at the version TX1 left it), its event and the cart,
-        // then the reservation (locked), the ledger, the new state, and the stock from
-        // reserved to sold, held from there to the commit. On PostgreSQL the order and its
-        // event are one statement, and so are the ledger, the state and the stock.
+        // then the reservation (locked), the ledger, the new state, and the unit sold (its
+        // SKU's `stock_sold` row; the stock row is not locked again). On PostgreSQL the order
+        // and its event are one statement, and so are the ledger, the state and the sale.
         let mut tries = 0;
         loop {
             let attempt: Result<(), sqlx::Error> = async {
@@ -613,7 +612,12 @@ macro_rules! raw_checkout {
                             .bind(&c.order)
                             .execute(&mut *tx)
                             .await?;
-                        one_unit!(sql.sell, sku, tx)
+                        sqlx::query(sql.sell)
+                            .bind(sku)
+                            .bind(1i64)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
                     }
                 };
                 if sold != 1 {
@@ -637,8 +641,8 @@ macro_rules! raw_checkout {
 
 const PG_PRODUCT: &str = "SELECT data FROM products WHERE id = $1";
 const MY_PRODUCT: &str = "SELECT data FROM products WHERE id = ?";
-const PG_ON_HAND: &str = "SELECT on_hand, reserved, sold FROM stock WHERE sku = $1";
-const MY_ON_HAND: &str = "SELECT on_hand, reserved, sold FROM stock WHERE sku = ?";
+const PG_ON_HAND: &str = "SELECT s.on_hand, s.taken - COALESCE(d.sold, 0), COALESCE(d.sold, 0) FROM stock s LEFT JOIN stock_sold d ON d.sku = s.sku AND d.bucket = s.bucket WHERE s.sku = $1";
+const MY_ON_HAND: &str = "SELECT s.on_hand, s.taken - COALESCE(d.sold, 0), COALESCE(d.sold, 0) FROM stock s LEFT JOIN stock_sold d ON d.sku = s.sku AND d.bucket = s.bucket WHERE s.sku = ?";
 
 impl Raw {
     /// Reads an order's reservation.

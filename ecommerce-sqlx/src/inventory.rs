@@ -7,11 +7,14 @@
 //! each SKU, in SKU order, with
 //!
 //! ```sql
-//! UPDATE stock SET on_hand = on_hand - n, reserved = reserved + n
+//! UPDATE stock SET on_hand = on_hand - n, taken = taken + n
 //!  WHERE sku = ? AND bucket = ? AND on_hand >= n
 //! ```
 //!
-//! where zero rows affected means the bucket cannot cover it. Any short SKU rolls the whole
+//! where zero rows affected means the bucket cannot cover it (`taken` counts the units out of
+//! `on_hand`, reserved or sold: a sale adds to the bucket's row in `stock_sold` and leaves the
+//! stock row alone, so a hot SKU's buyers queue on its stock row for their takes only, and
+//! the units reserved are `taken` less `sold`). Any short SKU rolls the whole
 //! transaction back. The transaction starts by inserting the order's reservation row; its
 //! primary key makes a concurrent second reservation of the same order wait, find the row,
 //! roll back and return the first result (and one that finds the stock gone reads the row
@@ -238,13 +241,13 @@ impl SqlInventory {
     ) -> Result<(), sqlx::Error> {
         let upsert = if replace {
             sql!(
-                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = excluded.on_hand",
-                mysql: "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES (?, ?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand)",
+                "INSERT INTO stock (sku, bucket, on_hand, taken) VALUES ($1, $2, $3, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = excluded.on_hand",
+                mysql: "INSERT INTO stock (sku, bucket, on_hand, taken) VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand)",
             )
         } else {
             sql!(
-                "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES ($1, $2, $3, 0, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand",
-                mysql: "INSERT INTO stock (sku, bucket, on_hand, reserved, sold) VALUES (?, ?, ?, 0, 0) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)",
+                "INSERT INTO stock (sku, bucket, on_hand, taken) VALUES ($1, $2, $3, 0) ON CONFLICT (sku, bucket) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand",
+                mysql: "INSERT INTO stock (sku, bucket, on_hand, taken) VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)",
             )
         };
         sqlx::query(self.db.sql(upsert))
@@ -281,12 +284,15 @@ impl SqlInventory {
     ) -> Result<Option<StockLevel>, sqlx::Error> {
         let row: (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(self.db.sql(LEVEL))
             .bind(sku.as_str())
+            .bind(sku.as_str())
             .fetch_one(&mut **tx)
             .await?;
         Ok(level_of(row))
     }
 
-    /// Moves units of one bucket between columns; `false` when the source did not have them.
+    /// Moves units of one bucket: taken from or given back to `on_hand`, sold (added to the
+    /// bucket's `stock_sold` row, the stock row left alone) or returned (from `stock_sold`
+    /// back to `on_hand`, the sold row first); `false` when the source did not have them.
     async fn move_in_bucket(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -296,16 +302,39 @@ impl SqlInventory {
         n: u32,
     ) -> Result<bool, sqlx::Error> {
         let n = i64::from(n);
-        Ok(sqlx::query(self.db.sql(movement_sql(kind)))
-            .bind(n)
+        let unsold = match kind {
+            MovementKind::Committed => {
+                sqlx::query(self.db.sql(SELL))
+                    .bind(sku.as_str())
+                    .bind(bucket)
+                    .bind(n)
+                    .execute(&mut **tx)
+                    .await?;
+                return Ok(true);
+            }
+            MovementKind::Returned => sqlx::query(self.db.sql(sql!(
+                "UPDATE stock_sold SET sold = sold - $1 WHERE sku = $2 AND bucket = $3 AND sold >= $4"
+            )))
             .bind(n)
             .bind(sku.as_str())
             .bind(bucket)
             .bind(n)
             .execute(&mut **tx)
             .await?
-            .rows_affected()
-            == 1)
+            .rows_affected(),
+            _ => 1,
+        };
+        Ok(unsold == 1
+            && sqlx::query(self.db.sql(movement_sql(kind)))
+                .bind(n)
+                .bind(n)
+                .bind(sku.as_str())
+                .bind(bucket)
+                .bind(n)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                == 1)
     }
 
     /// Takes `line.quantity` units of a SKU (see the module documentation for the steps and
@@ -572,7 +601,7 @@ impl SqlInventory {
     ) -> Result<bool, sqlx::Error> {
         let n = i64::from(line.quantity);
         Ok(sqlx::query(
-            "WITH taken AS (UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM taken",
+            "WITH took AS (UPDATE stock SET on_hand = on_hand - $1, taken = taken + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM took",
         )
         .bind(n)
         .bind(line.sku.as_str())
@@ -782,16 +811,20 @@ impl SqlInventory {
                 message: format!("stock of order {order} is not where its reservation says"),
             })))
         };
-        let rest = match takes.split_first() {
+        let combined = match self.db.dialect() {
+            Dialect::Postgres => transition_sql(kind),
+            _ => None,
+        };
+        let rest = match (takes.split_first(), combined) {
             // PostgreSQL: the ledger, the new state and the first take in one statement.
-            Some((first, rest)) if self.db.dialect() == Dialect::Postgres => {
+            (Some((first, rest)), Some(statement)) => {
                 let lines: Vec<serde_json::Value> = current
                     .lines
                     .iter()
                     .map(|l| serde_json::json!({"sku": l.sku.as_str(), "quantity": l.quantity}))
                     .collect();
                 let n = i64::from(first.quantity);
-                let moved = sqlx::query(transition_sql(kind))
+                let moved = sqlx::query(statement)
                     .bind(to.as_str())
                     .bind(order.to_string())
                     .bind(kind.as_str())
@@ -850,50 +883,59 @@ fn parse_kind(s: &str) -> Result<MovementKind, StoreError> {
     })
 }
 
-/// The statement that moves `n` units of one bucket between two columns, guarded so the
-/// source cannot go below zero: zero rows affected means the units were not there.
+/// The statement that moves `n` units of one bucket's stock row between `on_hand` and
+/// `taken`, guarded so the source cannot go below zero: zero rows affected means the units
+/// were not there. A sale does not touch the stock row ([`SELL`]); a return gives its units
+/// back to `on_hand` here after taking them out of `stock_sold`.
 fn movement_sql(kind: MovementKind) -> Sql {
     match kind {
         MovementKind::Received => unreachable!("receipts are upserts"),
+        MovementKind::Committed => unreachable!("a sale adds to stock_sold"),
         MovementKind::Reserved => sql!(
-            "UPDATE stock SET on_hand = on_hand - $1, reserved = reserved + $2 WHERE sku = $3 AND bucket = $4 AND on_hand >= $5"
+            "UPDATE stock SET on_hand = on_hand - $1, taken = taken + $2 WHERE sku = $3 AND bucket = $4 AND on_hand >= $5"
         ),
-        MovementKind::Released => sql!(
-            "UPDATE stock SET reserved = reserved - $1, on_hand = on_hand + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5"
-        ),
-        MovementKind::Committed => sql!(
-            "UPDATE stock SET reserved = reserved - $1, sold = sold + $2 WHERE sku = $3 AND bucket = $4 AND reserved >= $5"
-        ),
-        MovementKind::Returned => sql!(
-            "UPDATE stock SET sold = sold - $1, on_hand = on_hand + $2 WHERE sku = $3 AND bucket = $4 AND sold >= $5"
+        MovementKind::Released | MovementKind::Returned => sql!(
+            "UPDATE stock SET taken = taken - $1, on_hand = on_hand + $2 WHERE sku = $3 AND bucket = $4 AND taken >= $5"
         ),
     }
 }
 
+/// A sale of `$3` units of bucket `$2` of SKU `$1`: added to the bucket's `stock_sold` row
+/// (made by the first sale). The units stay in the stock row's `taken`, which the sale does
+/// not lock: a hot SKU's buyers queue on its stock row for their takes only.
+const SELL: Sql = sql!(
+    "INSERT INTO stock_sold (sku, bucket, sold) VALUES ($1, $2, $3) ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold",
+    mysql: "INSERT INTO stock_sold (sku, bucket, sold) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE sold = sold + VALUES(sold)",
+);
+
 /// PostgreSQL: a reservation's transition in one statement: its new state (`$1`, of order
 /// `$2`), the ledger entries of its lines (kind `$3`, time `$4`, the lines `$5` as a JSON
-/// array of `{"sku", "quantity"}`, in order) and one take's units moved as [`movement_sql`]
-/// moves them (`$6` units of SKU `$7` in bucket `$8`): one row updated when they were there.
-fn transition_sql(kind: MovementKind) -> &'static str {
+/// array of `{"sku", "quantity"}`, in order) and one take's units moved as
+/// [`SqlInventory::move_in_bucket`] moves them (`$6` units of SKU `$7` in bucket `$8`): one
+/// row written when they were there. `None` for a return, which moves units in two rows.
+fn transition_sql(kind: MovementKind) -> Option<&'static str> {
     macro_rules! logged {
-        ($from:literal, $to:literal) => {
-            concat!(
+        ($move:literal) => {
+            Some(concat!(
                 "WITH state AS (UPDATE reservations SET state = $1 WHERE order_id = $2), ",
                 "logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) ",
                 "SELECT l ->> 'sku', $3, CAST(l ->> 'quantity' AS BIGINT), $2, $4 ",
                 "FROM json_array_elements(CAST($5 AS json)) WITH ORDINALITY AS lines (l, n) ORDER BY n) ",
-                "UPDATE stock SET ", $from, " = ", $from, " - $6, ", $to, " = ", $to,
-                " + $6 WHERE sku = $7 AND bucket = $8 AND ", $from, " >= $6"
-            )
+                $move
+            ))
         };
     }
     match kind {
         MovementKind::Received | MovementKind::Reserved => {
             unreachable!("receipts are upserts and takes are not transitions")
         }
-        MovementKind::Released => logged!("reserved", "on_hand"),
-        MovementKind::Committed => logged!("reserved", "sold"),
-        MovementKind::Returned => logged!("sold", "on_hand"),
+        MovementKind::Released => logged!(
+            "UPDATE stock SET taken = taken - $6, on_hand = on_hand + $6 WHERE sku = $7 AND bucket = $8 AND taken >= $6"
+        ),
+        MovementKind::Committed => logged!(
+            "INSERT INTO stock_sold (sku, bucket, sold) VALUES ($7, $8, $6) ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold"
+        ),
+        MovementKind::Returned => None,
     }
 }
 
@@ -904,19 +946,21 @@ const FREE_BUCKET: Sql = sql!(
     "SELECT bucket FROM stock WHERE sku = $1 AND bucket > $2 AND on_hand >= $3 ORDER BY bucket LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 
-/// A SKU's units on hand, reserved and sold, summed over its buckets (`NULL`s: no such SKU).
+/// A SKU's units sold (`$1`), on hand and taken (`$2`), summed over its buckets (`NULL`s
+/// for the stock: no such SKU); both parameters are the SKU.
 const LEVEL: Sql = sql!(
-    postgres: "SELECT CAST(SUM(on_hand) AS BIGINT), CAST(SUM(reserved) AS BIGINT), CAST(SUM(sold) AS BIGINT) FROM stock WHERE sku = $1",
-    mysql: "SELECT CAST(SUM(on_hand) AS SIGNED), CAST(SUM(reserved) AS SIGNED), CAST(SUM(sold) AS SIGNED) FROM stock WHERE sku = ?",
-    sqlite: "SELECT SUM(on_hand), SUM(reserved), SUM(sold) FROM stock WHERE sku = $1",
+    postgres: "SELECT (SELECT CAST(COALESCE(SUM(sold), 0) AS BIGINT) FROM stock_sold WHERE sku = $1), CAST(SUM(on_hand) AS BIGINT), CAST(SUM(taken) AS BIGINT) FROM stock WHERE sku = $2",
+    mysql: "SELECT (SELECT CAST(COALESCE(SUM(sold), 0) AS SIGNED) FROM stock_sold WHERE sku = ?), CAST(SUM(on_hand) AS SIGNED), CAST(SUM(taken) AS SIGNED) FROM stock WHERE sku = ?",
+    sqlite: "SELECT (SELECT COALESCE(SUM(sold), 0) FROM stock_sold WHERE sku = $1), SUM(on_hand), SUM(taken) FROM stock WHERE sku = $2",
 );
 
+/// The level of [`LEVEL`]'s row: reserved units are those taken and not sold.
 fn level_of(row: (Option<i64>, Option<i64>, Option<i64>)) -> Option<StockLevel> {
-    let clamp = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
     match row {
-        (Some(on_hand), Some(reserved), Some(sold)) => Some(StockLevel {
+        (Some(sold), Some(on_hand), Some(taken)) => Some(StockLevel {
             on_hand: clamp(on_hand),
-            reserved: clamp(reserved),
+            reserved: clamp(taken - sold),
             sold: clamp(sold),
         }),
         _ => None,
@@ -1069,6 +1113,7 @@ impl InventoryStore for SqlInventory {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
         let row = sqlx::query_as(self.db.sql(LEVEL))
+            .bind(sku.as_str())
             .bind(sku.as_str())
             .fetch_one(self.db.pool())
             .await

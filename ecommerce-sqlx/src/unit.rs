@@ -29,8 +29,10 @@
 //!    locked, each limit's counter moved from held to committed), as
 //!    [`PromotionStore::commit`] does;
 //! 4. the reservation row locked, the ledger, the reservation's new state, and the units
-//!    moved from reserved to sold in the buckets it recorded, as [`InventoryStore::commit`]
-//!    does; a released or missing reservation rolls everything back.
+//!    sold in the buckets it recorded (added to their `stock_sold` rows: the stock rows,
+//!    which the buyers' takes queue on, are not locked again), as
+//!    [`InventoryStore::commit`] does; a released or missing reservation rolls everything
+//!    back.
 //!
 //! The order statements come first and the stock statements last, just before the commit:
 //! a hot SKU's stock row is the lock every buyer of it queues on, and this way it is held

@@ -7,31 +7,13 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use common::{Cleanup, Server, fresh_db};
+use common::{Cleanup, Server, TTL, fresh_db, level, lines};
 use ecommerce_core::error::InventoryError;
 use ecommerce_core::id::{OrderId, Sku};
-use ecommerce_core::inventory::{InventoryStore, ReservationLine, ReservationState, StockLevel};
+use ecommerce_core::inventory::{InventoryStore, ReservationState};
 use ecommerce_core::memory::MemoryInventory;
 use ecommerce_sqlx::SqlInventory;
-
-const TTL: Duration = Duration::from_secs(600);
-
-fn lines(sku: &Sku, quantity: u32) -> Vec<ReservationLine> {
-    vec![ReservationLine {
-        sku: sku.clone(),
-        quantity,
-    }]
-}
-
-fn level(on_hand: u32, reserved: u32, sold: u32) -> StockLevel {
-    StockLevel {
-        on_hand,
-        reserved,
-        sold,
-    }
-}
 
 /// Held, then committed: every retry returns the order's reservation and moves nothing, with
 /// fewer units on hand than the order holds. A released reservation takes its stock again,

@@ -145,7 +145,7 @@ fn assert_statements(server: Server, sent: &[String], expected: &[&str]) {
 const READS: [&str; 4] = [
     "SELECT data, guest, updated_at",
     "SELECT v.sku, p.data",
-    "SELECT CAST(SUM(on_hand)",
+    "SELECT (SELECT ",
     "SELECT data FROM promotions",
 ];
 
@@ -165,7 +165,7 @@ async fn a_checkout_sends_the_statements_of_its_two_transactions() {
             "UPDATE carts SET version",
             "WITH changed AS (INSERT INTO orders",
             "INSERT INTO reservations",
-            "WITH taken AS (UPDATE stock",
+            "WITH took AS (UPDATE stock",
             "COMMIT",
             // The sale: the order at the version the checkout read, the cart, the stock.
             "WITH changed AS (UPDATE orders",
@@ -180,8 +180,6 @@ async fn a_checkout_sends_the_statements_of_its_two_transactions() {
     // MySQL and MariaDB: no statement carries another's writes; the order is not read again.
     if let Some((shop, _backend)) = shop_on(Server::MySql).await {
         let sent = checkout(&shop, "counted").await;
-        let mut reads = READS;
-        reads[2] = "SELECT CAST(SUM(on_hand) AS SIGNED)";
         let expected = [
             "BEGIN",
             "UPDATE carts SET version",
@@ -199,17 +197,15 @@ async fn a_checkout_sends_the_statements_of_its_two_transactions() {
             "SELECT id, state, line_items",
             "INSERT INTO stock_ledger",
             "UPDATE reservations SET state",
-            "UPDATE stock SET reserved",
+            "INSERT INTO stock_sold",
             "COMMIT",
         ];
-        assert_statements(Server::MySql, &sent, &[&reads[..], &expected].concat());
+        assert_statements(Server::MySql, &sent, &[&READS[..], &expected].concat());
     }
 
     // SQLite: the same statements in process (its BEGIN and COMMIT are not logged).
     if let Some((shop, _backend)) = shop_on(Server::Sqlite).await {
         let sent = checkout(&shop, "counted").await;
-        let mut reads = READS;
-        reads[2] = "SELECT SUM(on_hand)";
         let expected = [
             "UPDATE carts SET version",
             "INSERT INTO orders",
@@ -223,8 +219,8 @@ async fn a_checkout_sends_the_statements_of_its_two_transactions() {
             "SELECT id, state, line_items",
             "INSERT INTO stock_ledger",
             "UPDATE reservations SET state",
-            "UPDATE stock SET reserved",
+            "INSERT INTO stock_sold",
         ];
-        assert_statements(Server::Sqlite, &sent, &[&reads[..], &expected].concat());
+        assert_statements(Server::Sqlite, &sent, &[&READS[..], &expected].concat());
     }
 }

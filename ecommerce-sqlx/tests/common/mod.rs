@@ -9,9 +9,31 @@
 
 use std::sync::Arc;
 
+use ecommerce_core::id::Sku;
+use ecommerce_core::inventory::{ReservationLine, StockLevel};
 use ecommerce_core::testkit::{Backend, BackendFactory};
 use ecommerce_sqlx::{Db, DbOptions, SqlInventory, SqlStores, SqlUnitOfWork};
 use sqlx::Executor;
+
+/// How long the tests' reservations are held: longer than any test.
+pub const TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// An order's lines: `quantity` units of one SKU.
+pub fn lines(sku: &Sku, quantity: u32) -> Vec<ReservationLine> {
+    vec![ReservationLine {
+        sku: sku.clone(),
+        quantity,
+    }]
+}
+
+/// A stock level.
+pub fn level(on_hand: u32, reserved: u32, sold: u32) -> StockLevel {
+    StockLevel {
+        on_hand,
+        reserved,
+        sold,
+    }
+}
 
 /// The database servers the tests can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -620,9 +620,10 @@ macro_rules! raw_checkout {
                             .rows_affected()
                     }
                 };
-                if sold != 1 {
+                // An upsert: MySQL counts an updated row twice.
+                if sold == 0 {
                     return Err(sqlx::Error::Protocol(format!(
-                        "the reserved unit of order {} is gone",
+                        "the unit of order {} was not sold",
                         c.order
                     )));
                 }

@@ -33,16 +33,15 @@ impl SqlOrderStore {
         tx: &mut Transaction<'static, Any>,
         events: &[DomainEvent],
     ) -> Result<(), sqlx::Error> {
-        for event in events {
-            let envelope = EventEnvelope::new(event.clone());
+        for row in events.iter().map(OutboxRow::of) {
             sqlx::query(self.db.sql(
                 sql!("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)"),
             ))
-            .bind(envelope.id.to_string())
-            .bind(event.aggregate_type())
-            .bind(event.aggregate_id())
-            .bind(event.event_type())
-            .bind(envelope.to_json())
+            .bind(row.id)
+            .bind(row.aggregatetype)
+            .bind(row.aggregateid)
+            .bind(row.r#type)
+            .bind(row.payload)
             .execute(&mut **tx)
             .await?;
         }
@@ -165,7 +164,7 @@ impl SqlOrderStore {
             update.execute(&mut **tx).await?.rows_affected() == 1
         };
         if !written {
-            // Changed or removed since `current` was read: say which, after nothing.
+            // Nothing was written: the order changed since `current` was read, or is gone.
             let stored: Option<(i64,)> = sqlx::query_as(
                 self.db
                     .sql(sql!("SELECT version FROM orders WHERE id = $1")),
@@ -189,18 +188,33 @@ impl SqlOrderStore {
     }
 }
 
-/// PostgreSQL: [`SqlOrderStore::insert_in`]'s order row and, if it was inserted, its events
-/// (`$8`, see [`outbox_rows`]), in one statement; the count of orders inserted.
-const INSERT_LOGGED: &str = "WITH changed AS (INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id), \
-appended AS (INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) SELECT e ->> 'id', e ->> 'aggregatetype', e ->> 'aggregateid', e ->> 'type', e ->> 'payload' FROM changed, json_array_elements(CAST($8 AS json)) WITH ORDINALITY AS events (e, n) ORDER BY n) \
-SELECT COUNT(*) FROM changed";
+/// PostgreSQL: a change of one order row (`RETURNING id` is added) and, if it changed a row,
+/// the events in parameter `$events` (see [`outbox_rows`]), in order, in one statement whose
+/// one row is the count of orders changed.
+macro_rules! with_events {
+    ($change:literal, $events:literal) => {
+        concat!(
+            "WITH changed AS (", $change, " RETURNING id), ",
+            "appended AS (INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) ",
+            "SELECT e ->> 'id', e ->> 'aggregatetype', e ->> 'aggregateid', e ->> 'type', e ->> 'payload' ",
+            "FROM changed, json_array_elements(CAST(", $events, " AS json)) WITH ORDINALITY AS events (e, n) ORDER BY n) ",
+            "SELECT COUNT(*) FROM changed"
+        )
+    };
+}
+
+/// PostgreSQL: [`SqlOrderStore::insert_in`]'s order row and, if it was inserted, its events.
+const INSERT_LOGGED: &str = with_events!(
+    "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    "$8"
+);
 
 /// PostgreSQL: [`SqlOrderStore::patch_in`]'s update at the expected version and, if it was
-/// written, its events (`$6`, see [`outbox_rows`]), in one statement; the count of orders
-/// written.
-const UPDATE_LOGGED: &str = "WITH changed AS (UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5 RETURNING id), \
-appended AS (INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) SELECT e ->> 'id', e ->> 'aggregatetype', e ->> 'aggregateid', e ->> 'type', e ->> 'payload' FROM changed, json_array_elements(CAST($6 AS json)) WITH ORDINALITY AS events (e, n) ORDER BY n) \
-SELECT COUNT(*) FROM changed";
+/// written, its events.
+const UPDATE_LOGGED: &str = with_events!(
+    "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
+    "$6"
+);
 
 /// Runs [`INSERT_LOGGED`] or [`UPDATE_LOGGED`] with `events` as their last parameter:
 /// whether the order row changed (its events were appended only then).
@@ -216,23 +230,35 @@ async fn changed_with_events<'q>(
     Ok(row.try_get::<i64, _>(0)? == 1)
 }
 
-/// Events as the outbox rows they become, a JSON array of objects with the outbox's columns
-/// (the payload as a string), in order.
+/// An event as the outbox row it becomes (Debezium's outbox layout).
+#[derive(serde::Serialize)]
+struct OutboxRow {
+    id: String,
+    aggregatetype: &'static str,
+    aggregateid: String,
+    r#type: &'static str,
+    /// The event in its envelope, as JSON.
+    payload: String,
+}
+
+impl OutboxRow {
+    fn of(event: &DomainEvent) -> Self {
+        let envelope = EventEnvelope::new(event.clone());
+        OutboxRow {
+            id: envelope.id.to_string(),
+            aggregatetype: event.aggregate_type(),
+            aggregateid: event.aggregate_id(),
+            r#type: event.event_type(),
+            payload: envelope.to_json(),
+        }
+    }
+}
+
+/// Events as the outbox rows they become, in order: a JSON array of objects with the
+/// outbox's columns (the payload as a string).
 fn outbox_rows(events: &[DomainEvent]) -> String {
-    let rows: Vec<serde_json::Value> = events
-        .iter()
-        .map(|event| {
-            let envelope = EventEnvelope::new(event.clone());
-            serde_json::json!({
-                "id": envelope.id.to_string(),
-                "aggregatetype": event.aggregate_type(),
-                "aggregateid": event.aggregate_id(),
-                "type": event.event_type(),
-                "payload": envelope.to_json(),
-            })
-        })
-        .collect();
-    serde_json::Value::Array(rows).to_string()
+    let rows: Vec<OutboxRow> = events.iter().map(OutboxRow::of).collect();
+    serde_json::to_string(&rows).expect("outbox rows always serialize")
 }
 
 /// The stored form of an idempotency key: keys are scoped per customer, and the unique

@@ -39,21 +39,35 @@ pub(crate) type Row = (String, String, String, String, i64);
 
 /// Moves one unit of bucket 0 of `sku` with a stock statement (`take` or `sell`: both bind
 /// the quantity twice, the SKU, the bucket and the quantity again); the rows it changed.
-/// PostgreSQL: one unit of bucket 0 taken for an order and its ledger entry, one statement.
-const PG_TAKE_LOGGED: &str = "WITH took AS (UPDATE stock SET on_hand = on_hand - $1, taken = taken + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM took";
+/// PostgreSQL: the reservation row and, when it is new, one unit of bucket 0 taken for its
+/// order with the ledger entry, one statement; the row and whether the unit was taken.
+const PG_ROW_TAKING: &str = "WITH placed AS (INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at), took AS (UPDATE stock SET on_hand = on_hand - $6, taken = taken + $6 WHERE sku = $7 AND bucket = 0 AND on_hand >= $6 AND EXISTS (SELECT 1 FROM placed) RETURNING sku), logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $6, $1, $8 FROM took) SELECT id, state, line_items, takes, expires_at, CAST((SELECT COUNT(*) FROM took) AS BIGINT) FROM placed";
 
-/// Runs [`PG_TAKE_LOGGED`]-shaped `$sql` for one unit of `$sku` for `$order`: rows affected.
-macro_rules! take_logged {
-    ($sql:expr, $sku:expr, $order:expr, $tx:ident) => {
-        sqlx::query($sql)
+/// Runs [`PG_ROW_TAKING`]-shaped `$sql` for one unit of `$sku` for `$order`: units taken
+/// (0 or 1).
+macro_rules! row_taking {
+    ($sql:expr, $order:expr, $lines:expr, $takes:expr, $sku:expr, $tx:ident) => {{
+        let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as($sql)
+            .bind(&$order)
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(&$lines)
+            .bind(&$takes)
+            .bind(TTL.as_millis() as i64)
             .bind(1i64)
             .bind($sku)
-            .bind(&$order)
             .bind(chrono::Utc::now().timestamp_millis())
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected()
-    };
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match row {
+            Some(row) => row.5,
+            None => {
+                return Err(sqlx::Error::Protocol(format!(
+                    "reservation of {} not inserted",
+                    $order
+                )));
+            }
+        }
+    }};
 }
 
 macro_rules! one_unit {
@@ -71,41 +85,42 @@ macro_rules! one_unit {
 }
 
 macro_rules! raw_reserve {
-    ($pool:expr, $begin:expr, $take:expr, $take_logged:expr, $ledger:expr, $row:expr, $buckets:expr, $sku:expr, $returning:expr) => {{
-        let take_logged: Option<&str> = $take_logged;
+    ($pool:expr, $begin:expr, $take:expr, $row_taking:expr, $ledger:expr, $row:expr, $buckets:expr, $sku:expr, $returning:expr) => {{
+        let row_taking: Option<&str> = $row_taking;
         let sku: &str = $sku;
         let order = OrderId::new().to_string();
         let lines = format!(r#"[{{"sku":"{sku}","quantity":1}}]"#);
         let takes = format!(r#"[{{"sku":"{sku}","bucket":0,"quantity":1}}]"#);
         // As the SDK does: the reservation row, then the stock row (held from there to the
-        // commit) and the ledger (on PostgreSQL in the same statement).
+        // commit) and the ledger (on PostgreSQL all in one statement).
         let mut tx = $begin;
-        if $returning {
-            let _: Option<Row> = sqlx::query_as($row)
-                .bind(&order)
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&lines)
-                .bind(&takes)
-                .bind(TTL.as_millis() as i64)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let taken = if let Some(row_taking) = row_taking {
+            row_taking!(row_taking, order, lines, takes, sku, tx)
         } else {
-            sqlx::query($row)
-                .bind(&order)
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&lines)
-                .bind(&takes)
-                .bind(TTL.as_millis() as i64)
-                .execute(&mut *tx)
-                .await?;
-            let _: Row = sqlx::query_as(MY_READ)
-                .bind(&order)
-                .fetch_one(&mut *tx)
-                .await?;
-        }
-        let taken = match take_logged {
-            Some(take_logged) => take_logged!(take_logged, sku, order, tx),
-            None => one_unit!($take, sku, tx),
+            if $returning {
+                let _: Option<Row> = sqlx::query_as($row)
+                    .bind(&order)
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(&lines)
+                    .bind(&takes)
+                    .bind(TTL.as_millis() as i64)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query($row)
+                    .bind(&order)
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(&lines)
+                    .bind(&takes)
+                    .bind(TTL.as_millis() as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                let _: Row = sqlx::query_as(MY_READ)
+                    .bind(&order)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            }
+            one_unit!($take, sku, tx) as i64
         };
         if taken == 0 {
             // As the SDK does: read the SKU's rows to say how many are left.
@@ -116,7 +131,7 @@ macro_rules! raw_reserve {
             tx.rollback().await?;
             return Ok(false);
         }
-        if take_logged.is_none() {
+        if row_taking.is_none() {
             sqlx::query($ledger)
                 .bind(sku)
                 .bind(1i64)
@@ -148,8 +163,9 @@ struct CheckoutSql {
     order_logged: Option<(&'static str, &'static str)>,
     /// Reserve: on hand to reserved, guarded.
     take: &'static str,
-    /// PostgreSQL: the take and its ledger entry in one statement.
-    take_logged: Option<&'static str>,
+    /// PostgreSQL: the reservation row, the take and its ledger entry in one statement
+    /// ([`PG_ROW_TAKING`]).
+    row_taking: Option<&'static str>,
     /// What the SDK reads when the take finds the stock gone.
     buckets: &'static str,
     ledger: &'static str,
@@ -167,7 +183,8 @@ struct CheckoutSql {
     sell: &'static str,
     sold_ledger: &'static str,
     set_state: &'static str,
-    /// PostgreSQL: the new state, the ledger and the sale in one statement.
+    /// PostgreSQL: the new state of the reservation if it is held (its row locked by the
+    /// change), the ledger and the sale in one statement, without `lock_row`.
     sell_logged: Option<&'static str>,
 }
 
@@ -181,7 +198,7 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
         "WITH changed AS (UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5 RETURNING id) INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) SELECT $6, 'order', id, $7, $8 FROM changed",
     )),
     take: PG_TAKE,
-    take_logged: Some(PG_TAKE_LOGGED),
+    row_taking: Some(PG_ROW_TAKING),
     buckets: PG_BUCKETS,
     ledger: PG_LEDGER,
     row: PG_ROW,
@@ -193,7 +210,7 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, 'committed', $2, $3, $4)",
     set_state: "UPDATE reservations SET state = $1 WHERE order_id = $2",
     sell_logged: Some(
-        "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1), logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($2, 'committed', $3, $1, $4)) INSERT INTO stock_sold (sku, bucket, sold) VALUES ($2, 0, $3) ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold",
+        "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1 AND state = 'held' RETURNING order_id), logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT $2, 'committed', $3, order_id, $4 FROM state) INSERT INTO stock_sold (sku, bucket, sold) SELECT $2, 0, $3 FROM state ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold",
     ),
 };
 
@@ -204,7 +221,7 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
     order_logged: None,
     take: MY_TAKE,
-    take_logged: None,
+    row_taking: None,
     buckets: MY_BUCKETS,
     ledger: MY_LEDGER,
     row: MY_ROW,
@@ -229,7 +246,7 @@ const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
     outbox: "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES (?, 'order', ?, ?, ?)",
     order_logged: None,
     take: MY_TAKE,
-    take_logged: None,
+    row_taking: None,
     buckets: MY_BUCKETS,
     ledger: MY_LEDGER,
     row: LITE_ROW,
@@ -429,7 +446,7 @@ macro_rules! raw_checkout {
         }
         // TX1 "place": the cart's claim, the order and its event (on PostgreSQL one
         // statement), the reservation row, then the stock row (held from there to the commit)
-        // and the ledger (on PostgreSQL in the same statement).
+        // and the ledger (on PostgreSQL the row, the take and the ledger are one statement).
         // Each transaction runs again on a deadlock or serialization failure, as the SDK's do.
         let mut tries = 0;
         let placed: bool = loop {
@@ -475,34 +492,35 @@ macro_rules! raw_checkout {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let id = uuid::Uuid::now_v7().to_string();
-                let _: Row = if sql.returning {
-                    sqlx::query_as(sql.row)
-                        .bind(&c.order)
-                        .bind(&id)
-                        .bind(&c.lines)
-                        .bind(&c.takes)
-                        .bind(TTL.as_millis() as i64)
-                        .fetch_one(&mut *tx)
-                        .await?
+                let taken = if let Some(row_taking) = sql.row_taking {
+                    row_taking!(row_taking, c.order, c.lines, c.takes, sku, tx)
                 } else {
-                    // No RETURNING: insert, then read the row back.
-                    sqlx::query(sql.row)
-                        .bind(&c.order)
-                        .bind(&id)
-                        .bind(&c.lines)
-                        .bind(&c.takes)
-                        .bind(TTL.as_millis() as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query_as(sql.read)
-                        .bind(&c.order)
-                        .fetch_one(&mut *tx)
-                        .await?
-                };
-                let taken = match sql.take_logged {
-                    Some(take_logged) => take_logged!(take_logged, sku, c.order, tx),
-                    None => one_unit!(sql.take, sku, tx),
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let _: Row = if sql.returning {
+                        sqlx::query_as(sql.row)
+                            .bind(&c.order)
+                            .bind(&id)
+                            .bind(&c.lines)
+                            .bind(&c.takes)
+                            .bind(TTL.as_millis() as i64)
+                            .fetch_one(&mut *tx)
+                            .await?
+                    } else {
+                        // No RETURNING: insert, then read the row back.
+                        sqlx::query(sql.row)
+                            .bind(&c.order)
+                            .bind(&id)
+                            .bind(&c.lines)
+                            .bind(&c.takes)
+                            .bind(TTL.as_millis() as i64)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query_as(sql.read)
+                            .bind(&c.order)
+                            .fetch_one(&mut *tx)
+                            .await?
+                    };
+                    one_unit!(sql.take, sku, tx) as i64
                 };
                 if taken == 0 {
                     // Sold out: as the SDK does, read the SKU's rows to say how many are left, and
@@ -514,7 +532,7 @@ macro_rules! raw_checkout {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                if sql.take_logged.is_none() {
+                if sql.row_taking.is_none() {
                     sqlx::query(sql.ledger)
                         .bind(sku)
                         .bind(1i64)
@@ -540,7 +558,8 @@ macro_rules! raw_checkout {
         // TX2 "sell": the order (written at the version TX1 left it), its event and the cart,
         // then the reservation (locked), the ledger, the new state, and the unit sold (its
         // SKU's `stock_sold` row; the stock row is not locked again). On PostgreSQL the order
-        // and its event are one statement, and so are the ledger, the state and the sale.
+        // and its event are one statement, and so are the reservation's new state (its row
+        // locked by that change, not read first), the ledger and the sale.
         let mut tries = 0;
         loop {
             let attempt: Result<(), sqlx::Error> = async {
@@ -586,10 +605,12 @@ macro_rules! raw_checkout {
                         c.cart
                     )));
                 }
-                let _: $locked = sqlx::query_as(sql.lock_row)
-                    .bind(&c.order)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                if sql.sell_logged.is_none() {
+                    let _: $locked = sqlx::query_as(sql.lock_row)
+                        .bind(&c.order)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                }
                 let sold = match sql.sell_logged {
                     Some(sell_logged) => sqlx::query(sell_logged)
                         .bind(&c.order)
@@ -696,7 +717,7 @@ impl Raw {
                     p,
                     p.begin().await?,
                     PG_TAKE,
-                    Some(PG_TAKE_LOGGED),
+                    Some(PG_ROW_TAKING),
                     PG_LEDGER,
                     PG_ROW,
                     PG_BUCKETS,

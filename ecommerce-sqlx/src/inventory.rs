@@ -533,24 +533,35 @@ impl SqlInventory {
     /// On PostgreSQL, a SKU of one bucket taken the usual way is taken and logged in one
     /// statement (the ledger's insert reads the `UPDATE`'s result), so a hot SKU's row is held
     /// only from that statement to the commit.
+    ///
+    /// `first_tried`: the first line's take from bucket 0 with its ledger entry was already
+    /// sent (on PostgreSQL, in the statement that inserted the reservation row), and whether
+    /// it took the units.
     async fn take_all(
         &self,
         tx: &mut Transaction<'static, Any>,
         order: OrderId,
         lines: &[ReservationLine],
         approaches: &Approaches,
+        first_tried: Option<bool>,
     ) -> Result<Result<Vec<Take>, Untaken>, sqlx::Error> {
         let mut takes = Vec::new();
         let mut shortages = Vec::new();
         let mut logged = vec![false; lines.len()];
         for (i, line) in lines.iter().enumerate() {
             let approach = approaches.get(&line.sku).copied();
-            let taking = if self.db.dialect() == Dialect::Postgres
-                && shortages.is_empty()
-                && approach.is_none()
-                && self.bucket_hint(&line.sku) == 1
+            let tried = if i == 0 { first_tried } else { None };
+            let taking = if tried.is_some()
+                || self.db.dialect() == Dialect::Postgres
+                    && shortages.is_empty()
+                    && approach.is_none()
+                    && self.bucket_hint(&line.sku) == 1
             {
-                if self.take_logged(tx, order, line).await? {
+                let took = match tried {
+                    Some(took) => took,
+                    None => self.take_logged(tx, order, line).await?,
+                };
+                if took {
                     logged[i] = true;
                     takes.push(Take::whole(line, 0));
                     continue;
@@ -661,10 +672,26 @@ impl SqlInventory {
             } else {
                 Vec::new()
             };
-        let Some(mut row) = self.insert_row(tx, order, hold, &encode(&planned)).await? else {
-            return Ok(Taken::Exists);
+        let planned_json = encode(&planned);
+        let (mut row, first_tried) = match hold.lines.first() {
+            Some(first) if !planned.is_empty() && self.db.dialect() == Dialect::Postgres => {
+                match self
+                    .insert_row_taking(tx, order, hold, &planned_json, first)
+                    .await?
+                {
+                    Some((row, took)) => (row, Some(took)),
+                    None => return Ok(Taken::Exists),
+                }
+            }
+            _ => match self.insert_row(tx, order, hold, &planned_json).await? {
+                Some(row) => (row, None),
+                None => return Ok(Taken::Exists),
+            },
         };
-        let takes = match self.take_all(tx, order, &hold.lines, approaches).await? {
+        let takes = match self
+            .take_all(tx, order, &hold.lines, approaches, first_tried)
+            .await?
+        {
             Ok(takes) => takes,
             Err(untaken) => return Ok(untaken.into()),
         };
@@ -680,6 +707,36 @@ impl SqlInventory {
             row.3 = takes_json;
         }
         Ok(Taken::Done(row))
+    }
+
+    /// PostgreSQL: inserts an order's reservation row holding `takes_json` and, only if the
+    /// row is new, takes `first`'s units from bucket 0 with their ledger entry, in one
+    /// statement (the row is written before the stock row is locked, as everywhere). The row
+    /// and whether the units were there (if not, the stock is unchanged); `None` when the
+    /// order has a reservation row already (nothing written).
+    async fn insert_row_taking(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        order: OrderId,
+        hold: &Hold,
+        takes_json: &str,
+        first: &ReservationLine,
+    ) -> Result<Option<(Row, bool)>, sqlx::Error> {
+        let row: Option<(String, String, String, String, i64, i64)> =
+            sqlx::query_as(INSERT_RESERVATION_TAKING)
+                .bind(order.to_string())
+                .bind(ReservationId::new().to_string())
+                .bind(&hold.line_json)
+                .bind(takes_json)
+                .bind(hold.ttl_ms)
+                .bind(i64::from(first.quantity))
+                .bind(first.sku.as_str())
+                .bind(Utc::now().timestamp_millis())
+                .fetch_optional(&mut **tx)
+                .await?;
+        Ok(row.map(|(id, state, lines, takes, expires, took)| {
+            ((id, state, lines, takes, expires), took == 1)
+        }))
     }
 
     /// Inserts an order's reservation row holding `takes_json`; `None` when the order has one.
@@ -790,6 +847,20 @@ impl SqlInventory {
         order: OrderId,
         op: ReservationOp,
     ) -> Result<Result<Option<Reservation>, InventoryError>, sqlx::Error> {
+        if op == ReservationOp::Commit && self.db.dialect() == Dialect::Postgres {
+            // The sale of a held reservation, whole, in one statement; any other state (or
+            // none) is answered below, under the row's lock.
+            let sold: Option<Row> = sqlx::query_as(SELL_HELD)
+                .bind(order.to_string())
+                .bind(Utc::now().timestamp_millis())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if let Some(row) = sold {
+                return Ok(reservation(order, &row)
+                    .map(|(sold, _)| Some(sold))
+                    .map_err(InventoryError::Store));
+            }
+        }
         let Some((row, expired)) = self.locked_row(tx, order).await? else {
             return Ok(Ok(None));
         };
@@ -939,6 +1010,25 @@ fn transition_sql(kind: MovementKind) -> Option<&'static str> {
     }
 }
 
+/// PostgreSQL: the sale of order `$1`'s reservation if it is held, in one statement: its state
+/// committed, the ledger entries of its lines (time `$2`) in their order, and every take's
+/// units added to its bucket's `stock_sold` row in the order of the takes (the order all
+/// stock is taken in). Returns the reservation row as committed; no row (and nothing
+/// written) when the order has no held reservation. Everything it writes comes from the row
+/// it changes, under that row's lock.
+const SELL_HELD: &str = concat!(
+    "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1 AND state = 'held' ",
+    "RETURNING id, state, line_items, takes, expires_at), ",
+    "logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) ",
+    "SELECT l ->> 'sku', 'committed', CAST(l ->> 'quantity' AS BIGINT), $1, $2 ",
+    "FROM state, json_array_elements(CAST(state.line_items AS json)) WITH ORDINALITY AS lines (l, n) ORDER BY n), ",
+    "sold AS (INSERT INTO stock_sold (sku, bucket, sold) ",
+    "SELECT t ->> 'sku', CAST(t ->> 'bucket' AS BIGINT), CAST(t ->> 'quantity' AS BIGINT) ",
+    "FROM state, json_array_elements(CAST(state.takes AS json)) WITH ORDINALITY AS takes (t, n) ORDER BY n ",
+    "ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold) ",
+    "SELECT id, state, line_items, takes, expires_at FROM state",
+);
+
 /// The first bucket of a SKU (`$1`) after bucket `$2` with at least `$3` units on hand that no
 /// other transaction holds, locked, without waiting; SQLite has a single writer and no row
 /// locks. MySQL and MariaDB list the later buckets by key instead (see `take`).
@@ -1050,6 +1140,21 @@ const INSERT_RESERVATION: Sql = sql!(
     postgres: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
     mysql: "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)",
     sqlite: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
+);
+
+/// PostgreSQL: [`INSERT_RESERVATION`] (`$1` to `$5`) and, when it inserted the row,
+/// [`SqlInventory::take_logged`]'s take of `$6` units of SKU `$7` from bucket 0 logged at `$8`;
+/// returns the row and 1 when the units were taken, 0 when they were not there. The take waits
+/// for the insert (it reads its result), so the reservation row is written first.
+const INSERT_RESERVATION_TAKING: &str = concat!(
+    "WITH placed AS (INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) ",
+    "VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ",
+    "ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at), ",
+    "took AS (UPDATE stock SET on_hand = on_hand - $6, taken = taken + $6 ",
+    "WHERE sku = $7 AND bucket = 0 AND on_hand >= $6 AND EXISTS (SELECT 1 FROM placed) RETURNING sku), ",
+    "logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) ",
+    "SELECT sku, 'reserved', $6, $1, $8 FROM took) ",
+    "SELECT id, state, line_items, takes, expires_at, CAST((SELECT COUNT(*) FROM took) AS BIGINT) FROM placed",
 );
 
 /// Holds a released reservation row again, with new lines and takes.
@@ -1174,7 +1279,10 @@ impl InventoryStore for SqlInventory {
                         return Ok(Taken::Done(row));
                     }
                     // Released (expired, or payment failed): take the stock again.
-                    let takes = match self.take_all(&mut tx, order, lines, &approaches).await? {
+                    let takes = match self
+                        .take_all(&mut tx, order, lines, &approaches, None)
+                        .await?
+                    {
                         Ok(takes) => takes,
                         Err(untaken) => {
                             tx.rollback().await?;

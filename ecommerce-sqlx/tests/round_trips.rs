@@ -156,22 +156,20 @@ async fn a_checkout_sends_the_statements_of_its_two_transactions() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Recorder))
         .expect("the only subscriber of this test binary");
 
-    // PostgreSQL: the order with its events, and the stock with its ledger and the
-    // reservation's state, are one statement each.
+    // PostgreSQL: the order with its events is one statement; so are the reservation row
+    // with the take and its ledger entry, and the sale with its state, ledger and sold units.
     if let Some((shop, _backend)) = shop_on(Server::Postgres).await {
         let sent = checkout(&shop, "counted").await;
         let expected = [
             // The claim, the order, the hold.
             "UPDATE carts SET version",
             "WITH changed AS (INSERT INTO orders",
-            "INSERT INTO reservations",
-            "WITH took AS (UPDATE stock",
+            "WITH placed AS (INSERT INTO reservations",
             "COMMIT",
             // The sale: the order at the version the checkout read, the cart, the stock.
             "WITH changed AS (UPDATE orders",
             "UPDATE carts SET version",
-            "SELECT id, state, line_items",
-            "WITH state AS (UPDATE reservations",
+            "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1 AND state = 'held'",
             "COMMIT",
         ];
         assert_statements(Server::Postgres, &sent, &[&READS[..], &expected].concat());

@@ -16,7 +16,9 @@ const TTL: Duration = Duration::from_secs(3600);
 #[derive(Clone)]
 pub(crate) enum Raw {
     Postgres(sqlx::PgPool),
-    MySql(sqlx::MySqlPool),
+    /// MySQL or MariaDB; `true` when the server answers `INSERT ... RETURNING` (MariaDB 10.5
+    /// and later), as the SDK asks it at connect.
+    MySql(sqlx::MySqlPool, bool),
     Sqlite(sqlx::SqlitePool),
 }
 
@@ -27,6 +29,7 @@ const MY_TAKE: &str = "UPDATE stock SET on_hand = on_hand - ?, taken = taken + ?
 const MY_LEDGER: &str =
     "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'reserved', ?, ?, ?)";
 const MY_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)";
+const MARIADB_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?) RETURNING id, state, line_items, takes, expires_at";
 const PG_BUCKETS: &str = "SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket";
 const MY_BUCKETS: &str = "SELECT bucket, on_hand FROM stock WHERE sku = ? ORDER BY bucket";
 const PG_READ: &str =
@@ -233,6 +236,13 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
     set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
     sell_logged: None,
+};
+
+/// MariaDB 10.5 and later: the reservation row comes back from its insert.
+const MARIADB_CHECKOUT: CheckoutSql = CheckoutSql {
+    row: MARIADB_ROW,
+    returning: true,
+    ..MY_CHECKOUT
 };
 
 const MY_CART_UPDATE: &str =
@@ -671,7 +681,7 @@ impl Raw {
     pub(crate) async fn reservation(&self, order: &str) -> Result<Option<Row>, sqlx::Error> {
         match self {
             Raw::Postgres(p) => sqlx::query_as(PG_READ).bind(order).fetch_optional(p).await,
-            Raw::MySql(p) => sqlx::query_as(MY_READ).bind(order).fetch_optional(p).await,
+            Raw::MySql(p, _) => sqlx::query_as(MY_READ).bind(order).fetch_optional(p).await,
             Raw::Sqlite(p) => sqlx::query_as(MY_READ).bind(order).fetch_optional(p).await,
         }
     }
@@ -680,7 +690,7 @@ impl Raw {
     pub(crate) async fn on_hand(&self, sku: &str) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
         match self {
             Raw::Postgres(p) => sqlx::query_as(PG_ON_HAND).bind(sku).fetch_all(p).await,
-            Raw::MySql(p) => sqlx::query_as(MY_ON_HAND).bind(sku).fetch_all(p).await,
+            Raw::MySql(p, _) => sqlx::query_as(MY_ON_HAND).bind(sku).fetch_all(p).await,
             Raw::Sqlite(p) => sqlx::query_as(MY_ON_HAND).bind(sku).fetch_all(p).await,
         }
     }
@@ -694,7 +704,7 @@ impl Raw {
                     .fetch_optional(p)
                     .await
             }
-            Raw::MySql(p) => {
+            Raw::MySql(p, _) => {
                 sqlx::query_scalar(MY_PRODUCT)
                     .bind(id)
                     .fetch_optional(p)
@@ -725,17 +735,17 @@ impl Raw {
                     true
                 )
             }
-            Raw::MySql(p) => {
+            Raw::MySql(p, returning) => {
                 raw_reserve!(
                     p,
                     p.begin().await?,
                     MY_TAKE,
                     None,
                     MY_LEDGER,
-                    MY_ROW,
+                    if *returning { MARIADB_ROW } else { MY_ROW },
                     MY_BUCKETS,
                     sku,
-                    false
+                    *returning
                 )
             }
             Raw::Sqlite(p) => raw_reserve!(
@@ -758,7 +768,17 @@ impl Raw {
     pub(crate) async fn checkout(&self, sku: &str) -> Result<bool, sqlx::Error> {
         match self {
             Raw::Postgres(p) => raw_checkout!(p, p.begin().await?, PG_CHECKOUT, LockedPg, sku),
-            Raw::MySql(p) => raw_checkout!(p, p.begin().await?, MY_CHECKOUT, Locked, sku),
+            Raw::MySql(p, returning) => raw_checkout!(
+                p,
+                p.begin().await?,
+                if *returning {
+                    MARIADB_CHECKOUT
+                } else {
+                    MY_CHECKOUT
+                },
+                Locked,
+                sku
+            ),
             Raw::Sqlite(p) => raw_checkout!(
                 p,
                 p.begin_with("BEGIN IMMEDIATE").await?,
@@ -851,10 +871,11 @@ pub(crate) async fn target(name: &str, url: Option<&str>) -> Option<Target> {
                 .connect(&db_url)
                 .await
                 .ok()?;
+            let returning = sdk.returning();
             Some(Target {
                 name: "mariadb",
                 sdk,
-                raw: Raw::MySql(raw),
+                raw: Raw::MySql(raw, returning),
                 cleanup: Ok((url, format!("DROP DATABASE {tag}"))),
             })
         }

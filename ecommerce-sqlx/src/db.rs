@@ -186,6 +186,8 @@ pub struct Db {
     writer: AnyPool,
     dialect: Dialect,
     options: DbOptions,
+    /// The server answers `INSERT ... RETURNING`.
+    returning: bool,
 }
 
 impl fmt::Debug for Db {
@@ -289,6 +291,31 @@ async fn mysql_statement_timeout(
     }
 }
 
+/// Whether a MySQL-protocol server is MariaDB 10.5 or later, which answers
+/// `INSERT ... RETURNING`; `false` for MySQL and when the version cannot be read.
+async fn mariadb_returning(mut conn: sqlx::pool::PoolConnection<Any>) -> bool {
+    let version: Option<(String,)> = sqlx::query_as("SELECT VERSION()")
+        .fetch_optional(&mut *conn)
+        .await
+        .ok()
+        .flatten();
+    version.is_some_and(|(v,)| mariadb_with_returning(&v))
+}
+
+/// Whether a `VERSION()` string names MariaDB 10.5 or later.
+fn mariadb_with_returning(version: &str) -> bool {
+    if !version.contains("MariaDB") {
+        return false;
+    }
+    // The prefix some MariaDB servers put before their version for old MySQL clients.
+    let version = version.strip_prefix("5.5.5-").unwrap_or(version);
+    let mut numbers = version.split(['.', '-']).map(|n| n.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (10, 5),
+        _ => false,
+    }
+}
+
 /// Whole milliseconds of a timeout, at least 1 (0 means "no limit" to the databases).
 fn millis_of(t: Duration) -> u128 {
     t.as_millis().max(1)
@@ -335,29 +362,30 @@ impl Db {
         } else {
             pool.clone()
         };
-        let db = Db {
+        let mut db = Db {
             pool,
             writer,
             dialect,
             options,
+            returning: dialect != Dialect::MySql,
         };
-        db.first_connection().await?;
+        let conn = db.first_connection().await?;
+        if dialect == Dialect::MySql {
+            db.returning = mariadb_returning(conn).await;
+        }
         Ok(db)
     }
 
     /// Opens the pool's first connection, retrying transient failures until the connect
     /// timeout.
-    async fn first_connection(&self) -> Result<(), SqlError> {
+    async fn first_connection(&self) -> Result<sqlx::pool::PoolConnection<Any>, SqlError> {
         let started = Instant::now();
         let deadline = started + self.options.connect_timeout;
         let mut backoff = Duration::from_millis(20);
         loop {
             let attempt = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
             let error = match attempt {
-                Ok(Ok(conn)) => {
-                    drop(conn);
-                    return Ok(());
-                }
+                Ok(Ok(conn)) => return Ok(conn),
                 Ok(Err(e @ sqlx::Error::Configuration(_))) => return Err(SqlError::InvalidUrl(e)),
                 Ok(Err(e)) => e,
                 Err(_) => sqlx::Error::PoolTimedOut,
@@ -374,6 +402,12 @@ impl Db {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// Whether the server answers `INSERT ... RETURNING`: PostgreSQL, SQLite and MariaDB 10.5
+    /// or later do, MySQL does not (the stores then read an inserted row back).
+    pub fn returning(&self) -> bool {
+        self.returning
     }
 
     /// Applies the embedded migrations of the dialect. Safe to call on every start.
@@ -627,6 +661,16 @@ pub(crate) fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mariadb_from_10_5_answers_insert_returning() {
+        assert!(mariadb_with_returning("10.11.19-MariaDB-0+deb12u1"));
+        assert!(mariadb_with_returning("10.5.0-MariaDB"));
+        assert!(mariadb_with_returning("5.5.5-10.6.12-MariaDB"));
+        assert!(!mariadb_with_returning("10.4.32-MariaDB"));
+        assert!(!mariadb_with_returning("8.0.36"));
+        assert!(!mariadb_with_returning("MariaDB"));
+    }
 
     #[test]
     fn in_lists_take_placeholders_per_dialect() {

@@ -753,7 +753,17 @@ impl SqlInventory {
             self.db.sql(READ_RESERVATION),
         );
         let id = ReservationId::new().to_string();
-        let row: Option<Row> = if dialect == Dialect::MySql {
+        let row: Option<Row> = if dialect == Dialect::MySql && self.db.returning() {
+            // MariaDB: an ignored row returns nothing.
+            sqlx::query_as(MARIADB_INSERT_RESERVATION)
+                .bind(order.to_string())
+                .bind(&id)
+                .bind(&hold.line_json)
+                .bind(takes_json)
+                .bind(hold.ttl_ms)
+                .fetch_optional(&mut **tx)
+                .await?
+        } else if dialect == Dialect::MySql {
             // No RETURNING: the affected row count says whether the row is ours.
             let inserted = sqlx::query(insert)
                 .bind(order.to_string())
@@ -1135,12 +1145,17 @@ impl From<Untaken> for Taken {
 }
 
 /// Inserts an order's reservation row, held, unless the order has one; returns what it stored
-/// (MySQL has no `RETURNING`: the affected row count says whether the row is new).
+/// (MySQL has no `RETURNING`: the affected row count says whether the row is new; MariaDB
+/// 10.5 and later use [`MARIADB_INSERT_RESERVATION`]).
 const INSERT_RESERVATION: Sql = sql!(
     postgres: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
     mysql: "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)",
     sqlite: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
 );
+
+/// MariaDB 10.5 and later: [`INSERT_RESERVATION`] with the row it inserted (none when the
+/// order has one).
+const MARIADB_INSERT_RESERVATION: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?) RETURNING id, state, line_items, takes, expires_at";
 
 /// PostgreSQL: [`INSERT_RESERVATION`] (`$1` to `$5`) and, when it inserted the row,
 /// [`SqlInventory::take_logged`]'s take of `$6` units of SKU `$7` from bucket 0 logged at `$8`;

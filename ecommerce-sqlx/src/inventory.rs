@@ -747,15 +747,16 @@ impl SqlInventory {
         hold: &Hold,
         takes_json: &str,
     ) -> Result<Option<Row>, sqlx::Error> {
-        let dialect = self.db.dialect();
-        let (insert, read) = (
-            self.db.sql(INSERT_RESERVATION),
-            self.db.sql(READ_RESERVATION),
-        );
+        let insert = self.db.sql(INSERT_RESERVATION);
         let id = ReservationId::new().to_string();
-        let row: Option<Row> = if dialect == Dialect::MySql && self.db.returning() {
-            // MariaDB: an ignored row returns nothing.
-            sqlx::query_as(MARIADB_INSERT_RESERVATION)
+        // The row comes back from the insert (none when ignored), except on MySQL.
+        let returning = match self.db.dialect() {
+            Dialect::MySql if self.db.returning() => Some(MARIADB_INSERT_RESERVATION),
+            Dialect::MySql => None,
+            Dialect::Postgres | Dialect::Sqlite => Some(insert),
+        };
+        let row: Option<Row> = if let Some(insert) = returning {
+            sqlx::query_as(insert)
                 .bind(order.to_string())
                 .bind(&id)
                 .bind(&hold.line_json)
@@ -763,7 +764,7 @@ impl SqlInventory {
                 .bind(hold.ttl_ms)
                 .fetch_optional(&mut **tx)
                 .await?
-        } else if dialect == Dialect::MySql {
+        } else {
             // No RETURNING: the affected row count says whether the row is ours.
             let inserted = sqlx::query(insert)
                 .bind(order.to_string())
@@ -777,7 +778,7 @@ impl SqlInventory {
                 == 1;
             if inserted {
                 Some(
-                    sqlx::query_as(read)
+                    sqlx::query_as(self.db.sql(READ_RESERVATION))
                         .bind(order.to_string())
                         .fetch_one(&mut **tx)
                         .await?,
@@ -785,15 +786,6 @@ impl SqlInventory {
             } else {
                 None
             }
-        } else {
-            sqlx::query_as(insert)
-                .bind(order.to_string())
-                .bind(&id)
-                .bind(&hold.line_json)
-                .bind(takes_json)
-                .bind(hold.ttl_ms)
-                .fetch_optional(&mut **tx)
-                .await?
         };
         Ok(row)
     }

@@ -73,11 +73,13 @@ impl Visit for Summary {
     }
 }
 
-/// The statements logged since the last call, without a new connection's settings.
+/// The statements logged since the last call, without a new connection's settings: the
+/// pool may open a connection in the middle of a checkout (`SET` on the servers, `PRAGMA`
+/// on SQLite), which is no round trip of the checkout's own.
 fn sent() -> Vec<String> {
     std::mem::take(&mut *STATEMENTS.lock().expect("not poisoned"))
         .into_iter()
-        .filter(|s| !s.starts_with("SET "))
+        .filter(|s| !s.starts_with("SET ") && !s.starts_with("PRAGMA "))
         .collect()
 }
 

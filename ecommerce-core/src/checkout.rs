@@ -679,7 +679,7 @@ impl Storefront {
         if order
             .quote
             .as_ref()
-            .is_some_and(|q| !q.promotions.is_empty())
+            .is_some_and(crate::quote::Quote::may_hold_promotion_uses)
         {
             if let Err(e) = self.promotions.commit(order.id).await {
                 tracing::warn!(order = %order.id, error = %e, "promotion uses left for recovery");
@@ -693,7 +693,7 @@ impl Storefront {
         if order
             .quote
             .as_ref()
-            .is_some_and(|q| !q.promotions.is_empty())
+            .is_some_and(crate::quote::Quote::may_hold_promotion_uses)
         {
             self.promotions.release(order.id).await?;
         }

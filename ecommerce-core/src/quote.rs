@@ -158,6 +158,13 @@ pub struct Quote {
     pub hash: String,
     /// Until when the quote holds.
     pub expires_at: DateTime<Utc>,
+    /// Whether an order of this quote holds promotion uses: one of its promotions (or its
+    /// code) has a limit, so placing the order counted a use that its confirmation commits
+    /// and its failure gives back. `None` for a quote that does not say (stored before it
+    /// was recorded): see [`Quote::may_hold_promotion_uses`]. Not part of the hash: it
+    /// follows from the promotions applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds_promotion_uses: Option<bool>,
 }
 
 /// What goes into a quote.
@@ -374,6 +381,12 @@ fn net_and_total(amount: Money, tax: Money, mode: PriceMode) -> Result<(Money, M
 }
 
 impl Quote {
+    /// Whether an order of this quote may hold promotion uses to commit or give back: it
+    /// applied a promotion, and its quote does not say that none of them is limited.
+    pub fn may_hold_promotion_uses(&self) -> bool {
+        !self.promotions.is_empty() && self.holds_promotion_uses != Some(false)
+    }
+
     /// Computes a quote.
     ///
     /// # Errors
@@ -558,6 +571,7 @@ impl Quote {
             taxes,
             promotions: discounts.applied.clone(),
             promotion_trace: Vec::new(),
+            holds_promotion_uses: None,
             hash: String::new(),
             expires_at: DateTime::<Utc>::MIN_UTC,
         };
@@ -643,6 +657,7 @@ impl Quote {
             self.hash.is_empty()
                 && self.expires_at == DateTime::<Utc>::MIN_UTC
                 && self.promotion_trace.is_empty()
+                && self.holds_promotion_uses.is_none()
         );
         let mut hasher = Hasher(Sha256::new());
         serde_json::to_writer(&mut hasher, self).expect("quotes serialize");
@@ -872,6 +887,47 @@ mod tests {
         );
         assert_eq!(read.total, q.total);
         assert!(read.promotions.is_empty());
+    }
+
+    /// Whether an order holds promotion uses is read from its quote: a quote that applied a
+    /// promotion and does not say (stored before it said) may hold some; one that says it
+    /// holds none, or applied none, does not. The answer is not part of the hash.
+    #[test]
+    fn a_quote_says_whether_its_order_holds_promotion_uses() {
+        let lines = [line("MUG", 1, eur(999))];
+        let mut q = Quote::compute(input(
+            &lines,
+            None,
+            None,
+            PriceMode::Exclusive,
+            RoundingPolicy::PerLine,
+        ))
+        .unwrap();
+        assert!(!q.may_hold_promotion_uses(), "no promotion, no use");
+        q.promotions.push(crate::promotion::Applied {
+            promotion: crate::promotion::PromotionId::new("spring").unwrap(),
+            name: "Spring".into(),
+            code: None,
+            class: crate::promotion::DiscountClass::Order,
+            amount: eur(100),
+            lines: vec![eur(100)],
+            shipping: eur(0),
+        });
+        assert!(q.may_hold_promotion_uses(), "a quote that does not say may");
+        let hash = q.hash.clone();
+        q.holds_promotion_uses = Some(false);
+        assert!(!q.may_hold_promotion_uses());
+        q.holds_promotion_uses = Some(true);
+        assert!(q.may_hold_promotion_uses());
+        let read: Quote = serde_json::from_value(serde_json::to_value(&q).unwrap()).unwrap();
+        assert_eq!((read.holds_promotion_uses, read.hash), (Some(true), hash));
+        let mut stored = serde_json::to_value(&q).unwrap();
+        stored
+            .as_object_mut()
+            .unwrap()
+            .remove("holds_promotion_uses");
+        let read: Quote = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.holds_promotion_uses, None);
     }
 
     /// Three 0.05 items at 19 % inclusive: per line each rounds 0.00798 up to 0.01 (0.03 in

@@ -59,6 +59,7 @@ use ecommerce_core::id::Sku;
 use ecommerce_core::inventory::{ReservationLine, ReservationOp};
 use ecommerce_core::order::{Created, Order, OrderPatch};
 use ecommerce_core::promotion::{PromotionError, PromotionUse};
+use ecommerce_core::quote::Quote;
 use ecommerce_core::unit::{Sold, UnitError, UnitOfWork};
 
 use crate::cart::SqlCartStore;
@@ -276,13 +277,13 @@ impl UnitOfWork for SqlUnitOfWork {
                 Some((carts, stored, cart)) => carts.write(&mut *tx, cart, stored).await?,
                 None => false,
             };
-            // Then the promotion uses, when the order applied promotions (only limited ones
-            // hold uses). A use row this cannot read leaves the uses to the checkout (nothing
-            // was written): the sale stands either way.
+            // Then the promotion uses, when the order holds any (only limited promotions
+            // do). A use row this cannot read leaves the uses to the checkout (nothing was
+            // written): the sale stands either way.
             let applied = written
                 .quote
                 .as_ref()
-                .is_some_and(|q| !q.promotions.is_empty());
+                .is_some_and(Quote::may_hold_promotion_uses);
             let uses_committed = if applied {
                 self.promotions
                     .settle_in(&mut tx, order, false)

@@ -16,6 +16,7 @@ use ecommerce_core::id::{CategoryId, CustomerId, IdempotencyKey, ProductId, Sku}
 use ecommerce_core::money::{Currency, Money};
 use ecommerce_core::order::OrderStatus;
 use ecommerce_core::payment::PaymentMethod;
+use ecommerce_core::promotion::{Action, Promotion, Target};
 use ecommerce_core::storefront::{Storefront, StorefrontConfig};
 use ecommerce_core::testkit::{Backend, BackendFactory};
 use ecommerce_sqlx::Db;
@@ -88,7 +89,8 @@ fn sku() -> Sku {
 }
 
 /// A shop on a fresh database of `server` (removed with the backend) with one product in
-/// stock, after a guest's confirmed checkout of it (the pool's connection opened).
+/// stock and an automatic promotion without limits (it applies to every order and holds no
+/// use), after a guest's confirmed checkout of it (the pool's connection opened).
 async fn shop_on(server: Server) -> Option<(Storefront, Backend)> {
     let factory = match server {
         Server::Postgres => Factory::postgres(),
@@ -102,6 +104,17 @@ async fn shop_on(server: Server) -> Option<(Storefront, Backend)> {
         .with_variants([Variant::new(sku(), Money::from_minor(2_500, Currency::USD))]);
     shop.upsert_product(product).await.expect("product");
     shop.receive_stock(&sku(), 10).await.expect("stock");
+    let promotion = Promotion::new(
+        "welcome",
+        "A dollar off",
+        Currency::USD,
+        Action::AmountOff {
+            amount: Money::from_minor(100, Currency::USD),
+            target: Target::Order,
+        },
+    )
+    .expect("valid promotion");
+    shop.save_promotion(&promotion).await.expect("promotion");
     checkout(&shop, "warm-up").await;
     Some((shop, backend))
 }
@@ -123,6 +136,11 @@ async fn checkout(shop: &Storefront, key: &str) -> Vec<String> {
         .expect("checkout")
         .into_order();
     assert_eq!(order.status, OrderStatus::Confirmed);
+    assert_eq!(
+        order.total,
+        Money::from_minor(2_400, Currency::USD),
+        "the promotion applied"
+    );
     sent()
 }
 

@@ -268,7 +268,7 @@ impl Storefront {
             }
             _ => None,
         };
-        let quote = Quote::compute(QuoteInput {
+        let mut quote = Quote::compute(QuoteInput {
             lines,
             shipping,
             discounts: Some(&discounts.evaluation),
@@ -277,6 +277,7 @@ impl Storefront {
             now,
             valid_for: self.config.quote_ttl,
         })?;
+        quote.holds_promotion_uses = Some(!discounts.uses.is_empty());
         Ok((quote, discounts.uses))
     }
 }

@@ -543,6 +543,12 @@ pub async fn discounts_stack_and_are_recorded_per_line(backend: Backend) {
     assert_eq!(q.discount_total, usd(1_100));
     assert_eq!(order.total, usd(5_997 + 1_001 - 1_100));
     assert_eq!(
+        q.holds_promotion_uses,
+        Some(false),
+        "neither promotion has a limit: the order holds no use"
+    );
+    assert_eq!(shop.promotions.uses_of(order.id).await.expect("uses"), None);
+    assert_eq!(
         gateway.charges().last().expect("charged").amount,
         order.total,
         "the discounted total is what is charged"
@@ -627,6 +633,11 @@ pub async fn a_sale_commits_its_promotion_uses_in_its_transaction(backend: Backe
     );
     let used = usage(&shop, "scu-limited").await;
     assert_eq!((used.held, used.committed), (0, 1));
+    assert_eq!(
+        order.quote.as_ref().and_then(|q| q.holds_promotion_uses),
+        Some(true),
+        "the quote says the order holds a use"
+    );
 
     let cart = coded_cart(&shop, &[("SCU-1", 1)], "SCUOPEN").await;
     let order = shop

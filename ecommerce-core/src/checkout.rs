@@ -785,7 +785,7 @@ impl Storefront {
                 if cart_units(&cart) == claim.lines {
                     return Err(CheckoutError::CartInCheckout { order: claimant.id });
                 }
-                clear_claimed_units(self.carts.as_ref(), &claimant).await?;
+                clear_claimed_units(self.carts.as_ref(), claimant.id, claimant.cart).await?;
                 Ok(Ok(self.carts.load(cart.id).await?.unwrap_or(cart)))
             }
         }
@@ -1162,6 +1162,7 @@ impl Storefront {
             customer: order.customer,
             lines: ordered_units(&order),
             total: order.total,
+            cart: Some(order.cart),
         };
         let patch = OrderPatch::status(OrderStatus::Confirmed)
             .with_payment(payment)
@@ -1645,25 +1646,29 @@ async fn clear_sold_units(
             Err(e) => return Err(e),
         }
     }
-    clear_claimed_units(carts, order).await
+    clear_claimed_units(carts, order.id, order.cart).await
 }
 
-/// Takes the units a confirmed order bought out of its cart and drops the cart's claim, once.
-async fn clear_claimed_units(carts: &dyn CartStore, order: &Order) -> Result<(), CartError> {
+/// Takes the units order `order` bought out of `cart` and drops the cart's claim, once.
+async fn clear_claimed_units(
+    carts: &dyn CartStore,
+    order: OrderId,
+    cart: CartId,
+) -> Result<(), CartError> {
     for _ in 0..CAS_ATTEMPTS {
-        let Some(mut cart) = carts.load(order.cart).await? else {
+        let Some(mut stored) = carts.load(cart).await? else {
             return Ok(());
         };
-        if !cart.clear_checkout(order.id) {
+        if !stored.clear_checkout(order) {
             return Ok(());
         }
-        match carts.save(&cart).await {
+        match carts.save(&stored).await {
             Ok(_) => return Ok(()),
             Err(CartError::VersionConflict { .. }) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(CartError::VersionConflict { cart: order.cart })
+    Err(CartError::VersionConflict { cart })
 }
 
 /// What follows a confirmation: the ordered units leave the cart (items added since stay)
@@ -1688,12 +1693,22 @@ impl CheckoutEffects {
     /// # Errors
     /// [`EventError::Delivery`] naming the step that failed; running again is safe.
     pub async fn apply(&self, order: &Order) -> Result<(), EventError> {
-        clear_claimed_units(self.carts.as_ref(), order)
+        let skus: Vec<_> = order.lines.iter().map(|l| l.sku.clone()).collect();
+        self.apply_to(order.id, order.cart, &skus).await
+    }
+
+    /// The effects of order `order`, placed from `cart`, that bought `skus`.
+    async fn apply_to(
+        &self,
+        order: OrderId,
+        cart: CartId,
+        skus: &[crate::id::Sku],
+    ) -> Result<(), EventError> {
+        clear_claimed_units(self.carts.as_ref(), order, cart)
             .await
             .map_err(|e| delivery("clearing the cart", e))?;
-        let skus: Vec<_> = order.lines.iter().map(|l| l.sku.clone()).collect();
         self.recommendations
-            .record_order(order.id, &skus)
+            .record_order(order, skus)
             .await
             .map_err(|e| delivery("counting co-purchases", e))?;
         Ok(())
@@ -1710,9 +1725,16 @@ fn delivery(step: &str, e: impl std::error::Error + Send + Sync + 'static) -> Ev
 #[async_trait]
 impl EventSink for CheckoutEffects {
     async fn deliver(&self, envelope: &EventEnvelope) -> Result<(), EventError> {
-        let DomainEvent::OrderConfirmed { order, .. } = &envelope.event else {
+        let DomainEvent::OrderConfirmed {
+            order, lines, cart, ..
+        } = &envelope.event
+        else {
             return Ok(());
         };
+        if let Some(cart) = cart {
+            let skus: Vec<_> = lines.iter().map(|(sku, _)| sku.clone()).collect();
+            return self.apply_to(*order, *cart, &skus).await;
+        }
         let order = self
             .orders
             .get(*order)

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EventError, StoreError};
-use crate::id::{CustomerId, EventId, OrderId, ProductId, Sku};
+use crate::id::{CartId, CustomerId, EventId, OrderId, ProductId, Sku};
 use crate::money::Money;
 use crate::order::FailureReason;
 
@@ -50,6 +50,11 @@ pub enum DomainEvent {
         lines: Vec<(Sku, u32)>,
         /// Its total.
         total: Money,
+        /// The cart it was placed from, whose ordered units the checkout's effects take
+        /// out ([`crate::checkout::CheckoutEffects`]). `None` in events written before it
+        /// was recorded: the effects then read the order for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cart: Option<CartId>,
     },
     /// An order failed; nothing is charged or held.
     OrderFailed {

@@ -97,6 +97,7 @@
 //!         customer: CustomerId::new(),
 //!         lines: vec![(Sku::new("MUG-BLUE")?, 2)],
 //!         total: Money::new(Decimal::new(2500, 2), Currency::EUR),
+//!         cart: None,
 //!     },
 //! };
 //! let report = exporter.export(&[(41, confirmed.clone())])?;
@@ -724,6 +725,7 @@ fn stage_event(
             customer,
             lines,
             total,
+            ..
         } => {
             for (line_no, (sku, units)) in (0u32..).zip(lines) {
                 partition.lines.push(LineRow {

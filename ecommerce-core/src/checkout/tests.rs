@@ -907,3 +907,70 @@ async fn a_buyer_turned_away_from_a_fresh_cart_does_not_look_up_the_key() {
     assert_eq!(again.order().id, paid.order().id);
     assert_eq!(looked_up(), 1);
 }
+
+/// The effects of a confirmation come from its event alone: the cart the order claimed and
+/// the units it bought travel in `OrderConfirmed`, so delivering it reads no order (here an
+/// order store that must not be asked) and still empties the cart and counts the pair.
+#[tokio::test]
+async fn a_confirmation_is_delivered_without_reading_its_order() {
+    let orders = Arc::new(MemoryOrderStore::new());
+    let carts = Arc::new(MemoryCartStore::new());
+    let shop = Storefront::builder()
+        .catalog(Arc::new(MemoryCatalog::new()))
+        .carts(carts.clone())
+        .inventory(Arc::new(MemoryInventory::new()))
+        .orders_and_outbox(orders.clone(), orders.clone())
+        .payments(Arc::new(TestGateway::default()))
+        .with_memory_defaults()
+        .build()
+        .unwrap();
+    let (lamp, shade) = (Sku::new("LAMP-1").unwrap(), Sku::new("SHADE-1").unwrap());
+    shop.upsert_product(
+        Product::new(
+            ProductId::new(),
+            "Lamp",
+            crate::id::CategoryId::new("test").unwrap(),
+        )
+        .with_variants([
+            Variant::new(lamp.clone(), Money::from_minor(3_000, Currency::USD)),
+            Variant::new(shade.clone(), Money::from_minor(1_000, Currency::USD)),
+        ]),
+    )
+    .await
+    .unwrap();
+    for sku in [&lamp, &shade] {
+        shop.receive_stock(sku, 5).await.unwrap();
+    }
+    let cart = shop.create_guest_cart_with(&lamp, 1).await.unwrap();
+    shop.add_item(cart.id, &shade, 1).await.unwrap();
+    let placed = shop
+        .place_order(request(cart.id, "tok_approve"))
+        .await
+        .unwrap();
+    assert!(placed.is_confirmed());
+
+    let confirmed = crate::events::Outbox::pending(orders.as_ref(), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.envelope().unwrap())
+        .find(|e| matches!(e.event, DomainEvent::OrderConfirmed { .. }))
+        .expect("the confirmation is in the outbox");
+    let mut no_reads = MockOrderStore::new();
+    no_reads.expect_get().never();
+    let recommendations = Arc::new(MemoryRecommendations::new());
+    let effects = CheckoutEffects {
+        orders: Arc::new(no_reads),
+        carts: carts.clone(),
+        recommendations: recommendations.clone(),
+    };
+    effects.deliver(&confirmed).await.unwrap();
+    let also = recommendations.also_bought(&lamp, 5).await.unwrap();
+    assert_eq!(
+        also.iter().map(|a| a.sku.clone()).collect::<Vec<_>>(),
+        vec![shade],
+        "the pair is counted"
+    );
+    let left = shop.cart(cart.id).await.unwrap().unwrap();
+    assert!(left.lines.is_empty() && left.checkout.is_none());
+}

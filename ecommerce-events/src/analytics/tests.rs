@@ -53,6 +53,7 @@ fn confirmed(
                 .map(|(sku, units)| (Sku::new(*sku).unwrap(), *units))
                 .collect(),
             total: Money::new(dec(total), currency),
+            cart: None,
         },
     )
 }
@@ -455,6 +456,7 @@ fn daily_revenue_is_exact_per_utc_day_and_currency() -> Result {
                     customer: CustomerId::new(),
                     lines: vec![],
                     total: Money::new(dec("0.10"), Currency::USD),
+                    cart: None,
                 },
             ),
         ],
@@ -682,6 +684,7 @@ fn files_have_the_documented_schema_and_values() -> Result {
                     customer,
                     lines: vec![(Sku::new("MUG")?, 2), (Sku::new("TEE")?, 1)],
                     total: Money::new(dec("19.99"), Currency::USD),
+                    cart: None,
                 },
             ),
             envelope(

@@ -356,6 +356,7 @@ async fn an_order_shipped_by_the_shipping_service_shows_as_shipped() {
         customer: placed.customer,
         lines: vec![(sku.clone(), 1)],
         total: placed.total,
+        cart: Some(placed.cart),
     });
     let shipping = Fulfilment::new((*shop.state.shop).clone(), Arc::new(Courier));
     assert!(matches!(

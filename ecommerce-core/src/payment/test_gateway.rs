@@ -64,20 +64,44 @@ struct TestLedger {
     refunds: HashMap<String, Refund>,
 }
 
-/// The version of the JSON file a persistent [`TestGateway`] keeps.
-const LEDGER_FILE_VERSION: u32 = 1;
+/// The version of the journal a persistent [`TestGateway`] keeps, named by its first line.
+const JOURNAL_VERSION: u32 = 2;
 
-/// The JSON file of a persistent [`TestGateway`]: every charge with its key and order, and
-/// every refund with its key. The payment -> order index is rebuilt from the charges on load.
+/// The version of the earlier file: one JSON document of every charge and refund, rewritten
+/// whole on every change. Read, and converted to a journal, on open.
+const DOCUMENT_VERSION: u32 = 1;
+
+/// The first line of a persistent [`TestGateway`]'s journal.
 #[derive(Serialize, Deserialize)]
-struct LedgerFile<'a> {
+struct JournalHeader {
+    test_gateway_journal: u32,
+}
+
+/// One line of the journal after its header (JSON lines), in the order of the changes.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Entry<'a> {
+    /// A charge as it now stands: new, or completed after a 3-D Secure challenge (a later
+    /// line for the same key replaces the earlier one).
+    Charge(#[serde(borrow)] StoredCharge<'a>),
+    /// A refund: its payment is refunded.
+    Refund(#[serde(borrow)] StoredRefund<'a>),
+}
+
+/// The earlier file of a persistent [`TestGateway`]: every charge with its key and order,
+/// and every refund with its key.
+#[derive(Deserialize)]
+struct LedgerDocument<'a> {
     version: u32,
+    #[serde(borrow)]
     charges: Vec<StoredCharge<'a>>,
+    #[serde(borrow)]
     refunds: Vec<StoredRefund<'a>>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct StoredCharge<'a> {
+    #[serde(borrow)]
     idempotency_key: Cow<'a, str>,
     order: OrderId,
     charge: Cow<'a, Charge>,
@@ -85,13 +109,15 @@ struct StoredCharge<'a> {
 
 #[derive(Serialize, Deserialize)]
 struct StoredRefund<'a> {
+    #[serde(borrow)]
     idempotency_key: Cow<'a, str>,
     refund: Cow<'a, Refund>,
 }
 
 impl TestLedger {
-    /// The file's view of the ledger, sorted by key so equal ledgers write equal files.
-    fn to_file(&self) -> LedgerFile<'_> {
+    /// The entries that rebuild this ledger: every charge, then every refund, each sorted by
+    /// key so equal ledgers write equal files.
+    fn entries(&self) -> Vec<Entry<'_>> {
         let mut charges: Vec<StoredCharge<'_>> = self
             .order_of
             .values()
@@ -113,48 +139,106 @@ impl TestLedger {
             })
             .collect();
         refunds.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
-        LedgerFile {
-            version: LEDGER_FILE_VERSION,
-            charges,
-            refunds,
+        charges
+            .into_iter()
+            .map(Entry::Charge)
+            .chain(refunds.into_iter().map(Entry::Refund))
+            .collect()
+    }
+
+    /// Applies one entry read back, refusing one that does not fit what came before (so the
+    /// gateway never meets a payment without its charge, or a key naming two payments).
+    fn apply(&mut self, entry: Entry<'_>) -> Result<(), String> {
+        match entry {
+            Entry::Charge(stored) => {
+                let key = stored.idempotency_key.into_owned();
+                let charge = stored.charge.into_owned();
+                if let Some((known, _)) = self.order_of.get(&charge.payment_id) {
+                    if *known != key {
+                        return Err(format!("payment {} appears twice", charge.payment_id));
+                    }
+                }
+                if let Some(known) = self.by_key.get(&key) {
+                    if known.payment_id != charge.payment_id {
+                        return Err(format!("charge key {key:?} appears twice"));
+                    }
+                }
+                self.order_of
+                    .insert(charge.payment_id.clone(), (key.clone(), stored.order));
+                self.by_key.insert(key, charge);
+            }
+            Entry::Refund(stored) => {
+                let key = stored.idempotency_key.into_owned();
+                let refund = stored.refund.into_owned();
+                let Some((charge_key, _)) = self.order_of.get(&refund.payment_id) else {
+                    return Err(format!("refund of unknown payment {}", refund.payment_id));
+                };
+                if let Some(charge) = self.by_key.get_mut(charge_key) {
+                    charge.status = PaymentStatus::Refunded;
+                }
+                if self.refunds.insert(key.clone(), refund).is_some() {
+                    return Err(format!("refund key {key:?} appears twice"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a gateway's file: a journal, or a document of the earlier layout.
+    fn read(bytes: &[u8]) -> Result<(TestLedger, Layout), String> {
+        let header = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .and_then(|end| serde_json::from_slice::<JournalHeader>(&bytes[..end]).ok());
+        match header {
+            Some(header) => TestLedger::read_journal(bytes, header),
+            None => {
+                let document: LedgerDocument<'_> =
+                    serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+                if document.version != DOCUMENT_VERSION {
+                    return Err(format!(
+                        "unsupported version {} (expected {DOCUMENT_VERSION})",
+                        document.version
+                    ));
+                }
+                let mut ledger = TestLedger::default();
+                for stored in document.charges {
+                    ledger.apply(Entry::Charge(stored))?;
+                }
+                for stored in document.refunds {
+                    ledger.apply(Entry::Refund(stored))?;
+                }
+                Ok((ledger, Layout::Document))
+            }
         }
     }
 
-    /// Rebuilds a ledger from its file, refusing one whose parts do not fit together (so the
-    /// gateway never meets a payment without its charge).
-    fn from_file(file: LedgerFile<'_>) -> Result<TestLedger, String> {
-        if file.version != LEDGER_FILE_VERSION {
+    /// Replays a journal's lines. A last line without its line end is a change torn by a
+    /// crash, never answered: it is left out, and [`Layout::Journal`] says where the whole
+    /// lines end. Any other line that does not read is an error.
+    fn read_journal(bytes: &[u8], header: JournalHeader) -> Result<(TestLedger, Layout), String> {
+        if header.test_gateway_journal != JOURNAL_VERSION {
             return Err(format!(
-                "unsupported version {} (expected {LEDGER_FILE_VERSION})",
-                file.version
+                "unsupported journal version {} (expected {JOURNAL_VERSION})",
+                header.test_gateway_journal
             ));
         }
         let mut ledger = TestLedger::default();
-        for stored in file.charges {
-            let key = stored.idempotency_key.into_owned();
-            let charge = stored.charge.into_owned();
-            if ledger
-                .order_of
-                .insert(charge.payment_id.clone(), (key.clone(), stored.order))
-                .is_some()
-            {
-                return Err(format!("payment {} appears twice", charge.payment_id));
+        let mut whole = 0;
+        for (number, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+            let Some(line) = line.strip_suffix(b"\n") else {
+                break;
+            };
+            if number > 0 {
+                let entry: Entry<'_> = serde_json::from_slice(line)
+                    .map_err(|e| format!("line {}: {e}", number + 1))?;
+                ledger
+                    .apply(entry)
+                    .map_err(|e| format!("line {}: {e}", number + 1))?;
             }
-            if ledger.by_key.insert(key.clone(), charge).is_some() {
-                return Err(format!("charge key {key:?} appears twice"));
-            }
+            whole += line.len() + 1;
         }
-        for stored in file.refunds {
-            let key = stored.idempotency_key.into_owned();
-            let refund = stored.refund.into_owned();
-            if !ledger.order_of.contains_key(&refund.payment_id) {
-                return Err(format!("refund of unknown payment {}", refund.payment_id));
-            }
-            if ledger.refunds.insert(key.clone(), refund).is_some() {
-                return Err(format!("refund key {key:?} appears twice"));
-            }
-        }
-        Ok(ledger)
+        Ok((ledger, Layout::Journal { whole }))
     }
 
     /// A payment id no one can guess from another one: `pay_test_` and 128 bits (122 of
@@ -170,11 +254,80 @@ impl TestLedger {
     }
 }
 
-/// Writes the ledger to `path` so that a crash at any moment leaves either the previous file or
-/// the new one: the bytes go to a temporary file in the same folder, which is flushed to disk
-/// and then renamed over `path` (a rename within one folder is atomic).
-fn write_ledger(path: &Path, ledger: &TestLedger) -> io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(&ledger.to_file()).map_err(io::Error::other)?;
+/// What a gateway's file held when it was read.
+enum Layout {
+    /// A journal whose whole lines end at byte `whole` (a torn line may follow).
+    Journal { whole: usize },
+    /// A document of the earlier layout.
+    Document,
+}
+
+/// The open journal of a persistent [`TestGateway`]: every change is appended as one line
+/// and flushed to disk before it is answered.
+#[derive(Debug)]
+struct Journal {
+    file: File,
+    /// The length of the whole lines written: a failed append is cut back to it.
+    len: u64,
+    /// An append failed and could not be cut back: nothing more is written.
+    broken: bool,
+}
+
+impl Journal {
+    /// Opens the journal at `path` for appending, cutting a torn last line off at `whole`.
+    fn open(path: &Path, whole: u64) -> io::Result<Journal> {
+        let file = fs::OpenOptions::new().append(true).open(path)?;
+        if file.metadata()?.len() > whole {
+            file.set_len(whole)?;
+            file.sync_data()?;
+        }
+        Ok(Journal {
+            file,
+            len: whole,
+            broken: false,
+        })
+    }
+
+    /// Appends one entry and flushes it to disk. On failure the file is cut back to the
+    /// lines before, so the entry is not there when the gateway is opened again.
+    fn append(&mut self, entry: &Entry<'_>) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other(
+                "an earlier change could not be undone in the file",
+            ));
+        }
+        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        line.push(b'\n');
+        match self
+            .file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+        {
+            Ok(()) => {
+                self.len += line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = self.file.set_len(self.len).is_err();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Writes a journal of `ledger` to `path` so that a crash at any moment leaves either the
+/// previous file or the new one: the bytes go to a temporary file in the same folder, which is
+/// flushed to disk and then renamed over `path` (a rename within one folder is atomic).
+fn write_journal(path: &Path, ledger: &TestLedger) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec(&JournalHeader {
+        test_gateway_journal: JOURNAL_VERSION,
+    })
+    .map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    for entry in ledger.entries() {
+        serde_json::to_writer(&mut bytes, &entry).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+    }
     let temp = temp_path(path);
     let written = (|| {
         let mut file = File::create(&temp)?;
@@ -233,6 +386,8 @@ pub struct TestGateway {
     webhook_secret: Vec<u8>,
     /// The file every change is written to; `None` for an in-memory gateway.
     file: Option<PathBuf>,
+    /// Its open journal, locked after the ledger (changes are appended in their order).
+    journal: Option<Mutex<Journal>>,
 }
 
 impl Default for TestGateway {
@@ -249,28 +404,33 @@ impl TestGateway {
             ledger: Mutex::new(TestLedger::default()),
             webhook_secret,
             file: None,
+            journal: None,
         }
     }
 
-    /// A gateway that keeps its charges and refunds in the JSON file at `path` and signs its
+    /// A gateway that keeps its charges and refunds in the file at `path` and signs its
     /// webhooks with `webhook_secret`.
     ///
-    /// Loads the file if it exists, and otherwise creates it (empty) at once, so a folder that
+    /// Loads the file if it exists, and otherwise creates it at once, so a folder that
     /// cannot be written is reported here rather than at the first charge; the folder itself
-    /// must exist. Every change (a charge, a completed 3-D Secure challenge, a refund) is
-    /// written before it is answered: the whole state goes to `<path>.tmp` in the same folder,
-    /// is flushed to disk and renamed over `path`, so a crash leaves the old file or the new
-    /// one, never a torn one. A change that cannot be written is undone and answered with
-    /// [`PaymentError::Unavailable`] (outcome unknown; a lookup then says it never happened).
+    /// must exist. The file is a journal of JSON lines: a header line, then one line per
+    /// change (a charge, a completed 3-D Secure challenge, a refund), appended and flushed to
+    /// disk before the change is answered. A change costs the bytes of that change, however
+    /// many the file holds. A crash can only tear the last line, a change never answered:
+    /// the next open drops it. A change that cannot be written is undone (cut off the file)
+    /// and answered with [`PaymentError::Unavailable`] (outcome unknown; a lookup then says
+    /// it never happened). A file of the earlier layout (one JSON document, `"version": 1`)
+    /// is read and rewritten as a journal, atomically (a temporary file renamed over it).
     ///
-    /// Writing is synchronous and rewrites the whole file: right for tests and a demo shop,
-    /// not for heavy traffic. One gateway per file: two gateways (or processes) sharing a
-    /// file overwrite each other's changes.
+    /// Writing is synchronous, one change at a time: right for tests, a demo shop and its
+    /// load tests. One gateway per file: two gateways (or processes) sharing a file mix
+    /// their lines.
     ///
     /// # Errors
     /// The file cannot be read or created (missing folder, permissions), or
-    /// [`io::ErrorKind::InvalidData`] when it does not hold a test gateway's state; such a
-    /// file is left as it is.
+    /// [`io::ErrorKind::InvalidData`] when it does not hold a test gateway's state (a line
+    /// before the last that does not read, a refund of no charge); such a file is left as
+    /// it is.
     pub fn open(path: impl AsRef<Path>, webhook_secret: Vec<u8>) -> Result<TestGateway, io::Error> {
         let path = path.as_ref();
         if path.file_name().is_none() {
@@ -279,27 +439,32 @@ impl TestGateway {
                 format!("{} is not a file path", path.display()),
             ));
         }
-        let ledger = match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice::<LedgerFile<'_>>(&bytes)
-                .map_err(|e| e.to_string())
-                .and_then(TestLedger::from_file)
-                .map_err(|e| {
-                    io::Error::new(
+        let (ledger, whole) = match fs::read(path) {
+            Ok(bytes) => match TestLedger::read(&bytes) {
+                Ok((ledger, Layout::Journal { whole })) => (ledger, Some(whole)),
+                Ok((ledger, Layout::Document)) => (ledger, None),
+                Err(e) => {
+                    return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{} is not a test gateway file: {e}", path.display()),
-                    )
-                })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let ledger = TestLedger::default();
-                write_ledger(path, &ledger)?;
-                ledger
-            }
+                    ));
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (TestLedger::default(), None),
             Err(e) => return Err(e),
+        };
+        let whole = match whole {
+            Some(whole) => whole as u64,
+            None => {
+                write_journal(path, &ledger)?;
+                fs::metadata(path)?.len()
+            }
         };
         Ok(TestGateway {
             ledger: Mutex::new(ledger),
             webhook_secret,
             file: Some(path.to_path_buf()),
+            journal: Some(Mutex::new(Journal::open(path, whole)?)),
         })
     }
 
@@ -317,19 +482,22 @@ impl TestGateway {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes the ledger to the gateway's file, if it has one. Called with the lock held, so
-    /// writes happen in the order of the changes.
-    fn save(&self, ledger: &TestLedger) -> Result<(), PaymentError> {
-        let Some(path) = &self.file else {
+    /// Appends a change to the gateway's journal, if it has one. Called with the ledger's
+    /// lock held, so changes are written in the order they were made.
+    fn record(&self, entry: &Entry<'_>) -> Result<(), PaymentError> {
+        let (Some(path), Some(journal)) = (&self.file, &self.journal) else {
             return Ok(());
         };
-        write_ledger(path, ledger).map_err(|e| PaymentError::Unavailable {
-            message: format!(
-                "test provider could not record the change in {}: {e}",
-                path.display()
-            ),
-            source: Some(Arc::new(e)),
-        })
+        let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
+        journal
+            .append(entry)
+            .map_err(|e| PaymentError::Unavailable {
+                message: format!(
+                    "test provider could not record the change in {}: {e}",
+                    path.display()
+                ),
+                source: Some(Arc::new(e)),
+            })
     }
 
     /// Every charge made, by idempotency key.
@@ -381,7 +549,12 @@ impl TestGateway {
                         charge.failure_reason = Some("authentication failed".into());
                     }
                     charge.next_action = None;
-                    if let Err(e) = self.save(&ledger) {
+                    let entry = Entry::Charge(StoredCharge {
+                        idempotency_key: Cow::Borrowed(&key),
+                        order,
+                        charge: Cow::Borrowed(charge),
+                    });
+                    if let Err(e) = self.record(&entry) {
                         ledger.by_key.insert(key, before);
                         return Err(e);
                     }
@@ -464,7 +637,12 @@ impl PaymentGateway for TestGateway {
             payment_id.clone(),
             (request.idempotency_key.clone(), request.order),
         );
-        if let Err(e) = self.save(&ledger) {
+        let entry = Entry::Charge(StoredCharge {
+            idempotency_key: Cow::Borrowed(&request.idempotency_key),
+            order: request.order,
+            charge: Cow::Borrowed(&charge),
+        });
+        if let Err(e) = self.record(&entry) {
             ledger.by_key.remove(&request.idempotency_key);
             ledger.order_of.remove(&payment_id);
             return Err(e);
@@ -520,7 +698,11 @@ impl PaymentGateway for TestGateway {
         ledger
             .refunds
             .insert(request.idempotency_key.clone(), refund.clone());
-        if let Err(e) = self.save(&ledger) {
+        let entry = Entry::Refund(StoredRefund {
+            idempotency_key: Cow::Borrowed(&request.idempotency_key),
+            refund: Cow::Borrowed(&refund),
+        });
+        if let Err(e) = self.record(&entry) {
             ledger.refunds.remove(&request.idempotency_key);
             if let Some(charge) = ledger.by_key.get_mut(&key) {
                 charge.status = PaymentStatus::Succeeded;
@@ -725,6 +907,136 @@ mod tests {
         assert_eq!(
             gateway.lookup("charge-a").await.unwrap().unwrap().status,
             PaymentStatus::Pending
+        );
+    }
+
+    /// Every change is appended to the file: what was written before stays as it was, so a
+    /// change costs the bytes of that change, however many charges the file holds.
+    #[tokio::test]
+    async fn a_change_is_appended_to_the_file_not_rewritten() {
+        let dir = TempDir::new();
+        let gateway = TestGateway::open(dir.file(), b"s".to_vec()).unwrap();
+        let mut before = fs::read(dir.file()).unwrap();
+        let mut grew = |what: &str| {
+            let now = fs::read(dir.file()).unwrap();
+            assert!(
+                now.len() > before.len() && now.starts_with(&before),
+                "{what}: the file was rewritten, not appended to"
+            );
+            before = now;
+        };
+        let approved = gateway
+            .charge(&charge_request(OrderId::new(), "tok_approve", "charge-a"))
+            .await
+            .unwrap();
+        grew("a charge");
+        let pending = gateway
+            .charge(&charge_request(OrderId::new(), "tok_pending", "charge-b"))
+            .await
+            .unwrap();
+        grew("a second charge");
+        gateway.complete(&pending.payment_id, true).unwrap();
+        grew("a completed challenge");
+        gateway
+            .refund(&RefundRequest {
+                payment_id: approved.payment_id.clone(),
+                amount: approved.amount,
+                idempotency_key: "refund-a".into(),
+            })
+            .await
+            .unwrap();
+        grew("a refund");
+        // Answers that change nothing write nothing.
+        gateway
+            .charge(&charge_request(OrderId::new(), "tok_approve", "charge-a"))
+            .await
+            .unwrap();
+        gateway.complete(&pending.payment_id, true).unwrap();
+        assert_eq!(fs::read(dir.file()).unwrap(), before);
+    }
+
+    /// A crash while a change is written can only tear the file's last line; that change was
+    /// never answered, so the next open drops it and goes on from the ones before.
+    #[tokio::test]
+    async fn a_torn_last_line_is_dropped_and_the_file_goes_on() {
+        let dir = TempDir::new();
+        let approved = {
+            let gateway = TestGateway::open(dir.file(), b"s".to_vec()).unwrap();
+            gateway
+                .charge(&charge_request(OrderId::new(), "tok_approve", "charge-a"))
+                .await
+                .unwrap()
+        };
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(dir.file())
+            .unwrap();
+        file.write_all(br#"{"charge":{"idempotency_key":"charge-b","ord"#)
+            .unwrap();
+        drop(file);
+
+        let gateway = TestGateway::open(dir.file(), b"s".to_vec()).unwrap();
+        assert_eq!(gateway.lookup("charge-a").await.unwrap(), Some(approved));
+        assert_eq!(gateway.lookup("charge-b").await.unwrap(), None);
+        let second = gateway
+            .charge(&charge_request(OrderId::new(), "tok_approve", "charge-b"))
+            .await
+            .unwrap();
+        drop(gateway);
+        let gateway = TestGateway::open(dir.file(), b"s".to_vec()).unwrap();
+        assert_eq!(gateway.lookup("charge-b").await.unwrap(), Some(second));
+        assert_eq!(gateway.charges().len(), 2);
+
+        // A damaged line before the last is not a crash's doing: the file is refused.
+        let mut bytes = fs::read(dir.file()).unwrap();
+        let damaged = bytes.len() - 10;
+        bytes[damaged] = b'#';
+        bytes.extend_from_slice(b"{}\n");
+        fs::write(dir.file(), &bytes).unwrap();
+        let err = TestGateway::open(dir.file(), b"s".to_vec()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(fs::read(dir.file()).unwrap(), bytes, "left as it was");
+    }
+
+    /// A file written by the earlier layout (one JSON document of every charge and refund)
+    /// is read, and from then on appended to.
+    #[tokio::test]
+    async fn a_file_of_the_earlier_layout_is_read() {
+        let dir = TempDir::new();
+        let charge = Charge {
+            payment_id: PaymentId("pay_test_0123456789abcdef0123456789abcdef".into()),
+            status: PaymentStatus::Succeeded,
+            amount: Money::from_minor(4_500, Currency::USD),
+            failure_reason: None,
+            next_action: None,
+        };
+        let order = OrderId::new();
+        let earlier = serde_json::json!({
+            "version": 1,
+            "charges": [{"idempotency_key": "charge-a", "order": order, "charge": charge}],
+            "refunds": [],
+        });
+        fs::write(dir.file(), serde_json::to_vec_pretty(&earlier).unwrap()).unwrap();
+
+        let gateway = TestGateway::open(dir.file(), b"s".to_vec()).unwrap();
+        assert_eq!(
+            gateway.lookup("charge-a").await.unwrap(),
+            Some(charge.clone())
+        );
+        assert_eq!(gateway.order_of(&charge.payment_id), Some(order));
+        gateway
+            .refund(&RefundRequest {
+                payment_id: charge.payment_id.clone(),
+                amount: charge.amount,
+                idempotency_key: "refund-a".into(),
+            })
+            .await
+            .unwrap();
+        drop(gateway);
+        let gateway = TestGateway::open(dir.file(), b"s".to_vec()).unwrap();
+        assert_eq!(
+            gateway.lookup("charge-a").await.unwrap().unwrap().status,
+            PaymentStatus::Refunded
         );
     }
 

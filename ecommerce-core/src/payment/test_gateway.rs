@@ -743,6 +743,15 @@ mod tests {
         }
     }
 
+    /// A refund of the whole of `charge` with key `key`.
+    fn refund_request(charge: &Charge, key: &str) -> RefundRequest {
+        RefundRequest {
+            payment_id: charge.payment_id.clone(),
+            amount: charge.amount,
+            idempotency_key: key.into(),
+        }
+    }
+
     fn charge_request(order: OrderId, token: &str, key: &str) -> ChargeRequest {
         ChargeRequest {
             order,
@@ -836,11 +845,7 @@ mod tests {
                 .await
                 .unwrap();
             let refund = gateway
-                .refund(&RefundRequest {
-                    payment_id: charge.payment_id.clone(),
-                    amount: charge.amount,
-                    idempotency_key: "refund-a".into(),
-                })
+                .refund(&refund_request(&charge, "refund-a"))
                 .await
                 .unwrap();
             (charge, refund)
@@ -848,21 +853,11 @@ mod tests {
 
         let gateway = TestGateway::open(dir.file(), b"s".to_vec()).unwrap();
         let again = gateway
-            .refund(&RefundRequest {
-                payment_id: charge.payment_id.clone(),
-                amount: charge.amount,
-                idempotency_key: "refund-a".into(),
-            })
+            .refund(&refund_request(&charge, "refund-a"))
             .await
             .unwrap();
         assert_eq!(again, refund, "the same key answers the first refund");
-        let second = gateway
-            .refund(&RefundRequest {
-                payment_id: charge.payment_id.clone(),
-                amount: charge.amount,
-                idempotency_key: "refund-b".into(),
-            })
-            .await;
+        let second = gateway.refund(&refund_request(&charge, "refund-b")).await;
         assert!(
             matches!(second, Err(PaymentError::Rejected { .. })),
             "a payment is never refunded twice: {second:?}"
@@ -938,11 +933,7 @@ mod tests {
         gateway.complete(&pending.payment_id, true).unwrap();
         grew("a completed challenge");
         gateway
-            .refund(&RefundRequest {
-                payment_id: approved.payment_id.clone(),
-                amount: approved.amount,
-                idempotency_key: "refund-a".into(),
-            })
+            .refund(&refund_request(&approved, "refund-a"))
             .await
             .unwrap();
         grew("a refund");
@@ -1025,11 +1016,7 @@ mod tests {
         );
         assert_eq!(gateway.order_of(&charge.payment_id), Some(order));
         gateway
-            .refund(&RefundRequest {
-                payment_id: charge.payment_id.clone(),
-                amount: charge.amount,
-                idempotency_key: "refund-a".into(),
-            })
+            .refund(&refund_request(&charge, "refund-a"))
             .await
             .unwrap();
         drop(gateway);

@@ -17,10 +17,11 @@ use crate::statement::sql;
 /// Promotions, coupon codes and their usage in a SQL database, kept as exactly as stock.
 ///
 /// A promotion is a JSON document in `promotions` beside its limits (`max_uses`,
-/// `per_customer`, `budget_minor`) and its counters (`held`, `committed`, `spent_minor`);
-/// a code is a `coupons` row with its own limit and `used` count; `promotion_customers`
-/// counts each customer's uses of a promotion; `promotion_uses` records each order's uses,
-/// all in one state (`held`, `committed` or `released`). Money is in minor units of the
+/// `per_customer`, `budget_minor`) and its counters (`taken`: the uses held or committed,
+/// and `spent_minor`); a code is a `coupons` row with its own limit and `used` count;
+/// `promotion_customers` counts each customer's uses of a promotion; `promotion_uses`
+/// records each order's uses, all in one state (`held`, `committed` or `released`), and is
+/// where [`PromotionStore::usage`] counts the committed ones. Money is in minor units of the
 /// promotion's currency, times in milliseconds since the epoch (as in every table but
 /// `orders`, whose `created_at` is in microseconds).
 ///
@@ -31,8 +32,8 @@ use crate::statement::sql;
 /// conditional increments:
 ///
 /// ```sql
-/// UPDATE promotions SET held = held + 1, spent_minor = spent_minor + :amount
-///  WHERE id = :id AND (max_uses IS NULL OR held + committed + 1 <= max_uses)
+/// UPDATE promotions SET taken = taken + 1, spent_minor = spent_minor + :amount
+///  WHERE id = :id AND (max_uses IS NULL OR taken + 1 <= max_uses)
 ///    AND (budget_minor IS NULL OR :amount <= budget_minor - spent_minor);
 /// UPDATE promotion_customers SET used = used + 1  -- the row made first if absent
 ///  WHERE promotion = :id AND customer_key = :customer
@@ -49,11 +50,13 @@ use crate::statement::sql;
 /// answers as a retry does. [`SqlUnitOfWork`](crate::SqlUnitOfWork) runs the same
 /// reservation inside its order transaction.
 ///
-/// Commit and release lock the order's use rows (`FOR UPDATE`; SQLite takes the database's
-/// write lock at `BEGIN`), so each happens once: a commit moves held uses to committed, a
-/// release gives held or committed uses back (the promotion's counters and spent budget, the
-/// customer's and the code's uses). Deadlocks and serialization failures run the transaction
-/// again.
+/// A commit moves the order's held use rows to committed with one conditional `UPDATE` and
+/// touches no counter: a use counts under every limit from the moment it is held. So the
+/// buyers of a limited promotion queue on its row once per checkout (the reservation), and a
+/// sale never waits for it. A release locks the order's use rows (`FOR UPDATE`; SQLite
+/// takes the database's write lock at `BEGIN`), so it happens once, and gives held or
+/// committed uses back (the promotion's `taken` and spent budget, the customer's and the
+/// code's uses). Deadlocks and serialization failures run the transaction again.
 ///
 /// [`PromotionStore::held_before`] compares times to the millisecond: a use made in the
 /// cutoff's millisecond counts as before it.
@@ -128,7 +131,7 @@ impl SqlPromotionStore {
             let (add, need) = (minor.unwrap_or(0), minor.unwrap_or(i64::MAX));
             let promotion = u.promotion.as_str();
             let counted = sqlx::query(db.sql(
-                sql!("UPDATE promotions SET held = held + 1, spent_minor = spent_minor + $1 WHERE id = $2 AND (max_uses IS NULL OR held + committed + 1 <= max_uses) AND (budget_minor IS NULL OR $3 <= budget_minor - spent_minor)"),
+                sql!("UPDATE promotions SET taken = taken + 1, spent_minor = spent_minor + $1 WHERE id = $2 AND (max_uses IS NULL OR taken + 1 <= max_uses) AND (budget_minor IS NULL OR $3 <= budget_minor - spent_minor)"),
             ))
             .bind(add)
             .bind(promotion)
@@ -201,16 +204,16 @@ impl SqlPromotionStore {
         u: &PromotionUse,
     ) -> Result<PromotionError, sqlx::Error> {
         let db = &self.db;
-        let row: Option<(Option<i64>, Option<i64>, i64, i64)> = sqlx::query_as(db.sql(
-            sql!("SELECT max_uses, per_customer, held, committed FROM promotions WHERE id = $1 FOR UPDATE"),
-        ))
+        let row: Option<(Option<i64>, Option<i64>, i64)> = sqlx::query_as(db.sql(sql!(
+            "SELECT max_uses, per_customer, taken FROM promotions WHERE id = $1 FOR UPDATE"
+        )))
         .bind(u.promotion.as_str())
         .fetch_optional(&mut **tx)
         .await?;
-        let Some((max_uses, per_customer, held, committed)) = row else {
+        let Some((max_uses, per_customer, taken)) = row else {
             return Ok(PromotionError::NotFound(u.promotion.clone()));
         };
-        if max_uses.is_some_and(|max| held + committed >= max) {
+        if max_uses.is_some_and(|max| taken >= max) {
             return Ok(exhausted(u, Limit::Total));
         }
         if let Some(max) = per_customer {
@@ -264,9 +267,11 @@ impl SqlPromotionStore {
     }
 
     /// Commits (`release == false`) or releases an order's uses in the caller's transaction,
-    /// which it neither commits nor rolls back: locks the order's use rows, moves the
-    /// counters of every limit they are under and writes their new state. `Ok(false)`:
-    /// nothing to write (no uses, or already settled that way); on `Err` roll back.
+    /// which it neither commits nor rolls back. A commit moves the order's held use rows to
+    /// committed and nothing else (they count under every limit since they were held). A
+    /// release locks the order's use rows, gives them back to every limit they are under and
+    /// marks them released. `Ok(false)`: nothing to write (no uses, or already settled that
+    /// way); on `Err` roll back.
     pub(crate) async fn settle_in(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -274,6 +279,18 @@ impl SqlPromotionStore {
         release: bool,
     ) -> Result<Result<bool, PromotionError>, sqlx::Error> {
         let db = &self.db;
+        if !release {
+            // The row locks this takes order it after a concurrent release, whose state it
+            // then reads (`released`: nothing to commit).
+            let committed = sqlx::query(db.sql(sql!(
+                "UPDATE promotion_uses SET state = 'committed' WHERE order_id = $1 AND state = 'held'"
+            )))
+            .bind(order.to_string())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            return Ok(Ok(committed > 0));
+        }
         let rows = self.locked_uses(tx, order).await?;
         let Some((_, _, _, _, state)) = rows.first() else {
             return Ok(Ok(false));
@@ -282,32 +299,13 @@ impl SqlPromotionStore {
             Ok(was) => was,
             Err(e) => return Ok(Err(PromotionError::Store(e))),
         };
-        let settled = match (release, was) {
-            (false, UseState::Held) => UseState::Committed,
-            (true, UseState::Held | UseState::Committed) => UseState::Released,
-            // Committed already, or released: nothing to do.
-            _ => return Ok(Ok(false)),
-        };
+        if was == UseState::Released {
+            return Ok(Ok(false));
+        }
         for (promotion, code, customer, amount, _) in &rows {
-            if !release {
-                sqlx::query(db.sql(sql!(
-                    "UPDATE promotions SET held = held - 1, committed = committed + 1 WHERE id = $1"
-                )))
-                .bind(promotion)
-                .execute(&mut **tx)
-                .await?;
-                continue;
-            }
-            let counter = if was == UseState::Held {
-                sql!(
-                    "UPDATE promotions SET held = held - 1, spent_minor = spent_minor - $1 WHERE id = $2"
-                )
-            } else {
-                sql!(
-                    "UPDATE promotions SET committed = committed - 1, spent_minor = spent_minor - $1 WHERE id = $2"
-                )
-            };
-            sqlx::query(db.sql(counter))
+            sqlx::query(db.sql(sql!(
+                "UPDATE promotions SET taken = taken - 1, spent_minor = spent_minor - $1 WHERE id = $2"
+            )))
                 .bind(*amount)
                 .bind(promotion)
                 .execute(&mut **tx)
@@ -331,7 +329,7 @@ impl SqlPromotionStore {
         sqlx::query(db.sql(sql!(
             "UPDATE promotion_uses SET state = $1 WHERE order_id = $2"
         )))
-        .bind(state_str(settled))
+        .bind(state_str(UseState::Released))
         .bind(order.to_string())
         .execute(&mut **tx)
         .await?;
@@ -573,19 +571,20 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
     async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
+        // One statement, so the uses taken and those committed are of one moment.
         let row: Option<(String, i64, i64, i64)> = sqlx::query_as(self.db.sql(sql!(
-            "SELECT data, held, committed, spent_minor FROM promotions WHERE id = $1"
+            "SELECT data, taken, (SELECT COUNT(*) FROM promotion_uses WHERE promotion = promotions.id AND state = 'committed'), spent_minor FROM promotions WHERE id = $1"
         )))
         .bind(promotion.as_str())
         .fetch_optional(self.db.pool())
         .await
         .map_err(|e| store_error("reading promotion usage", e))?;
-        let Some((data, held, committed, spent)) = row else {
+        let Some((data, taken, committed, spent)) = row else {
             return Err(PromotionError::NotFound(promotion.clone()));
         };
         let p: Promotion = decode("promotion", &data)?;
         Ok(Usage {
-            held: count("promotion uses held", held)?,
+            held: count("promotion uses held", taken - committed)?,
             committed: count("promotion uses committed", committed)?,
             spent: Money::from_minor(spent, p.currency),
         })

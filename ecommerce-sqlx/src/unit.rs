@@ -25,9 +25,10 @@
 //! 2. with [`SqlUnitOfWork::with_carts`] and the cart as the claim stored it, the cart
 //!    without the ordered units (`UPDATE ... WHERE version = ?`; a cart changed since is left
 //!    as it is, for the checkout to clear after the commit);
-//! 3. when the order applied promotions, its held promotion uses committed (their rows
-//!    locked, each limit's counter moved from held to committed), as
-//!    [`PromotionStore::commit`] does;
+//! 3. when the order holds promotion uses, its own use rows moved from held to committed
+//!    (one conditional `UPDATE`; a use counts under its limits from the moment it is held,
+//!    so the promotion's row, which the buyers' reservations queue on, is not locked
+//!    again), as [`PromotionStore::commit`] does;
 //! 4. the reservation row locked, the ledger, the reservation's new state, and the units
 //!    sold in the buckets it recorded (added to their `stock_sold` rows: the stock rows,
 //!    which the buyers' takes queue on, are not locked again), as
@@ -37,7 +38,8 @@
 //! The order statements come first and the stock statements last, just before the commit:
 //! a hot SKU's stock row is the lock every buyer of it queues on, and this way it is held
 //! only from the stock statement to the commit, not for the order's statements too (a
-//! limited promotion's row is such a lock too, held from its increment to the commit). The
+//! limited promotion's row is such a lock too, held in `place` from its increment to the
+//! commit). The
 //! uses of an order that fails are released later, by the checkout, through the promotion
 //! store. Both transactions are retried whole on a deadlock or a serialization failure, and
 //! `place` runs again when taking a bucketed SKU needs another approach, as a reservation

@@ -1,16 +1,21 @@
-//! A sale does not lock its SKU's stock row, the row a hot SKU's buyers queue on for their
-//! takes: the units sold are added to the bucket's `stock_sold` row. While another
-//! transaction holds the stock row (as a buyer's take does until its commit), a sale goes
-//! through and a release, which gives units back to the row, waits for it until the
-//! statement timeout. PostgreSQL and MySQL/MariaDB; SQLite has a single writer and no row
-//! locks.
+//! A sale does not lock the rows every buyer queues on when it takes: its SKU's stock row
+//! (the units sold are added to the bucket's `stock_sold` row) and a limited promotion's row
+//! (a use is counted against the limit once, when it is held; its commit changes only the
+//! order's own use rows). While another transaction holds such a row (as a buyer's take
+//! does until its commit), a sale goes through and a release, which gives units or a use back
+//! to the row, waits for it until the statement timeout. PostgreSQL and MySQL/MariaDB; SQLite
+//! has a single writer and no row locks.
 
 mod common;
 
 use common::{Server, TTL, fresh_db, level, lines};
 use ecommerce_core::id::{OrderId, Sku};
 use ecommerce_core::inventory::{InventoryStore, ReservationState};
-use ecommerce_sqlx::SqlInventory;
+use ecommerce_core::money::{Currency, Money};
+use ecommerce_core::promotion::{
+    Action, Promotion, PromotionStore, PromotionUse, Target, Usage, UseState,
+};
+use ecommerce_sqlx::{SqlInventory, SqlPromotionStore};
 
 async fn a_sale_does_not_wait_for_the_stock_row(server: Server, lock: &'static str) {
     let Some((db, _cleanup)) = fresh_db(server, 4).await else {
@@ -76,6 +81,111 @@ async fn a_sale_does_not_wait_for_the_stock_row_on_mysql() {
     a_sale_does_not_wait_for_the_stock_row(
         Server::MySql,
         "SELECT on_hand FROM stock WHERE sku = ? FOR UPDATE",
+    )
+    .await;
+}
+
+async fn a_use_commits_without_waiting_for_the_promotion_row(server: Server, lock: &'static str) {
+    let Some((db, _cleanup)) = fresh_db(server, 4).await else {
+        return;
+    };
+    let promotions = SqlPromotionStore::new(db.clone());
+    let usd = |minor| Money::from_minor(minor, Currency::USD);
+    let promotion = Promotion::new(
+        "first-hundred",
+        "A dollar off, for the first hundred orders",
+        Currency::USD,
+        Action::AmountOff {
+            amount: usd(100),
+            target: Target::Order,
+        },
+    )
+    .expect("valid promotion")
+    .limited_to(Some(100), None, Some(usd(10_000)));
+    promotions
+        .save_promotion(&promotion)
+        .await
+        .expect("promotion");
+    let one_use = |customer: &str| {
+        [PromotionUse {
+            promotion: promotion.id.clone(),
+            code: None,
+            customer: customer.to_owned(),
+            amount: usd(100),
+        }]
+    };
+    let (committed, released) = (OrderId::new(), OrderId::new());
+    promotions
+        .reserve(committed, &one_use("email:ada@example.com"))
+        .await
+        .expect("reserve");
+    promotions
+        .reserve(released, &one_use("email:bo@example.com"))
+        .await
+        .expect("reserve");
+    let usage = |held, committed, spent| Usage {
+        held,
+        committed,
+        spent: usd(spent),
+    };
+
+    // Another transaction holds the promotion's row, as a buyer's reservation does until its
+    // commit.
+    let mut holder = db.pool().begin().await.expect("begin");
+    let _: Vec<(String,)> = sqlx::query_as(lock)
+        .bind(promotion.id.as_str())
+        .fetch_all(&mut *holder)
+        .await
+        .expect("lock the promotion row");
+
+    let commit = promotions.commit(committed).await;
+    assert!(
+        commit.is_ok(),
+        "{server:?}: the commit did not wait for the promotion row: {commit:?}"
+    );
+    let blocked = promotions.release(released).await;
+    assert!(
+        blocked.is_err(),
+        "{server:?}: a release gives its use back to the row it waits for: {blocked:?}"
+    );
+    holder.rollback().await.expect("rollback");
+
+    assert_eq!(
+        promotions.uses_of(committed).await.expect("uses"),
+        Some(UseState::Committed)
+    );
+    assert_eq!(
+        promotions.usage(&promotion.id).await.expect("usage"),
+        usage(1, 1, 200),
+        "{server:?}: the commit counted, the release undone"
+    );
+    promotions.release(released).await.expect("release");
+    assert_eq!(
+        promotions.usage(&promotion.id).await.expect("usage"),
+        usage(0, 1, 100)
+    );
+    // A committed use given back (a refunded order) frees its place under the limit.
+    promotions.release(committed).await.expect("release");
+    assert_eq!(
+        promotions.usage(&promotion.id).await.expect("usage"),
+        usage(0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_use_commits_without_waiting_for_the_promotion_row_on_postgres() {
+    a_use_commits_without_waiting_for_the_promotion_row(
+        Server::Postgres,
+        "SELECT id FROM promotions WHERE id = $1 FOR UPDATE",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_use_commits_without_waiting_for_the_promotion_row_on_mysql() {
+    a_use_commits_without_waiting_for_the_promotion_row(
+        Server::MySql,
+        "SELECT id FROM promotions WHERE id = ? FOR UPDATE",
     )
     .await;
 }

@@ -6,10 +6,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Server, fresh_db};
+use common::{Server, empty_db, fresh_db};
 use ecommerce_core::error::{CartError, StoreError};
+use ecommerce_core::id::OrderId;
+use ecommerce_core::money::{Currency, Money};
 use ecommerce_core::payment::TestGateway;
-use ecommerce_sqlx::{Db, DbOptions, SqlError, SqlStores};
+use ecommerce_core::promotion::{
+    Action, Limit, Promotion, PromotionError, PromotionStore, PromotionUse, Target, Usage,
+};
+use ecommerce_sqlx::{Db, DbOptions, SqlError, SqlPromotionStore, SqlStores};
 use sqlx::Executor;
 
 #[tokio::test]
@@ -85,4 +90,113 @@ async fn a_closed_database_fails_calls_and_writes_nothing() {
         }
         other => panic!("expected an unavailable store, got {other:?}"),
     }
+}
+
+/// A database on the layout before migration 0008, where a promotion counted its uses held
+/// and committed apart, keeps its usage: the uses taken are their sum, the committed ones
+/// are counted from the use rows, and the limit still holds.
+async fn a_promotions_usage_carries_over_to_one_count_of_uses_taken(server: Server) {
+    let Some((db, _cleanup)) = empty_db(server, 2).await else {
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(match server {
+            Server::Postgres => "postgres",
+            Server::MySql => "mysql",
+            Server::Sqlite => "sqlite",
+        });
+    let mut before = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 7)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(db.pool()).await.expect("migrations 0001 to 0007");
+
+    let usd = |minor| Money::from_minor(minor, Currency::USD);
+    let promotion = Promotion::new(
+        "five-only",
+        "A dollar off, five times",
+        Currency::USD,
+        Action::AmountOff {
+            amount: usd(100),
+            target: Target::Order,
+        },
+    )
+    .expect("valid promotion")
+    .limited_to(Some(5), None, None);
+    let data = serde_json::to_string(&promotion).expect("json");
+    db.pool()
+        .execute(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO promotions (id, data, max_uses, automatic, held, committed, spent_minor) \
+             VALUES ('five-only', '{}', 5, 1, 2, 3, 500)",
+            data.replace('\'', "''")
+        )))
+        .await
+        .expect("a promotion of the old layout");
+    for (seq, state) in ["committed", "committed", "committed", "held", "held"]
+        .into_iter()
+        .enumerate()
+    {
+        db.pool()
+            .execute(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, \
+                 amount_minor, state, created_at) VALUES ('{}', 0, 'five-only', NULL, \
+                 'email:{seq}@example.com', 100, '{state}', 0)",
+                OrderId::new()
+            )))
+            .await
+            .expect("a use");
+    }
+
+    db.migrate().await.expect("migration 0008");
+    let promotions = SqlPromotionStore::new(db.clone());
+    assert_eq!(
+        promotions.usage(&promotion.id).await.expect("usage"),
+        Usage {
+            held: 2,
+            committed: 3,
+            spent: usd(500),
+        },
+        "{server:?}"
+    );
+    let sixth = promotions
+        .reserve(
+            OrderId::new(),
+            &[PromotionUse {
+                promotion: promotion.id.clone(),
+                code: None,
+                customer: "email:six@example.com".to_owned(),
+                amount: usd(100),
+            }],
+        )
+        .await;
+    assert!(
+        matches!(
+            sixth,
+            Err(PromotionError::Exhausted {
+                limit: Limit::Total,
+                ..
+            })
+        ),
+        "{server:?}: five uses taken of five: {sixth:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_promotions_usage_carries_over_on_postgres() {
+    a_promotions_usage_carries_over_to_one_count_of_uses_taken(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_promotions_usage_carries_over_on_mysql() {
+    a_promotions_usage_carries_over_to_one_count_of_uses_taken(Server::MySql).await;
+}
+
+#[tokio::test]
+async fn a_promotions_usage_carries_over_on_sqlite() {
+    a_promotions_usage_carries_over_to_one_count_of_uses_taken(Server::Sqlite).await;
 }

@@ -138,6 +138,13 @@ fn small() -> DbOptions {
 
 /// A fresh, migrated, isolated database on a server, with the guard that removes it.
 pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<Cleanup>)> {
+    let (db, cleanup) = empty_db(server, max_connections).await?;
+    db.migrate().await.expect("migrations apply");
+    Some((db, cleanup))
+}
+
+/// A fresh, isolated database on a server, not migrated, with the guard that removes it.
+pub async fn empty_db(server: Server, max_connections: u32) -> Option<(Db, Arc<Cleanup>)> {
     let name = format!("ecommerce_t_{}", uuid::Uuid::new_v4().simple());
     // The suites queue many concurrent shoppers on a few connections of a loaded 2-core
     // machine: waiting for a connection is expected there, not an outage.
@@ -213,7 +220,6 @@ pub async fn fresh_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
             (db.expect("connect"), cleanup)
         }
     };
-    db.migrate().await.expect("migrations apply");
     Some((db, cleanup))
 }
 

@@ -307,6 +307,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The shop allocates per request (JSON, HTML, session records) on every worker thread;
+/// mimalloc's thread-local free lists serve that with less work than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // One line per request and whatever the shop reports; `RUST_LOG` says more or less

@@ -836,6 +836,24 @@ pub struct Usage {
     pub spent: Money,
 }
 
+/// What a promotion's limits count: its uses held or committed, and the discount they gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taken {
+    /// Uses held by placed orders or committed by confirmed ones.
+    pub uses: u32,
+    /// The discount given by those uses.
+    pub spent: Money,
+}
+
+impl From<Usage> for Taken {
+    fn from(usage: Usage) -> Self {
+        Taken {
+            uses: usage.held.saturating_add(usage.committed),
+            spent: usage.spent,
+        }
+    }
+}
+
 /// Promotions, codes and their usage: a store every backend implements.
 ///
 /// Every use is keyed by its order, so reserving, committing and releasing are idempotent.
@@ -918,6 +936,17 @@ pub trait PromotionStore: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// [`PromotionError::NotFound`], [`PromotionError::Store`].
     async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError>;
+
+    /// What a promotion's limits count now: what a quote checks a limited promotion against
+    /// before Pay (a hint: the reservation decides). The default reads [`usage`](Self::usage);
+    /// a store that counts committed uses apart from the limits' own counter (the SQL store
+    /// counts them from its use rows) answers it from that counter alone.
+    ///
+    /// # Errors
+    /// [`PromotionError::NotFound`], [`PromotionError::Store`].
+    async fn taken(&self, promotion: &PromotionId) -> Result<Taken, PromotionError> {
+        Ok(self.usage(promotion).await?.into())
+    }
 
     /// How many held and committed uses a code has.
     ///

@@ -7,7 +7,7 @@ use ecommerce_core::id::OrderId;
 use ecommerce_core::money::Money;
 use ecommerce_core::promotion::{
     Coupon, CouponCode, Limit, Promotion, PromotionError, PromotionId, PromotionStore,
-    PromotionUse, Usage, UseState,
+    PromotionUse, Taken, Usage, UseState,
 };
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
@@ -21,7 +21,9 @@ use crate::statement::sql;
 /// and `spent_minor`); a code is a `coupons` row with its own limit and `used` count;
 /// `promotion_customers` counts each customer's uses of a promotion; `promotion_uses`
 /// records each order's uses, all in one state (`held`, `committed` or `released`), and is
-/// where [`PromotionStore::usage`] counts the committed ones. Money is in minor units of the
+/// where [`PromotionStore::usage`] counts the committed ones (a count over the promotion's
+/// use rows, by index: a report, not a hot path). [`PromotionStore::taken`], what quotes
+/// check the limits with, reads the promotion's row alone. Money is in minor units of the
 /// promotion's currency, times in milliseconds since the epoch (as in every table but
 /// `orders`, whose `created_at` is in microseconds).
 ///
@@ -586,6 +588,26 @@ impl PromotionStore for SqlPromotionStore {
         Ok(Usage {
             held: count("promotion uses held", taken - committed)?,
             committed: count("promotion uses committed", committed)?,
+            spent: Money::from_minor(spent, p.currency),
+        })
+    }
+
+    /// The promotion's row alone: its `taken` and `spent_minor`, without counting use rows.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
+    async fn taken(&self, promotion: &PromotionId) -> Result<Taken, PromotionError> {
+        let row: Option<(String, i64, i64)> = sqlx::query_as(self.db.sql(sql!(
+            "SELECT data, taken, spent_minor FROM promotions WHERE id = $1"
+        )))
+        .bind(promotion.as_str())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| store_error("reading the uses a promotion's limits count", e))?;
+        let Some((data, taken, spent)) = row else {
+            return Err(PromotionError::NotFound(promotion.clone()));
+        };
+        let p: Promotion = decode("promotion", &data)?;
+        Ok(Taken {
+            uses: count("promotion uses taken", taken)?,
             spent: Money::from_minor(spent, p.currency),
         })
     }

@@ -8,13 +8,10 @@
 
 mod common;
 
-use common::{Server, TTL, fresh_db, level, lines};
+use common::{Server, TTL, dollar_off, fresh_db, level, lines, usd};
 use ecommerce_core::id::{OrderId, Sku};
 use ecommerce_core::inventory::{InventoryStore, ReservationState};
-use ecommerce_core::money::{Currency, Money};
-use ecommerce_core::promotion::{
-    Action, Promotion, PromotionStore, PromotionUse, Target, Usage, UseState,
-};
+use ecommerce_core::promotion::{PromotionStore, PromotionUse, Usage, UseState};
 use ecommerce_sqlx::{SqlInventory, SqlPromotionStore};
 
 async fn a_sale_does_not_wait_for_the_stock_row(server: Server, lock: &'static str) {
@@ -90,18 +87,7 @@ async fn a_use_commits_without_waiting_for_the_promotion_row(server: Server, loc
         return;
     };
     let promotions = SqlPromotionStore::new(db.clone());
-    let usd = |minor| Money::from_minor(minor, Currency::USD);
-    let promotion = Promotion::new(
-        "first-hundred",
-        "A dollar off, for the first hundred orders",
-        Currency::USD,
-        Action::AmountOff {
-            amount: usd(100),
-            target: Target::Order,
-        },
-    )
-    .expect("valid promotion")
-    .limited_to(Some(100), None, Some(usd(10_000)));
+    let promotion = dollar_off("first-hundred").limited_to(Some(100), None, Some(usd(10_000)));
     promotions
         .save_promotion(&promotion)
         .await

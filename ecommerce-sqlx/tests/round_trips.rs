@@ -9,14 +9,14 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{Factory, Server, server_url};
+use common::{Factory, Server, dollar_off, server_url, usd};
 use ecommerce_core::catalog::{Product, Variant};
 use ecommerce_core::checkout::CheckoutRequest;
-use ecommerce_core::id::{CategoryId, CustomerId, IdempotencyKey, ProductId, Sku};
-use ecommerce_core::money::{Currency, Money};
+use ecommerce_core::id::{CartId, CategoryId, CustomerId, IdempotencyKey, ProductId, Sku};
+use ecommerce_core::money::Money;
 use ecommerce_core::order::OrderStatus;
 use ecommerce_core::payment::PaymentMethod;
-use ecommerce_core::promotion::{Action, Promotion, Target};
+use ecommerce_core::promotion::{Coupon, CouponCode, PromotionId};
 use ecommerce_core::storefront::{Storefront, StorefrontConfig};
 use ecommerce_core::testkit::{Backend, BackendFactory};
 use ecommerce_sqlx::Db;
@@ -101,20 +101,12 @@ async fn shop_on(server: Server) -> Option<(Storefront, Backend)> {
     let (shop, _gateway) = backend.storefront(StorefrontConfig::default());
     let category = CategoryId::new("gear").expect("valid slug");
     let product = Product::new(ProductId::new(), "Lamp", category)
-        .with_variants([Variant::new(sku(), Money::from_minor(2_500, Currency::USD))]);
+        .with_variants([Variant::new(sku(), usd(2_500))]);
     shop.upsert_product(product).await.expect("product");
     shop.receive_stock(&sku(), 10).await.expect("stock");
-    let promotion = Promotion::new(
-        "welcome",
-        "A dollar off",
-        Currency::USD,
-        Action::AmountOff {
-            amount: Money::from_minor(100, Currency::USD),
-            target: Target::Order,
-        },
-    )
-    .expect("valid promotion");
-    shop.save_promotion(&promotion).await.expect("promotion");
+    shop.save_promotion(&dollar_off("welcome"))
+        .await
+        .expect("promotion");
     checkout(&shop, "warm-up").await;
     Some((shop, backend))
 }
@@ -123,8 +115,13 @@ async fn shop_on(server: Server) -> Option<(Storefront, Backend)> {
 /// statements the payment sent.
 async fn checkout(shop: &Storefront, key: &str) -> Vec<String> {
     let cart = shop.create_guest_cart_with(&sku(), 1).await.expect("cart");
+    pay(shop, cart.id, key, usd(2_400)).await
+}
+
+/// Pays for a cart, and the statements the payment sent.
+async fn pay(shop: &Storefront, cart: CartId, key: &str, total: Money) -> Vec<String> {
     let request = CheckoutRequest::new(
-        cart.id,
+        cart,
         CustomerId::new(),
         PaymentMethod::new("tok_approve").expect("token"),
         IdempotencyKey::new(key).expect("key"),
@@ -136,11 +133,7 @@ async fn checkout(shop: &Storefront, key: &str) -> Vec<String> {
         .expect("checkout")
         .into_order();
     assert_eq!(order.status, OrderStatus::Confirmed);
-    assert_eq!(
-        order.total,
-        Money::from_minor(2_400, Currency::USD),
-        "the promotion applied"
-    );
+    assert_eq!(order.total, total, "the promotions applied");
     sent()
 }
 
@@ -194,6 +187,57 @@ async fn a_checkout_sends_the_statements_of_its_two_transactions() {
             "COMMIT",
         ];
         assert_statements(Server::Postgres, &sent, &[&READS[..], &expected].concat());
+
+        // With a code of a limited promotion: its limit is checked on the promotion's row
+        // (no count of use rows), its use reserved with the order, and committed in the sale
+        // by the order's own use rows alone (the promotion's row, which every buyer's
+        // reservation locks, is not locked again).
+        shop.save_promotion(&dollar_off("ten-only").with_code_only().limited_to(
+            Some(10),
+            None,
+            None,
+        ))
+        .await
+        .expect("promotion");
+        let code = CouponCode::new("TENONLY").expect("code");
+        shop.save_coupon(&Coupon::new(
+            code.clone(),
+            PromotionId::new("ten-only").expect("id"),
+        ))
+        .await
+        .expect("code");
+        let cart = shop.create_guest_cart_with(&sku(), 1).await.expect("cart");
+        shop.apply_coupon(cart.id, code.as_str())
+            .await
+            .expect("code applied");
+        let sent = pay(&shop, cart.id, "with-a-code", usd(2_300)).await;
+        let expected = [
+            "SELECT data, guest, updated_at",
+            "SELECT v.sku, p.data",
+            "SELECT (SELECT ",
+            "SELECT data FROM promotions WHERE automatic",
+            "SELECT promotion, max_uses FROM coupons",
+            "SELECT data FROM promotions WHERE id",
+            "SELECT data, taken, spent_minor FROM promotions",
+            // The claim, the order, the promotion use, the hold.
+            "UPDATE carts SET version",
+            "WITH changed AS (INSERT INTO orders",
+            "SELECT order_id FROM promotion_uses",
+            "UPDATE promotions SET taken = taken + 1",
+            "INSERT INTO promotion_customers",
+            "UPDATE promotion_customers SET used = used + 1",
+            "UPDATE coupons SET used = used + 1",
+            "INSERT INTO promotion_uses",
+            "WITH placed AS (INSERT INTO reservations",
+            "COMMIT",
+            // The sale: the order, the cart, the use, the stock.
+            "WITH changed AS (UPDATE orders",
+            "UPDATE carts SET version",
+            "UPDATE promotion_uses SET state = 'committed'",
+            "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1 AND state = 'held'",
+            "COMMIT",
+        ];
+        assert_statements(Server::Postgres, &sent, &expected);
     }
 
     // MySQL and MariaDB: no statement carries another's writes; the order is not read again.

@@ -6,14 +6,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Server, empty_db, fresh_db};
+use common::{Server, dollar_off, empty_db, fresh_db, usd};
 use ecommerce_core::error::{CartError, StoreError};
 use ecommerce_core::id::OrderId;
-use ecommerce_core::money::{Currency, Money};
 use ecommerce_core::payment::TestGateway;
-use ecommerce_core::promotion::{
-    Action, Limit, Promotion, PromotionError, PromotionStore, PromotionUse, Target, Usage,
-};
+use ecommerce_core::promotion::{Limit, PromotionError, PromotionStore, PromotionUse, Usage};
 use ecommerce_sqlx::{Db, DbOptions, SqlError, SqlPromotionStore, SqlStores};
 use sqlx::Executor;
 
@@ -114,20 +111,12 @@ async fn a_promotions_usage_carries_over_to_one_count_of_uses_taken(server: Serv
         .cloned()
         .collect::<Vec<_>>()
         .into();
-    before.run(db.pool()).await.expect("migrations 0001 to 0007");
+    before
+        .run(db.pool())
+        .await
+        .expect("migrations 0001 to 0007");
 
-    let usd = |minor| Money::from_minor(minor, Currency::USD);
-    let promotion = Promotion::new(
-        "five-only",
-        "A dollar off, five times",
-        Currency::USD,
-        Action::AmountOff {
-            amount: usd(100),
-            target: Target::Order,
-        },
-    )
-    .expect("valid promotion")
-    .limited_to(Some(5), None, None);
+    let promotion = dollar_off("five-only").limited_to(Some(5), None, None);
     let data = serde_json::to_string(&promotion).expect("json");
     db.pool()
         .execute(sqlx::AssertSqlSafe(format!(

@@ -166,20 +166,17 @@ impl Storefront {
         if current.currency().is_some_and(|c| c != promotion.currency) {
             return Err(coupon_error(code, CouponProblem::OtherCurrency));
         }
-        let usage = self.promotions.usage(&promotion.id).await?;
+        let taken = self.promotions.taken(&promotion.id).await?;
         let code_full = match coupon.max_uses {
             Some(max) => self.promotions.code_uses(&normal).await? >= max,
             None => false,
         };
         if code_full
-            || promotion
-                .limits
-                .total
-                .is_some_and(|max| usage.held + usage.committed >= max)
+            || promotion.limits.total.is_some_and(|max| taken.uses >= max)
             || promotion
                 .limits
                 .budget
-                .is_some_and(|b| usage.spent.amount >= b.amount)
+                .is_some_and(|b| taken.spent.amount >= b.amount)
         {
             return Err(coupon_error(code, CouponProblem::Exhausted));
         }
@@ -324,16 +321,13 @@ impl Storefront {
             let p = o.promotion;
             let mut limit = None;
             if p.limits.total.is_some() || p.limits.budget.is_some() {
-                let usage = self.promotions.usage(&p.id).await?;
-                if p.limits
-                    .total
-                    .is_some_and(|max| usage.held + usage.committed >= max)
-                {
+                let taken = self.promotions.taken(&p.id).await?;
+                if p.limits.total.is_some_and(|max| taken.uses >= max) {
                     limit = Some(Limit::Total);
                 } else if p
                     .limits
                     .budget
-                    .is_some_and(|b| usage.spent.amount >= b.amount)
+                    .is_some_and(|b| taken.spent.amount >= b.amount)
                 {
                     limit = Some(Limit::Budget);
                 }

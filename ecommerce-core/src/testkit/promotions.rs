@@ -753,6 +753,12 @@ impl crate::promotion::PromotionStore for NoCommit {
     async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
         self.store.usage(promotion).await
     }
+    async fn taken(
+        &self,
+        promotion: &PromotionId,
+    ) -> Result<crate::promotion::Taken, PromotionError> {
+        self.store.taken(promotion).await
+    }
     async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
         self.store.code_uses(code).await
     }

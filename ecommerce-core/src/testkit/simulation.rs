@@ -64,7 +64,7 @@ use crate::payment::{
 };
 use crate::promotion::{
     Action, Coupon, CouponCode, Promotion, PromotionError, PromotionId, PromotionStore,
-    PromotionUse, Target, Usage, UseState,
+    PromotionUse, Taken, Target, Usage, UseState,
 };
 use crate::recommend::{AlsoBought, RecommendationStore};
 use crate::storefront::{Storefront, StorefrontConfig};
@@ -386,6 +386,9 @@ impl PromotionStore for FaultyPromotions {
     }
     async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
         inject(&self.1, Kind::Orders, self.0.usage(promotion)).await
+    }
+    async fn taken(&self, promotion: &PromotionId) -> Result<Taken, PromotionError> {
+        inject(&self.1, Kind::Orders, self.0.taken(promotion)).await
     }
     async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
         inject(&self.1, Kind::Orders, self.0.code_uses(code)).await

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use ecommerce_core::id::Sku;
 use ecommerce_core::inventory::{ReservationLine, StockLevel};
+use ecommerce_core::money::{Currency, Money};
+use ecommerce_core::promotion::{Action, Promotion, Target};
 use ecommerce_core::testkit::{Backend, BackendFactory};
 use ecommerce_sqlx::{Db, DbOptions, SqlInventory, SqlStores, SqlUnitOfWork};
 use sqlx::Executor;
@@ -33,6 +35,25 @@ pub fn level(on_hand: u32, reserved: u32, sold: u32) -> StockLevel {
         reserved,
         sold,
     }
+}
+
+/// `minor` US cents.
+pub fn usd(minor: i64) -> Money {
+    Money::from_minor(minor, Currency::USD)
+}
+
+/// An automatic promotion of a dollar off the order, without limits.
+pub fn dollar_off(id: &str) -> Promotion {
+    Promotion::new(
+        id,
+        "A dollar off",
+        Currency::USD,
+        Action::AmountOff {
+            amount: usd(100),
+            target: Target::Order,
+        },
+    )
+    .expect("valid promotion")
 }
 
 /// The database servers the tests can use.

@@ -127,6 +127,11 @@ impl Cart {
         Cart::empty(CartId::new(), None)
     }
 
+    /// An empty guest cart under a given id (a "Buy now" cart, [`CartId::buy_now`]).
+    pub(crate) fn new_guest_as(id: CartId) -> Self {
+        Cart::empty(id, None)
+    }
+
     /// The empty persistent cart of a customer.
     pub fn new_for_customer(customer: CustomerId) -> Self {
         Cart::empty(CartId::for_customer(customer), Some(customer))

@@ -45,6 +45,7 @@
 //! No payment call happens while a store holds a lock or transaction: each store call returns
 //! before the next step starts.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,12 +55,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cart::{Cart, CartStore, CheckoutClaim};
+use crate::catalog::Offer;
 use crate::error::{
     CartError, CheckoutError, EventError, InventoryError, OrderError, PaymentError, PriceChange,
     Shortage,
 };
 use crate::events::{DomainEvent, EventEnvelope, EventSink};
-use crate::id::{CartId, CustomerId, IdempotencyKey, OrderId};
+use crate::id::{CartId, CustomerId, IdempotencyKey, OrderId, Sku};
 use crate::inventory::{MAX_QUANTITY, ReservationLine, ReservationState};
 use crate::money::Money;
 use crate::order::{
@@ -100,6 +102,19 @@ pub struct CheckoutRequest {
     /// higher price is answered with [`CheckoutError::QuoteChanged`], never charged.
     #[serde(default)]
     pub without_exhausted_promotions: bool,
+    /// "Buy now": the one item this request orders, in a cart of its own
+    /// ([`CheckoutRequest::buy_now`]); the shopper's cart is left alone.
+    #[serde(default)]
+    pub buy_now: Option<BuyNow>,
+}
+
+/// The item of a "Buy now" request ([`CheckoutRequest::buy_now`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuyNow {
+    /// The SKU ordered.
+    pub sku: Sku,
+    /// How many units.
+    pub quantity: u32,
 }
 
 impl CheckoutRequest {
@@ -119,6 +134,27 @@ impl CheckoutRequest {
             delivery: None,
             accepted_quote: None,
             without_exhausted_promotions: false,
+            buy_now: None,
+        }
+    }
+
+    /// A "Buy now" request: `quantity` units of `sku` ordered at once, without the shopper's
+    /// cart (which it leaves alone). [`Storefront::place_order`] puts the item at its catalog
+    /// price in a cart of its own, [`CartId::buy_now`] of the customer, the key and the item,
+    /// and checks that cart out in the same call, without reading it back. A retry with the
+    /// same key and item returns the first try's order; the same key with another item or
+    /// payment method is [`CheckoutError::IdempotencyConflict`].
+    pub fn buy_now(
+        sku: Sku,
+        quantity: u32,
+        customer: CustomerId,
+        payment_method: PaymentMethod,
+        idempotency_key: IdempotencyKey,
+    ) -> Self {
+        let cart = CartId::buy_now(customer, &idempotency_key, &sku, quantity);
+        CheckoutRequest {
+            buy_now: Some(BuyNow { sku, quantity }),
+            ..CheckoutRequest::new(cart, customer, payment_method, idempotency_key)
         }
     }
 
@@ -382,6 +418,12 @@ struct Refused {
     fresh_cart: bool,
 }
 
+/// A cart as this call stored it, with the offers its lines were priced at.
+struct Seen {
+    cart: Cart,
+    offers: HashMap<Sku, Offer>,
+}
+
 /// Units beyond an order's quantity that make its SKU's stock plenty: the checkout's stock
 /// hint does not ask about such a SKU again for [`PLENTY_FOR`].
 const PLENTY: u32 = 100;
@@ -398,10 +440,14 @@ impl Storefront {
     /// Returns [`Placed::Confirmed`] when paid, or [`Placed::AwaitingPayment`] when the gateway
     /// waits for the customer (3-D Secure; see [`Storefront::handle_payment_event`]). Retrying
     /// with the same customer, key and request returns the same result; concurrent retries
-    /// make one order; another key for the same cart content makes no second charge.
+    /// make one order; another key for the same cart content makes no second charge. A
+    /// "Buy now" request ([`CheckoutRequest::buy_now`]) first stores its item's own cart,
+    /// then checks it out without reading it back.
     ///
     /// # Errors
-    /// - before an order exists, nothing changed: [`CheckoutError::CartNotFound`],
+    /// - before an order exists, nothing changed: [`CheckoutError::Cart`] (a "Buy now" item
+    ///   refused as [`Storefront::add_item`] refuses one; no cart is stored),
+    ///   [`CheckoutError::CartNotFound`],
     ///   [`CheckoutError::EmptyCart`], [`CheckoutError::ItemUnavailable`],
     ///   [`CheckoutError::PricesChanged`] (the cart was re-priced; ask the shopper again),
     ///   [`CheckoutError::IdempotencyConflict`], [`CheckoutError::CartInCheckout`] (another
@@ -423,7 +469,19 @@ impl Storefront {
         skip_all,
         fields(cart = %request.cart, customer = %request.customer, order = tracing::field::Empty)
     )]
-    pub async fn place_order(&self, request: CheckoutRequest) -> Result<Placed, CheckoutError> {
+    pub async fn place_order(&self, mut request: CheckoutRequest) -> Result<Placed, CheckoutError> {
+        let seen = match request.buy_now.clone() {
+            Some(item) => {
+                request.cart = CartId::buy_now(
+                    request.customer,
+                    &request.idempotency_key,
+                    &item.sku,
+                    item.quantity,
+                );
+                self.buy_now_cart(request.cart, &item).await?
+            }
+            None => None,
+        };
         let fingerprint = request.fingerprint();
         // The key is not looked up first: storing the order finds an earlier order of the
         // key (and the cart's claim names it), so a new order costs no read for it. A
@@ -431,7 +489,7 @@ impl Storefront {
         // claimed: a retry of a request that placed its order is answered with that order,
         // whatever the cart holds now, and a buyer turned away from a fresh cart (every
         // buyer after the last unit of a flash sale) costs no read for it.
-        let created = match Box::pin(self.prepare(&request, &fingerprint)).await {
+        let created = match Box::pin(self.prepare(&request, &fingerprint, seen)).await {
             Ok(created) => created,
             Err(Refused {
                 error,
@@ -462,25 +520,55 @@ impl Storefront {
         }
     }
 
+    /// The cart of a "Buy now" request, made with its item: `Some` with the offer it was
+    /// priced at when this call made it (the checkout takes both as they are, without reading
+    /// them again), `None` when it exists already (an earlier try of the request made it: it
+    /// is read as any cart is, and answers with that try's order, whatever the item's state
+    /// now).
+    async fn buy_now_cart(&self, id: CartId, item: &BuyNow) -> Result<Option<Seen>, CheckoutError> {
+        match self
+            .create_guest_cart_as(id, &item.sku, item.quantity)
+            .await
+        {
+            Ok((cart, offer)) => Ok(Some(Seen {
+                cart,
+                offers: HashMap::from([(item.sku.clone(), offer)]),
+            })),
+            Err(CartError::VersionConflict { .. }) => Ok(None),
+            Err(e) => match self.carts.load(id).await {
+                Ok(Some(_)) => Ok(None),
+                // Never made: the item's own error (an unknown SKU, a bad quantity) stands.
+                Ok(None) | Err(_) => Err(e.into()),
+            },
+        }
+    }
+
     /// The part of [`Storefront::place_order`] up to the stored order: the cart claimed by
     /// this very request's order, or the order created (with its stock when the unit of work
     /// takes it, see [`Storefront::create_order`]), or why none could be. Nothing is stored
-    /// on error.
+    /// on error. `seen` is the request's cart as this call just stored it (a "Buy now"
+    /// cart), which is not read again.
     async fn prepare(
         &self,
         request: &CheckoutRequest,
         fingerprint: &str,
+        seen: Option<Seen>,
     ) -> Result<Prepared, Refused> {
         let refused = |error: CheckoutError| Refused {
             error,
             fresh_cart: false,
         };
-        let cart = self
-            .carts
-            .load(request.cart)
-            .await
-            .map_err(|e| refused(e.into()))?
-            .filter(|c| c.customer.is_none_or(|owner| owner == request.customer));
+        let (cart, offers) = match seen {
+            Some(Seen { cart, offers }) => (Some(cart), Some(offers)),
+            None => (
+                self.carts
+                    .load(request.cart)
+                    .await
+                    .map_err(|e| refused(e.into()))?,
+                None,
+            ),
+        };
+        let cart = cart.filter(|c| c.customer.is_none_or(|owner| owner == request.customer));
         let cart = match cart {
             Some(cart) if !cart.is_empty() => {
                 match Box::pin(self.unclaimed(cart, request))
@@ -498,7 +586,7 @@ impl Storefront {
             None => return Err(refused(CheckoutError::CartNotFound(request.cart))),
         };
         let fresh_cart = !cart.ever_claimed;
-        Box::pin(self.prepare_cart(request, fingerprint, cart))
+        Box::pin(self.prepare_cart(request, fingerprint, cart, offers))
             .await
             .map_err(|error| Refused { error, fresh_cart })
     }
@@ -509,8 +597,12 @@ impl Storefront {
         request: &CheckoutRequest,
         fingerprint: &str,
         cart: Cart,
+        offers: Option<HashMap<Sku, Offer>>,
     ) -> Result<Prepared, CheckoutError> {
-        let lines = Box::pin(self.price_lines(&cart)).await?;
+        let lines = match offers {
+            Some(offers) => self.lines_at(&cart, &offers).await?,
+            None => Box::pin(self.price_lines(&cart)).await?,
+        };
         Box::pin(self.turned_away(&lines, request)).await?;
         let now = Utc::now();
         let key = order_customer_key(
@@ -796,6 +888,15 @@ impl Storefront {
     async fn price_lines(&self, cart: &Cart) -> Result<Vec<OrderLine>, CheckoutError> {
         let skus: Vec<_> = cart.lines.iter().map(|l| l.sku.clone()).collect();
         let offers = self.catalog.offers(&skus).await?;
+        self.lines_at(cart, &offers).await
+    }
+
+    /// [`Storefront::price_lines`] at offers already read.
+    async fn lines_at(
+        &self,
+        cart: &Cart,
+        offers: &HashMap<Sku, Offer>,
+    ) -> Result<Vec<OrderLine>, CheckoutError> {
         let mut changes = Vec::new();
         let mut lines = Vec::with_capacity(cart.lines.len());
         for line in &cart.lines {

@@ -118,6 +118,7 @@ uuid_id!(
 );
 
 const CUSTOMER_CART_NAMESPACE: Uuid = Uuid::from_u128(0x6ec0_33e2_c0de_4ca7_a3b1_5e7f_0c2a_11d4);
+const BUY_NOW_CART_NAMESPACE: Uuid = Uuid::from_u128(0x0b4c_7a1e_5d2f_4e83_9a60_c1f8_27d3_b905);
 
 impl CartId {
     /// The persistent cart of a customer: the same id on every device, so a cart started on
@@ -127,6 +128,23 @@ impl CartId {
             &CUSTOMER_CART_NAMESPACE,
             customer.0.as_bytes(),
         ))
+    }
+
+    /// The cart of a "Buy now" request
+    /// ([`CheckoutRequest::buy_now`](crate::checkout::CheckoutRequest::buy_now)): derived from
+    /// the customer, the idempotency key and the item, so a retry of the request finds the
+    /// cart (and the order) of its first try, and the same key with another item names
+    /// another cart.
+    pub fn buy_now(customer: CustomerId, key: &IdempotencyKey, sku: &Sku, quantity: u32) -> Self {
+        let mut name = Vec::with_capacity(16 + key.as_str().len() + sku.as_str().len() + 6);
+        name.extend_from_slice(customer.0.as_bytes());
+        // Keys and SKUs never hold a NUL: the separators keep the parts apart.
+        for part in [key.as_str(), sku.as_str()] {
+            name.extend_from_slice(part.as_bytes());
+            name.push(0);
+        }
+        name.extend_from_slice(&quantity.to_be_bytes());
+        CartId(Uuid::new_v5(&BUY_NOW_CART_NAMESPACE, &name))
     }
 }
 
@@ -249,6 +267,31 @@ text_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_buy_now_cart_is_named_by_its_request_and_item() {
+        let customer = CustomerId::new();
+        let key = IdempotencyKey::new("k1").unwrap();
+        let sku = Sku::new("TEE").unwrap();
+        let cart = CartId::buy_now(customer, &key, &sku, 2);
+        assert_eq!(cart, CartId::buy_now(customer, &key, &sku, 2), "a retry");
+        for other in [
+            CartId::buy_now(CustomerId::new(), &key, &sku, 2),
+            CartId::buy_now(customer, &IdempotencyKey::new("k2").unwrap(), &sku, 2),
+            CartId::buy_now(customer, &key, &Sku::new("TEE2").unwrap(), 2),
+            CartId::buy_now(customer, &key, &sku, 3),
+            // The parts are kept apart: the key's end cannot become the SKU's start.
+            CartId::buy_now(
+                customer,
+                &IdempotencyKey::new("k1T").unwrap(),
+                &Sku::new("EE").unwrap(),
+                2,
+            ),
+            CartId::for_customer(customer),
+        ] {
+            assert_ne!(cart, other);
+        }
+    }
 
     #[test]
     fn malformed_ids_are_rejected() {

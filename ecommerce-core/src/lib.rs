@@ -50,7 +50,7 @@ pub mod tax;
 pub mod testkit;
 pub mod unit;
 
-pub use checkout::{CheckoutEffects, CheckoutRequest, Placed, RecoveryReport};
+pub use checkout::{BuyNow, CheckoutEffects, CheckoutRequest, Placed, RecoveryReport};
 pub use error::Error;
 pub use money::{Currency, Money};
 pub use storefront::{ImportItem, ImportReport, Storefront, StorefrontConfig};

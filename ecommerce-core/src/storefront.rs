@@ -850,10 +850,24 @@ impl Storefront {
         sku: &Sku,
         quantity: u32,
     ) -> Result<Cart, CartError> {
+        let (cart, _offer) = self
+            .create_guest_cart_as(CartId::new(), sku, quantity)
+            .await?;
+        Ok(cart)
+    }
+
+    /// [`Storefront::create_guest_cart_with`] under a given id, with the offer its line was
+    /// priced at: [`CartError::VersionConflict`] when a cart of that id exists.
+    pub(crate) async fn create_guest_cart_as(
+        &self,
+        id: CartId,
+        sku: &Sku,
+        quantity: u32,
+    ) -> Result<(Cart, Offer), CartError> {
         let offer = self.offer(sku).await?;
-        let mut cart = Cart::new_guest();
+        let mut cart = Cart::new_guest_as(id);
         cart.add(&offer, quantity, &self.config.cart_limits)?;
-        self.carts.save(&cart).await
+        Ok((self.carts.save(&cart).await?, offer))
     }
 
     /// The persistent cart of a customer, created empty if it does not exist.

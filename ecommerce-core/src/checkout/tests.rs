@@ -572,6 +572,7 @@ fn the_request_and_delivery_constructors_build_what_the_literals_built() {
         delivery: None,
         accepted_quote: None,
         without_exhausted_promotions: false,
+        buy_now: None,
     };
     let new = || {
         CheckoutRequest::new(
@@ -973,4 +974,80 @@ async fn a_confirmation_is_delivered_without_reading_its_order() {
     );
     let left = shop.cart(cart.id).await.unwrap().unwrap();
     assert!(left.lines.is_empty() && left.checkout.is_none());
+}
+
+/// "Buy now" checks out the cart it has just stored without reading it back: one cart read
+/// fewer than a cart made with the same item and then paid (here counted at the cart
+/// store), for the same order.
+#[tokio::test]
+async fn a_buy_now_does_not_read_back_the_cart_it_made() {
+    let memory = Arc::new(MemoryCartStore::new());
+    let orders = Arc::new(MemoryOrderStore::new());
+    let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut carts = MockCartStore::new();
+    let (store, counted) = (memory.clone(), loads.clone());
+    carts.expect_load().returning(move |id| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        block_on(store.load(id))
+    });
+    let store = memory.clone();
+    carts
+        .expect_save()
+        .returning(move |c| block_on(store.save(c)));
+    let store = memory.clone();
+    carts
+        .expect_delete()
+        .returning(move |id| block_on(store.delete(id)));
+    let shop = Storefront::builder()
+        .catalog(Arc::new(MemoryCatalog::new()))
+        .carts(Arc::new(carts))
+        .inventory(Arc::new(MemoryInventory::new()))
+        .orders_and_outbox(orders.clone(), orders)
+        .payments(Arc::new(TestGateway::default()))
+        .with_memory_defaults()
+        .build()
+        .unwrap();
+    let lamp = Sku::new("LAMP-1").unwrap();
+    shop.upsert_product(
+        Product::new(
+            ProductId::new(),
+            "Lamp",
+            crate::id::CategoryId::new("test").unwrap(),
+        )
+        .with_variants([Variant::new(
+            lamp.clone(),
+            Money::from_minor(3_000, Currency::USD),
+        )]),
+    )
+    .await
+    .unwrap();
+    shop.receive_stock(&lamp, 5).await.unwrap();
+
+    let before = loads.load(Ordering::SeqCst);
+    let cart = shop.create_guest_cart_with(&lamp, 1).await.unwrap();
+    let paid = shop
+        .place_order(request(cart.id, "tok_approve"))
+        .await
+        .unwrap();
+    assert!(paid.is_confirmed());
+    let made_then_paid = loads.load(Ordering::SeqCst) - before;
+
+    let before = loads.load(Ordering::SeqCst);
+    let bought = shop
+        .place_order(CheckoutRequest::buy_now(
+            lamp.clone(),
+            1,
+            customer(),
+            PaymentMethod::new("tok_approve").unwrap(),
+            IdempotencyKey::new("buy-now").unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert!(bought.is_confirmed());
+    assert_eq!(bought.order().lines, paid.order().lines);
+    assert_eq!(
+        loads.load(Ordering::SeqCst) - before,
+        made_then_paid - 1,
+        "a Buy now reads its cart once fewer"
+    );
 }

@@ -14,8 +14,8 @@ use super::{
     Backend, Place, assert_conserved, cart_with, complete, key, method, new_order, request, shop,
     sku, stocked, usd,
 };
-use crate::checkout::charge_key;
-use crate::error::{CheckoutError, InventoryError, OrderError};
+use crate::checkout::{CheckoutRequest, charge_key};
+use crate::error::{CartError, CheckoutError, InventoryError, OrderError};
 use crate::events::{DomainEvent, OutboxRelay};
 use crate::id::{CartId, CustomerId, OrderId, Sku};
 use crate::inventory::{MovementKind, ReservationState};
@@ -993,4 +993,113 @@ pub async fn a_retry_answers_its_order_whatever_the_cart_holds_now(backend: Back
         .await
         .expect("history");
     assert_eq!(history.items.len(), 1, "one order for the key");
+}
+
+/// "Buy now" orders one item at once, in a cart of its own: the shopper's cart is left
+/// alone; presses at once and later retries answer with the first order, whatever the item's
+/// state now; the same key with another item is an idempotency conflict; a bad item is
+/// refused and stores nothing.
+pub async fn buy_now_orders_one_item_once_beside_the_cart(backend: Backend) {
+    let (shop, gateway) = shop(&backend);
+    let mut p = stocked(&shop, "Kayak", &[("BUY-1", 50_000, 5), ("BUY-2", 1_500, 5)]).await;
+    let customer = CustomerId::new();
+    let mine = shop.customer_cart(customer).await.expect("cart");
+    shop.add_item(mine.id, &sku("BUY-2"), 1).await.expect("add");
+    let mine = shop.cart(mine.id).await.expect("load").expect("cart");
+    let buy = |item: &str, quantity: u32, k: &str| {
+        CheckoutRequest::buy_now(sku(item), quantity, customer, method("tok_approve"), key(k))
+    };
+
+    // Eight presses of the button at once: one order, one charge, one sale.
+    let presses: Vec<_> = (0..8)
+        .map(|_| {
+            let (shop, request) = (shop.clone(), buy("BUY-1", 2, "now"));
+            tokio::spawn(async move { shop.place(request).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for press in presses {
+        let placed = press.await.expect("task");
+        ids.push(placed.expect("every press is answered with the order").id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one order for one key: {ids:?}");
+    let order = shop.order(ids[0]).await.expect("read").expect("stored");
+    assert_eq!(order.status, OrderStatus::Confirmed);
+    assert_eq!(order.total, usd(100_000), "the catalog's price");
+    let lines: Vec<_> = order
+        .lines
+        .iter()
+        .map(|l| (l.sku.as_str(), l.quantity))
+        .collect();
+    assert_eq!(lines, [("BUY-1", 2)]);
+    assert_eq!(
+        order.cart,
+        CartId::buy_now(customer, &key("now"), &sku("BUY-1"), 2)
+    );
+    assert_eq!(gateway.charges().len(), 1);
+    let level = shop.stock(&sku("BUY-1")).await.expect("level");
+    assert_eq!((level.on_hand, level.reserved, level.sold), (3, 0, 2));
+    assert_eq!(
+        shop.cart(mine.id).await.expect("load"),
+        Some(mine.clone()),
+        "the shopper's cart is left alone"
+    );
+
+    // The same key for another item: refused, nothing taken or charged.
+    for other in [buy("BUY-1", 1, "now"), buy("BUY-2", 2, "now")] {
+        match shop.place(other).await {
+            Err(CheckoutError::IdempotencyConflict(k)) => assert_eq!(k, key("now")),
+            other => panic!("expected an idempotency conflict, got {other:?}"),
+        }
+    }
+
+    // Bad items: refused with the cart's own error, and no cart or order is stored.
+    let refused = |item: &str, quantity: u32, k: &str, error: CheckoutError| {
+        let expected = match (&error, quantity) {
+            (CheckoutError::Cart(CartError::InvalidQuantity { .. }), 0 | u32::MAX) => true,
+            (CheckoutError::Cart(CartError::UnknownSku(s)), _) => s.as_str() == item,
+            (CheckoutError::Cart(CartError::Unavailable(s)), _) => s.as_str() == item,
+            _ => false,
+        };
+        assert!(expected, "{item} x {quantity}: got {error:?}");
+        CartId::buy_now(customer, &key(k), &sku(item), quantity)
+    };
+    for (item, quantity, k) in [
+        ("BUY-2", 0, "zero"),
+        ("BUY-2", u32::MAX, "max"),
+        ("NOPE-1", 1, "nope"),
+    ] {
+        let error = shop
+            .place(buy(item, quantity, k))
+            .await
+            .expect_err("refused");
+        let cart = refused(item, quantity, k, error);
+        assert_eq!(
+            shop.cart(cart).await.expect("load"),
+            None,
+            "{item}: no cart"
+        );
+    }
+
+    // The item leaves the catalog: a retry is answered with its order, a new key refused.
+    p.published = false;
+    shop.upsert_product(p).await.expect("unpublish");
+    let again = shop.place(buy("BUY-1", 2, "now")).await.expect("retry");
+    assert_eq!(again.id, order.id);
+    let error = shop
+        .place(buy("BUY-1", 2, "later"))
+        .await
+        .expect_err("refused");
+    let cart = refused("BUY-1", 2, "later", error);
+    assert_eq!(shop.cart(cart).await.expect("load"), None, "no cart");
+
+    assert_eq!(gateway.charges().len(), 1, "one charge in all");
+    let level = shop.stock(&sku("BUY-2")).await.expect("level");
+    assert_eq!((level.on_hand, level.reserved, level.sold), (5, 0, 0));
+    let history = shop
+        .order_history(customer, None, 10)
+        .await
+        .expect("history");
+    assert_eq!(history.items.len(), 1, "one order in the history");
 }

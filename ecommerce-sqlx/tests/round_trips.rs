@@ -126,6 +126,23 @@ async fn pay(shop: &Storefront, cart: CartId, key: &str, total: Money) -> Vec<St
         PaymentMethod::new("tok_approve").expect("token"),
         IdempotencyKey::new(key).expect("key"),
     );
+    confirmed(shop, request, total).await
+}
+
+/// A guest's "Buy now" of one unit, and the statements it sent.
+async fn buy_now(shop: &Storefront, key: &str) -> Vec<String> {
+    let request = CheckoutRequest::buy_now(
+        sku(),
+        1,
+        CustomerId::new(),
+        PaymentMethod::new("tok_approve").expect("token"),
+        IdempotencyKey::new(key).expect("key"),
+    );
+    confirmed(shop, request, usd(2_400)).await
+}
+
+/// Places an order that must be confirmed at `total`, and the statements it sent.
+async fn confirmed(shop: &Storefront, request: CheckoutRequest, total: Money) -> Vec<String> {
     sent();
     let order = shop
         .place_order(request)
@@ -163,6 +180,22 @@ const READS: [&str; 4] = [
     "SELECT data FROM promotions",
 ];
 
+/// The two transactions of a checkout on PostgreSQL: the order with its events is one
+/// statement; so are the reservation row with the take and its ledger entry, and the sale
+/// with its state, ledger and sold units.
+const CHECKOUT_WRITES_POSTGRES: [&str; 8] = [
+    // The claim, the order, the hold.
+    "UPDATE carts SET version",
+    "WITH changed AS (INSERT INTO orders",
+    "WITH placed AS (INSERT INTO reservations",
+    "COMMIT",
+    // The sale: the order at the version the checkout read, the cart, the stock.
+    "WITH changed AS (UPDATE orders",
+    "UPDATE carts SET version",
+    "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1 AND state = 'held'",
+    "COMMIT",
+];
+
 /// One test for the three servers: the subscriber is global (SQLite runs its statements on
 /// a thread of its own), and set once per test binary.
 #[tokio::test]
@@ -170,23 +203,17 @@ async fn a_checkout_sends_the_statements_of_its_two_transactions() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Recorder))
         .expect("the only subscriber of this test binary");
 
-    // PostgreSQL: the order with its events is one statement; so are the reservation row
-    // with the take and its ledger entry, and the sale with its state, ledger and sold units.
+    // PostgreSQL: see `CHECKOUT_WRITES_POSTGRES`.
     if let Some((shop, _backend)) = shop_on(Server::Postgres).await {
         let sent = checkout(&shop, "counted").await;
-        let expected = [
-            // The claim, the order, the hold.
-            "UPDATE carts SET version",
-            "WITH changed AS (INSERT INTO orders",
-            "WITH placed AS (INSERT INTO reservations",
-            "COMMIT",
-            // The sale: the order at the version the checkout read, the cart, the stock.
-            "WITH changed AS (UPDATE orders",
-            "UPDATE carts SET version",
-            "WITH state AS (UPDATE reservations SET state = 'committed' WHERE order_id = $1 AND state = 'held'",
-            "COMMIT",
-        ];
-        assert_statements(Server::Postgres, &sent, &[&READS[..], &expected].concat());
+        let expected = &CHECKOUT_WRITES_POSTGRES[..];
+        assert_statements(Server::Postgres, &sent, &[&READS[..], expected].concat());
+        // Each change carries one event, sent as the outbox row's columns: no JSON array of
+        // events for the server to parse.
+        assert!(
+            sent.iter().all(|s| !s.contains(" AS events ")),
+            "an event sent as a JSON array: {sent:#?}"
+        );
 
         // With a code of a limited promotion: its limit is checked on the promotion's row
         // (no count of use rows), its use reserved with the order, and committed in the sale
@@ -238,6 +265,18 @@ async fn a_checkout_sends_the_statements_of_its_two_transactions() {
             "COMMIT",
         ];
         assert_statements(Server::Postgres, &sent, &expected);
+
+        // "Buy now": the cart made with its item and checked out in the same call, neither
+        // the cart nor its price read again.
+        let expected = [
+            "SELECT v.sku, p.data",
+            "INSERT INTO carts",
+            "SELECT (SELECT ",
+            "SELECT data FROM promotions",
+        ];
+        let sent = buy_now(&shop, "buy-now").await;
+        let writes = &CHECKOUT_WRITES_POSTGRES[..];
+        assert_statements(Server::Postgres, &sent, &[&expected[..], writes].concat());
     }
 
     // MySQL and MariaDB: no statement carries another's writes; the order is not read again.

@@ -29,6 +29,10 @@ const TTL: Duration = Duration::from_secs(3600);
 /// The label of the raw checkout path, the floor of "SDK checkout".
 pub(crate) const RAW_CHECKOUT: &str = "raw checkout (2 tx)";
 
+/// The label of "Buy now" (the cart made with its item and paid in one call), compared with
+/// the raw checkout as "SDK checkout" is.
+pub(crate) const BUY_NOW: &str = "SDK buy now";
+
 /// The label of the checkout to an address with shipping and tax, compared with "SDK
 /// checkout".
 pub(crate) const PRICED_CHECKOUT: &str = "SDK checkout + shipping & tax";
@@ -113,6 +117,19 @@ pub(crate) async fn checkout(shop: &Storefront, sku: &Sku) -> Result<bool, Check
     pay(shop, cart.id, None).await
 }
 
+/// "Buy now" of one unit with the approving test card under a new key: the cart made with
+/// the item and paid in one call.
+pub(crate) async fn buy_now(shop: &Storefront, sku: &Sku) -> Result<bool, CheckoutError> {
+    let request = CheckoutRequest::buy_now(
+        sku.clone(),
+        1,
+        CustomerId::new(),
+        PaymentMethod::new("tok_approve").expect("token"),
+        IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
+    );
+    confirmed(shop, request).await
+}
+
 /// "Pay" for a cart with the approving test card under a new key: `Ok(true)` when the order
 /// is confirmed, `Ok(false)` when it sold out.
 async fn pay(
@@ -127,6 +144,11 @@ async fn pay(
         IdempotencyKey::new(uuid::Uuid::new_v4().to_string()).expect("key"),
     );
     request.delivery = delivery;
+    confirmed(shop, request).await
+}
+
+/// Places an order: `Ok(true)` when it is confirmed, `Ok(false)` when it sold out.
+async fn confirmed(shop: &Storefront, request: CheckoutRequest) -> Result<bool, CheckoutError> {
     let placed = shop.place_order(request).await;
     match placed {
         Ok(placed) => Ok(placed.is_confirmed()),
@@ -209,6 +231,8 @@ enum Path {
     /// The SDK checkout's durable writes by hand, in its two transactions.
     RawCheckout,
     Checkout,
+    /// The cart made with its item and paid in one call ("Buy now").
+    BuyNow,
     /// The SDK checkout to an address: shipping quoted, then charged with tax.
     PricedCheckout,
     /// The SDK checkout with a limited coupon code.
@@ -222,6 +246,7 @@ impl Path {
             Path::Reserve => "SDK reserve",
             Path::RawCheckout => RAW_CHECKOUT,
             Path::Checkout => "SDK checkout",
+            Path::BuyNow => BUY_NOW,
             Path::PricedCheckout => PRICED_CHECKOUT,
             Path::CouponCheckout => COUPON_CHECKOUT,
         }
@@ -267,6 +292,7 @@ async fn take(backend: &Backend, path: Path, sku: &Sku) -> Option<bool> {
             }
         }
         Path::Checkout => checkout(&backend.shop, sku).await.ok(),
+        Path::BuyNow => buy_now(&backend.shop, sku).await.ok(),
         Path::PricedCheckout => priced_checkout(&backend.priced, sku).await.ok(),
         Path::CouponCheckout => coupon_checkout(&backend.shop, sku).await.ok(),
     }
@@ -313,9 +339,11 @@ async fn units_taken(backend: &Backend, sku: &Sku, path: Path) -> Option<u32> {
     let level = backend.shop.stock(sku).await.ok()?;
     Some(match path {
         Path::Raw | Path::Reserve => level.reserved,
-        Path::RawCheckout | Path::Checkout | Path::PricedCheckout | Path::CouponCheckout => {
-            level.sold
-        }
+        Path::RawCheckout
+        | Path::Checkout
+        | Path::BuyNow
+        | Path::PricedCheckout
+        | Path::CouponCheckout => level.sold,
     })
 }
 
@@ -397,7 +425,7 @@ pub(crate) async fn hot_sku_load(
 ) -> Vec<PathResult> {
     let mut out = Vec::new();
     let mut paths = paths(backend);
-    paths.extend([Path::PricedCheckout, Path::CouponCheckout]);
+    paths.extend([Path::BuyNow, Path::PricedCheckout, Path::CouponCheckout]);
     for path in paths {
         let sku = hot_sku(backend, 10_000_000, buckets).await;
         if path == Path::CouponCheckout {

@@ -621,7 +621,8 @@ mod tests {
             .with_payment_timeout(std::time::Duration::from_secs(5))
             .with_tax(tax)
             .with_quote_ttl(std::time::Duration::from_secs(120))
-            .with_promotion_cache_ttl(std::time::Duration::from_secs(3));
+            .with_promotion_cache_ttl(std::time::Duration::from_secs(3))
+            .with_recent_carts(5);
         assert_eq!(
             config,
             crate::storefront::StorefrontConfig {
@@ -632,6 +633,7 @@ mod tests {
                 tax,
                 quote_ttl: std::time::Duration::from_secs(120),
                 promotion_cache_ttl: std::time::Duration::from_secs(3),
+                recent_carts: 5,
             }
         );
     }

@@ -24,6 +24,13 @@
 //! carts are there too, and step 6's sale and confirmation are another (with the ordered
 //! units taken out of the cart, when the carts are there too).
 //!
+//! When the unit claims the carts too, a checkout of a cart this storefront just stored or
+//! read starts from the cart as it remembers it, without reading it again
+//! ([`crate::StorefrontConfig::recent_carts`]): the claim is a compare-and-set on that
+//! version, so a cart changed since (by another process) rolls the first transaction back,
+//! and the checkout goes on from the cart as stored; a refusal of a remembered cart is
+//! checked against the cart as stored too.
+//!
 //! Nothing runs between the charge and the confirmation but what records them. The side
 //! effects of a confirmation run off its path: the ordered units leave the cart right after
 //! it (unless they left in its transaction) and again from the `OrderConfirmed` event, from
@@ -418,10 +425,15 @@ struct Refused {
     fresh_cart: bool,
 }
 
-/// A cart as this call stored it, with the offers its lines were priced at.
+/// The cart a checkout starts from when it does not read it: as this call stored it (a
+/// "Buy now" cart, with the offers its line was priced at), or as this storefront last
+/// stored or read it ([`crate::StorefrontConfig::recent_carts`]).
 struct Seen {
     cart: Cart,
-    offers: HashMap<Sku, Offer>,
+    offers: Option<HashMap<Sku, Offer>>,
+    /// Remembered, not stored by this call: it may have changed since (in another
+    /// process), which its claim's compare-and-set finds out.
+    remembered: bool,
 }
 
 /// Units beyond an order's quantity that make its SKU's stock plenty: the checkout's stock
@@ -480,8 +492,12 @@ impl Storefront {
                 );
                 self.buy_now_cart(request.cart, &item).await?
             }
-            None => None,
+            None => self.remembered_cart(request.cart),
         };
+        let remembered = seen
+            .as_ref()
+            .filter(|s| s.remembered)
+            .map(|s| s.cart.version);
         let fingerprint = request.fingerprint();
         // The key is not looked up first: storing the order finds an earlier order of the
         // key (and the cart's claim names it), so a new order costs no read for it. A
@@ -489,7 +505,16 @@ impl Storefront {
         // claimed: a retry of a request that placed its order is answered with that order,
         // whatever the cart holds now, and a buyer turned away from a fresh cart (every
         // buyer after the last unit of a flash sale) costs no read for it.
-        let created = match Box::pin(self.prepare(&request, &fingerprint, seen)).await {
+        let prepared = match (
+            Box::pin(self.prepare(&request, &fingerprint, seen)).await,
+            remembered,
+        ) {
+            (Err(refused), Some(remembered)) => {
+                Box::pin(self.prepare_as_stored(&request, &fingerprint, refused, remembered)).await
+            }
+            (prepared, _) => prepared,
+        };
+        let created = match prepared {
             Ok(created) => created,
             Err(Refused {
                 error,
@@ -532,7 +557,8 @@ impl Storefront {
         {
             Ok((cart, offer)) => Ok(Some(Seen {
                 cart,
-                offers: HashMap::from([(item.sku.clone(), offer)]),
+                offers: Some(HashMap::from([(item.sku.clone(), offer)])),
+                remembered: false,
             })),
             Err(CartError::VersionConflict { .. }) => Ok(None),
             Err(e) => match self.carts.load(id).await {
@@ -543,11 +569,56 @@ impl Storefront {
         }
     }
 
+    /// The cart as this storefront last stored or read it, taken for a checkout that
+    /// starts from it (see [`crate::StorefrontConfig::recent_carts`]): a cart is checked out
+    /// from its memory once at most; a checkout after that reads it.
+    fn remembered_cart(&self, id: CartId) -> Option<Seen> {
+        if !self.unit_claims_carts {
+            return None;
+        }
+        self.recent_carts.remove(&id).map(|cart| Seen {
+            cart,
+            offers: None,
+            remembered: true,
+        })
+    }
+
+    /// A refusal of a cart as this storefront remembered it, at version `remembered`: it
+    /// stands when the cart is stored at that version (or, for changed prices, the repricing
+    /// was written at that version); otherwise the cart changed since (another process
+    /// wrote it), and the checkout goes on from the cart as stored.
+    async fn prepare_as_stored(
+        &self,
+        request: &CheckoutRequest,
+        fingerprint: &str,
+        refused: Refused,
+        remembered: u64,
+    ) -> Result<Prepared, Refused> {
+        if matches!(refused.error, CheckoutError::PricesChanged { .. }) {
+            return Err(refused);
+        }
+        let cart = match self.carts.load(request.cart).await {
+            Ok(Some(cart)) if cart.version != remembered => cart,
+            Ok(None) => {
+                return Err(Refused {
+                    error: CheckoutError::CartNotFound(request.cart),
+                    fresh_cart: false,
+                });
+            }
+            Ok(Some(_)) | Err(_) => return Err(refused),
+        };
+        let seen = Seen {
+            cart,
+            offers: None,
+            remembered: false,
+        };
+        Box::pin(self.prepare(request, fingerprint, Some(seen))).await
+    }
+
     /// The part of [`Storefront::place_order`] up to the stored order: the cart claimed by
     /// this very request's order, or the order created (with its stock when the unit of work
     /// takes it, see [`Storefront::create_order`]), or why none could be. Nothing is stored
-    /// on error. `seen` is the request's cart as this call just stored it (a "Buy now"
-    /// cart), which is not read again.
+    /// on error. `seen` is the request's cart when it is not to be read (see [`Seen`]).
     async fn prepare(
         &self,
         request: &CheckoutRequest,
@@ -558,14 +629,19 @@ impl Storefront {
             error,
             fresh_cart: false,
         };
-        let (cart, offers) = match seen {
-            Some(Seen { cart, offers }) => (Some(cart), Some(offers)),
+        let (cart, offers, remembered) = match seen {
+            Some(Seen {
+                cart,
+                offers,
+                remembered,
+            }) => (Some(cart), offers, remembered),
             None => (
                 self.carts
                     .load(request.cart)
                     .await
                     .map_err(|e| refused(e.into()))?,
                 None,
+                false,
             ),
         };
         let cart = cart.filter(|c| c.customer.is_none_or(|owner| owner == request.customer));
@@ -586,7 +662,7 @@ impl Storefront {
             None => return Err(refused(CheckoutError::CartNotFound(request.cart))),
         };
         let fresh_cart = !cart.ever_claimed;
-        Box::pin(self.prepare_cart(request, fingerprint, cart, offers))
+        Box::pin(self.prepare_cart(request, fingerprint, cart, offers, remembered))
             .await
             .map_err(|error| Refused { error, fresh_cart })
     }
@@ -598,10 +674,11 @@ impl Storefront {
         fingerprint: &str,
         cart: Cart,
         offers: Option<HashMap<Sku, Offer>>,
+        remembered: bool,
     ) -> Result<Prepared, CheckoutError> {
         let lines = match offers {
-            Some(offers) => self.lines_at(&cart, &offers).await?,
-            None => Box::pin(self.price_lines(&cart)).await?,
+            Some(offers) => self.lines_at(&cart, &offers, remembered).await?,
+            None => Box::pin(self.reprice(&cart, remembered)).await?,
         };
         Box::pin(self.turned_away(&lines, request)).await?;
         let now = Utc::now();
@@ -652,7 +729,7 @@ impl Storefront {
                 }
             }
             let order = new_order(request, &cart, lines.clone(), quote, fingerprint, now);
-            match Box::pin(self.create_order(order, &uses, cart.clone())).await {
+            match Box::pin(self.create_order(order, &uses, cart.clone(), remembered)).await {
                 Ok(Ok(created)) => break created,
                 Ok(Err(shortages)) => return Err(sold_out(shortages, request)),
                 Err(CheckoutError::Promotion(PromotionError::Exhausted {
@@ -676,12 +753,15 @@ impl Storefront {
     /// first, a step of their own, and given back when their order is known not to be
     /// stored (an error may come after the order was written: recovery settles those uses
     /// by the order, or gives them back if there is none).
-    /// `Ok(Err(shortages))`: turned away for stock, nothing stored.
+    /// `Ok(Err(shortages))`: turned away for stock, nothing stored. A `remembered` cart
+    /// that changed since is [`CartError::VersionConflict`], nothing stored (see
+    /// [`Storefront::store_order`]).
     async fn create_order(
         &self,
         order: Order,
         uses: &[PromotionUse],
         cart: Cart,
+        remembered: bool,
     ) -> Result<Result<(crate::order::Created, bool, Cart), Vec<Shortage>>, CheckoutError> {
         let id = order.id;
         tracing::Span::current().record("order", tracing::field::display(id));
@@ -691,12 +771,14 @@ impl Storefront {
             self.promotions.reserve(id, uses).await?;
         }
         let created =
-            Box::pin(self.store_order(order, if in_unit { uses } else { &[] }, cart)).await;
+            Box::pin(self.store_order(order, if in_unit { uses } else { &[] }, cart, remembered))
+                .await;
         let not_stored = match &created {
             // The key's order is another one: this id was never stored.
             Ok(Ok((crate::order::Created::Existing(_), _, _))) => true,
-            // Turned away for stock: the transaction rolled back.
-            Ok(Err(_shortages)) => true,
+            // Turned away for stock, or the claim of a remembered cart that changed since:
+            // the transaction rolled back.
+            Ok(Err(_)) | Err(CheckoutError::Cart(CartError::VersionConflict { .. })) => true,
             // Stored, or maybe stored (an error may come after the write).
             Ok(Ok((crate::order::Created::New(_), _, _))) | Err(_) => false,
         };
@@ -709,11 +791,17 @@ impl Storefront {
         created
     }
 
+    /// Stores a new order (see [`Storefront::create_order`]). When the unit claims the
+    /// carts and the cart changed since it was read, the order is placed without the claim
+    /// and the claim step sees what changed; a `remembered` cart that changed since is
+    /// [`CartError::VersionConflict`] instead, nothing stored, for the checkout to go on
+    /// from the cart as stored.
     async fn store_order(
         &self,
         order: Order,
         uses: &[PromotionUse],
         cart: Cart,
+        remembered: bool,
     ) -> Result<Result<(crate::order::Created, bool, Cart), Vec<Shortage>>, CheckoutError> {
         let placed = DomainEvent::OrderPlaced {
             order: order.id,
@@ -741,7 +829,7 @@ impl Storefront {
                 {
                     // The cart changed since it was read: place without the claim, and let
                     // the claim step see what changed.
-                    Err(UnitError::Cart(CartError::VersionConflict { .. })) => None,
+                    Err(UnitError::Cart(CartError::VersionConflict { .. })) if !remembered => None,
                     other => Some(other),
                 }
             }
@@ -886,16 +974,29 @@ impl Storefront {
     /// Re-prices every line from the catalog. Changed prices are written to the cart and
     /// reported instead of charged.
     async fn price_lines(&self, cart: &Cart) -> Result<Vec<OrderLine>, CheckoutError> {
-        let skus: Vec<_> = cart.lines.iter().map(|l| l.sku.clone()).collect();
-        let offers = self.catalog.offers(&skus).await?;
-        self.lines_at(cart, &offers).await
+        self.reprice(cart, false).await
     }
 
-    /// [`Storefront::price_lines`] at offers already read.
+    /// [`Storefront::price_lines`] of a cart that may be `remembered` (see
+    /// [`Storefront::lines_at`]).
+    async fn reprice(
+        &self,
+        cart: &Cart,
+        remembered: bool,
+    ) -> Result<Vec<OrderLine>, CheckoutError> {
+        let skus: Vec<_> = cart.lines.iter().map(|l| l.sku.clone()).collect();
+        let offers = self.catalog.offers(&skus).await?;
+        self.lines_at(cart, &offers, remembered).await
+    }
+
+    /// [`Storefront::price_lines`] at offers already read. The repricing of a `remembered`
+    /// cart that changed since is [`CartError::VersionConflict`], for the checkout to go
+    /// on from the cart as stored.
     async fn lines_at(
         &self,
         cart: &Cart,
         offers: &HashMap<Sku, Offer>,
+        remembered: bool,
     ) -> Result<Vec<OrderLine>, CheckoutError> {
         let mut changes = Vec::new();
         let mut lines = Vec::with_capacity(cart.lines.len());
@@ -930,7 +1031,9 @@ impl Storefront {
         }
         // A concurrent change to the cart wins; the shopper sees its prices on the next try.
         match self.carts.save(&repriced).await {
-            Ok(_) | Err(CartError::VersionConflict { .. }) => {}
+            Ok(stored) => self.remember_cart(&stored),
+            Err(e @ CartError::VersionConflict { .. }) if remembered => return Err(e.into()),
+            Err(CartError::VersionConflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         Err(CheckoutError::PricesChanged { changes })

@@ -47,6 +47,10 @@ use crate::unit::UnitOfWork;
 /// How many times a cart change is retried when a concurrent change wins the compare-and-set.
 const CART_RETRIES: usize = 8;
 
+/// How long a cart nobody touches stays remembered for its checkout
+/// ([`StorefrontConfig::recent_carts`]).
+const RECENT_CART_FOR: Duration = Duration::from_secs(60 * 60);
+
 /// Settings of a storefront.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -76,6 +80,14 @@ pub struct StorefrontConfig {
     /// this storefront is seen at once, one saved elsewhere (another process) within this
     /// time.
     pub promotion_cache_ttl: Duration,
+    /// How many carts, each as this storefront last stored or read it, a checkout may start
+    /// from without reading its cart again. Used only when the unit of work claims the carts
+    /// ([`crate::unit::UnitOfWork::claims_carts`]): the claim is a compare-and-set on the
+    /// version the checkout started from, so a cart changed since (by another process)
+    /// rolls the claim back, and the cart is read and checked out as stored. A refusal of a
+    /// remembered cart is checked against the cart as stored too. Default 10,000; zero: every
+    /// checkout reads its cart.
+    pub recent_carts: u64,
 }
 
 impl Default for StorefrontConfig {
@@ -88,6 +100,7 @@ impl Default for StorefrontConfig {
             tax: TaxSettings::default(),
             quote_ttl: Duration::from_secs(15 * 60),
             promotion_cache_ttl: Duration::ZERO,
+            recent_carts: 10_000,
         }
     }
 }
@@ -135,6 +148,13 @@ impl StorefrontConfig {
         self.promotion_cache_ttl = ttl;
         self
     }
+
+    /// Sets how many carts a checkout may start from as this storefront last saw them (see
+    /// [`StorefrontConfig::recent_carts`]).
+    pub fn with_recent_carts(mut self, carts: u64) -> Self {
+        self.recent_carts = carts;
+        self
+    }
 }
 
 /// The stores of one shop. Cheap to clone (every store is an `Arc`).
@@ -167,6 +187,9 @@ pub struct Storefront {
     /// SKUs the checkout's stock hint recently saw with plenty of stock (see
     /// `checkout::PLENTY`): not asked about again for a second.
     pub(crate) plenty: moka::sync::Cache<crate::id::Sku, ()>,
+    /// Carts as this storefront last stored or read them, for their checkout to start from
+    /// (see [`StorefrontConfig::recent_carts`]); empty unless the unit claims the carts.
+    pub(crate) recent_carts: moka::sync::Cache<CartId, Cart>,
     pub(crate) config: StorefrontConfig,
     /// Watches the inventory for the reads a page can do without (stock levels).
     pub(crate) inventory_breaker: Arc<CircuitBreaker>,
@@ -483,6 +506,10 @@ impl StorefrontBuilder {
             plenty: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(crate::checkout::PLENTY_FOR)
+                .build(),
+            recent_carts: moka::sync::Cache::builder()
+                .max_capacity(self.config.recent_carts)
+                .time_to_idle(RECENT_CART_FOR)
                 .build(),
             config: self.config,
             inventory_breaker: self.inventory_breaker.unwrap_or_else(|| {
@@ -836,7 +863,7 @@ impl Storefront {
     /// # Errors
     /// [`CartError::Store`].
     pub async fn create_guest_cart(&self) -> Result<Cart, CartError> {
-        self.carts.save(&Cart::new_guest()).await
+        self.remembered(self.carts.save(&Cart::new_guest()).await)
     }
 
     /// Creates a guest cart holding `quantity` units of a SKU at its catalog price, in one
@@ -853,6 +880,7 @@ impl Storefront {
         let (cart, _offer) = self
             .create_guest_cart_as(CartId::new(), sku, quantity)
             .await?;
+        self.remember_cart(&cart);
         Ok(cart)
     }
 
@@ -878,11 +906,12 @@ impl Storefront {
         let id = CartId::for_customer(customer);
         for _ in 0..CART_RETRIES {
             if let Some(cart) = self.carts.load(id).await? {
+                self.remember_cart(&cart);
                 return Ok(cart);
             }
             match self.carts.save(&Cart::new_for_customer(customer)).await {
                 Err(CartError::VersionConflict { .. }) => continue,
-                other => return other,
+                other => return self.remembered(other),
             }
         }
         Err(CartError::VersionConflict { cart: id })
@@ -893,7 +922,11 @@ impl Storefront {
     /// # Errors
     /// [`CartError::Store`].
     pub async fn cart(&self, id: CartId) -> Result<Option<Cart>, CartError> {
-        self.carts.load(id).await
+        let cart = self.carts.load(id).await?;
+        if let Some(cart) = &cart {
+            self.remember_cart(cart);
+        }
+        Ok(cart)
     }
 
     /// Adds units of a SKU at its catalog price.
@@ -972,6 +1005,7 @@ impl Storefront {
                 // A merge that was interrupted after the customer's cart was written: finish
                 // it by removing the guest cart, without adding its lines again.
                 self.carts.delete(guest).await?;
+                self.recent_carts.invalidate(&guest);
                 return Ok(MergedCart {
                     cart: mine,
                     clipped: Vec::new(),
@@ -983,7 +1017,11 @@ impl Storefront {
                 .save_merged(&mine, guest_cart.id, guest_cart.version)
                 .await
             {
-                Ok(cart) => return Ok(MergedCart { cart, clipped }),
+                Ok(cart) => {
+                    self.recent_carts.invalidate(&guest);
+                    self.remember_cart(&cart);
+                    return Ok(MergedCart { cart, clipped });
+                }
                 Err(CartError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e),
             }
@@ -1010,10 +1048,26 @@ impl Storefront {
             rule(&mut cart)?;
             match self.carts.save(&cart).await {
                 Err(CartError::VersionConflict { .. }) => continue,
-                other => return other,
+                other => return self.remembered(other),
             }
         }
         Err(CartError::VersionConflict { cart: id })
+    }
+
+    /// Remembers a cart as this storefront just stored or read it, for its checkout to
+    /// start from (see [`StorefrontConfig::recent_carts`]).
+    pub(crate) fn remember_cart(&self, cart: &Cart) {
+        if self.unit_claims_carts && self.config.recent_carts > 0 {
+            self.recent_carts.insert(cart.id, cart.clone());
+        }
+    }
+
+    /// [`Storefront::remember_cart`] of a cart just stored.
+    fn remembered(&self, stored: Result<Cart, CartError>) -> Result<Cart, CartError> {
+        if let Ok(cart) = &stored {
+            self.remember_cart(cart);
+        }
+        stored
     }
 
     // ----- orders -----

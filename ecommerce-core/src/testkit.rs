@@ -377,6 +377,7 @@ macro_rules! checkout_suite {
             a_retry_answers_its_order_whatever_the_cart_holds_now,
             a_sale_commits_its_promotion_uses_in_its_transaction,
             buy_now_orders_one_item_once_beside_the_cart,
+            a_cart_changed_elsewhere_is_checked_out_as_stored,
         );
     };
 }

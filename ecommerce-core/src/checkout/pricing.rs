@@ -151,7 +151,10 @@ impl Storefront {
 
     pub(super) async fn cart_to_price(&self, id: CartId) -> Result<Cart, CheckoutError> {
         match self.carts.load(id).await? {
-            Some(cart) if !cart.is_empty() => Ok(cart),
+            Some(cart) if !cart.is_empty() => {
+                self.remember_cart(&cart);
+                Ok(cart)
+            }
             Some(_) => Err(CheckoutError::EmptyCart(id)),
             None => Err(CheckoutError::CartNotFound(id)),
         }

@@ -191,6 +191,10 @@ impl Storefront {
             let mut changed = current.clone();
             changed.coupons.push(normal.clone());
             match self.carts.save(&changed).await {
+                Ok(stored) => {
+                    self.remember_cart(&stored);
+                    return Ok(stored);
+                }
                 Err(crate::error::CartError::VersionConflict { .. }) => {
                     current = self
                         .carts
@@ -198,7 +202,7 @@ impl Storefront {
                         .await?
                         .ok_or(CheckoutError::CartNotFound(cart))?;
                 }
-                other => return Ok(other?),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(crate::error::CartError::VersionConflict { cart }.into())

@@ -20,7 +20,7 @@ use crate::events::{DomainEvent, OutboxRelay};
 use crate::id::{CartId, CustomerId, OrderId, Sku};
 use crate::inventory::{MovementKind, ReservationState};
 use crate::money::{Currency, Money};
-use crate::order::OrderStatus;
+use crate::order::{Order, OrderStatus};
 use crate::payment::{PaymentGateway, PaymentStatus, TestGateway};
 use crate::storefront::{Storefront, StorefrontConfig};
 
@@ -1102,4 +1102,121 @@ pub async fn buy_now_orders_one_item_once_beside_the_cart(backend: Backend) {
         .await
         .expect("history");
     assert_eq!(history.items.len(), 1, "one order in the history");
+}
+
+/// A cart changed through another storefront (another process of the shop) since this one
+/// stored it is checked out as stored, whatever this one remembers of it
+/// ([`crate::StorefrontConfig::recent_carts`]): grown, its order holds every line; emptied,
+/// it is refused and nothing is stored; paid for there, it is not paid again here. A price
+/// that changed since the cart was made is shown to the shopper before it is charged.
+pub async fn a_cart_changed_elsewhere_is_checked_out_as_stored(backend: Backend) {
+    let (here, gateway) = shop(&backend);
+    let (there, elsewhere) = shop(&backend);
+    let mut p = stocked(&here, "Rug", &[("ELSE-1", 2_000, 5), ("ELSE-2", 1_000, 5)]).await;
+    let customer = CustomerId::new();
+    let lines = |order: &Order| -> Vec<(String, u32)> {
+        let mut lines: Vec<_> = order
+            .lines
+            .iter()
+            .map(|l| (l.sku.as_str().to_owned(), l.quantity))
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    // Grown there: the order holds the line added there too.
+    let cart = here
+        .create_guest_cart_with(&sku("ELSE-1"), 1)
+        .await
+        .expect("cart");
+    there
+        .add_item(cart.id, &sku("ELSE-2"), 2)
+        .await
+        .expect("add");
+    let grown = here
+        .place(request(cart.id, customer, "tok_approve", "grown"))
+        .await
+        .expect("confirmed");
+    assert_eq!(grown.status, OrderStatus::Confirmed);
+    assert_eq!(
+        lines(&grown),
+        [("ELSE-1".to_owned(), 1), ("ELSE-2".to_owned(), 2)],
+        "the cart as stored, not as this storefront made it"
+    );
+    assert_eq!(grown.total, usd(4_000));
+
+    // Emptied there: refused, nothing stored.
+    let cart = here
+        .create_guest_cart_with(&sku("ELSE-1"), 2)
+        .await
+        .expect("cart");
+    there
+        .remove_item(cart.id, &sku("ELSE-1"))
+        .await
+        .expect("remove");
+    match here
+        .place(request(cart.id, customer, "tok_approve", "emptied"))
+        .await
+    {
+        Err(CheckoutError::EmptyCart(id)) => assert_eq!(id, cart.id),
+        other => panic!("expected an empty cart, got {other:?}"),
+    }
+
+    // Paid for there: not paid again here, with another key.
+    let cart = here
+        .create_guest_cart_with(&sku("ELSE-1"), 1)
+        .await
+        .expect("cart");
+    let paid = there
+        .place(request(cart.id, customer, "tok_approve", "there"))
+        .await
+        .expect("confirmed");
+    assert_eq!(paid.status, OrderStatus::Confirmed);
+    match here
+        .place(request(cart.id, customer, "tok_approve", "here"))
+        .await
+    {
+        Err(CheckoutError::EmptyCart(id)) => assert_eq!(id, cart.id),
+        other => panic!("expected the paid cart to be empty, got {other:?}"),
+    }
+
+    // Repriced since the cart was made: the shopper is told before any charge.
+    let cart = here
+        .create_guest_cart_with(&sku("ELSE-2"), 1)
+        .await
+        .expect("cart");
+    p.variants[1].price = usd(1_200);
+    here.upsert_product(p).await.expect("price change");
+    match here
+        .place(request(cart.id, customer, "tok_approve", "repriced"))
+        .await
+    {
+        Err(CheckoutError::PricesChanged { changes }) => assert_eq!(changes.len(), 1),
+        other => panic!("expected changed prices, got {other:?}"),
+    }
+    let repriced = here
+        .place(request(cart.id, customer, "tok_approve", "repriced"))
+        .await
+        .expect("confirmed at the price shown");
+    assert_eq!(repriced.total, usd(1_200));
+
+    assert_eq!(gateway.charges().len(), 2, "grown, repriced");
+    assert_eq!(elsewhere.charges().len(), 1, "paid there");
+    let history = here
+        .order_history(customer, None, 10)
+        .await
+        .expect("history");
+    assert_eq!(history.items.len(), 3, "no order of a cart as it was");
+    assert!(
+        history
+            .items
+            .iter()
+            .all(|o| o.status == OrderStatus::Confirmed),
+        "{:?}",
+        history.items
+    );
+    let level = here.stock(&sku("ELSE-1")).await.expect("level");
+    assert_eq!((level.on_hand, level.reserved, level.sold), (3, 0, 2));
+    let level = here.stock(&sku("ELSE-2")).await.expect("level");
+    assert_eq!((level.on_hand, level.reserved, level.sold), (2, 0, 3));
 }

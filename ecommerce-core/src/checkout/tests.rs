@@ -261,6 +261,23 @@ impl World {
     }
 }
 
+/// Publishes a product titled `title` of `variants` (SKU, price in cents of a US dollar,
+/// units received) on `shop`.
+async fn stocked(shop: &Storefront, title: &str, variants: &[(&Sku, i64, u32)]) {
+    let product = Product::new(
+        ProductId::new(),
+        title,
+        crate::id::CategoryId::new("test").unwrap(),
+    )
+    .with_variants(variants.iter().map(|(sku, price, _)| {
+        Variant::new((*sku).clone(), Money::from_minor(*price, Currency::USD))
+    }));
+    shop.upsert_product(product).await.unwrap();
+    for (sku, _, units) in variants {
+        shop.receive_stock(sku, *units).await.unwrap();
+    }
+}
+
 fn customer() -> CustomerId {
     CustomerId::from_uuid(uuid::Uuid::from_u128(7))
 }
@@ -741,21 +758,12 @@ async fn a_sku_with_plenty_of_stock_is_not_asked_about_again_at_once() {
         .build()
         .unwrap();
     let (plenty, scarce) = (Sku::new("PLENTY-1").unwrap(), Sku::new("SCARCE-1").unwrap());
-    shop.upsert_product(
-        Product::new(
-            ProductId::new(),
-            "Hint tester",
-            crate::id::CategoryId::new("test").unwrap(),
-        )
-        .with_variants([
-            Variant::new(plenty.clone(), Money::from_minor(1_000, Currency::USD)),
-            Variant::new(scarce.clone(), Money::from_minor(1_000, Currency::USD)),
-        ]),
+    stocked(
+        &shop,
+        "Hint tester",
+        &[(&plenty, 1_000, 150), (&scarce, 1_000, 3)],
     )
-    .await
-    .unwrap();
-    shop.receive_stock(&plenty, 150).await.unwrap();
-    shop.receive_stock(&scarce, 3).await.unwrap();
+    .await;
     let buy = |sku: Sku, quantity: u32| {
         let shop = shop.clone();
         async move {
@@ -864,20 +872,7 @@ async fn a_buyer_turned_away_from_a_fresh_cart_does_not_look_up_the_key() {
         .build()
         .unwrap();
     let last = Sku::new("LAST-1").unwrap();
-    shop.upsert_product(
-        Product::new(
-            ProductId::new(),
-            "The last one",
-            crate::id::CategoryId::new("test").unwrap(),
-        )
-        .with_variants([Variant::new(
-            last.clone(),
-            Money::from_minor(1_000, Currency::USD),
-        )]),
-    )
-    .await
-    .unwrap();
-    shop.receive_stock(&last, 1).await.unwrap();
+    stocked(&shop, "The last one", &[(&last, 1_000, 1)]).await;
     let pay = |cart: CartId, key: &str| {
         CheckoutRequest::new(
             cart,
@@ -926,22 +921,7 @@ async fn a_confirmation_is_delivered_without_reading_its_order() {
         .build()
         .unwrap();
     let (lamp, shade) = (Sku::new("LAMP-1").unwrap(), Sku::new("SHADE-1").unwrap());
-    shop.upsert_product(
-        Product::new(
-            ProductId::new(),
-            "Lamp",
-            crate::id::CategoryId::new("test").unwrap(),
-        )
-        .with_variants([
-            Variant::new(lamp.clone(), Money::from_minor(3_000, Currency::USD)),
-            Variant::new(shade.clone(), Money::from_minor(1_000, Currency::USD)),
-        ]),
-    )
-    .await
-    .unwrap();
-    for sku in [&lamp, &shade] {
-        shop.receive_stock(sku, 5).await.unwrap();
-    }
+    stocked(&shop, "Lamp", &[(&lamp, 3_000, 5), (&shade, 1_000, 5)]).await;
     let cart = shop.create_guest_cart_with(&lamp, 1).await.unwrap();
     shop.add_item(cart.id, &shade, 1).await.unwrap();
     let placed = shop
@@ -1008,20 +988,7 @@ async fn a_buy_now_does_not_read_back_the_cart_it_made() {
         .build()
         .unwrap();
     let lamp = Sku::new("LAMP-1").unwrap();
-    shop.upsert_product(
-        Product::new(
-            ProductId::new(),
-            "Lamp",
-            crate::id::CategoryId::new("test").unwrap(),
-        )
-        .with_variants([Variant::new(
-            lamp.clone(),
-            Money::from_minor(3_000, Currency::USD),
-        )]),
-    )
-    .await
-    .unwrap();
-    shop.receive_stock(&lamp, 5).await.unwrap();
+    stocked(&shop, "Lamp", &[(&lamp, 3_000, 5)]).await;
 
     let before = loads.load(Ordering::SeqCst);
     let cart = shop.create_guest_cart_with(&lamp, 1).await.unwrap();

@@ -27,7 +27,7 @@ use ecommerce::payment::{PaymentMethod, TestGateway};
 use ecommerce::{CheckoutRequest, Currency, Money, Storefront};
 use ecommerce_events::fulfilment::{Carrier, Fulfilment, Shipment};
 use ecommerce_events::nats::{EventConsumer, EventStream, JetStreamPublisher};
-use ecommerce_sqlx::{Db, Dialect, SqlStores};
+use ecommerce_sqlx::{Db, Dialect, Pool, SqlStores};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -52,6 +52,21 @@ struct Args {
     demo: Option<usize>,
 }
 
+/// Runs `$body` with `$pool` bound to the database's pool of its own driver (the body is
+/// compiled once per driver).
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db.pool() {
+            Pool::Postgres($pool) => $body,
+            Pool::MySql($pool) => $body,
+            Pool::Sqlite($pool) => $body,
+            _ => Err(sqlx::Error::Configuration(
+                "the shop's database is PostgreSQL, MySQL or SQLite".into(),
+            )),
+        }
+    };
+}
+
 /// Parcels in a table of the shop's database: one row per order, so asking twice for an
 /// order's parcel returns the first one.
 #[derive(Debug)]
@@ -61,18 +76,19 @@ struct TableCarrier {
 
 impl TableCarrier {
     async fn new(db: Db) -> Result<Self> {
-        sqlx::query(
+        db.execute(
             "CREATE TABLE IF NOT EXISTS shipments (order_id VARCHAR(64) PRIMARY KEY, tracking VARCHAR(64) NOT NULL)",
         )
-        .execute(db.pool())
         .await?;
         Ok(TableCarrier { db })
     }
 
     async fn parcels(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM shipments")
-            .fetch_one(self.db.pool())
-            .await?)
+        Ok(on_pool!(self.db, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM shipments"
+        )
+        .fetch_one(pool)
+        .await)?)
     }
 }
 
@@ -99,17 +115,18 @@ impl Carrier for TableCarrier {
             message: format!("recording the shipment: {e}"),
             source: Some(Arc::new(e)),
         };
-        sqlx::query(insert)
+        on_pool!(self.db, |pool| sqlx::query(insert)
             .bind(&id)
             .bind(&tracking)
-            .execute(self.db.pool())
+            .execute(pool)
             .await
-            .map_err(failed)?;
-        let tracking: String = sqlx::query_scalar(select)
+            .map(drop))
+        .map_err(failed)?;
+        let tracking: String = on_pool!(self.db, |pool| sqlx::query_scalar(select)
             .bind(&id)
-            .fetch_one(self.db.pool())
-            .await
-            .map_err(failed)?;
+            .fetch_one(pool)
+            .await)
+        .map_err(failed)?;
         Ok(Shipment {
             order: order.id,
             tracking,
@@ -239,8 +256,10 @@ async fn demo(args: &Args, orders: usize) -> Result<()> {
 
 /// Orders that are SHIPPED.
 async fn shipped_orders(db: &Db) -> Result<usize> {
-    let shipped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = 'shipped'")
-        .fetch_one(db.pool())
-        .await?;
+    let shipped: i64 = on_pool!(db, |pool| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM orders WHERE status = 'shipped'"
+    )
+    .fetch_one(pool)
+    .await)?;
     Ok(shipped as usize)
 }

@@ -855,8 +855,7 @@ pub(crate) async fn target(name: &str, url: Option<&str>) -> Option<Target> {
             let url = url?.to_owned();
             let admin = Db::connect(&url).await.ok()?;
             admin
-                .pool()
-                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {tag}")))
+                .execute(&format!("CREATE DATABASE {tag}"))
                 .await
                 .ok()?;
             admin.close().await;
@@ -915,7 +914,7 @@ impl Target {
         match self.cleanup {
             Ok((url, sql)) => {
                 if let Ok(admin) = Db::connect(&url).await {
-                    let _ = admin.pool().execute(sqlx::AssertSqlSafe(sql)).await;
+                    let _ = admin.execute(&sql).await;
                 }
             }
             Err(path) => {

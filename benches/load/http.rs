@@ -94,8 +94,8 @@ impl Database {
         let admin = ecommerce_sqlx::Db::connect(&admin_url)
             .await
             .map_err(|e| e.to_string())?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(admin.pool())
+        admin
+            .execute(&format!("CREATE DATABASE {name}"))
             .await
             .map_err(|e| format!("creating the shop's database: {e}"))?;
         admin.close().await;
@@ -114,9 +114,7 @@ impl Database {
     async fn remove(self) {
         if let Some(drop) = &self.drop {
             if let Ok(admin) = ecommerce_sqlx::Db::connect(&self.admin_url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(drop.clone()))
-                    .execute(admin.pool())
-                    .await;
+                let _ = admin.execute(drop).await;
                 admin.close().await;
             }
         }

@@ -15,7 +15,7 @@ use ecommerce_core::address_book::{AddressBook, MAX_SAVED_ADDRESSES, SavedAddres
 use ecommerce_core::error::{AddressBookError, StoreError};
 use ecommerce_core::id::{AddressId, CustomerId};
 
-use crate::db::{Db, decode, encode, millis, store_error};
+use crate::db::{Db, decode, encode, millis, native, store_error};
 use crate::statement::sql;
 
 /// Customers' address books in a SQL database.
@@ -72,10 +72,10 @@ impl AddressBook for SqlAddressBook {
         let db = &self.db;
         // An upsert takes the row's exclusive lock whether it inserts or finds the row (on
         // MySQL, `INSERT IGNORE` then `FOR UPDATE` would upgrade a shared lock and deadlock).
-        let lock = db.sql(sql!(
+        let lock = sql!(
             "INSERT INTO customer_address_books (customer) VALUES ($1) ON CONFLICT (customer) DO UPDATE SET customer = EXCLUDED.customer",
             mysql: "INSERT INTO customer_address_books (customer) VALUES (?) ON DUPLICATE KEY UPDATE customer = customer",
-        ));
+        );
         let owner = customer.to_string();
         let digest = address.digest();
         let new = SavedAddress::new(customer, address);
@@ -83,29 +83,30 @@ impl AddressBook for SqlAddressBook {
         let saved = db
             .retry("saving an address", || async {
                 let mut tx = db.begin_write().await?;
-                sqlx::query(lock).bind(&owner).execute(&mut *tx).await?;
-                let existing: Option<Row> = sqlx::query_as(db.sql(
+                native!(tx &mut tx, |c, sql| sqlx::query(sql(lock)).bind(&owner).execute(c).await
+.map(|done| done.rows_affected()))?;
+                let existing: Option<Row> = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(
                     sql!("SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 AND digest = $2"),
                 ))
                 .bind(&owner)
                 .bind(&digest)
-                .fetch_optional(&mut *tx)
-                .await?;
+                .fetch_optional(c)
+                .await)?;
                 if let Some(row) = existing {
                     tx.rollback().await?;
                     return Ok(Saved::Existing(row));
                 }
-                let (count,): (i64,) = sqlx::query_as(
-                    db.sql(sql!("SELECT COUNT(*) FROM customer_addresses WHERE customer = $1")),
+                let (count,): (i64,) = native!(tx &mut tx, |c, sql| sqlx::query_as(
+                    sql(sql!("SELECT COUNT(*) FROM customer_addresses WHERE customer = $1")),
                 )
                 .bind(&owner)
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_one(c)
+                .await)?;
                 if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_SAVED_ADDRESSES {
                     tx.rollback().await?;
                     return Ok(Saved::Full);
                 }
-                sqlx::query(db.sql(
+                native!(tx &mut tx, |c, sql| sqlx::query(sql(
                     sql!("INSERT INTO customer_addresses (id, customer, digest, address, created_at) VALUES ($1, $2, $3, $4, $5)"),
                 ))
                 .bind(new.id.to_string())
@@ -113,8 +114,9 @@ impl AddressBook for SqlAddressBook {
                 .bind(&digest)
                 .bind(&json)
                 .bind(millis(new.created_at))
-                .execute(&mut *tx)
-                .await?;
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?;
                 tx.commit().await?;
                 Ok(Saved::New)
             })
@@ -130,27 +132,27 @@ impl AddressBook for SqlAddressBook {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer))]
     async fn list(&self, customer: CustomerId) -> Result<Vec<SavedAddress>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(self.db.sql(
+        let rows: Vec<Row> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(
             sql!("SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 ORDER BY created_at DESC, id DESC"),
         ))
         .bind(customer.to_string())
-        .fetch_all(self.db.pool())
-        .await
+        .fetch_all(c)
+        .await)
         .map_err(|e| store_error("listing saved addresses", e))?;
         rows.into_iter().map(|row| entry(customer, row)).collect()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer, address = %id))]
     async fn remove(&self, customer: CustomerId, id: AddressId) -> Result<bool, StoreError> {
-        let removed = sqlx::query(self.db.sql(sql!(
+        let removed = native!(pool self.db.writer(), |c, sql| sqlx::query(sql(sql!(
             "DELETE FROM customer_addresses WHERE id = $1 AND customer = $2"
         )))
         .bind(id.to_string())
         .bind(customer.to_string())
-        .execute(self.db.writer())
+        .execute(c)
         .await
-        .map_err(|e| store_error("removing a saved address", e))?
-        .rows_affected();
+.map(|done| done.rows_affected()))
+        .map_err(|e| store_error("removing a saved address", e))?;
         Ok(removed == 1)
     }
 }

@@ -5,14 +5,12 @@
 
 use std::time::Duration;
 
+use crate::db::{Db, On, decode, encode, millis, native, store_error};
+use crate::statement::sql;
 use async_trait::async_trait;
 use ecommerce_core::cart::{Cart, CartStore};
 use ecommerce_core::error::CartError;
 use ecommerce_core::id::CartId;
-use sqlx::Any;
-
-use crate::db::{Db, decode, encode, millis, store_error};
-use crate::statement::sql;
 
 /// Carts in a SQL database: customers' persistent carts, which never expire, and guest
 /// carts, which expire a week after their last change unless set otherwise
@@ -56,13 +54,13 @@ impl SqlCartStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     pub async fn purge_expired_guest_carts(&self, limit: usize) -> Result<usize, CartError> {
         let cutoff = self.cutoff();
-        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(sql!(
+        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT id FROM carts WHERE guest = 1 AND updated_at < $1 ORDER BY updated_at LIMIT $2"
         )))
         .bind(cutoff)
         .bind(limit as i64)
-        .fetch_all(self.db.pool())
-        .await
+        .fetch_all(c)
+        .await)
         .map_err(|e| store_error("finding expired guest carts", e))?;
         let mut purged = 0;
         for (id,) in rows {
@@ -73,30 +71,29 @@ impl SqlCartStore {
 
     /// Deletes a guest cart if it is still expired (a save since makes it live again).
     async fn delete_if_expired(&self, id: &str, cutoff: i64) -> Result<usize, CartError> {
-        let deleted = sqlx::query(self.db.sql(sql!(
+        let deleted = native!(pool self.db.writer(), |c, sql| sqlx::query(sql(sql!(
             "DELETE FROM carts WHERE id = $1 AND guest = 1 AND updated_at < $2"
         )))
         .bind(id)
         .bind(cutoff)
-        .execute(self.db.writer())
+        .execute(c)
         .await
-        .map_err(|e| store_error("deleting an expired guest cart", e))?
-        .rows_affected();
+        .map(|done| done.rows_affected()))
+        .map_err(|e| store_error("deleting an expired guest cart", e))?;
         Ok(deleted as usize)
     }
 
     /// Writes `stored` if the stored version is `cart.version` (absent for 0), in one
-    /// statement on `executor` (a transaction, or the writer); returns whether it did.
-    pub(crate) async fn write<'c>(
+    /// statement `on` a transaction or the writer; returns whether it did.
+    pub(crate) async fn write(
         &self,
-        executor: impl sqlx::Executor<'c, Database = Any>,
+        on: On<'_>,
         cart: &Cart,
         stored: &Cart,
     ) -> Result<bool, sqlx::Error> {
-        let db = &self.db;
         let data = encode(stored);
         let done = if cart.version == 0 {
-            sqlx::query(db.sql(sql!(
+            native!(on on, |c, sql| sqlx::query(sql(sql!(
                 "INSERT INTO carts (id, version, data, updated_at, guest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
                 mysql: "INSERT IGNORE INTO carts (id, version, data, updated_at, guest) VALUES (?, ?, ?, ?, ?)",
             )))
@@ -105,10 +102,11 @@ impl SqlCartStore {
                 .bind(data)
                 .bind(millis(stored.updated_at))
                 .bind(i64::from(stored.customer.is_none()))
-                .execute(executor)
-                .await?
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?
         } else {
-            sqlx::query(db.sql(
+            native!(on on, |c, sql| sqlx::query(sql(
                 sql!("UPDATE carts SET version = $1, data = $2, updated_at = $3 WHERE id = $4 AND version = $5"),
             ))
             .bind(stored.version as i64)
@@ -116,10 +114,11 @@ impl SqlCartStore {
             .bind(millis(stored.updated_at))
             .bind(cart.id.to_string())
             .bind(cart.version as i64)
-            .execute(executor)
-            .await?
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?
         };
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 }
 
@@ -127,13 +126,14 @@ impl SqlCartStore {
 impl CartStore for SqlCartStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
-        let row: Option<(String, i64, i64)> = sqlx::query_as(self.db.sql(sql!(
+        let row: Option<(String, i64, i64)> =
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT data, guest, updated_at FROM carts WHERE id = $1"
         )))
         .bind(id.to_string())
-        .fetch_optional(self.db.pool())
-        .await
-        .map_err(|e| store_error("loading a cart", e))?;
+        .fetch_optional(c)
+        .await)
+            .map_err(|e| store_error("loading a cart", e))?;
         match row {
             Some((_, guest, updated_at)) if guest == 1 && updated_at < self.cutoff() => {
                 self.delete_if_expired(&id.to_string(), self.cutoff())
@@ -152,7 +152,7 @@ impl CartStore for SqlCartStore {
             .db
             // One statement: atomic on its own, no transaction around it.
             .retry("saving a cart", || {
-                self.write(self.db.writer(), cart, &stored)
+                self.write(On::Pool(self.db.writer()), cart, &stored)
             })
             .await?;
         if written {
@@ -164,10 +164,11 @@ impl CartStore for SqlCartStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn delete(&self, id: CartId) -> Result<(), CartError> {
-        sqlx::query(self.db.sql(sql!("DELETE FROM carts WHERE id = $1")))
+        native!(pool self.db.writer(), |c, sql| sqlx::query(sql(sql!("DELETE FROM carts WHERE id = $1")))
             .bind(id.to_string())
-            .execute(self.db.writer())
+            .execute(c)
             .await
+            .map(drop))
             .map_err(|e| store_error("deleting a cart", e))?;
         Ok(())
     }
@@ -184,29 +185,27 @@ impl CartStore for SqlCartStore {
         let written = db
             .retry("merging carts", || async {
                 let mut tx = db.begin_write().await?;
-                let deleted =
-                    sqlx::query(db.sql(sql!("DELETE FROM carts WHERE id = $1 AND version = $2")))
+                let deleted = native!(tx &mut tx, |c, sql| sqlx::query(sql(sql!("DELETE FROM carts WHERE id = $1 AND version = $2")))
                         .bind(consumed.to_string())
                         .bind(consumed_version as i64)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                        .execute(c)
+                        .await
+                        .map(|done| done.rows_affected()))?;
                 if deleted == 0 && consumed_version != 0 {
                     tx.rollback().await?;
                     return Ok(false);
                 }
                 if deleted == 0 {
-                    let exists: Option<(i64,)> =
-                        sqlx::query_as(db.sql(sql!("SELECT version FROM carts WHERE id = $1")))
+                    let exists: Option<(i64,)> = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(sql!("SELECT version FROM carts WHERE id = $1")))
                             .bind(consumed.to_string())
-                            .fetch_optional(&mut *tx)
-                            .await?;
+                            .fetch_optional(c)
+                            .await)?;
                     if exists.is_some() {
                         tx.rollback().await?;
                         return Ok(false);
                     }
                 }
-                if !self.write(&mut *tx, merged, &stored).await? {
+                if !self.write(On::Tx(&mut tx), merged, &stored).await? {
                     tx.rollback().await?;
                     return Ok(false);
                 }

@@ -9,7 +9,7 @@ use ecommerce_core::error::CatalogError;
 use ecommerce_core::id::{CategoryId, ProductId, Sku};
 use sqlx::AssertSqlSafe;
 
-use crate::db::{Db, decode, encode, is_unique_violation, store_error};
+use crate::db::{Db, decode, encode, is_unique_violation, native, store_error};
 use crate::statement::sql;
 
 /// The catalog in a SQL database.
@@ -36,23 +36,24 @@ impl CatalogStore for SqlCatalog {
     async fn upsert_category(&self, category: Category) -> Result<(), CatalogError> {
         category.validate()?;
         let db = &self.db;
-        sqlx::query(db.sql(sql!(
+        native!(pool db.writer(), |c, sql| sqlx::query(sql(sql!(
             "INSERT INTO categories (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             mysql: "INSERT INTO categories (id, data) VALUES (?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data)",
         )))
             .bind(category.id.as_str())
             .bind(encode(&category))
-            .execute(db.writer())
+            .execute(c)
             .await
+.map(|done| done.rows_affected()))
             .map_err(|e| store_error("upserting a category", e))?;
         Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn categories(&self) -> Result<Vec<Category>, CatalogError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM categories ORDER BY id")
-            .fetch_all(self.db.pool())
-            .await
+        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as("SELECT data FROM categories ORDER BY id")
+            .fetch_all(c)
+            .await)
             .map_err(|e| store_error("listing categories", e))?;
         Ok(rows
             .iter()
@@ -72,12 +73,12 @@ impl CatalogStore for SqlCatalog {
             .retry("upserting a product", || async {
                 let mut tx = db.begin_write().await?;
                 for sku in &skus {
-                    let owner: Option<(String,)> = sqlx::query_as(db.sql(
+                    let owner: Option<(String,)> = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(
                         sql!("SELECT product_id FROM variants WHERE sku = $1 FOR UPDATE"),
                     ))
                     .bind(sku)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    .fetch_optional(c)
+                    .await)?;
                     if let Some((owner,)) = owner.filter(|(owner,)| owner != &id) {
                         return Ok(Upsert::Taken {
                             sku: Sku::new(sku.clone()).expect("stored skus are valid"),
@@ -85,7 +86,7 @@ impl CatalogStore for SqlCatalog {
                         });
                     }
                 }
-                sqlx::query(db.sql(sql!(
+                native!(tx &mut tx, |c, sql| sqlx::query(sql(sql!(
                     "INSERT INTO products (id, category, published, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET category = excluded.category, published = excluded.published, data = excluded.data",
                     mysql: "INSERT INTO products (id, category, published, data) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE category = VALUES(category), published = VALUES(published), data = VALUES(data)",
                 )))
@@ -93,20 +94,23 @@ impl CatalogStore for SqlCatalog {
                     .bind(product.category.as_str())
                     .bind(published)
                     .bind(&data)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(db.sql(sql!("DELETE FROM variants WHERE product_id = $1")))
+                    .execute(c)
+                    .await
+.map(|done| done.rows_affected()))?;
+                native!(tx &mut tx, |c, sql| sqlx::query(sql(sql!("DELETE FROM variants WHERE product_id = $1")))
                     .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
+                    .execute(c)
+                    .await
+.map(|done| done.rows_affected()))?;
                 for sku in &skus {
-                    let inserted = sqlx::query(db.sql(
+                    let inserted = native!(tx &mut tx, |c, sql| sqlx::query(sql(
                         sql!("INSERT INTO variants (sku, product_id) VALUES ($1, $2)"),
                     ))
                     .bind(sku)
                     .bind(&id)
-                    .execute(&mut *tx)
-                    .await;
+                    .execute(c)
+                    .await
+.map(|done| done.rows_affected()));
                     match inserted {
                         Ok(_) => {}
                         // A concurrent upsert took the SKU after our check.
@@ -139,10 +143,10 @@ impl CatalogStore for SqlCatalog {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), product = %id))]
     async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError> {
         let row: Option<(String,)> =
-            sqlx::query_as(self.db.sql(sql!("SELECT data FROM products WHERE id = $1")))
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!("SELECT data FROM products WHERE id = $1")))
                 .bind(id.to_string())
-                .fetch_optional(self.db.pool())
-                .await
+                .fetch_optional(c)
+                .await)
                 .map_err(|e| store_error("reading a product", e))?;
         Ok(row.map(|(json,)| decode("product", &json)).transpose()?)
     }
@@ -155,15 +159,15 @@ impl CatalogStore for SqlCatalog {
         limit: usize,
     ) -> Result<Page<Product, ProductCursor>, CatalogError> {
         let limit = limit.clamp(1, 1_000);
-        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(
+        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(
             sql!("SELECT data FROM products WHERE published = 1 AND (category = $1 OR $2 = 0) AND id > $3 ORDER BY id LIMIT $4"),
         ))
         .bind(category.as_ref().map_or("", |c| c.as_str()))
         .bind(i64::from(category.is_some()))
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(limit as i64 + 1)
-        .fetch_all(self.db.pool())
-        .await
+        .fetch_all(c)
+        .await)
         .map_err(|e| store_error("listing products", e))?;
         let items: Vec<Product> = rows
             .iter()
@@ -182,14 +186,14 @@ impl CatalogStore for SqlCatalog {
             "SELECT v.sku, p.data FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
             dialect.placeholders(1, skus.len())
         );
-        let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
-        for sku in skus {
-            query = query.bind(sku.as_str());
-        }
-        let rows = query
-            .fetch_all(self.db.pool())
-            .await
-            .map_err(|e| store_error("reading offers", e))?;
+        let rows: Vec<(String, String)> = native!(pool self.db.pool(), |c, _sql| {
+            let mut query = sqlx::query_as(AssertSqlSafe(sql));
+            for sku in skus {
+                query = query.bind(sku.as_str());
+            }
+            query.fetch_all(c).await
+        })
+        .map_err(|e| store_error("reading offers", e))?;
         let mut offers = HashMap::with_capacity(rows.len());
         for (sku, json) in rows {
             let product: Product = decode("product", &json)?;
@@ -208,13 +212,12 @@ impl CatalogStore for SqlCatalog {
 
 impl SqlCatalog {
     async fn owner_of(&self, sku: &Sku) -> Result<Option<ProductId>, CatalogError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            self.db
-                .sql(sql!("SELECT product_id FROM variants WHERE sku = $1")),
+        let row: Option<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(
+            sql(sql!("SELECT product_id FROM variants WHERE sku = $1")),
         )
         .bind(sku.as_str())
-        .fetch_optional(self.db.pool())
-        .await
+        .fetch_optional(c)
+        .await)
         .map_err(|e| store_error("reading a sku owner", e))?;
         Ok(row.and_then(|(id,)| id.parse().ok()))
     }

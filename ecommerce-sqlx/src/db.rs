@@ -5,10 +5,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use ecommerce_core::error::StoreError;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
-
-use crate::statement::Sql;
+use sqlx::pool::PoolOptions;
+use sqlx::{Executor, Transaction};
 
 /// The SQL dialect of a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -181,9 +179,9 @@ impl Default for DbOptions {
 /// A database: a connection pool and its dialect. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    pool: AnyPool,
+    pool: Pool,
     /// Where writes go: the pool itself, or on SQLite one write connection of its own.
-    writer: AnyPool,
+    writer: Pool,
     dialect: Dialect,
     options: DbOptions,
     /// The server answers `INSERT ... RETURNING`.
@@ -199,18 +197,198 @@ impl fmt::Debug for Db {
     }
 }
 
+/// A connection pool of the database's own driver, for statements of your own.
+///
+/// The stores talk to each database through its native sqlx driver (`sqlx::PgPool`,
+/// `sqlx::MySqlPool`, `sqlx::SqlitePool`), so the values they bind and read keep their
+/// database types. Match on the pool to run queries of your own with the same connections;
+/// [`Db::execute`] runs a statement without parameters on any of them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Pool {
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+    /// MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
+    MySql(sqlx::MySqlPool),
+    /// SQLite.
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// A transaction of the database's own driver.
+pub(crate) enum Tx {
+    #[cfg(feature = "postgres")]
+    Postgres(Transaction<'static, sqlx::Postgres>),
+    #[cfg(feature = "mysql")]
+    MySql(Transaction<'static, sqlx::MySql>),
+    #[cfg(feature = "sqlite")]
+    Sqlite(Transaction<'static, sqlx::Sqlite>),
+}
+
+/// Runs `$body` once for the database behind a [`Tx`] (`tx`) or a [`Pool`] (`pool`), with
+/// `$c` bound to its native executor (a `&mut` connection or a `&` pool) and `$sql` to a
+/// function that picks a [`Sql`](crate::statement::Sql) statement's form for that database. The body is compiled
+/// once per dialect, against that dialect's own driver, so it must come to the same type in
+/// each: decode rows inside it. A body that runs several statements reborrows the
+/// connection (`&mut *c`).
+macro_rules! native {
+    (tx $on:expr, |$c:ident, $sql:ident| $body:expr) => {
+        match $on {
+            #[cfg(feature = "postgres")]
+            $crate::db::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                #[allow(unused_variables)]
+                let $sql = |s: $crate::statement::Sql| -> &'static str { s.postgres };
+                $body
+            }
+            #[cfg(feature = "mysql")]
+            $crate::db::Tx::MySql(t) => {
+                let $c = &mut **t;
+                #[allow(unused_variables)]
+                let $sql = |s: $crate::statement::Sql| -> &'static str { s.mysql };
+                $body
+            }
+            #[cfg(feature = "sqlite")]
+            $crate::db::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                #[allow(unused_variables)]
+                let $sql = |s: $crate::statement::Sql| -> &'static str { s.sqlite };
+                $body
+            }
+        }
+    };
+    (pool $on:expr, |$c:ident, $sql:ident| $body:expr) => {
+        match $on {
+            #[cfg(feature = "postgres")]
+            $crate::db::Pool::Postgres($c) => {
+                #[allow(unused_variables)]
+                let $sql = |s: $crate::statement::Sql| -> &'static str { s.postgres };
+                $body
+            }
+            #[cfg(feature = "mysql")]
+            $crate::db::Pool::MySql($c) => {
+                #[allow(unused_variables)]
+                let $sql = |s: $crate::statement::Sql| -> &'static str { s.mysql };
+                $body
+            }
+            #[cfg(feature = "sqlite")]
+            $crate::db::Pool::Sqlite($c) => {
+                #[allow(unused_variables)]
+                let $sql = |s: $crate::statement::Sql| -> &'static str { s.sqlite };
+                $body
+            }
+        }
+    };
+    (on $on:expr, |$c:ident, $sql:ident| $body:expr) => {
+        match $on {
+            $crate::db::On::Tx(tx) => $crate::db::native!(tx tx, |$c, $sql| $body),
+            $crate::db::On::Pool(pool) => $crate::db::native!(pool pool, |$c, $sql| $body),
+        }
+    };
+}
+pub(crate) use native;
+
+/// Where a single statement runs: in a transaction, or on a pool by itself.
+pub(crate) enum On<'a> {
+    Tx(&'a mut Tx),
+    Pool(&'a Pool),
+}
+
+impl Pool {
+    /// Connections open, idle or in use.
+    pub fn size(&self) -> u32 {
+        native!(pool self, |p, _sql| p.size())
+    }
+
+    /// Connections open and idle.
+    pub fn num_idle(&self) -> usize {
+        native!(pool self, |p, _sql| p.num_idle())
+    }
+
+    /// Closes every connection; calls waiting for one fail.
+    pub async fn close(&self) {
+        native!(pool self, |p, _sql| p.close().await)
+    }
+
+    /// The dialect of the database.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => Dialect::Postgres,
+            #[cfg(feature = "mysql")]
+            Pool::MySql(_) => Dialect::MySql,
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Runs one statement without parameters (DDL, a cleanup, a setting) as it is written,
+    /// and gives the number of rows it affected.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        native!(pool self, |p, _sql| p.execute(sql).await.map(|done| done.rows_affected()))
+    }
+
+    /// Begins a transaction that will write (on SQLite `BEGIN IMMEDIATE`: the write lock at
+    /// once).
+    async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+            #[cfg(feature = "mysql")]
+            Pool::MySql(p) => Tx::MySql(p.begin().await?),
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+}
+
+impl Tx {
+    /// Commits.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Tx::Postgres(t) => t.commit().await,
+            #[cfg(feature = "mysql")]
+            Tx::MySql(t) => t.commit().await,
+            #[cfg(feature = "sqlite")]
+            Tx::Sqlite(t) => t.commit().await,
+        }
+    }
+
+    /// Rolls back.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Tx::Postgres(t) => t.rollback().await,
+            #[cfg(feature = "mysql")]
+            Tx::MySql(t) => t.rollback().await,
+            #[cfg(feature = "sqlite")]
+            Tx::Sqlite(t) => t.rollback().await,
+        }
+    }
+}
+
 /// The pool settings of a dialect: bounded waits, connections checked before use, the
 /// session setup on every new connection.
-fn new_pool(
+fn new_pool<DB: sqlx::Database>(
     dialect: Dialect,
     options: &DbOptions,
     setup: &[String],
     max_connections: u32,
     acquire_timeout: Duration,
-) -> AnyPoolOptions {
+) -> PoolOptions<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
     let extra: Vec<String> = setup.to_vec();
     let statement_timeout = options.statement_timeout;
-    AnyPoolOptions::new()
+    PoolOptions::<DB>::new()
         .max_connections(max_connections)
         .acquire_timeout(acquire_timeout)
         // A pooled connection is pinged before use (bounded by the acquire timeout), so
@@ -223,7 +401,14 @@ fn new_pool(
                     conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
                 }
                 if let (Dialect::MySql, Some(t)) = (dialect, statement_timeout) {
-                    mysql_statement_timeout(conn, t).await?;
+                    // The first the server knows.
+                    for stmt in mysql_statement_timeouts(t) {
+                        match conn.execute(sqlx::AssertSqlSafe(stmt)).await {
+                            Ok(_) => break,
+                            Err(sqlx::Error::Database(_)) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
                 }
                 for stmt in extra {
                     conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
@@ -266,36 +451,26 @@ fn session_setup(dialect: Dialect, statement_timeout: Option<Duration>) -> Vec<S
     }
 }
 
-/// Bounds statements on a new MySQL or MariaDB connection: `max_statement_time` (MariaDB, in
-/// seconds, every statement) or, where the server does not know it, `max_execution_time`
-/// (MySQL 5.7.8+, in milliseconds, reads only). A server with neither keeps its lock wait
-/// bound only.
-async fn mysql_statement_timeout(
-    conn: &mut sqlx::AnyConnection,
-    timeout: Duration,
-) -> Result<(), sqlx::Error> {
-    let mariadb = format!(
-        "SET SESSION max_statement_time = {:.3}",
-        timeout.as_secs_f64()
-    );
-    match conn.execute(sqlx::AssertSqlSafe(mariadb)).await {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(_)) => {
-            let mysql = format!("SET SESSION max_execution_time = {}", millis_of(timeout));
-            match conn.execute(sqlx::AssertSqlSafe(mysql)).await {
-                Ok(_) | Err(sqlx::Error::Database(_)) => Ok(()),
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => Err(e),
-    }
+/// The statements that bound statements on a new MySQL or MariaDB connection, in the order
+/// they are tried: `max_statement_time` (MariaDB, in seconds, every statement) and, where the
+/// server does not know it, `max_execution_time` (MySQL 5.7.8+, in milliseconds, reads only).
+/// A server with neither keeps its lock wait bound only.
+fn mysql_statement_timeouts(timeout: Duration) -> [String; 2] {
+    [
+        format!(
+            "SET SESSION max_statement_time = {:.3}",
+            timeout.as_secs_f64()
+        ),
+        format!("SET SESSION max_execution_time = {}", millis_of(timeout)),
+    ]
 }
 
 /// Whether a MySQL-protocol server is MariaDB 10.5 or later, which answers
 /// `INSERT ... RETURNING`; `false` for MySQL and when the version cannot be read.
-async fn mariadb_returning(mut conn: sqlx::pool::PoolConnection<Any>) -> bool {
+#[cfg(feature = "mysql")]
+async fn mariadb_returning(pool: &sqlx::MySqlPool) -> bool {
     let version: Option<(String,)> = sqlx::query_as("SELECT VERSION()")
-        .fetch_optional(&mut *conn)
+        .fetch_optional(pool)
         .await
         .ok()
         .flatten();
@@ -303,6 +478,7 @@ async fn mariadb_returning(mut conn: sqlx::pool::PoolConnection<Any>) -> bool {
 }
 
 /// Whether a `VERSION()` string names MariaDB 10.5 or later.
+#[cfg(feature = "mysql")]
 fn mariadb_with_returning(version: &str) -> bool {
     if !version.contains("MariaDB") {
         return false;
@@ -314,6 +490,36 @@ fn mariadb_with_returning(version: &str) -> bool {
         (Some(major), Some(minor)) => (major, minor) >= (10, 5),
         _ => false,
     }
+}
+
+/// Applies `migrator` on a connection of `pool`, after running `unbounded` on it (the
+/// statement limits lifted); such a connection is closed afterwards, not returned to the pool.
+async fn migrate_on<DB>(
+    pool: &sqlx::Pool<DB>,
+    migrator: sqlx::migrate::Migrator,
+    unbounded: &[&'static str],
+) -> Result<(), SqlError>
+where
+    DB: sqlx::Database,
+    DB::Connection: sqlx::migrate::Migrate,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let mut conn = pool.acquire().await.map_err(SqlError::Unreachable)?;
+    for stmt in unbounded {
+        // MariaDB knows one of the two statement limits, MySQL the other.
+        match conn.execute(*stmt).await {
+            Ok(_) | Err(sqlx::Error::Database(_)) => {}
+            Err(e) => return Err(SqlError::Unreachable(e)),
+        }
+    }
+    // `run_direct` is `run` on a connection (sqlx's way around "`Acquire` is not general
+    // enough" in a `Send` future).
+    let result = migrator.run_direct(None, &mut *conn, false).await;
+    if !unbounded.is_empty() {
+        let _ = conn.close().await;
+    }
+    result?;
+    Ok(())
 }
 
 /// Whole milliseconds of a timeout, at least 1 (0 means "no limit" to the databases).
@@ -342,26 +548,58 @@ impl Db {
         setup: &[String],
     ) -> Result<Db, SqlError> {
         let dialect = Dialect::of_url(url)?;
-        sqlx::any::install_default_drivers();
-        let connect: AnyConnectOptions = url.parse().map_err(SqlError::InvalidUrl)?;
-        // An in-memory SQLite database exists once per connection: keep one.
-        let max = if dialect == Dialect::Sqlite && url.contains("memory") {
-            1
-        } else {
-            options.max_connections
+        let max = options.max_connections;
+        let pool_of = |max: u32, acquire: Duration| (dialect, &options, setup, max, acquire);
+        let (pool, writer) = match dialect {
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => {
+                let connect: sqlx::postgres::PgConnectOptions =
+                    url.parse().map_err(SqlError::InvalidUrl)?;
+                let (d, o, s, m, a) = pool_of(max, options.acquire_timeout);
+                let pool = Pool::Postgres(new_pool(d, o, s, m, a).connect_lazy_with(connect));
+                (pool.clone(), pool)
+            }
+            #[cfg(feature = "mysql")]
+            Dialect::MySql => {
+                let connect: sqlx::mysql::MySqlConnectOptions =
+                    url.parse().map_err(SqlError::InvalidUrl)?;
+                let (d, o, s, m, a) = pool_of(max, options.acquire_timeout);
+                let pool = Pool::MySql(new_pool(d, o, s, m, a).connect_lazy_with(connect));
+                (pool.clone(), pool)
+            }
+            #[cfg(feature = "sqlite")]
+            Dialect::Sqlite => {
+                let connect: sqlx::sqlite::SqliteConnectOptions =
+                    url.parse().map_err(SqlError::InvalidUrl)?;
+                // An in-memory database exists once per connection: keep one.
+                let max = if url.contains("memory") { 1 } else { max };
+                let (d, o, s, m, a) = pool_of(max, options.acquire_timeout);
+                let pool = new_pool(d, o, s, m, a).connect_lazy_with(connect.clone());
+                // SQLite takes one writer at a time: writers queue for a single write
+                // connection (in the order they came) instead of sleeping in the busy handler
+                // while the lock is free. A writer waits its turn for up to the acquire and
+                // the statement timeouts together, as long as it waited on the busy handler
+                // before.
+                let writer = if max > 1 {
+                    let wait =
+                        options.acquire_timeout + options.statement_timeout.unwrap_or_default();
+                    let (d, o, s, m, a) = pool_of(1, wait);
+                    new_pool(d, o, s, m, a).connect_lazy_with(connect)
+                } else {
+                    pool.clone()
+                };
+                (Pool::Sqlite(pool), Pool::Sqlite(writer))
+            }
+            // `of_url` refuses a dialect this build leaves out.
+            #[allow(unreachable_patterns)]
+            dialect => {
+                return Err(SqlError::NotBuilt {
+                    dialect,
+                    feature: dialect.name(),
+                });
+            }
         };
-        let pool = new_pool(dialect, &options, setup, max, options.acquire_timeout)
-            .connect_lazy_with(connect.clone());
-        // SQLite takes one writer at a time: writers queue for a single write connection (in
-        // the order they came) instead of sleeping in the busy handler while the lock is free.
-        // A writer waits its turn for up to the acquire and the statement timeouts together,
-        // as long as it waited on the busy handler before.
-        let writer = if dialect == Dialect::Sqlite && max > 1 {
-            let wait = options.acquire_timeout + options.statement_timeout.unwrap_or_default();
-            new_pool(dialect, &options, setup, 1, wait).connect_lazy_with(connect)
-        } else {
-            pool.clone()
-        };
+        #[cfg_attr(not(feature = "mysql"), allow(unused_mut))]
         let mut db = Db {
             pool,
             writer,
@@ -369,23 +607,27 @@ impl Db {
             options,
             returning: dialect != Dialect::MySql,
         };
-        let conn = db.first_connection().await?;
-        if dialect == Dialect::MySql {
-            db.returning = mariadb_returning(conn).await;
+        db.first_connection().await?;
+        #[cfg(feature = "mysql")]
+        #[allow(irrefutable_let_patterns)]
+        if let Pool::MySql(pool) = &db.pool {
+            db.returning = mariadb_returning(pool).await;
         }
         Ok(db)
     }
 
     /// Opens the pool's first connection, retrying transient failures until the connect
     /// timeout.
-    async fn first_connection(&self) -> Result<sqlx::pool::PoolConnection<Any>, SqlError> {
+    async fn first_connection(&self) -> Result<(), SqlError> {
         let started = Instant::now();
         let deadline = started + self.options.connect_timeout;
         let mut backoff = Duration::from_millis(20);
         loop {
-            let attempt = tokio::time::timeout_at(deadline.into(), self.pool.acquire()).await;
+            let acquire =
+                async { native!(pool & self.pool, |p, _sql| p.acquire().await.map(drop)) };
+            let attempt = tokio::time::timeout_at(deadline.into(), acquire).await;
             let error = match attempt {
-                Ok(Ok(conn)) => return Ok(conn),
+                Ok(Ok(())) => return Ok(()),
                 Ok(Err(e @ sqlx::Error::Configuration(_))) => return Err(SqlError::InvalidUrl(e)),
                 Ok(Err(e)) => e,
                 Err(_) => sqlx::Error::PoolTimedOut,
@@ -395,8 +637,7 @@ impl Db {
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
             );
             if !transient || Instant::now() + backoff >= deadline {
-                self.pool.close().await;
-                self.writer.close().await;
+                self.close().await;
                 return Err(SqlError::Unreachable(error));
             }
             tokio::time::sleep(backoff).await;
@@ -415,29 +656,12 @@ impl Db {
     /// # Errors
     /// [`SqlError::Migrate`], including a database migrated by a newer version.
     pub async fn migrate(&self) -> Result<(), SqlError> {
-        let migrator = match self.dialect {
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
-            #[cfg(feature = "mysql")]
-            Dialect::MySql => sqlx::migrate!("migrations/mysql"),
-            #[cfg(feature = "sqlite")]
-            Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
-            // `connect` refuses a dialect this build leaves out.
-            #[allow(unreachable_patterns)]
-            dialect => {
-                return Err(SqlError::NotBuilt {
-                    dialect,
-                    feature: dialect.name(),
-                });
-            }
-        };
         // Migrations may run long (an index on a big table, a wait for another instance's
         // migration lock): on PostgreSQL and MySQL they run on a connection of their own
         // without the statement timeout, closed afterwards rather than returned to the pool
         // with its limits off. (SQLite keeps its connection: an in-memory database lives in
         // it.)
-        let mut conn = self.writer.acquire().await.map_err(SqlError::Unreachable)?;
-        let unbounded: &[&str] = match (self.dialect, self.options.statement_timeout) {
+        let unbounded: &[&'static str] = match (self.dialect, self.options.statement_timeout) {
             (_, None) | (Dialect::Sqlite, _) => &[],
             (Dialect::Postgres, Some(_)) => &["SET statement_timeout = 0"],
             (Dialect::MySql, Some(_)) => &[
@@ -446,21 +670,20 @@ impl Db {
                 "SET SESSION innodb_lock_wait_timeout = 50",
             ],
         };
-        for stmt in unbounded {
-            // MariaDB knows one of the two statement limits, MySQL the other.
-            match conn.execute(*stmt).await {
-                Ok(_) | Err(sqlx::Error::Database(_)) => {}
-                Err(e) => return Err(SqlError::Unreachable(e)),
+        match &self.writer {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                migrate_on(pool, sqlx::migrate!("migrations/postgres"), unbounded).await
+            }
+            #[cfg(feature = "mysql")]
+            Pool::MySql(pool) => {
+                migrate_on(pool, sqlx::migrate!("migrations/mysql"), unbounded).await
+            }
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => {
+                migrate_on(pool, sqlx::migrate!("migrations/sqlite"), unbounded).await
             }
         }
-        // `run_direct` is `run` on a connection (sqlx's way around "`Acquire` is not general
-        // enough" in a `Send` future).
-        let result = migrator.run_direct(None, &mut *conn, false).await;
-        if !unbounded.is_empty() {
-            let _ = conn.close().await;
-        }
-        result?;
-        Ok(())
     }
 
     /// The settings the pool was made with.
@@ -474,8 +697,17 @@ impl Db {
     }
 
     /// The pool, for queries of your own.
-    pub fn pool(&self) -> &AnyPool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Runs one statement of your own without parameters on the pool (see
+    /// [`Pool::execute`]).
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        self.pool.execute(sql).await
     }
 
     /// Closes the pool.
@@ -486,17 +718,8 @@ impl Db {
 
     /// Where a statement that writes outside a transaction goes: the pool, or on SQLite its
     /// single write connection.
-    pub(crate) fn writer(&self) -> &AnyPool {
+    pub(crate) fn writer(&self) -> &Pool {
         &self.writer
-    }
-
-    /// The form of a statement for this database's dialect.
-    pub(crate) fn sql(&self, statement: Sql) -> &'static str {
-        match self.dialect {
-            Dialect::Postgres => statement.postgres,
-            Dialect::MySql => statement.mysql,
-            Dialect::Sqlite => statement.sqlite,
-        }
     }
 
     /// The backend's name as spans record it (the `backend` field): `postgres`, `mysql` or
@@ -511,21 +734,15 @@ impl Db {
     /// The begin runs in a task of its own, so a caller that goes away while it runs (a
     /// dropped future) never leaves a transaction open on a pooled connection: the task
     /// finishes the begin, and the transaction it returns rolls back when dropped.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         let pool = self.writer.clone();
-        let dialect = self.dialect;
-        tokio::spawn(async move {
-            match dialect {
-                Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-                Dialect::Postgres | Dialect::MySql => pool.begin().await,
-            }
-        })
-        .await
-        .unwrap_or_else(|e| match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // The runtime is shutting down.
-            Err(_) => Err(sqlx::Error::WorkerCrashed),
-        })
+        tokio::spawn(async move { pool.begin_write().await })
+            .await
+            .unwrap_or_else(|e| match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // The runtime is shutting down.
+                Err(_) => Err(sqlx::Error::WorkerCrashed),
+            })
     }
 
     /// Runs a transaction body, retrying it when the database reports a deadlock, a
@@ -663,6 +880,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "mysql")]
     fn mariadb_from_10_5_answers_insert_returning() {
         assert!(mariadb_with_returning("10.11.19-MariaDB-0+deb12u1"));
         assert!(mariadb_with_returning("10.5.0-MariaDB"));

@@ -86,9 +86,9 @@ use ecommerce_core::inventory::{
     ReservationState, StockLevel, StockMovement, normalize_lines,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, AssertSqlSafe, Transaction};
+use sqlx::AssertSqlSafe;
 
-use crate::db::{Db, Dialect, decode, encode, store_error};
+use crate::db::{Db, Dialect, Tx, decode, encode, native, store_error};
 use crate::statement::{Sql, sql};
 
 /// Most buckets of one SKU.
@@ -233,7 +233,7 @@ impl SqlInventory {
     /// Sets (`replace`) or adds to a bucket's units on hand, creating the bucket.
     async fn upsert_bucket(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         sku: &Sku,
         bucket: i64,
         on_hand: i64,
@@ -250,19 +250,20 @@ impl SqlInventory {
                 mysql: "INSERT INTO stock (sku, bucket, on_hand, taken) VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)",
             )
         };
-        sqlx::query(self.db.sql(upsert))
+        native!(tx tx, |c, sql| sqlx::query(sql(upsert))
             .bind(sku.as_str())
             .bind(bucket)
             .bind(on_hand)
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?;
         Ok(())
     }
 
     /// Every bucket of a SKU, in bucket order: `(bucket, on_hand)`; locked when `lock`.
     async fn buckets(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         sku: &Sku,
         lock: bool,
     ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
@@ -271,22 +272,18 @@ impl SqlInventory {
         } else {
             sql!("SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket")
         };
-        sqlx::query_as(self.db.sql(buckets))
+        native!(tx tx, |c, sql| sqlx::query_as(sql(buckets))
             .bind(sku.as_str())
-            .fetch_all(&mut **tx)
-            .await
+            .fetch_all(c)
+            .await)
     }
 
-    async fn level_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        sku: &Sku,
-    ) -> Result<Option<StockLevel>, sqlx::Error> {
-        let row: (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(self.db.sql(LEVEL))
+    async fn level_in(&self, tx: &mut Tx, sku: &Sku) -> Result<Option<StockLevel>, sqlx::Error> {
+        let row: (Option<i64>, Option<i64>, Option<i64>) = native!(tx tx, |c, sql| sqlx::query_as(sql(LEVEL))
             .bind(sku.as_str())
             .bind(sku.as_str())
-            .fetch_one(&mut **tx)
-            .await?;
+            .fetch_one(c)
+            .await)?;
         Ok(level_of(row))
     }
 
@@ -295,7 +292,7 @@ impl SqlInventory {
     /// back to `on_hand`, the sold row first); `false` when the source did not have them.
     async fn move_in_bucket(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         kind: MovementKind,
         sku: &Sku,
         bucket: i64,
@@ -304,36 +301,37 @@ impl SqlInventory {
         let n = i64::from(n);
         let unsold = match kind {
             MovementKind::Committed => {
-                sqlx::query(self.db.sql(SELL))
+                native!(tx tx, |c, sql| sqlx::query(sql(SELL))
                     .bind(sku.as_str())
                     .bind(bucket)
                     .bind(n)
-                    .execute(&mut **tx)
-                    .await?;
+                    .execute(c)
+                    .await
+.map(|done| done.rows_affected()))?;
                 return Ok(true);
             }
-            MovementKind::Returned => sqlx::query(self.db.sql(sql!(
+            MovementKind::Returned => native!(tx tx, |c, sql| sqlx::query(sql(sql!(
                 "UPDATE stock_sold SET sold = sold - $1 WHERE sku = $2 AND bucket = $3 AND sold >= $4"
             )))
             .bind(n)
             .bind(sku.as_str())
             .bind(bucket)
             .bind(n)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?,
             _ => 1,
         };
         Ok(unsold == 1
-            && sqlx::query(self.db.sql(movement_sql(kind)))
+            && native!(tx tx, |c, sql| sqlx::query(sql(movement_sql(kind)))
                 .bind(n)
                 .bind(n)
                 .bind(sku.as_str())
                 .bind(bucket)
                 .bind(n)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?
                 == 1)
     }
 
@@ -342,7 +340,7 @@ impl SqlInventory {
     /// under lock; or says the SKU is short, or that the attempt must run again.
     async fn take(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         line: &ReservationLine,
         approach: Option<Approach>,
     ) -> Result<Taking, sqlx::Error> {
@@ -366,7 +364,7 @@ impl SqlInventory {
     /// `start` found too few units.
     async fn take_past(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         line: &ReservationLine,
         start: i64,
         approach: Option<Approach>,
@@ -392,21 +390,23 @@ impl SqlInventory {
                         "SELECT bucket FROM stock WHERE sku = ? AND on_hand >= ? AND bucket IN ({}) ORDER BY bucket LIMIT 1 FOR UPDATE SKIP LOCKED",
                         dialect.placeholders(3, (i64::from(hint) - start - 1) as usize)
                     );
-                    let mut query = sqlx::query_as(AssertSqlSafe(sql))
-                        .bind(sku.as_str())
-                        .bind(i64::from(n));
-                    for bucket in later {
-                        query = query.bind(bucket);
-                    }
-                    query.fetch_optional(&mut **tx).await?
+                    native!(tx tx, |c, _sql| {
+                        let mut query = sqlx::query_as(AssertSqlSafe(sql))
+                            .bind(sku.as_str())
+                            .bind(i64::from(n));
+                        for bucket in later {
+                            query = query.bind(bucket);
+                        }
+                        query.fetch_optional(c).await
+                    })?
                 }
                 Dialect::Postgres | Dialect::Sqlite => {
-                    sqlx::query_as(self.db.sql(FREE_BUCKET))
+                    native!(tx tx, |c, sql| sqlx::query_as(sql(FREE_BUCKET))
                         .bind(sku.as_str())
                         .bind(start)
                         .bind(i64::from(n))
-                        .fetch_optional(&mut **tx)
-                        .await?
+                        .fetch_optional(c)
+                        .await)?
                 }
             };
             if let Some((bucket,)) = free {
@@ -455,7 +455,7 @@ impl SqlInventory {
     /// covers it, else across them.
     async fn take_across(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         line: &ReservationLine,
     ) -> Result<Taking, sqlx::Error> {
         let rows = self.buckets(tx, &line.sku, true).await?;
@@ -504,13 +504,13 @@ impl SqlInventory {
 
     async fn ledger_entry(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         sku: &Sku,
         kind: MovementKind,
         quantity: u32,
         order: Option<OrderId>,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(self.db.sql(
+        native!(tx tx, |c, sql| sqlx::query(sql(
             sql!("INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, $2, $3, $4, $5)"),
         ))
         .bind(sku.as_str())
@@ -518,8 +518,9 @@ impl SqlInventory {
         .bind(i64::from(quantity))
         .bind(order.map(|o| o.to_string()))
         .bind(Utc::now().timestamp_millis())
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await
+.map(|done| done.rows_affected()))?;
         Ok(())
     }
 
@@ -539,7 +540,7 @@ impl SqlInventory {
     /// it took the units.
     async fn take_all(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
         lines: &[ReservationLine],
         approaches: &Approaches,
@@ -606,21 +607,21 @@ impl SqlInventory {
     /// one statement; whether the bucket had them (if not, nothing changed).
     async fn take_logged(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
         line: &ReservationLine,
     ) -> Result<bool, sqlx::Error> {
         let n = i64::from(line.quantity);
-        Ok(sqlx::query(
+        Ok(native!(tx tx, |c, sql| sqlx::query(
             "WITH took AS (UPDATE stock SET on_hand = on_hand - $1, taken = taken + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM took",
         )
         .bind(n)
         .bind(line.sku.as_str())
         .bind(order.to_string())
         .bind(Utc::now().timestamp_millis())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
+        .execute(c)
+        .await
+.map(|done| done.rows_affected()))?
             == 1)
     }
 
@@ -655,7 +656,7 @@ impl SqlInventory {
     /// reservation of the order inserted the row first).
     pub(crate) async fn take_new_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
         hold: &Hold,
         approaches: &Approaches,
@@ -697,13 +698,14 @@ impl SqlInventory {
         };
         if takes != planned {
             let takes_json = encode(&takes);
-            sqlx::query(self.db.sql(sql!(
+            native!(tx tx, |c, sql| sqlx::query(sql(sql!(
                 "UPDATE reservations SET takes = $1 WHERE order_id = $2"
             )))
             .bind(&takes_json)
             .bind(order.to_string())
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?;
             row.3 = takes_json;
         }
         Ok(Taken::Done(row))
@@ -716,14 +718,13 @@ impl SqlInventory {
     /// order has a reservation row already (nothing written).
     async fn insert_row_taking(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
         hold: &Hold,
         takes_json: &str,
         first: &ReservationLine,
     ) -> Result<Option<(Row, bool)>, sqlx::Error> {
-        let row: Option<(String, String, String, String, i64, i64)> =
-            sqlx::query_as(INSERT_RESERVATION_TAKING)
+        let row: Option<(String, String, String, String, i64, i64)> = native!(tx tx, |c, sql| sqlx::query_as(INSERT_RESERVATION_TAKING)
                 .bind(order.to_string())
                 .bind(ReservationId::new().to_string())
                 .bind(&hold.line_json)
@@ -732,8 +733,8 @@ impl SqlInventory {
                 .bind(i64::from(first.quantity))
                 .bind(first.sku.as_str())
                 .bind(Utc::now().timestamp_millis())
-                .fetch_optional(&mut **tx)
-                .await?;
+                .fetch_optional(c)
+                .await)?;
         Ok(row.map(|(id, state, lines, takes, expires, took)| {
             ((id, state, lines, takes, expires), took == 1)
         }))
@@ -742,12 +743,12 @@ impl SqlInventory {
     /// Inserts an order's reservation row holding `takes_json`; `None` when the order has one.
     async fn insert_row(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
         hold: &Hold,
         takes_json: &str,
     ) -> Result<Option<Row>, sqlx::Error> {
-        let insert = self.db.sql(INSERT_RESERVATION);
+        let insert = INSERT_RESERVATION;
         let id = ReservationId::new().to_string();
         // The row comes back from the insert (none when ignored), except on MySQL.
         let returning = match self.db.dialect() {
@@ -756,32 +757,32 @@ impl SqlInventory {
             Dialect::Postgres | Dialect::Sqlite => Some(insert),
         };
         let row: Option<Row> = if let Some(insert) = returning {
-            sqlx::query_as(insert)
+            native!(tx tx, |c, sql| sqlx::query_as(sql(insert))
                 .bind(order.to_string())
                 .bind(&id)
                 .bind(&hold.line_json)
                 .bind(takes_json)
                 .bind(hold.ttl_ms)
-                .fetch_optional(&mut **tx)
-                .await?
+                .fetch_optional(c)
+                .await)?
         } else {
             // No RETURNING: the affected row count says whether the row is ours.
-            let inserted = sqlx::query(insert)
+            let inserted = native!(tx tx, |c, sql| sqlx::query(sql(insert))
                 .bind(order.to_string())
                 .bind(&id)
                 .bind(&hold.line_json)
                 .bind(takes_json)
                 .bind(hold.ttl_ms)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?
                 == 1;
             if inserted {
                 Some(
-                    sqlx::query_as(self.db.sql(READ_RESERVATION))
+                    native!(tx tx, |c, sql| sqlx::query_as(sql(READ_RESERVATION))
                         .bind(order.to_string())
-                        .fetch_one(&mut **tx)
-                        .await?,
+                        .fetch_one(c)
+                        .await)?,
                 )
             } else {
                 None
@@ -792,27 +793,29 @@ impl SqlInventory {
 
     /// The reservation row of an order, by a plain read (no transaction, no lock).
     async fn stored_row(&self, order: OrderId) -> Result<Option<Row>, InventoryError> {
-        Ok(sqlx::query_as(self.db.sql(READ_RESERVATION))
+        Ok(
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(READ_RESERVATION))
             .bind(order.to_string())
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(|e| store_error("reading a reservation", e))?)
+            .fetch_optional(c)
+            .await)
+            .map_err(|e| store_error("reading a reservation", e))?,
+        )
     }
 
     async fn locked_row(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
     ) -> Result<Option<(Row, bool)>, sqlx::Error> {
-        let sql = self.db.sql(sql!(
-            postgres: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE",
+        let statement = sql!(
+            postgres: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END::BIGINT FROM reservations WHERE order_id = $1 FOR UPDATE",
             mysql: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
             sqlite: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1",
-        ));
-        let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as(sql)
+        );
+        let row: Option<(String, String, String, String, i64, i64)> = native!(tx tx, |c, sql| sqlx::query_as(sql(statement))
             .bind(order.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
+            .fetch_optional(c)
+            .await)?;
         Ok(row.map(|(id, state, lines, takes, expires, expired)| {
             ((id, state, lines, takes, expires), expired == 1)
         }))
@@ -845,18 +848,18 @@ impl SqlInventory {
     /// `Err` roll back.
     pub(crate) async fn transition_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
         op: ReservationOp,
     ) -> Result<Result<Option<Reservation>, InventoryError>, sqlx::Error> {
         if op == ReservationOp::Commit && self.db.dialect() == Dialect::Postgres {
             // The sale of a held reservation, whole, in one statement; any other state (or
             // none) is answered below, under the row's lock.
-            let sold: Option<Row> = sqlx::query_as(SELL_HELD)
+            let sold: Option<Row> = native!(tx tx, |c, sql| sqlx::query_as(SELL_HELD)
                 .bind(order.to_string())
                 .bind(Utc::now().timestamp_millis())
-                .fetch_optional(&mut **tx)
-                .await?;
+                .fetch_optional(c)
+                .await)?;
             if let Some(row) = sold {
                 return Ok(reservation(order, &row)
                     .map(|(sold, _)| Some(sold))
@@ -897,7 +900,7 @@ impl SqlInventory {
                     .map(|l| serde_json::json!({"sku": l.sku.as_str(), "quantity": l.quantity}))
                     .collect();
                 let n = i64::from(first.quantity);
-                let moved = sqlx::query(statement)
+                let moved = native!(tx tx, |c, sql| sqlx::query(statement)
                     .bind(to.as_str())
                     .bind(order.to_string())
                     .bind(kind.as_str())
@@ -906,9 +909,9 @@ impl SqlInventory {
                     .bind(n)
                     .bind(first.sku.as_str())
                     .bind(first.bucket)
-                    .execute(&mut **tx)
-                    .await?
-                    .rows_affected();
+                    .execute(c)
+                    .await
+.map(|done| done.rows_affected()))?;
                 if moved != 1 {
                     return misplaced();
                 }
@@ -919,13 +922,14 @@ impl SqlInventory {
                     self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
                         .await?;
                 }
-                sqlx::query(self.db.sql(sql!(
+                native!(tx tx, |c, sql| sqlx::query(sql(sql!(
                     "UPDATE reservations SET state = $1 WHERE order_id = $2"
                 )))
                 .bind(to.as_str())
                 .bind(order.to_string())
-                .execute(&mut **tx)
-                .await?;
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?;
                 &takes[..]
             }
         };
@@ -1145,9 +1149,13 @@ const INSERT_RESERVATION: Sql = sql!(
     sqlite: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
 );
 
-/// MariaDB 10.5 and later: [`INSERT_RESERVATION`] with the row it inserted (none when the
+/// [`INSERT_RESERVATION`] with, on MariaDB 10.5 and later, the row it inserted (none when the
 /// order has one).
-const MARIADB_INSERT_RESERVATION: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?) RETURNING id, state, line_items, takes, expires_at";
+const MARIADB_INSERT_RESERVATION: Sql = sql!(
+    postgres: INSERT_RESERVATION.postgres,
+    mysql: "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?) RETURNING id, state, line_items, takes, expires_at",
+    sqlite: INSERT_RESERVATION.sqlite,
+);
 
 /// PostgreSQL: [`INSERT_RESERVATION`] (`$1` to `$5`) and, when it inserted the row,
 /// [`SqlInventory::take_logged`]'s take of `$6` units of SKU `$7` from bucket 0 logged at `$8`;
@@ -1224,12 +1232,12 @@ impl InventoryStore for SqlInventory {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
-        let row = sqlx::query_as(self.db.sql(LEVEL))
+        let row = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(LEVEL))
             .bind(sku.as_str())
             .bind(sku.as_str())
-            .fetch_one(self.db.pool())
-            .await
-            .map_err(|e| store_error("reading stock", e))?;
+            .fetch_one(c)
+            .await)
+        .map_err(|e| store_error("reading stock", e))?;
         level_of(row).ok_or_else(|| InventoryError::UnknownSku(sku.clone()))
     }
 
@@ -1245,7 +1253,7 @@ impl InventoryStore for SqlInventory {
         let (lines, line_json, ttl_ms) =
             (hold.lines.as_slice(), hold.line_json.as_str(), hold.ttl_ms);
         let db = &self.db;
-        let (rehold, read) = (db.sql(REHOLD_RESERVATION), db.sql(READ_RESERVATION));
+        let (rehold, read) = (REHOLD_RESERVATION, READ_RESERVATION);
         // The common case, a new order, costs one transaction: take the stock, then insert
         // the reservation row. A retry finds its row there (the insert does nothing), undoes
         // what it took and answers with the row; a retry short of stock looks for its row
@@ -1296,17 +1304,18 @@ impl InventoryStore for SqlInventory {
                             return Ok(untaken.into());
                         }
                     };
-                    sqlx::query(rehold)
+                    native!(tx &mut tx, |c, sql| sqlx::query(sql(rehold))
                         .bind(line_json)
                         .bind(encode(&takes))
                         .bind(ttl_ms)
                         .bind(order.to_string())
-                        .execute(&mut *tx)
-                        .await?;
-                    let row: Row = sqlx::query_as(read)
+                        .execute(c)
+                        .await
+.map(|done| done.rows_affected()))?;
+                    let row: Row = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(read))
                         .bind(order.to_string())
-                        .fetch_one(&mut *tx)
-                        .await?;
+                        .fetch_one(c)
+                        .await)?;
                     tx.commit().await?;
                     Ok(Taken::Done(row))
                 })
@@ -1351,15 +1360,16 @@ impl InventoryStore for SqlInventory {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
-        let sql = self.db.sql(sql!(
+        let statement = sql!(
             postgres: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT ORDER BY expires_at LIMIT $1",
             mysql: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) ORDER BY expires_at LIMIT ?",
             sqlite: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) ORDER BY expires_at LIMIT $1",
-        ));
-        let rows: Vec<(String,)> = sqlx::query_as(sql)
+        );
+        let rows: Vec<(String,)> =
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(statement))
             .bind(limit as i64)
-            .fetch_all(self.db.pool())
-            .await
+            .fetch_all(c)
+            .await)
             .map_err(|e| store_error("finding expired reservations", e))?;
         let mut released = Vec::new();
         for (order,) in rows {
@@ -1382,13 +1392,14 @@ impl InventoryStore for SqlInventory {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn ledger(&self, sku: &Sku) -> Result<Vec<StockMovement>, InventoryError> {
-        let rows: Vec<(String, i64, Option<String>, i64)> = sqlx::query_as(self.db.sql(sql!(
+        let rows: Vec<(String, i64, Option<String>, i64)> =
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT kind, quantity, order_id, at FROM stock_ledger WHERE sku = $1 ORDER BY seq"
         )))
         .bind(sku.as_str())
-        .fetch_all(self.db.pool())
-        .await
-        .map_err(|e| store_error("reading the ledger", e))?;
+        .fetch_all(c)
+        .await)
+            .map_err(|e| store_error("reading the ledger", e))?;
         rows.into_iter()
             .map(|(kind, quantity, order, at)| {
                 Ok(StockMovement {

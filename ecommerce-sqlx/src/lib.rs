@@ -6,11 +6,15 @@
 //! | `mysql` | MySQL, MariaDB | `mysql://user@host:3306/db` |
 //! | `sqlite` | SQLite (bundled) | `sqlite://shop.db?mode=rwc` |
 //!
-//! One code path serves the three databases through sqlx's `Any` driver. Each statement is
-//! written once for PostgreSQL; its MySQL form (`?` placeholders) and SQLite form (no row
-//! locks) are derived when the crate compiles, and statements that differ more are written
-//! per dialect beside it. A dialect's cargo feature brings in its driver and its migrations;
-//! a URL of a dialect the build leaves out is refused with [`SqlError::NotBuilt`]. Records that are read
+//! Each database is reached through its own sqlx driver (`PgPool`, `MySqlPool`,
+//! `SqlitePool`, see [`Pool`]): values are bound and read as that driver encodes them, with
+//! no translation layer between. The stores' logic (buckets, taking, transitions, the
+//! checkout's two transactions) is written once; each statement in it is written once for
+//! PostgreSQL, its MySQL form (`?` placeholders) and SQLite form (no row locks) derived when
+//! the crate compiles, and statements that differ more written per dialect beside it. A
+//! statement runs through a small dispatch that compiles its call once per driver the build
+//! has. A dialect's cargo feature brings in its driver and its migrations; a URL of a
+//! dialect the build leaves out is refused with [`SqlError::NotBuilt`]. Records that are read
 //! whole (products, carts, orders, events) are JSON documents beside the columns that are
 //! queried; stock levels, reservations, the stock ledger and promotion usage counters are
 //! plain columns, because the database itself guards them (`CHECK (on_hand >= 0)`,
@@ -39,6 +43,9 @@
 //! # }
 //! ```
 
+#[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+compile_error!("ecommerce-sqlx needs one of its features `postgres`, `mysql` or `sqlite`");
+
 mod address_book;
 mod cart;
 mod catalog;
@@ -60,7 +67,7 @@ use ecommerce_core::storefront::{Storefront, StorefrontBuilder};
 pub use address_book::SqlAddressBook;
 pub use cart::SqlCartStore;
 pub use catalog::SqlCatalog;
-pub use db::{Db, DbOptions, Dialect, SqlError};
+pub use db::{Db, DbOptions, Dialect, Pool, SqlError};
 pub use inventory::{MAX_BUCKETS, SqlInventory};
 pub use order::SqlOrderStore;
 pub use promotion::SqlPromotionStore;

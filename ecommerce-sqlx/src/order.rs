@@ -11,9 +11,9 @@ use ecommerce_core::id::{CustomerId, EventId, IdempotencyKey, OrderId};
 use ecommerce_core::order::{
     Created, HistoryCursor, MAX_HISTORY_PAGE, Order, OrderPatch, OrderStatus, OrderStore,
 };
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::AssertSqlSafe;
 
-use crate::db::{Db, Dialect, decode, encode, store_error};
+use crate::db::{Db, Dialect, Tx, decode, encode, native, store_error};
 use crate::statement::sql;
 
 /// Orders and their outbox in a SQL database.
@@ -28,13 +28,9 @@ impl SqlOrderStore {
         SqlOrderStore { db }
     }
 
-    async fn append(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        events: &[DomainEvent],
-    ) -> Result<(), sqlx::Error> {
+    async fn append(&self, tx: &mut Tx, events: &[DomainEvent]) -> Result<(), sqlx::Error> {
         for row in events.iter().map(OutboxRow::of) {
-            sqlx::query(self.db.sql(
+            native!(tx tx, |c, sql| sqlx::query(sql(
                 sql!("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)"),
             ))
             .bind(row.id)
@@ -42,8 +38,9 @@ impl SqlOrderStore {
             .bind(row.aggregateid)
             .bind(row.r#type)
             .bind(row.payload)
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?;
         }
         Ok(())
     }
@@ -54,30 +51,37 @@ impl SqlOrderStore {
     /// [`SqlOrderStore::existing`]. On PostgreSQL the order and its events are one statement.
     pub(crate) async fn insert_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: &Order,
         data: &str,
         events: &[DomainEvent],
     ) -> Result<bool, sqlx::Error> {
-        let bind = binding(|query| {
-            query
-                .bind(order.id.to_string())
-                .bind(order.customer.to_string())
-                .bind(scoped_key(order.customer, &order.idempotency_key))
-                .bind(order.status.as_str())
-                .bind(order.version as i64)
-                .bind(micros(order.created_at))
-                .bind(data)
-        });
-        if self.db.dialect() == Dialect::Postgres {
-            let statements = (INSERT_LOGGED_ONE, INSERT_LOGGED);
-            return changed_with_events(tx, statements, bind, events).await;
+        macro_rules! bind_order {
+            ($query:expr) => {
+                $query
+                    .bind(order.id.to_string())
+                    .bind(order.customer.to_string())
+                    .bind(scoped_key(order.customer, &order.idempotency_key))
+                    .bind(order.status.as_str())
+                    .bind(order.version as i64)
+                    .bind(micros(order.created_at))
+                    .bind(data)
+            };
         }
-        let insert = bind(sqlx::query(self.db.sql(sql!(
+        #[cfg(feature = "postgres")]
+        #[allow(irrefutable_let_patterns)]
+        if let Tx::Postgres(tx) = tx {
+            let statements = (INSERT_LOGGED_ONE, INSERT_LOGGED);
+            return changed_with_events(tx, statements, |q| bind_order!(q), events).await;
+        }
+        let inserted = native!(tx &mut *tx, |c, sql| bind_order!(sqlx::query(sql(sql!(
             "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             mysql: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ))));
-        if insert.execute(&mut **tx).await?.rows_affected() == 0 {
+        ))))
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if inserted == 0 {
             return Ok(false);
         }
         self.append(tx, events).await?;
@@ -101,19 +105,18 @@ impl SqlOrderStore {
     /// On [`Update::Refused`] nothing was written: roll back.
     pub(crate) async fn update_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         id: OrderId,
         expected_version: u64,
         patch: &OrderPatch,
         events: &[DomainEvent],
     ) -> Result<Update, sqlx::Error> {
-        let row: Option<(String,)> = sqlx::query_as(
-            self.db
-                .sql(sql!("SELECT data FROM orders WHERE id = $1 FOR UPDATE")),
+        let row: Option<(String,)> = native!(tx tx, |c, sql| sqlx::query_as(
+            sql(sql!("SELECT data FROM orders WHERE id = $1 FOR UPDATE")),
         )
         .bind(id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
         let Some((json,)) = row else {
             return Ok(Update::Refused(OrderError::NotFound(id)));
         };
@@ -132,7 +135,7 @@ impl SqlOrderStore {
     /// names, it is the stored order. On [`Update::Refused`] nothing was written: roll back.
     pub(crate) async fn patch_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         current: &Order,
         expected_version: u64,
         patch: &OrderPatch,
@@ -142,37 +145,44 @@ impl SqlOrderStore {
             Ok(next) => next,
             Err(e) => return Ok(Update::Refused(e)),
         };
-        let logged = self.db.dialect() == Dialect::Postgres;
         let data = encode(&next);
-        let bind = binding(|query| {
-            query
-                .bind(next.status.as_str())
-                .bind(next.version as i64)
-                .bind(data)
-                .bind(current.id.to_string())
-                .bind(expected_version as i64)
-        });
-        let written = if logged {
-            let statements = (UPDATE_LOGGED_ONE, UPDATE_LOGGED);
-            changed_with_events(tx, statements, bind, events).await?
-        } else {
-            bind(sqlx::query(self.db.sql(sql!(
-                "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5"
-            ))))
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-                == 1
+        macro_rules! bind_patch {
+            ($query:expr) => {
+                $query
+                    .bind(next.status.as_str())
+                    .bind(next.version as i64)
+                    .bind(&data)
+                    .bind(current.id.to_string())
+                    .bind(expected_version as i64)
+            };
+        }
+        // On PostgreSQL the events go in the same statement.
+        let logged = self.db.dialect() == Dialect::Postgres;
+        let written = match &mut *tx {
+            #[cfg(feature = "postgres")]
+            Tx::Postgres(tx) => {
+                let statements = (UPDATE_LOGGED_ONE, UPDATE_LOGGED);
+                changed_with_events(tx, statements, |q| bind_patch!(q), events).await?
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                native!(tx other, |c, sql| bind_patch!(sqlx::query(sql(sql!(
+                    "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5"
+                ))))
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?
+                    == 1
+            }
         };
         if !written {
             // Nothing was written: the order changed since `current` was read, or is gone.
-            let stored: Option<(i64,)> = sqlx::query_as(
-                self.db
-                    .sql(sql!("SELECT version FROM orders WHERE id = $1")),
+            let stored: Option<(i64,)> = native!(tx tx, |c, sql| sqlx::query_as(
+                sql(sql!("SELECT version FROM orders WHERE id = $1")),
             )
             .bind(current.id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
+            .fetch_optional(c)
+            .await)?;
             return Ok(Update::Refused(match stored {
                 Some((actual,)) => OrderError::VersionConflict {
                     order: current.id,
@@ -192,6 +202,7 @@ impl SqlOrderStore {
 /// PostgreSQL: a change of one order row (`RETURNING id` is added) and, if it changed a row,
 /// the events in parameter `$events` (see [`outbox_rows`]), in order, in one statement whose
 /// one row is the count of orders changed.
+#[cfg(feature = "postgres")]
 macro_rules! with_events {
     ($change:literal, $events:literal) => {
         concat!(
@@ -207,6 +218,7 @@ macro_rules! with_events {
 /// PostgreSQL: a change of one order row as [`with_events!`], with one event given as the
 /// outbox row's columns in the five parameters from `$first`: no JSON array for the server to
 /// parse, no payload escaped twice (a checkout's changes each carry one event).
+#[cfg(feature = "postgres")]
 macro_rules! with_event {
     ($change:literal, $first:literal, $second:literal, $third:literal, $fourth:literal, $fifth:literal) => {
         concat!(
@@ -231,6 +243,7 @@ macro_rules! with_event {
 }
 
 /// PostgreSQL: [`SqlOrderStore::insert_in`]'s order row and, if it was inserted, its events.
+#[cfg(feature = "postgres")]
 const INSERT_LOGGED: &str = with_events!(
     "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     "$8"
@@ -238,12 +251,14 @@ const INSERT_LOGGED: &str = with_events!(
 
 /// PostgreSQL: [`SqlOrderStore::patch_in`]'s update at the expected version and, if it was
 /// written, its events.
+#[cfg(feature = "postgres")]
 const UPDATE_LOGGED: &str = with_events!(
     "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
     "$6"
 );
 
 /// PostgreSQL: [`INSERT_LOGGED`] with one event ([`with_event!`]).
+#[cfg(feature = "postgres")]
 const INSERT_LOGGED_ONE: &str = with_event!(
     "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     "$8",
@@ -254,6 +269,7 @@ const INSERT_LOGGED_ONE: &str = with_event!(
 );
 
 /// PostgreSQL: [`UPDATE_LOGGED`] with one event ([`with_event!`]).
+#[cfg(feature = "postgres")]
 const UPDATE_LOGGED_ONE: &str = with_event!(
     "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
     "$6",
@@ -266,10 +282,11 @@ const UPDATE_LOGGED_ONE: &str = with_event!(
 /// Runs a change of [`with_events!`] (`many`) or, for exactly one event, of [`with_event!`]
 /// (`one`), its order row's parameters bound by `bind`: whether the order row changed (its
 /// events were appended only then).
+#[cfg(feature = "postgres")]
 async fn changed_with_events<'q>(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     (one, many): (&'static str, &'static str),
-    bind: impl FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
+    bind: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
     events: &[DomainEvent],
 ) -> Result<bool, sqlx::Error> {
     let change = match events {
@@ -285,17 +302,12 @@ async fn changed_with_events<'q>(
         _ => bind(sqlx::query(many)).bind(outbox_rows(events)),
     };
     let row = change.fetch_one(&mut **tx).await?;
-    Ok(row.try_get::<i64, _>(0)? == 1)
+    Ok(sqlx::Row::try_get::<i64, _>(&row, 0)? == 1)
 }
 
-/// A statement of the `Any` driver with its parameters.
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
-
-/// Gives a closure that binds a statement's parameters the one lifetime of its query in and
-/// out, which a closure cannot spell itself.
-fn binding<'q, F: FnOnce(AnyQuery<'q>) -> AnyQuery<'q>>(bind: F) -> F {
-    bind
-}
+/// A PostgreSQL statement with its parameters.
+#[cfg(feature = "postgres")]
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// An event as the outbox row it becomes (Debezium's outbox layout).
 #[derive(serde::Serialize)]
@@ -323,6 +335,7 @@ impl OutboxRow {
 
 /// Events as the outbox rows they become, in order: a JSON array of objects with the
 /// outbox's columns (the payload as a string).
+#[cfg(feature = "postgres")]
 fn outbox_rows(events: &[DomainEvent]) -> String {
     let rows: Vec<OutboxRow> = events.iter().map(OutboxRow::of).collect();
     serde_json::to_string(&rows).expect("outbox rows always serialize")
@@ -380,10 +393,10 @@ impl OrderStore for SqlOrderStore {
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, OrderError> {
         let row: Option<(String,)> =
-            sqlx::query_as(self.db.sql(sql!("SELECT data FROM orders WHERE id = $1")))
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!("SELECT data FROM orders WHERE id = $1")))
                 .bind(id.to_string())
-                .fetch_optional(self.db.pool())
-                .await
+                .fetch_optional(c)
+                .await)
                 .map_err(|e| store_error("reading an order", e))?;
         Ok(row.map(|(json,)| decode("order", &json)).transpose()?)
     }
@@ -393,13 +406,12 @@ impl OrderStore for SqlOrderStore {
         customer: CustomerId,
         key: &IdempotencyKey,
     ) -> Result<Option<Order>, OrderError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            self.db
-                .sql(sql!("SELECT data FROM orders WHERE idempotency_key = $1")),
+        let row: Option<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(
+            sql(sql!("SELECT data FROM orders WHERE idempotency_key = $1")),
         )
         .bind(scoped_key(customer, key))
-        .fetch_optional(self.db.pool())
-        .await
+        .fetch_optional(c)
+        .await)
         .map_err(|e| store_error("reading an order by key", e))?;
         Ok(row.map(|(json,)| decode("order", &json)).transpose()?)
     }
@@ -440,14 +452,14 @@ impl OrderStore for SqlOrderStore {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
         // Ids are UUID v7 in hyphenated lowercase hex: their text order is creation order.
         let before = before.map_or_else(|| "~".to_owned(), |c| c.to_string());
-        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(sql!(
+        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT data FROM orders WHERE customer_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         )))
         .bind(customer.to_string())
         .bind(before)
         .bind(limit as i64 + 1)
-        .fetch_all(self.db.pool())
-        .await
+        .fetch_all(c)
+        .await)
         .map_err(|e| store_error("reading order history", e))?;
         let items = orders(rows)?;
         Ok(Page::from_probe(items, limit, |o| o.id))
@@ -458,14 +470,14 @@ impl OrderStore for SqlOrderStore {
         cutoff: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Order>, OrderError> {
-        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(sql!(
+        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT data FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id LIMIT $3"
         )))
         .bind(OrderStatus::Pending.as_str())
         .bind(micros(cutoff))
         .bind(limit as i64)
-        .fetch_all(self.db.pool())
-        .await
+        .fetch_all(c)
+        .await)
         .map_err(|e| store_error("finding pending orders", e))?;
         Ok(orders(rows)?)
     }
@@ -474,12 +486,12 @@ impl OrderStore for SqlOrderStore {
 #[async_trait]
 impl Outbox for SqlOrderStore {
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
-        let rows: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(self.db.sql(
+        let rows: Vec<(i64, String, String, String, String, String)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(
             sql!("SELECT seq, id, aggregatetype, aggregateid, type, payload FROM outbox ORDER BY seq LIMIT $1"),
         ))
         .bind(limit as i64)
-        .fetch_all(self.db.pool())
-        .await
+        .fetch_all(c)
+        .await)
         .map_err(|e| store_error("reading the outbox", e))?;
         rows.into_iter()
             .map(
@@ -506,14 +518,14 @@ impl Outbox for SqlOrderStore {
                 "DELETE FROM outbox WHERE id IN ({})",
                 self.db.dialect().placeholders(1, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(id.to_string());
-            }
-            query
-                .execute(self.db.writer())
-                .await
-                .map_err(|e| store_error("acknowledging events", e))?;
+            native!(pool self.db.writer(), |c, _sql| {
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id.to_string());
+                }
+                query.execute(c).await.map(drop)
+            })
+            .map_err(|e| store_error("acknowledging events", e))?;
         }
         Ok(())
     }

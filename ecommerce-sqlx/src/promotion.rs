@@ -9,9 +9,11 @@ use ecommerce_core::promotion::{
     Coupon, CouponCode, Limit, Promotion, PromotionError, PromotionId, PromotionStore,
     PromotionUse, Taken, Usage, UseState,
 };
-use sqlx::{Any, AssertSqlSafe, Transaction};
+use sqlx::AssertSqlSafe;
 
-use crate::db::{Db, Dialect, decode, encode, is_unique_violation, millis, store_error};
+use crate::db::{
+    Db, Dialect, Tx, decode, encode, is_unique_violation, millis, native, store_error,
+};
 use crate::statement::sql;
 
 /// Promotions, coupon codes and their usage in a SQL database, kept as exactly as stock.
@@ -83,7 +85,7 @@ impl SqlPromotionStore {
     /// order makes the insert of the use rows fail with a unique violation.
     pub(crate) async fn reserve_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
         uses: &[PromotionUse],
     ) -> Result<Result<(), PromotionError>, sqlx::Error> {
@@ -92,12 +94,12 @@ impl SqlPromotionStore {
         }
         let db = &self.db;
         let order_id = order.to_string();
-        let existing: Option<(String,)> = sqlx::query_as(db.sql(sql!(
+        let existing: Option<(String,)> = native!(tx tx, |c, sql| sqlx::query_as(sql(sql!(
             "SELECT order_id FROM promotion_uses WHERE order_id = $1 LIMIT 1"
         )))
         .bind(&order_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
         if existing.is_some() {
             return Ok(Ok(()));
         }
@@ -115,72 +117,74 @@ impl SqlPromotionStore {
                 "SELECT id FROM promotions WHERE id IN ({}) ORDER BY id{lock}",
                 db.dialect().placeholders(1, ids.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in &ids {
-                query = query.bind(*id);
-            }
-            query.fetch_all(&mut **tx).await?;
+            native!(tx tx, |c, _sql| {
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for id in &ids {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(c).await.map(drop)
+            })?;
         }
         // An upsert takes the row's exclusive lock whether it inserts or finds the row.
-        let customer_row = db.sql(sql!(
+        let customer_row = sql!(
             "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES ($1, $2, 0) ON CONFLICT (promotion, customer_key) DO NOTHING",
             mysql: "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES (?, ?, 0) ON DUPLICATE KEY UPDATE used = used",
-        ));
+        );
         let now = millis(Utc::now());
         for (seq, u) in uses.iter().enumerate() {
             let minor = u.amount.to_minor().ok();
             // An amount too large for minor units passes no budget and counts nothing.
             let (add, need) = (minor.unwrap_or(0), minor.unwrap_or(i64::MAX));
             let promotion = u.promotion.as_str();
-            let counted = sqlx::query(db.sql(
+            let counted = native!(tx tx, |c, sql| sqlx::query(sql(
                 sql!("UPDATE promotions SET taken = taken + 1, spent_minor = spent_minor + $1 WHERE id = $2 AND (max_uses IS NULL OR taken + 1 <= max_uses) AND (budget_minor IS NULL OR $3 <= budget_minor - spent_minor)"),
             ))
             .bind(add)
             .bind(promotion)
             .bind(need)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?;
             if counted == 0 {
                 return Ok(Err(self.refusal(tx, u).await?));
             }
-            sqlx::query(customer_row)
+            native!(tx tx, |c, sql| sqlx::query(sql(customer_row))
                 .bind(promotion)
                 .bind(u.customer.as_str())
-                .execute(&mut **tx)
-                .await?;
-            let counted = sqlx::query(db.sql(
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?;
+            let counted = native!(tx tx, |c, sql| sqlx::query(sql(
                 sql!("UPDATE promotion_customers SET used = used + 1 WHERE promotion = $1 AND customer_key = $2 AND used + 1 <= COALESCE((SELECT per_customer FROM promotions WHERE id = $3), used + 1)"),
             ))
             .bind(promotion)
             .bind(u.customer.as_str())
             .bind(promotion)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?;
             if counted == 0 {
                 return Ok(Err(exhausted(u, Limit::PerCustomer)));
             }
             if let Some(code) = &u.code {
-                let counted = sqlx::query(db.sql(
+                let counted = native!(tx tx, |c, sql| sqlx::query(sql(
                     sql!("UPDATE coupons SET used = used + 1 WHERE code = $1 AND (max_uses IS NULL OR used + 1 <= max_uses)"),
                 ))
                 .bind(code.as_str())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?;
                 if counted == 0 {
-                    let known: Option<(String,)> =
-                        sqlx::query_as(db.sql(sql!("SELECT code FROM coupons WHERE code = $1")))
+                    let known: Option<(String,)> = native!(tx tx, |c, sql| sqlx::query_as(sql(sql!("SELECT code FROM coupons WHERE code = $1")))
                             .bind(code.as_str())
-                            .fetch_optional(&mut **tx)
-                            .await?;
+                            .fetch_optional(c)
+                            .await)?;
                     if known.is_some() {
                         return Ok(Err(exhausted(u, Limit::Code)));
                     }
                 }
             }
-            sqlx::query(db.sql(
+            native!(tx tx, |c, sql| sqlx::query(sql(
                 sql!("INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, amount_minor, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             ))
             .bind(&order_id)
@@ -191,8 +195,9 @@ impl SqlPromotionStore {
             .bind(add)
             .bind(state_str(UseState::Held))
             .bind(now)
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?;
         }
         Ok(Ok(()))
     }
@@ -200,18 +205,13 @@ impl SqlPromotionStore {
     /// Why the promotion's row refused a use (in the transaction that tried, after the
     /// uses before it were counted): no such promotion, or the first limit it would pass,
     /// in the order total, per customer, budget.
-    async fn refusal(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        u: &PromotionUse,
-    ) -> Result<PromotionError, sqlx::Error> {
-        let db = &self.db;
-        let row: Option<(Option<i64>, Option<i64>, i64)> = sqlx::query_as(db.sql(sql!(
+    async fn refusal(&self, tx: &mut Tx, u: &PromotionUse) -> Result<PromotionError, sqlx::Error> {
+        let row: Option<(Option<i64>, Option<i64>, i64)> = native!(tx tx, |c, sql| sqlx::query_as(sql(sql!(
             "SELECT max_uses, per_customer, taken FROM promotions WHERE id = $1 FOR UPDATE"
         )))
         .bind(u.promotion.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
         let Some((max_uses, per_customer, taken)) = row else {
             return Ok(PromotionError::NotFound(u.promotion.clone()));
         };
@@ -219,13 +219,13 @@ impl SqlPromotionStore {
             return Ok(exhausted(u, Limit::Total));
         }
         if let Some(max) = per_customer {
-            let used: Option<(i64,)> = sqlx::query_as(db.sql(sql!(
+            let used: Option<(i64,)> = native!(tx tx, |c, sql| sqlx::query_as(sql(sql!(
                 "SELECT used FROM promotion_customers WHERE promotion = $1 AND customer_key = $2"
             )))
             .bind(u.promotion.as_str())
             .bind(u.customer.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
+            .fetch_optional(c)
+            .await)?;
             if used.map_or(0, |(n,)| n) >= max {
                 return Ok(exhausted(u, Limit::PerCustomer));
             }
@@ -235,17 +235,13 @@ impl SqlPromotionStore {
 
     /// The order's use rows, locked, by promotion: promotion, code, customer key, amount,
     /// state.
-    async fn locked_uses(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        order: OrderId,
-    ) -> Result<Vec<UseRow>, sqlx::Error> {
-        sqlx::query_as(self.db.sql(
+    async fn locked_uses(&self, tx: &mut Tx, order: OrderId) -> Result<Vec<UseRow>, sqlx::Error> {
+        native!(tx tx, |c, sql| sqlx::query_as(sql(
             sql!("SELECT promotion, code, customer_key, amount_minor, state FROM promotion_uses WHERE order_id = $1 ORDER BY promotion, seq FOR UPDATE"),
         ))
         .bind(order.to_string())
-        .fetch_all(&mut **tx)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     /// Commits (`release == false`) or releases an order's uses in one transaction.
@@ -276,21 +272,20 @@ impl SqlPromotionStore {
     /// way); on `Err` roll back.
     pub(crate) async fn settle_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Tx,
         order: OrderId,
         release: bool,
     ) -> Result<Result<bool, PromotionError>, sqlx::Error> {
-        let db = &self.db;
         if !release {
             // The row locks this takes order it after a concurrent release, whose state it
             // then reads (`released`: nothing to commit).
-            let committed = sqlx::query(db.sql(sql!(
+            let committed = native!(tx tx, |c, sql| sqlx::query(sql(sql!(
                 "UPDATE promotion_uses SET state = 'committed' WHERE order_id = $1 AND state = 'held'"
             )))
             .bind(order.to_string())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?;
             return Ok(Ok(committed > 0));
         }
         let rows = self.locked_uses(tx, order).await?;
@@ -305,36 +300,40 @@ impl SqlPromotionStore {
             return Ok(Ok(false));
         }
         for (promotion, code, customer, amount, _) in &rows {
-            sqlx::query(db.sql(sql!(
+            native!(tx tx, |c, sql| sqlx::query(sql(sql!(
                 "UPDATE promotions SET taken = taken - 1, spent_minor = spent_minor - $1 WHERE id = $2"
             )))
                 .bind(*amount)
                 .bind(promotion)
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query(db.sql(
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?;
+            native!(tx tx, |c, sql| sqlx::query(sql(
                 sql!("UPDATE promotion_customers SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE promotion = $1 AND customer_key = $2"),
             ))
             .bind(promotion)
             .bind(customer)
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await
+.map(|done| done.rows_affected()))?;
             if let Some(code) = code {
-                sqlx::query(db.sql(
+                native!(tx tx, |c, sql| sqlx::query(sql(
                     sql!("UPDATE coupons SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE code = $1"),
                 ))
                 .bind(code)
-                .execute(&mut **tx)
-                .await?;
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?;
             }
         }
-        sqlx::query(db.sql(sql!(
+        native!(tx tx, |c, sql| sqlx::query(sql(sql!(
             "UPDATE promotion_uses SET state = $1 WHERE order_id = $2"
         )))
         .bind(state_str(UseState::Released))
         .bind(order.to_string())
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await
+.map(|done| done.rows_affected()))?;
         Ok(Ok(true))
     }
 }
@@ -383,10 +382,10 @@ impl PromotionStore for SqlPromotionStore {
     async fn save_promotion(&self, promotion: &Promotion) -> Result<(), PromotionError> {
         promotion.validate()?;
         let db = &self.db;
-        let upsert = db.sql(sql!(
+        let upsert = sql!(
             "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET data = excluded.data, max_uses = excluded.max_uses, per_customer = excluded.per_customer, budget_minor = excluded.budget_minor, automatic = excluded.automatic",
             mysql: "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data), max_uses = VALUES(max_uses), per_customer = VALUES(per_customer), budget_minor = VALUES(budget_minor), automatic = VALUES(automatic)",
-        ));
+        );
         let data = encode(promotion);
         let limits = &promotion.limits;
         let (max_uses, per_customer) = (
@@ -395,15 +394,16 @@ impl PromotionStore for SqlPromotionStore {
         );
         let budget = limits.budget.map(|b| b.to_minor().unwrap_or(0));
         db.retry("saving a promotion", || async {
-            sqlx::query(upsert)
+            native!(pool db.writer(), |c, sql| sqlx::query(sql(upsert))
                 .bind(promotion.id.as_str())
                 .bind(&data)
                 .bind(max_uses)
                 .bind(per_customer)
                 .bind(budget)
                 .bind(i64::from(!promotion.code_only))
-                .execute(db.writer())
+                .execute(c)
                 .await
+.map(|done| done.rows_affected()))
         })
         .await?;
         Ok(())
@@ -412,9 +412,9 @@ impl PromotionStore for SqlPromotionStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn promotions(&self) -> Result<Vec<Promotion>, PromotionError> {
         let rows: Vec<(String,)> =
-            sqlx::query_as(self.db.sql(sql!("SELECT data FROM promotions ORDER BY id")))
-                .fetch_all(self.db.pool())
-                .await
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!("SELECT data FROM promotions ORDER BY id")))
+                .fetch_all(c)
+                .await)
                 .map_err(|e| store_error("listing promotions", e))?;
         Ok(rows
             .iter()
@@ -424,11 +424,11 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn automatic(&self) -> Result<Vec<Promotion>, PromotionError> {
-        let rows: Vec<(String,)> = sqlx::query_as(self.db.sql(sql!(
+        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT data FROM promotions WHERE automatic = 1 ORDER BY id"
         )))
-        .fetch_all(self.db.pool())
-        .await
+        .fetch_all(c)
+        .await)
         .map_err(|e| store_error("listing automatic promotions", e))?;
         Ok(rows
             .iter()
@@ -438,13 +438,12 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %id))]
     async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>, PromotionError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            self.db
-                .sql(sql!("SELECT data FROM promotions WHERE id = $1")),
+        let row: Option<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(
+            sql(sql!("SELECT data FROM promotions WHERE id = $1")),
         )
         .bind(id.as_str())
-        .fetch_optional(self.db.pool())
-        .await
+        .fetch_optional(c)
+        .await)
         .map_err(|e| store_error("reading a promotion", e))?;
         Ok(row.map(|(data,)| decode("promotion", &data)).transpose()?)
     }
@@ -453,44 +452,46 @@ impl PromotionStore for SqlPromotionStore {
     async fn save_coupon(&self, coupon: &Coupon) -> Result<(), PromotionError> {
         let db = &self.db;
         // An upsert takes the row's exclusive lock whether it inserts or finds the row.
-        let insert = db.sql(sql!(
+        let insert = sql!(
             "INSERT INTO coupons (code, promotion, max_uses, used) VALUES ($1, $2, $3, 0) ON CONFLICT (code) DO NOTHING",
             mysql: "INSERT INTO coupons (code, promotion, max_uses, used) VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE code = code",
-        ));
+        );
         let (code, promotion) = (coupon.code.as_str(), coupon.promotion.as_str());
         let max_uses = coupon.max_uses.map(i64::from);
         db.retry("saving a coupon code", || async {
             let mut tx = db.begin_write().await?;
             let found: Option<(String,)> =
-                sqlx::query_as(db.sql(sql!("SELECT id FROM promotions WHERE id = $1")))
+                native!(tx &mut tx, |c, sql| sqlx::query_as(sql(sql!("SELECT id FROM promotions WHERE id = $1")))
                     .bind(promotion)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    .fetch_optional(c)
+                    .await)?;
             if found.is_none() {
                 tx.rollback().await?;
                 return Ok(Err(PromotionError::NotFound(coupon.promotion.clone())));
             }
-            sqlx::query(insert)
+            native!(tx &mut tx, |c, sql| sqlx::query(sql(insert))
                 .bind(code)
                 .bind(promotion)
                 .bind(max_uses)
-                .execute(&mut *tx)
-                .await?;
-            let (owner,): (String,) = sqlx::query_as(db.sql(sql!(
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?;
+            let (owner,): (String,) = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(sql!(
                 "SELECT promotion FROM coupons WHERE code = $1 FOR UPDATE"
             )))
             .bind(code)
-            .fetch_one(&mut *tx)
-            .await?;
+            .fetch_one(c)
+            .await)?;
             if owner != promotion {
                 tx.rollback().await?;
                 return Ok(Err(PromotionError::CodeTaken(coupon.code.clone())));
             }
-            sqlx::query(db.sql(sql!("UPDATE coupons SET max_uses = $1 WHERE code = $2")))
+            native!(tx &mut tx, |c, sql| sqlx::query(sql(sql!("UPDATE coupons SET max_uses = $1 WHERE code = $2")))
                 .bind(max_uses)
                 .bind(code)
-                .execute(&mut *tx)
-                .await?;
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?;
             tx.commit().await?;
             Ok(Ok(()))
         })
@@ -499,13 +500,14 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn coupon(&self, code: &CouponCode) -> Result<Option<Coupon>, PromotionError> {
-        let row: Option<(String, Option<i64>)> = sqlx::query_as(self.db.sql(sql!(
+        let row: Option<(String, Option<i64>)> =
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT promotion, max_uses FROM coupons WHERE code = $1"
         )))
         .bind(code.as_str())
-        .fetch_optional(self.db.pool())
-        .await
-        .map_err(|e| store_error("reading a coupon code", e))?;
+        .fetch_optional(c)
+        .await)
+            .map_err(|e| store_error("reading a coupon code", e))?;
         let Some((promotion, max_uses)) = row else {
             return Ok(None);
         };
@@ -561,12 +563,12 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn uses_of(&self, order: OrderId) -> Result<Option<UseState>, PromotionError> {
-        let row: Option<(String,)> = sqlx::query_as(self.db.sql(sql!(
+        let row: Option<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT state FROM promotion_uses WHERE order_id = $1 LIMIT 1"
         )))
         .bind(order.to_string())
-        .fetch_optional(self.db.pool())
-        .await
+        .fetch_optional(c)
+        .await)
         .map_err(|e| store_error("reading promotion uses", e))?;
         Ok(row.map(|(s,)| parse_state(&s)).transpose()?)
     }
@@ -574,12 +576,12 @@ impl PromotionStore for SqlPromotionStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
     async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
         // One statement, so the uses taken and those committed are of one moment.
-        let row: Option<(String, i64, i64, i64)> = sqlx::query_as(self.db.sql(sql!(
+        let row: Option<(String, i64, i64, i64)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT data, taken, (SELECT COUNT(*) FROM promotion_uses WHERE promotion = promotions.id AND state = 'committed'), spent_minor FROM promotions WHERE id = $1"
         )))
         .bind(promotion.as_str())
-        .fetch_optional(self.db.pool())
-        .await
+        .fetch_optional(c)
+        .await)
         .map_err(|e| store_error("reading promotion usage", e))?;
         let Some((data, taken, committed, spent)) = row else {
             return Err(PromotionError::NotFound(promotion.clone()));
@@ -595,13 +597,14 @@ impl PromotionStore for SqlPromotionStore {
     /// The promotion's row alone: its `taken` and `spent_minor`, without counting use rows.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
     async fn taken(&self, promotion: &PromotionId) -> Result<Taken, PromotionError> {
-        let row: Option<(String, i64, i64)> = sqlx::query_as(self.db.sql(sql!(
+        let row: Option<(String, i64, i64)> =
+            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT data, taken, spent_minor FROM promotions WHERE id = $1"
         )))
         .bind(promotion.as_str())
-        .fetch_optional(self.db.pool())
-        .await
-        .map_err(|e| store_error("reading the uses a promotion's limits count", e))?;
+        .fetch_optional(c)
+        .await)
+            .map_err(|e| store_error("reading the uses a promotion's limits count", e))?;
         let Some((data, taken, spent)) = row else {
             return Err(PromotionError::NotFound(promotion.clone()));
         };
@@ -614,13 +617,12 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            self.db
-                .sql(sql!("SELECT used FROM coupons WHERE code = $1")),
+        let row: Option<(i64,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(
+            sql(sql!("SELECT used FROM coupons WHERE code = $1")),
         )
         .bind(code.as_str())
-        .fetch_optional(self.db.pool())
-        .await
+        .fetch_optional(c)
+        .await)
         .map_err(|e| store_error("reading coupon uses", e))?;
         Ok(row
             .map(|(n,)| count("coupon uses", n))
@@ -641,26 +643,27 @@ impl PromotionStore for SqlPromotionStore {
         let cutoff_ms =
             millis(cutoff) + i64::from(cutoff.timestamp_subsec_nanos() % 1_000_000 != 0);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let query = match &after {
-            None => sqlx::query_as(self.db.sql(
+        let rows: Vec<(String, i64)> = native!(pool self.db.pool(), |c, sql| match &after {
+            None => sqlx::query_as(sql(
                 sql!("SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2"),
             ))
             .bind(cutoff_ms)
-            .bind(limit),
+            .bind(limit)
+            .fetch_all(c)
+            .await,
             // After the last entry of the page before (times are whole milliseconds here).
-            Some((at, order)) => sqlx::query_as(self.db.sql(
+            Some((at, order)) => sqlx::query_as(sql(
                 sql!("SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 AND (created_at > $2 OR (created_at = $3 AND order_id > $4)) ORDER BY created_at, order_id LIMIT $5"),
             ))
             .bind(cutoff_ms)
             .bind(millis(*at))
             .bind(millis(*at))
             .bind(order.to_string())
-            .bind(limit),
-        };
-        let rows: Vec<(String, i64)> = query
-            .fetch_all(self.db.pool())
-            .await
-            .map_err(|e| store_error("finding held promotion uses", e))?;
+            .bind(limit)
+            .fetch_all(c)
+            .await,
+        })
+        .map_err(|e| store_error("finding held promotion uses", e))?;
         rows.into_iter()
             .map(|(order, at)| {
                 let id = order.parse().map_err(|_| {

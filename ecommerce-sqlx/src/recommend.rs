@@ -9,7 +9,7 @@ use ecommerce_core::recommend::{
     AlsoBought, MAX_RECOMMENDATIONS, RecommendationStore, distinct_skus,
 };
 
-use crate::db::{Db, store_error};
+use crate::db::{Db, native, store_error};
 use crate::statement::sql;
 
 /// Co-purchase counts in a SQL database.
@@ -35,21 +35,21 @@ impl RecommendationStore for SqlRecommendations {
             return Ok(false);
         }
         let db = &self.db;
-        let claim = db.sql(sql!(
+        let claim = sql!(
             "INSERT INTO recorded_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING",
             mysql: "INSERT IGNORE INTO recorded_orders (order_id) VALUES (?)",
-        ));
-        let bump = db.sql(sql!(
+        );
+        let bump = sql!(
             "INSERT INTO co_purchases (sku, other, count) VALUES ($1, $2, 1) ON CONFLICT (sku, other) DO UPDATE SET count = co_purchases.count + 1",
             mysql: "INSERT INTO co_purchases (sku, other, `count`) VALUES (?, ?, 1) ON DUPLICATE KEY UPDATE `count` = `count` + 1",
-        ));
+        );
         db.retry("recording co-purchases", || async {
             let mut tx = db.begin_write().await?;
-            let claimed = sqlx::query(claim)
+            let claimed = native!(tx &mut tx, |c, sql| sqlx::query(sql(claim))
                 .bind(order.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
+                .execute(c)
+                .await
+.map(|done| done.rows_affected()))?
                 == 1;
             if !claimed {
                 tx.rollback().await?;
@@ -58,11 +58,12 @@ impl RecommendationStore for SqlRecommendations {
             for a in &skus {
                 for b in &skus {
                     if a != b {
-                        sqlx::query(bump)
+                        native!(tx &mut tx, |c, sql| sqlx::query(sql(bump))
                             .bind(a.as_str())
                             .bind(b.as_str())
-                            .execute(&mut *tx)
-                            .await?;
+                            .execute(c)
+                            .await
+.map(|done| done.rows_affected()))?;
                     }
                 }
             }
@@ -74,14 +75,14 @@ impl RecommendationStore for SqlRecommendations {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku, k = k))]
     async fn also_bought(&self, sku: &Sku, k: usize) -> Result<Vec<AlsoBought>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(self.db.sql(sql!(
+        let rows: Vec<(String, i64)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
             "SELECT other, count FROM co_purchases WHERE sku = $1 ORDER BY count DESC, other LIMIT $2",
             mysql: "SELECT other, `count` FROM co_purchases WHERE sku = ? ORDER BY `count` DESC, other LIMIT ?",
         )))
             .bind(sku.as_str())
             .bind(k.min(MAX_RECOMMENDATIONS) as i64)
-            .fetch_all(self.db.pool())
-            .await
+            .fetch_all(c)
+            .await)
             .map_err(|e| store_error("reading co-purchases", e))?;
         rows.into_iter()
             .map(|(other, count)| {

@@ -65,7 +65,7 @@ use ecommerce_core::quote::Quote;
 use ecommerce_core::unit::{Sold, UnitError, UnitOfWork};
 
 use crate::cart::SqlCartStore;
-use crate::db::encode;
+use crate::db::{On, encode};
 use crate::inventory::{Approach, Attempt, Hold, SqlInventory, Taken};
 use crate::order::{SqlOrderStore, Update};
 use crate::promotion::SqlPromotionStore;
@@ -188,7 +188,7 @@ impl UnitOfWork for SqlUnitOfWork {
             .attempts("placing an order", |approaches| async move {
                 let mut tx = db.begin_write().await?;
                 if let Some((carts, cart, stored)) = claim {
-                    if !carts.write(&mut *tx, cart, stored).await? {
+                    if !carts.write(On::Tx(&mut tx), cart, stored).await? {
                         tx.rollback().await?;
                         return Ok(Placed::CartChanged);
                     }
@@ -276,7 +276,7 @@ impl UnitOfWork for SqlUnitOfWork {
             };
             // Then the cart, if it is still as the claim left it.
             let cart_cleared = match cleared {
-                Some((carts, stored, cart)) => carts.write(&mut *tx, cart, stored).await?,
+                Some((carts, stored, cart)) => carts.write(On::Tx(&mut tx), cart, stored).await?,
                 None => false,
             };
             // Then the promotion uses, when the order holds any (only limited promotions

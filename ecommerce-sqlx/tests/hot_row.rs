@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Server, TTL, dollar_off, fresh_db, level, lines, usd};
+use common::{Server, TTL, dollar_off, fresh_db, level, lines, on_pool, usd};
 use ecommerce_core::id::{OrderId, Sku};
 use ecommerce_core::inventory::{InventoryStore, ReservationState};
 use ecommerce_core::promotion::{PromotionStore, PromotionUse, Usage, UseState};
@@ -32,25 +32,27 @@ async fn a_sale_does_not_wait_for_the_stock_row(server: Server, lock: &'static s
         .expect("reserve");
 
     // Another transaction holds the stock row, as a buyer's take does until its commit.
-    let mut holder = db.pool().begin().await.expect("begin");
-    let _: Vec<(i64,)> = sqlx::query_as(lock)
-        .bind(sku.as_str())
-        .fetch_all(&mut *holder)
-        .await
-        .expect("lock the stock row");
+    on_pool!(db, |pool| {
+        let mut holder = pool.begin().await.expect("begin");
+        let _: Vec<(i64,)> = sqlx::query_as(lock)
+            .bind(sku.as_str())
+            .fetch_all(&mut *holder)
+            .await
+            .expect("lock the stock row");
 
-    let committed = inventory.commit(sold).await;
-    assert_eq!(
-        committed.as_ref().map(|r| r.state).ok(),
-        Some(ReservationState::Committed),
-        "{server:?}: the sale did not wait for the stock row: {committed:?}"
-    );
-    let blocked = inventory.release(released).await;
-    assert!(
-        blocked.is_err(),
-        "{server:?}: a release gives units back to the row it waits for: {blocked:?}"
-    );
-    holder.rollback().await.expect("rollback");
+        let committed = inventory.commit(sold).await;
+        assert_eq!(
+            committed.as_ref().map(|r| r.state).ok(),
+            Some(ReservationState::Committed),
+            "{server:?}: the sale did not wait for the stock row: {committed:?}"
+        );
+        let blocked = inventory.release(released).await;
+        assert!(
+            blocked.is_err(),
+            "{server:?}: a release gives units back to the row it waits for: {blocked:?}"
+        );
+        holder.rollback().await.expect("rollback");
+    });
 
     assert_eq!(
         inventory.level(&sku).await.expect("level"),
@@ -117,24 +119,26 @@ async fn a_use_commits_without_waiting_for_the_promotion_row(server: Server, loc
 
     // Another transaction holds the promotion's row, as a buyer's reservation does until its
     // commit.
-    let mut holder = db.pool().begin().await.expect("begin");
-    let _: Vec<(String,)> = sqlx::query_as(lock)
-        .bind(promotion.id.as_str())
-        .fetch_all(&mut *holder)
-        .await
-        .expect("lock the promotion row");
+    on_pool!(db, |pool| {
+        let mut holder = pool.begin().await.expect("begin");
+        let _: Vec<(String,)> = sqlx::query_as(lock)
+            .bind(promotion.id.as_str())
+            .fetch_all(&mut *holder)
+            .await
+            .expect("lock the promotion row");
 
-    let commit = promotions.commit(committed).await;
-    assert!(
-        commit.is_ok(),
-        "{server:?}: the commit did not wait for the promotion row: {commit:?}"
-    );
-    let blocked = promotions.release(released).await;
-    assert!(
-        blocked.is_err(),
-        "{server:?}: a release gives its use back to the row it waits for: {blocked:?}"
-    );
-    holder.rollback().await.expect("rollback");
+        let commit = promotions.commit(committed).await;
+        assert!(
+            commit.is_ok(),
+            "{server:?}: the commit did not wait for the promotion row: {commit:?}"
+        );
+        let blocked = promotions.release(released).await;
+        assert!(
+            blocked.is_err(),
+            "{server:?}: a release gives its use back to the row it waits for: {blocked:?}"
+        );
+        holder.rollback().await.expect("rollback");
+    });
 
     assert_eq!(
         promotions.uses_of(committed).await.expect("uses"),

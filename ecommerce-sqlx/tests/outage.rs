@@ -17,7 +17,6 @@ use ecommerce_core::id::Sku;
 use ecommerce_core::inventory::InventoryStore;
 use ecommerce_core::testkit::proxy::{CutMode, TcpProxy};
 use ecommerce_sqlx::{Db, DbOptions, SqlStores};
-use sqlx::Executor;
 
 /// Far above the configured timeouts (about 1 s): only a hang gets there.
 const HANG: Duration = Duration::from_secs(10);
@@ -81,8 +80,7 @@ async fn through_proxy(server: Server, options: DbOptions) -> Option<(Db, TcpPro
     };
     let admin = Db::connect(&url).await.expect("the server is reachable");
     admin
-        .pool()
-        .execute(sqlx::AssertSqlSafe(create))
+        .execute(&create)
         .await
         .expect("create the test's schema or database");
     admin.close().await;
@@ -198,7 +196,7 @@ async fn statement_timeout(server: Server) {
         _ => "SELECT SLEEP(5)",
     };
     let started = Instant::now();
-    let result = db.pool().execute(sleep).await;
+    let result = db.execute(sleep).await;
     let took = started.elapsed();
     println!("{server:?}: a 5 s statement ended after {took:?}: {result:?}");
     assert!(took < Duration::from_secs(3), "{server:?}: not cut short");

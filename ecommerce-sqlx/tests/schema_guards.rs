@@ -5,22 +5,17 @@
 
 mod common;
 
-use common::{Server, fresh_db};
+use common::{Server, fresh_db, on_pool};
 use ecommerce_sqlx::Db;
 use sqlx::AssertSqlSafe;
 
 async fn run(db: &Db, sql: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query(AssertSqlSafe(sql.to_owned()))
-        .execute(db.pool())
-        .await
-        .map(|done| done.rows_affected())
+    db.execute(sql).await
 }
 
 async fn count(db: &Db, sql: &str) -> i64 {
-    sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
-        .fetch_one(db.pool())
-        .await
-        .expect("a count")
+    let sql = AssertSqlSafe(sql.to_owned());
+    on_pool!(db, |pool| sqlx::query_scalar(sql).fetch_one(pool).await).expect("a count")
 }
 
 async fn guards(server: Server) {

@@ -6,13 +6,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Server, dollar_off, empty_db, fresh_db, usd};
+use common::{Server, dollar_off, empty_db, fresh_db, on_pool, usd};
 use ecommerce_core::error::{CartError, StoreError};
 use ecommerce_core::id::OrderId;
 use ecommerce_core::payment::TestGateway;
 use ecommerce_core::promotion::{Limit, PromotionError, PromotionStore, PromotionUse, Usage};
 use ecommerce_sqlx::{Db, DbOptions, SqlError, SqlPromotionStore, SqlStores};
-use sqlx::Executor;
 
 #[tokio::test]
 async fn urls_that_do_not_parse_or_name_no_database_are_refused() {
@@ -51,13 +50,12 @@ async fn a_database_that_is_down_is_a_clear_error() {
 #[tokio::test]
 async fn a_database_migrated_by_a_newer_version_is_refused() {
     let (db, _cleanup) = fresh_db(Server::Sqlite, 1).await.expect("sqlite");
-    db.pool()
-        .execute(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+    db.execute(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES (99999, 'from the future', 1, X'00', 0)",
-        )
-        .await
-        .expect("insert");
+    )
+    .await
+    .expect("insert");
     match db.migrate().await {
         Err(SqlError::Migrate(e)) => assert!(e.to_string().contains("99999"), "{e}"),
         other => panic!("expected a migration error, got {other:?}"),
@@ -111,34 +109,29 @@ async fn a_promotions_usage_carries_over_to_one_count_of_uses_taken(server: Serv
         .cloned()
         .collect::<Vec<_>>()
         .into();
-    before
-        .run(db.pool())
-        .await
-        .expect("migrations 0001 to 0007");
+    on_pool!(db, |pool| before.run(pool).await).expect("migrations 0001 to 0007");
 
     let promotion = dollar_off("five-only").limited_to(Some(5), None, None);
     let data = serde_json::to_string(&promotion).expect("json");
-    db.pool()
-        .execute(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO promotions (id, data, max_uses, automatic, held, committed, spent_minor) \
+    db.execute(&format!(
+        "INSERT INTO promotions (id, data, max_uses, automatic, held, committed, spent_minor) \
              VALUES ('five-only', '{}', 5, 1, 2, 3, 500)",
-            data.replace('\'', "''")
-        )))
-        .await
-        .expect("a promotion of the old layout");
+        data.replace('\'', "''")
+    ))
+    .await
+    .expect("a promotion of the old layout");
     for (seq, state) in ["committed", "committed", "committed", "held", "held"]
         .into_iter()
         .enumerate()
     {
-        db.pool()
-            .execute(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, \
+        db.execute(&format!(
+            "INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, \
                  amount_minor, state, created_at) VALUES ('{}', 0, 'five-only', NULL, \
                  'email:{seq}@example.com', 100, '{state}', 0)",
-                OrderId::new()
-            )))
-            .await
-            .expect("a use");
+            OrderId::new()
+        ))
+        .await
+        .expect("a use");
     }
 
     db.migrate().await.expect("migration 0008");

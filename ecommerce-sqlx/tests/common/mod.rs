@@ -15,7 +15,26 @@ use ecommerce_core::money::{Currency, Money};
 use ecommerce_core::promotion::{Action, Promotion, Target};
 use ecommerce_core::testkit::{Backend, BackendFactory};
 use ecommerce_sqlx::{Db, DbOptions, SqlInventory, SqlStores, SqlUnitOfWork};
-use sqlx::Executor;
+
+/// Runs `$body` with `$pool` bound to the database's pool of its own driver (the body is
+/// compiled once per driver, so it must come to the same type for each).
+#[allow(unused_macros)]
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db.pool() {
+            #[cfg(feature = "postgres")]
+            ecommerce_sqlx::Pool::Postgres($pool) => $body,
+            #[cfg(feature = "mysql")]
+            ecommerce_sqlx::Pool::MySql($pool) => $body,
+            #[cfg(feature = "sqlite")]
+            ecommerce_sqlx::Pool::Sqlite($pool) => $body,
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("a pool of a driver this build has"),
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_pool;
 
 /// How long the tests' reservations are held: longer than any test.
 pub const TTL: std::time::Duration = std::time::Duration::from_secs(600);
@@ -141,7 +160,7 @@ impl Drop for Cleanup {
                 .expect("runtime");
             rt.block_on(async {
                 if let Ok(db) = Db::connect_with(&url, small(), &[]).await {
-                    let _ = db.pool().execute(sqlx::AssertSqlSafe(sql)).await;
+                    let _ = db.execute(&sql).await;
                     db.close().await;
                 }
             });
@@ -219,8 +238,7 @@ pub async fn empty_db(server: Server, max_connections: u32) -> Option<(Db, Arc<C
                 Err(e) => return fail("database server unreachable", &e),
             };
             admin
-                .pool()
-                .execute(sqlx::AssertSqlSafe(create))
+                .execute(&create)
                 .await
                 .expect("create the test's schema or database");
             admin.close().await;
@@ -325,8 +343,7 @@ pub async fn fresh_postgres_database() -> Option<(Db, String, Arc<Cleanup>)> {
         Err(e) => panic!("postgres unreachable: {e}"),
     };
     admin
-        .pool()
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create database");
     admin.close().await;

@@ -18,9 +18,8 @@ use ecommerce::Storefront;
 use ecommerce::cart::Cart;
 use ecommerce::error::CartError;
 use ecommerce::id::{CartId, CustomerId, OrderId, Sku};
-use ecommerce::sql::{Db, Dialect};
+use ecommerce::sql::{Db, Dialect, Pool};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
@@ -232,6 +231,21 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+/// Runs `$body` with `$pool` bound to the shop database's pool of its own driver (the body
+/// is compiled once per driver).
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db.pool() {
+            Pool::Postgres($pool) => $body,
+            Pool::MySql($pool) => $body,
+            Pool::Sqlite($pool) => $body,
+            _ => Err(sqlx::Error::Configuration(
+                "sessions are kept in PostgreSQL, MySQL or SQLite".into(),
+            )),
+        }
+    };
+}
+
 /// Sessions in the shop's SQL database: one row per session (`shop_sessions`: the id, the
 /// session's data as JSON, and when it expires in Unix seconds). Expired rows are never
 /// served and are swept by [`SqlSessionStore::delete_expired`].
@@ -246,14 +260,13 @@ impl SqlSessionStore {
     /// # Errors
     /// The database refuses the table.
     pub(crate) async fn open(db: Db) -> Result<SqlSessionStore, sqlx::Error> {
-        sqlx::query(
+        db.execute(
             "CREATE TABLE IF NOT EXISTS shop_sessions (
                 id VARCHAR(32) NOT NULL PRIMARY KEY,
                 data TEXT NOT NULL,
                 expires_at BIGINT NOT NULL
             )",
         )
-        .execute(db.pool())
         .await?;
         Ok(SqlSessionStore { db })
     }
@@ -277,26 +290,26 @@ impl SqlSessionStore {
     /// # Errors
     /// The database is unreachable.
     pub(crate) async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
-        let deleted = sqlx::query(sqlx::AssertSqlSafe(
-            self.sql("DELETE FROM shop_sessions WHERE expires_at < $1"),
-        ))
-        .bind(OffsetDateTime::now_utc().unix_timestamp())
-        .execute(self.db.pool())
-        .await?;
-        Ok(deleted.rows_affected())
+        let sql = self.sql("DELETE FROM shop_sessions WHERE expires_at < $1");
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        on_pool!(self.db, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
     }
 
     async fn insert(&self, record: &Record) -> Result<bool, session_store::Error> {
         let data = serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(
-            self.sql("INSERT INTO shop_sessions (id, data, expires_at) VALUES ($1, $2, $3)"),
-        ))
-        .bind(record.id.to_string())
-        .bind(data)
-        .bind(record.expiry_date.unix_timestamp())
-        .execute(self.db.pool())
-        .await;
+        let sql = self.sql("INSERT INTO shop_sessions (id, data, expires_at) VALUES ($1, $2, $3)");
+        let inserted = on_pool!(self.db, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(record.id.to_string())
+            .bind(data)
+            .bind(record.expiry_date.unix_timestamp())
+            .execute(pool)
+            .await
+            .map(drop));
         match inserted {
             Ok(_) => Ok(true),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
@@ -321,16 +334,16 @@ impl SessionStore for SqlSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        let updated = sqlx::query(sqlx::AssertSqlSafe(
-            self.sql("UPDATE shop_sessions SET data = $1, expires_at = $2 WHERE id = $3"),
-        ))
-        .bind(data)
-        .bind(record.expiry_date.unix_timestamp())
-        .bind(record.id.to_string())
-        .execute(self.db.pool())
-        .await
+        let sql = self.sql("UPDATE shop_sessions SET data = $1, expires_at = $2 WHERE id = $3");
+        let updated = on_pool!(self.db, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(data)
+            .bind(record.expiry_date.unix_timestamp())
+            .bind(record.id.to_string())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
         .map_err(backend)?;
-        if updated.rows_affected() == 0 {
+        if updated == 0 {
             // Not there (swept, or saved for the first time under a cycled id): keep it.
             self.insert(record).await?;
         }
@@ -338,19 +351,19 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(self.sql(
-            "SELECT data, expires_at FROM shop_sessions WHERE id = $1 AND expires_at > $2",
-        )))
-        .bind(id.to_string())
-        .bind(OffsetDateTime::now_utc().unix_timestamp())
-        .fetch_optional(self.db.pool())
-        .await
-        .map_err(backend)?;
-        let Some(row) = row else {
+        let sql = self
+            .sql("SELECT data, expires_at FROM shop_sessions WHERE id = $1 AND expires_at > $2");
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let row: Option<(String, i64)> =
+            on_pool!(self.db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(id.to_string())
+                .bind(now)
+                .fetch_optional(pool)
+                .await)
+            .map_err(backend)?;
+        let Some((data, expires_at)) = row else {
             return Ok(None);
         };
-        let data: String = row.try_get("data").map_err(backend)?;
-        let expires_at: i64 = row.try_get("expires_at").map_err(backend)?;
         let data: HashMap<String, serde_json::Value> =
             serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = OffsetDateTime::from_unix_timestamp(expires_at)
@@ -363,12 +376,12 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(
-            self.sql("DELETE FROM shop_sessions WHERE id = $1"),
-        ))
-        .bind(id.to_string())
-        .execute(self.db.pool())
-        .await
+        let sql = self.sql("DELETE FROM shop_sessions WHERE id = $1");
+        on_pool!(self.db, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .map(drop))
         .map_err(backend)?;
         Ok(())
     }

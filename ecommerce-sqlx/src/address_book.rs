@@ -83,11 +83,10 @@ impl AddressBook for SqlAddressBook {
         let saved = db
             .retry("saving an address", || async {
                 let mut tx = db.begin_write().await?;
-                native!(tx &mut tx, |c, sql| sqlx::query(sql(lock)).bind(&owner).execute(c).await
-.map(|done| done.rows_affected()))?;
-                let existing: Option<Row> = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(
-                    sql!("SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 AND digest = $2"),
-                ))
+                native!(tx(&mut tx), |c, sql| sqlx::query(sql(lock)).bind(&owner).execute(c).await
+                    .map(|done| done.rows_affected()))?;
+                let statement = sql!("SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 AND digest = $2");
+                let existing: Option<Row> = native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
                 .bind(&owner)
                 .bind(&digest)
                 .fetch_optional(c)
@@ -96,8 +95,9 @@ impl AddressBook for SqlAddressBook {
                     tx.rollback().await?;
                     return Ok(Saved::Existing(row));
                 }
-                let (count,): (i64,) = native!(tx &mut tx, |c, sql| sqlx::query_as(
-                    sql(sql!("SELECT COUNT(*) FROM customer_addresses WHERE customer = $1")),
+                let statement = sql!("SELECT COUNT(*) FROM customer_addresses WHERE customer = $1");
+                let (count,): (i64,) = native!(tx(&mut tx), |c, sql| sqlx::query_as(
+                    sql(statement),
                 )
                 .bind(&owner)
                 .fetch_one(c)
@@ -106,9 +106,8 @@ impl AddressBook for SqlAddressBook {
                     tx.rollback().await?;
                     return Ok(Saved::Full);
                 }
-                native!(tx &mut tx, |c, sql| sqlx::query(sql(
-                    sql!("INSERT INTO customer_addresses (id, customer, digest, address, created_at) VALUES ($1, $2, $3, $4, $5)"),
-                ))
+                let statement = sql!("INSERT INTO customer_addresses (id, customer, digest, address, created_at) VALUES ($1, $2, $3, $4, $5)");
+                native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
                 .bind(new.id.to_string())
                 .bind(&owner)
                 .bind(&digest)
@@ -116,7 +115,7 @@ impl AddressBook for SqlAddressBook {
                 .bind(millis(new.created_at))
                 .execute(c)
                 .await
-.map(|done| done.rows_affected()))?;
+                .map(|done| done.rows_affected()))?;
                 tx.commit().await?;
                 Ok(Saved::New)
             })
@@ -132,8 +131,11 @@ impl AddressBook for SqlAddressBook {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer))]
     async fn list(&self, customer: CustomerId) -> Result<Vec<SavedAddress>, StoreError> {
-        let rows: Vec<Row> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(
-            sql!("SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 ORDER BY created_at DESC, id DESC"),
+        let statement = sql!(
+            "SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 ORDER BY created_at DESC, id DESC"
+        );
+        let rows: Vec<Row> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
         ))
         .bind(customer.to_string())
         .fetch_all(c)
@@ -144,14 +146,13 @@ impl AddressBook for SqlAddressBook {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), customer = %customer, address = %id))]
     async fn remove(&self, customer: CustomerId, id: AddressId) -> Result<bool, StoreError> {
-        let removed = native!(pool self.db.writer(), |c, sql| sqlx::query(sql(sql!(
-            "DELETE FROM customer_addresses WHERE id = $1 AND customer = $2"
-        )))
-        .bind(id.to_string())
-        .bind(customer.to_string())
-        .execute(c)
-        .await
-.map(|done| done.rows_affected()))
+        let statement = sql!("DELETE FROM customer_addresses WHERE id = $1 AND customer = $2");
+        let removed = native!(pool(self.db.writer()), |c, sql| sqlx::query(sql(statement))
+            .bind(id.to_string())
+            .bind(customer.to_string())
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))
         .map_err(|e| store_error("removing a saved address", e))?;
         Ok(removed == 1)
     }

@@ -54,13 +54,16 @@ impl SqlCartStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     pub async fn purge_expired_guest_carts(&self, limit: usize) -> Result<usize, CartError> {
         let cutoff = self.cutoff();
-        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
+        let statement = sql!(
             "SELECT id FROM carts WHERE guest = 1 AND updated_at < $1 ORDER BY updated_at LIMIT $2"
-        )))
-        .bind(cutoff)
-        .bind(limit as i64)
-        .fetch_all(c)
-        .await)
+        );
+        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| {
+            sqlx::query_as(sql(statement))
+                .bind(cutoff)
+                .bind(limit as i64)
+                .fetch_all(c)
+                .await
+        })
         .map_err(|e| store_error("finding expired guest carts", e))?;
         let mut purged = 0;
         for (id,) in rows {
@@ -71,14 +74,13 @@ impl SqlCartStore {
 
     /// Deletes a guest cart if it is still expired (a save since makes it live again).
     async fn delete_if_expired(&self, id: &str, cutoff: i64) -> Result<usize, CartError> {
-        let deleted = native!(pool self.db.writer(), |c, sql| sqlx::query(sql(sql!(
-            "DELETE FROM carts WHERE id = $1 AND guest = 1 AND updated_at < $2"
-        )))
-        .bind(id)
-        .bind(cutoff)
-        .execute(c)
-        .await
-        .map(|done| done.rows_affected()))
+        let statement = sql!("DELETE FROM carts WHERE id = $1 AND guest = 1 AND updated_at < $2");
+        let deleted = native!(pool(self.db.writer()), |c, sql| sqlx::query(sql(statement))
+            .bind(id)
+            .bind(cutoff)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))
         .map_err(|e| store_error("deleting an expired guest cart", e))?;
         Ok(deleted as usize)
     }
@@ -93,30 +95,36 @@ impl SqlCartStore {
     ) -> Result<bool, sqlx::Error> {
         let data = encode(stored);
         let done = if cart.version == 0 {
-            native!(on on, |c, sql| sqlx::query(sql(sql!(
+            let statement = sql!(
                 "INSERT INTO carts (id, version, data, updated_at, guest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
                 mysql: "INSERT IGNORE INTO carts (id, version, data, updated_at, guest) VALUES (?, ?, ?, ?, ?)",
-            )))
-                .bind(cart.id.to_string())
-                .bind(stored.version as i64)
-                .bind(data)
-                .bind(millis(stored.updated_at))
-                .bind(i64::from(stored.customer.is_none()))
-                .execute(c)
-                .await
-                .map(|done| done.rows_affected()))?
+            );
+            native!(on(on), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(cart.id.to_string())
+                    .bind(stored.version as i64)
+                    .bind(data)
+                    .bind(millis(stored.updated_at))
+                    .bind(i64::from(stored.customer.is_none()))
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?
         } else {
-            native!(on on, |c, sql| sqlx::query(sql(
-                sql!("UPDATE carts SET version = $1, data = $2, updated_at = $3 WHERE id = $4 AND version = $5"),
-            ))
-            .bind(stored.version as i64)
-            .bind(data)
-            .bind(millis(stored.updated_at))
-            .bind(cart.id.to_string())
-            .bind(cart.version as i64)
-            .execute(c)
-            .await
-            .map(|done| done.rows_affected()))?
+            let statement = sql!(
+                "UPDATE carts SET version = $1, data = $2, updated_at = $3 WHERE id = $4 AND version = $5"
+            );
+            native!(on(on), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(stored.version as i64)
+                    .bind(data)
+                    .bind(millis(stored.updated_at))
+                    .bind(cart.id.to_string())
+                    .bind(cart.version as i64)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?
         };
         Ok(done == 1)
     }
@@ -126,13 +134,14 @@ impl SqlCartStore {
 impl CartStore for SqlCartStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
+        let statement = sql!("SELECT data, guest, updated_at FROM carts WHERE id = $1");
         let row: Option<(String, i64, i64)> =
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
-            "SELECT data, guest, updated_at FROM carts WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(c)
-        .await)
+            native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+                statement
+            ))
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await)
             .map_err(|e| store_error("loading a cart", e))?;
         match row {
             Some((_, guest, updated_at)) if guest == 1 && updated_at < self.cutoff() => {
@@ -164,12 +173,13 @@ impl CartStore for SqlCartStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn delete(&self, id: CartId) -> Result<(), CartError> {
-        native!(pool self.db.writer(), |c, sql| sqlx::query(sql(sql!("DELETE FROM carts WHERE id = $1")))
+        let statement = sql!("DELETE FROM carts WHERE id = $1");
+        native!(pool(self.db.writer()), |c, sql| sqlx::query(sql(statement))
             .bind(id.to_string())
             .execute(c)
             .await
             .map(drop))
-            .map_err(|e| store_error("deleting a cart", e))?;
+        .map_err(|e| store_error("deleting a cart", e))?;
         Ok(())
     }
 
@@ -185,18 +195,21 @@ impl CartStore for SqlCartStore {
         let written = db
             .retry("merging carts", || async {
                 let mut tx = db.begin_write().await?;
-                let deleted = native!(tx &mut tx, |c, sql| sqlx::query(sql(sql!("DELETE FROM carts WHERE id = $1 AND version = $2")))
-                        .bind(consumed.to_string())
-                        .bind(consumed_version as i64)
-                        .execute(c)
-                        .await
-                        .map(|done| done.rows_affected()))?;
+                let statement = sql!("DELETE FROM carts WHERE id = $1 AND version = $2");
+                let deleted = native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
+                    .bind(consumed.to_string())
+                    .bind(consumed_version as i64)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected()))?;
                 if deleted == 0 && consumed_version != 0 {
                     tx.rollback().await?;
                     return Ok(false);
                 }
                 if deleted == 0 {
-                    let exists: Option<(i64,)> = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(sql!("SELECT version FROM carts WHERE id = $1")))
+                    let statement = sql!("SELECT version FROM carts WHERE id = $1");
+                    let exists: Option<(i64,)> =
+                        native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
                             .bind(consumed.to_string())
                             .fetch_optional(c)
                             .await)?;

@@ -36,25 +36,28 @@ impl CatalogStore for SqlCatalog {
     async fn upsert_category(&self, category: Category) -> Result<(), CatalogError> {
         category.validate()?;
         let db = &self.db;
-        native!(pool db.writer(), |c, sql| sqlx::query(sql(sql!(
+        let statement = sql!(
             "INSERT INTO categories (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
             mysql: "INSERT INTO categories (id, data) VALUES (?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data)",
-        )))
+        );
+        native!(pool(db.writer()), |c, sql| sqlx::query(sql(statement))
             .bind(category.id.as_str())
             .bind(encode(&category))
             .execute(c)
             .await
-.map(|done| done.rows_affected()))
-            .map_err(|e| store_error("upserting a category", e))?;
+            .map(|done| done.rows_affected()))
+        .map_err(|e| store_error("upserting a category", e))?;
         Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn categories(&self) -> Result<Vec<Category>, CatalogError> {
-        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as("SELECT data FROM categories ORDER BY id")
-            .fetch_all(c)
-            .await)
-            .map_err(|e| store_error("listing categories", e))?;
+        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+            "SELECT data FROM categories ORDER BY id"
+        )
+        .fetch_all(c)
+        .await)
+        .map_err(|e| store_error("listing categories", e))?;
         Ok(rows
             .iter()
             .map(|(json,)| decode("category", json))
@@ -73,9 +76,8 @@ impl CatalogStore for SqlCatalog {
             .retry("upserting a product", || async {
                 let mut tx = db.begin_write().await?;
                 for sku in &skus {
-                    let owner: Option<(String,)> = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(
-                        sql!("SELECT product_id FROM variants WHERE sku = $1 FOR UPDATE"),
-                    ))
+                    let statement = sql!("SELECT product_id FROM variants WHERE sku = $1 FOR UPDATE");
+                    let owner: Option<(String,)> = native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
                     .bind(sku)
                     .fetch_optional(c)
                     .await)?;
@@ -86,31 +88,32 @@ impl CatalogStore for SqlCatalog {
                         });
                     }
                 }
-                native!(tx &mut tx, |c, sql| sqlx::query(sql(sql!(
+                let statement = sql!(
                     "INSERT INTO products (id, category, published, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET category = excluded.category, published = excluded.published, data = excluded.data",
                     mysql: "INSERT INTO products (id, category, published, data) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE category = VALUES(category), published = VALUES(published), data = VALUES(data)",
-                )))
+                );
+                native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
                     .bind(&id)
                     .bind(product.category.as_str())
                     .bind(published)
                     .bind(&data)
                     .execute(c)
                     .await
-.map(|done| done.rows_affected()))?;
-                native!(tx &mut tx, |c, sql| sqlx::query(sql(sql!("DELETE FROM variants WHERE product_id = $1")))
+                    .map(|done| done.rows_affected()))?;
+                let statement = sql!("DELETE FROM variants WHERE product_id = $1");
+                native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
                     .bind(&id)
                     .execute(c)
                     .await
-.map(|done| done.rows_affected()))?;
+                    .map(|done| done.rows_affected()))?;
                 for sku in &skus {
-                    let inserted = native!(tx &mut tx, |c, sql| sqlx::query(sql(
-                        sql!("INSERT INTO variants (sku, product_id) VALUES ($1, $2)"),
-                    ))
+                    let statement = sql!("INSERT INTO variants (sku, product_id) VALUES ($1, $2)");
+                    let inserted = native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
                     .bind(sku)
                     .bind(&id)
                     .execute(c)
                     .await
-.map(|done| done.rows_affected()));
+                    .map(|done| done.rows_affected()));
                     match inserted {
                         Ok(_) => {}
                         // A concurrent upsert took the SKU after our check.
@@ -142,12 +145,14 @@ impl CatalogStore for SqlCatalog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), product = %id))]
     async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError> {
-        let row: Option<(String,)> =
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!("SELECT data FROM products WHERE id = $1")))
-                .bind(id.to_string())
-                .fetch_optional(c)
-                .await)
-                .map_err(|e| store_error("reading a product", e))?;
+        let statement = sql!("SELECT data FROM products WHERE id = $1");
+        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ))
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await)
+        .map_err(|e| store_error("reading a product", e))?;
         Ok(row.map(|(json,)| decode("product", &json)).transpose()?)
     }
 
@@ -159,8 +164,11 @@ impl CatalogStore for SqlCatalog {
         limit: usize,
     ) -> Result<Page<Product, ProductCursor>, CatalogError> {
         let limit = limit.clamp(1, 1_000);
-        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(
-            sql!("SELECT data FROM products WHERE published = 1 AND (category = $1 OR $2 = 0) AND id > $3 ORDER BY id LIMIT $4"),
+        let statement = sql!(
+            "SELECT data FROM products WHERE published = 1 AND (category = $1 OR $2 = 0) AND id > $3 ORDER BY id LIMIT $4"
+        );
+        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
         ))
         .bind(category.as_ref().map_or("", |c| c.as_str()))
         .bind(i64::from(category.is_some()))
@@ -186,7 +194,7 @@ impl CatalogStore for SqlCatalog {
             "SELECT v.sku, p.data FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
             dialect.placeholders(1, skus.len())
         );
-        let rows: Vec<(String, String)> = native!(pool self.db.pool(), |c, _sql| {
+        let rows: Vec<(String, String)> = native!(pool(self.db.pool()), |c, _sql| {
             let mut query = sqlx::query_as(AssertSqlSafe(sql));
             for sku in skus {
                 query = query.bind(sku.as_str());
@@ -212,9 +220,10 @@ impl CatalogStore for SqlCatalog {
 
 impl SqlCatalog {
     async fn owner_of(&self, sku: &Sku) -> Result<Option<ProductId>, CatalogError> {
-        let row: Option<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(
-            sql(sql!("SELECT product_id FROM variants WHERE sku = $1")),
-        )
+        let statement = sql!("SELECT product_id FROM variants WHERE sku = $1");
+        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ),)
         .bind(sku.as_str())
         .fetch_optional(c)
         .await)

@@ -227,14 +227,14 @@ pub(crate) enum Tx {
     Sqlite(Transaction<'static, sqlx::Sqlite>),
 }
 
-/// Runs `$body` once for the database behind a [`Tx`] (`tx`) or a [`Pool`] (`pool`), with
-/// `$c` bound to its native executor (a `&mut` connection or a `&` pool) and `$sql` to a
-/// function that picks a [`Sql`](crate::statement::Sql) statement's form for that database. The body is compiled
-/// once per dialect, against that dialect's own driver, so it must come to the same type in
-/// each: decode rows inside it. A body that runs several statements reborrows the
-/// connection (`&mut *c`).
+/// Runs `$body` once for the database behind a [`Tx`] (`tx(..)`), a [`Pool`] (`pool(..)`)
+/// or either ([`On`], `on(..)`), with `$c` bound to its native executor (a `&mut` connection
+/// or a `&` pool) and `$sql` to a function that picks a [`Sql`](crate::statement::Sql)
+/// statement's form for that database. The body is compiled once per dialect, against that
+/// dialect's own driver, so it must come to the same type in each: decode rows inside it. A
+/// body that runs several statements reborrows the connection (`&mut *c`).
 macro_rules! native {
-    (tx $on:expr, |$c:ident, $sql:ident| $body:expr) => {
+    (tx($on:expr), |$c:ident, $sql:ident| $body:expr) => {
         match $on {
             #[cfg(feature = "postgres")]
             $crate::db::Tx::Postgres(t) => {
@@ -259,7 +259,7 @@ macro_rules! native {
             }
         }
     };
-    (pool $on:expr, |$c:ident, $sql:ident| $body:expr) => {
+    (pool($on:expr), |$c:ident, $sql:ident| $body:expr) => {
         match $on {
             #[cfg(feature = "postgres")]
             $crate::db::Pool::Postgres($c) => {
@@ -281,10 +281,10 @@ macro_rules! native {
             }
         }
     };
-    (on $on:expr, |$c:ident, $sql:ident| $body:expr) => {
+    (on($on:expr), |$c:ident, $sql:ident| $body:expr) => {
         match $on {
-            $crate::db::On::Tx(tx) => $crate::db::native!(tx tx, |$c, $sql| $body),
-            $crate::db::On::Pool(pool) => $crate::db::native!(pool pool, |$c, $sql| $body),
+            $crate::db::On::Tx(tx) => $crate::db::native!(tx(tx), |$c, $sql| $body),
+            $crate::db::On::Pool(pool) => $crate::db::native!(pool(pool), |$c, $sql| $body),
         }
     };
 }
@@ -299,17 +299,17 @@ pub(crate) enum On<'a> {
 impl Pool {
     /// Connections open, idle or in use.
     pub fn size(&self) -> u32 {
-        native!(pool self, |p, _sql| p.size())
+        native!(pool(self), |p, _sql| p.size())
     }
 
     /// Connections open and idle.
     pub fn num_idle(&self) -> usize {
-        native!(pool self, |p, _sql| p.num_idle())
+        native!(pool(self), |p, _sql| p.num_idle())
     }
 
     /// Closes every connection; calls waiting for one fail.
     pub async fn close(&self) {
-        native!(pool self, |p, _sql| p.close().await)
+        native!(pool(self), |p, _sql| p.close().await)
     }
 
     /// The dialect of the database.
@@ -331,7 +331,10 @@ impl Pool {
     /// The driver's error.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        native!(pool self, |p, _sql| p.execute(sql).await.map(|done| done.rows_affected()))
+        native!(pool(self), |p, _sql| p
+            .execute(sql)
+            .await
+            .map(|done| done.rows_affected()))
     }
 
     /// Begins a transaction that will write (on SQLite `BEGIN IMMEDIATE`: the write lock at
@@ -624,7 +627,7 @@ impl Db {
         let mut backoff = Duration::from_millis(20);
         loop {
             let acquire =
-                async { native!(pool & self.pool, |p, _sql| p.acquire().await.map(drop)) };
+                async { native!(pool(&self.pool), |p, _sql| p.acquire().await.map(drop)) };
             let attempt = tokio::time::timeout_at(deadline.into(), acquire).await;
             let error = match attempt {
                 Ok(Ok(())) => return Ok(()),

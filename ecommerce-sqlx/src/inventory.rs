@@ -250,13 +250,13 @@ impl SqlInventory {
                 mysql: "INSERT INTO stock (sku, bucket, on_hand, taken) VALUES (?, ?, ?, 0) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)",
             )
         };
-        native!(tx tx, |c, sql| sqlx::query(sql(upsert))
+        native!(tx(tx), |c, sql| sqlx::query(sql(upsert))
             .bind(sku.as_str())
             .bind(bucket)
             .bind(on_hand)
             .execute(c)
             .await
-.map(|done| done.rows_affected()))?;
+            .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
@@ -272,18 +272,19 @@ impl SqlInventory {
         } else {
             sql!("SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket")
         };
-        native!(tx tx, |c, sql| sqlx::query_as(sql(buckets))
+        native!(tx(tx), |c, sql| sqlx::query_as(sql(buckets))
             .bind(sku.as_str())
             .fetch_all(c)
             .await)
     }
 
     async fn level_in(&self, tx: &mut Tx, sku: &Sku) -> Result<Option<StockLevel>, sqlx::Error> {
-        let row: (Option<i64>, Option<i64>, Option<i64>) = native!(tx tx, |c, sql| sqlx::query_as(sql(LEVEL))
-            .bind(sku.as_str())
-            .bind(sku.as_str())
-            .fetch_one(c)
-            .await)?;
+        let row: (Option<i64>, Option<i64>, Option<i64>) =
+            native!(tx(tx), |c, sql| sqlx::query_as(sql(LEVEL))
+                .bind(sku.as_str())
+                .bind(sku.as_str())
+                .fetch_one(c)
+                .await)?;
         Ok(level_of(row))
     }
 
@@ -301,29 +302,29 @@ impl SqlInventory {
         let n = i64::from(n);
         let unsold = match kind {
             MovementKind::Committed => {
-                native!(tx tx, |c, sql| sqlx::query(sql(SELL))
+                native!(tx(tx), |c, sql| sqlx::query(sql(SELL))
                     .bind(sku.as_str())
                     .bind(bucket)
                     .bind(n)
                     .execute(c)
                     .await
-.map(|done| done.rows_affected()))?;
+                    .map(|done| done.rows_affected()))?;
                 return Ok(true);
             }
-            MovementKind::Returned => native!(tx tx, |c, sql| sqlx::query(sql(sql!(
-                "UPDATE stock_sold SET sold = sold - $1 WHERE sku = $2 AND bucket = $3 AND sold >= $4"
-            )))
-            .bind(n)
-            .bind(sku.as_str())
-            .bind(bucket)
-            .bind(n)
-            .execute(c)
-            .await
-.map(|done| done.rows_affected()))?,
+            MovementKind::Returned => native!(tx(tx), |c, sql| {
+                sqlx::query(sql(UNSELL))
+                    .bind(n)
+                    .bind(sku.as_str())
+                    .bind(bucket)
+                    .bind(n)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?,
             _ => 1,
         };
         Ok(unsold == 1
-            && native!(tx tx, |c, sql| sqlx::query(sql(movement_sql(kind)))
+            && native!(tx(tx), |c, sql| sqlx::query(sql(movement_sql(kind)))
                 .bind(n)
                 .bind(n)
                 .bind(sku.as_str())
@@ -331,7 +332,7 @@ impl SqlInventory {
                 .bind(n)
                 .execute(c)
                 .await
-.map(|done| done.rows_affected()))?
+                .map(|done| done.rows_affected()))?
                 == 1)
     }
 
@@ -390,7 +391,7 @@ impl SqlInventory {
                         "SELECT bucket FROM stock WHERE sku = ? AND on_hand >= ? AND bucket IN ({}) ORDER BY bucket LIMIT 1 FOR UPDATE SKIP LOCKED",
                         dialect.placeholders(3, (i64::from(hint) - start - 1) as usize)
                     );
-                    native!(tx tx, |c, _sql| {
+                    native!(tx(tx), |c, _sql| {
                         let mut query = sqlx::query_as(AssertSqlSafe(sql))
                             .bind(sku.as_str())
                             .bind(i64::from(n));
@@ -401,7 +402,7 @@ impl SqlInventory {
                     })?
                 }
                 Dialect::Postgres | Dialect::Sqlite => {
-                    native!(tx tx, |c, sql| sqlx::query_as(sql(FREE_BUCKET))
+                    native!(tx(tx), |c, sql| sqlx::query_as(sql(FREE_BUCKET))
                         .bind(sku.as_str())
                         .bind(start)
                         .bind(i64::from(n))
@@ -510,17 +511,20 @@ impl SqlInventory {
         quantity: u32,
         order: Option<OrderId>,
     ) -> Result<(), sqlx::Error> {
-        native!(tx tx, |c, sql| sqlx::query(sql(
-            sql!("INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, $2, $3, $4, $5)"),
-        ))
-        .bind(sku.as_str())
-        .bind(kind.as_str())
-        .bind(i64::from(quantity))
-        .bind(order.map(|o| o.to_string()))
-        .bind(Utc::now().timestamp_millis())
-        .execute(c)
-        .await
-.map(|done| done.rows_affected()))?;
+        let statement = sql!(
+            "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, $2, $3, $4, $5)"
+        );
+        native!(tx(tx), |c, sql| {
+            sqlx::query(sql(statement))
+                .bind(sku.as_str())
+                .bind(kind.as_str())
+                .bind(i64::from(quantity))
+                .bind(order.map(|o| o.to_string()))
+                .bind(Utc::now().timestamp_millis())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
         Ok(())
     }
 
@@ -612,7 +616,8 @@ impl SqlInventory {
         line: &ReservationLine,
     ) -> Result<bool, sqlx::Error> {
         let n = i64::from(line.quantity);
-        Ok(native!(tx tx, |c, sql| sqlx::query(
+        Ok(native!(tx(tx), |c, sql| {
+            sqlx::query(
             "WITH took AS (UPDATE stock SET on_hand = on_hand - $1, taken = taken + $1 WHERE sku = $2 AND bucket = 0 AND on_hand >= $1 RETURNING sku) INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $1, $3, $4 FROM took",
         )
         .bind(n)
@@ -621,8 +626,8 @@ impl SqlInventory {
         .bind(Utc::now().timestamp_millis())
         .execute(c)
         .await
-.map(|done| done.rows_affected()))?
-            == 1)
+        .map(|done| done.rows_affected())
+        })? == 1)
     }
 
     /// Runs a reservation transaction (retrying conflicts) until it ends without asking to take
@@ -698,14 +703,13 @@ impl SqlInventory {
         };
         if takes != planned {
             let takes_json = encode(&takes);
-            native!(tx tx, |c, sql| sqlx::query(sql(sql!(
-                "UPDATE reservations SET takes = $1 WHERE order_id = $2"
-            )))
-            .bind(&takes_json)
-            .bind(order.to_string())
-            .execute(c)
-            .await
-.map(|done| done.rows_affected()))?;
+            let statement = sql!("UPDATE reservations SET takes = $1 WHERE order_id = $2");
+            native!(tx(tx), |c, sql| sqlx::query(sql(statement))
+                .bind(&takes_json)
+                .bind(order.to_string())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             row.3 = takes_json;
         }
         Ok(Taken::Done(row))
@@ -724,7 +728,8 @@ impl SqlInventory {
         takes_json: &str,
         first: &ReservationLine,
     ) -> Result<Option<(Row, bool)>, sqlx::Error> {
-        let row: Option<(String, String, String, String, i64, i64)> = native!(tx tx, |c, sql| sqlx::query_as(INSERT_RESERVATION_TAKING)
+        let row: Option<(String, String, String, String, i64, i64)> =
+            native!(tx(tx), |c, sql| sqlx::query_as(INSERT_RESERVATION_TAKING)
                 .bind(order.to_string())
                 .bind(ReservationId::new().to_string())
                 .bind(&hold.line_json)
@@ -757,7 +762,7 @@ impl SqlInventory {
             Dialect::Postgres | Dialect::Sqlite => Some(insert),
         };
         let row: Option<Row> = if let Some(insert) = returning {
-            native!(tx tx, |c, sql| sqlx::query_as(sql(insert))
+            native!(tx(tx), |c, sql| sqlx::query_as(sql(insert))
                 .bind(order.to_string())
                 .bind(&id)
                 .bind(&hold.line_json)
@@ -767,7 +772,7 @@ impl SqlInventory {
                 .await)?
         } else {
             // No RETURNING: the affected row count says whether the row is ours.
-            let inserted = native!(tx tx, |c, sql| sqlx::query(sql(insert))
+            let inserted = native!(tx(tx), |c, sql| sqlx::query(sql(insert))
                 .bind(order.to_string())
                 .bind(&id)
                 .bind(&hold.line_json)
@@ -775,15 +780,15 @@ impl SqlInventory {
                 .bind(hold.ttl_ms)
                 .execute(c)
                 .await
-.map(|done| done.rows_affected()))?
+                .map(|done| done.rows_affected()))?
                 == 1;
             if inserted {
-                Some(
-                    native!(tx tx, |c, sql| sqlx::query_as(sql(READ_RESERVATION))
-                        .bind(order.to_string())
-                        .fetch_one(c)
-                        .await)?,
-                )
+                Some(native!(tx(tx), |c, sql| sqlx::query_as(sql(
+                    READ_RESERVATION
+                ))
+                .bind(order.to_string())
+                .fetch_one(c)
+                .await)?)
             } else {
                 None
             }
@@ -793,13 +798,13 @@ impl SqlInventory {
 
     /// The reservation row of an order, by a plain read (no transaction, no lock).
     async fn stored_row(&self, order: OrderId) -> Result<Option<Row>, InventoryError> {
-        Ok(
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(READ_RESERVATION))
-            .bind(order.to_string())
-            .fetch_optional(c)
-            .await)
-            .map_err(|e| store_error("reading a reservation", e))?,
-        )
+        Ok(native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            READ_RESERVATION
+        ))
+        .bind(order.to_string())
+        .fetch_optional(c)
+        .await)
+        .map_err(|e| store_error("reading a reservation", e))?)
     }
 
     async fn locked_row(
@@ -812,10 +817,11 @@ impl SqlInventory {
             mysql: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
             sqlite: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1",
         );
-        let row: Option<(String, String, String, String, i64, i64)> = native!(tx tx, |c, sql| sqlx::query_as(sql(statement))
-            .bind(order.to_string())
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<(String, String, String, String, i64, i64)> =
+            native!(tx(tx), |c, sql| sqlx::query_as(sql(statement))
+                .bind(order.to_string())
+                .fetch_optional(c)
+                .await)?;
         Ok(row.map(|(id, state, lines, takes, expires, expired)| {
             ((id, state, lines, takes, expires), expired == 1)
         }))
@@ -855,7 +861,7 @@ impl SqlInventory {
         if op == ReservationOp::Commit && self.db.dialect() == Dialect::Postgres {
             // The sale of a held reservation, whole, in one statement; any other state (or
             // none) is answered below, under the row's lock.
-            let sold: Option<Row> = native!(tx tx, |c, sql| sqlx::query_as(SELL_HELD)
+            let sold: Option<Row> = native!(tx(tx), |c, sql| sqlx::query_as(SELL_HELD)
                 .bind(order.to_string())
                 .bind(Utc::now().timestamp_millis())
                 .fetch_optional(c)
@@ -900,7 +906,7 @@ impl SqlInventory {
                     .map(|l| serde_json::json!({"sku": l.sku.as_str(), "quantity": l.quantity}))
                     .collect();
                 let n = i64::from(first.quantity);
-                let moved = native!(tx tx, |c, sql| sqlx::query(statement)
+                let moved = native!(tx(tx), |c, sql| sqlx::query(statement)
                     .bind(to.as_str())
                     .bind(order.to_string())
                     .bind(kind.as_str())
@@ -911,7 +917,7 @@ impl SqlInventory {
                     .bind(first.bucket)
                     .execute(c)
                     .await
-.map(|done| done.rows_affected()))?;
+                    .map(|done| done.rows_affected()))?;
                 if moved != 1 {
                     return misplaced();
                 }
@@ -922,14 +928,13 @@ impl SqlInventory {
                     self.ledger_entry(tx, &line.sku, kind, line.quantity, Some(order))
                         .await?;
                 }
-                native!(tx tx, |c, sql| sqlx::query(sql(sql!(
-                    "UPDATE reservations SET state = $1 WHERE order_id = $2"
-                )))
-                .bind(to.as_str())
-                .bind(order.to_string())
-                .execute(c)
-                .await
-.map(|done| done.rows_affected()))?;
+                let statement = sql!("UPDATE reservations SET state = $1 WHERE order_id = $2");
+                native!(tx(tx), |c, sql| sqlx::query(sql(statement))
+                    .bind(to.as_str())
+                    .bind(order.to_string())
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected()))?;
                 &takes[..]
             }
         };
@@ -1140,6 +1145,10 @@ impl From<Untaken> for Taken {
     }
 }
 
+/// Takes units returned out of a bucket's sold count, if it has them.
+const UNSELL: Sql =
+    sql!("UPDATE stock_sold SET sold = sold - $1 WHERE sku = $2 AND bucket = $3 AND sold >= $4");
+
 /// Inserts an order's reservation row, held, unless the order has one; returns what it stored
 /// (MySQL has no `RETURNING`: the affected row count says whether the row is new; MariaDB
 /// 10.5 and later use [`MARIADB_INSERT_RESERVATION`]).
@@ -1232,7 +1241,7 @@ impl InventoryStore for SqlInventory {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn level(&self, sku: &Sku) -> Result<StockLevel, InventoryError> {
-        let row = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(LEVEL))
+        let row = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(LEVEL))
             .bind(sku.as_str())
             .bind(sku.as_str())
             .fetch_one(c)
@@ -1304,15 +1313,15 @@ impl InventoryStore for SqlInventory {
                             return Ok(untaken.into());
                         }
                     };
-                    native!(tx &mut tx, |c, sql| sqlx::query(sql(rehold))
+                    native!(tx(&mut tx), |c, sql| sqlx::query(sql(rehold))
                         .bind(line_json)
                         .bind(encode(&takes))
                         .bind(ttl_ms)
                         .bind(order.to_string())
                         .execute(c)
                         .await
-.map(|done| done.rows_affected()))?;
-                    let row: Row = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(read))
+                        .map(|done| done.rows_affected()))?;
+                    let row: Row = native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(read))
                         .bind(order.to_string())
                         .fetch_one(c)
                         .await)?;
@@ -1365,12 +1374,13 @@ impl InventoryStore for SqlInventory {
             mysql: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) ORDER BY expires_at LIMIT ?",
             sqlite: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) ORDER BY expires_at LIMIT $1",
         );
-        let rows: Vec<(String,)> =
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(statement))
-            .bind(limit as i64)
-            .fetch_all(c)
-            .await)
-            .map_err(|e| store_error("finding expired reservations", e))?;
+        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ))
+        .bind(limit as i64)
+        .fetch_all(c)
+        .await)
+        .map_err(|e| store_error("finding expired reservations", e))?;
         let mut released = Vec::new();
         for (order,) in rows {
             let order: OrderId = order.parse().map_err(|_| StoreError::Corrupt {
@@ -1392,14 +1402,17 @@ impl InventoryStore for SqlInventory {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku))]
     async fn ledger(&self, sku: &Sku) -> Result<Vec<StockMovement>, InventoryError> {
-        let rows: Vec<(String, i64, Option<String>, i64)> =
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
+        let statement = sql!(
             "SELECT kind, quantity, order_id, at FROM stock_ledger WHERE sku = $1 ORDER BY seq"
-        )))
-        .bind(sku.as_str())
-        .fetch_all(c)
-        .await)
-            .map_err(|e| store_error("reading the ledger", e))?;
+        );
+        let rows: Vec<(String, i64, Option<String>, i64)> = native!(
+            pool(self.db.pool()),
+            |c, sql| sqlx::query_as(sql(statement))
+                .bind(sku.as_str())
+                .fetch_all(c)
+                .await
+        )
+        .map_err(|e| store_error("reading the ledger", e))?;
         rows.into_iter()
             .map(|(kind, quantity, order, at)| {
                 Ok(StockMovement {

@@ -30,17 +30,20 @@ impl SqlOrderStore {
 
     async fn append(&self, tx: &mut Tx, events: &[DomainEvent]) -> Result<(), sqlx::Error> {
         for row in events.iter().map(OutboxRow::of) {
-            native!(tx tx, |c, sql| sqlx::query(sql(
-                sql!("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)"),
-            ))
-            .bind(row.id)
-            .bind(row.aggregatetype)
-            .bind(row.aggregateid)
-            .bind(row.r#type)
-            .bind(row.payload)
-            .execute(c)
-            .await
-.map(|done| done.rows_affected()))?;
+            let statement = sql!(
+                "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1, $2, $3, $4, $5)"
+            );
+            native!(tx(tx), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(row.id)
+                    .bind(row.aggregatetype)
+                    .bind(row.aggregateid)
+                    .bind(row.r#type)
+                    .bind(row.payload)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
         }
         Ok(())
     }
@@ -74,13 +77,16 @@ impl SqlOrderStore {
             let statements = (INSERT_LOGGED_ONE, INSERT_LOGGED);
             return changed_with_events(tx, statements, |q| bind_order!(q), events).await;
         }
-        let inserted = native!(tx &mut *tx, |c, sql| bind_order!(sqlx::query(sql(sql!(
+        let statement = sql!(
             "INSERT INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             mysql: "INSERT IGNORE INTO orders (id, customer_id, idempotency_key, status, version, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ))))
-        .execute(c)
-        .await
-        .map(|done| done.rows_affected()))?;
+        );
+        let inserted = native!(tx(&mut *tx), |c, sql| {
+            bind_order!(sqlx::query(sql(statement)))
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
         if inserted == 0 {
             return Ok(false);
         }
@@ -111,12 +117,11 @@ impl SqlOrderStore {
         patch: &OrderPatch,
         events: &[DomainEvent],
     ) -> Result<Update, sqlx::Error> {
-        let row: Option<(String,)> = native!(tx tx, |c, sql| sqlx::query_as(
-            sql(sql!("SELECT data FROM orders WHERE id = $1 FOR UPDATE")),
-        )
-        .bind(id.to_string())
-        .fetch_optional(c)
-        .await)?;
+        let statement = sql!("SELECT data FROM orders WHERE id = $1 FOR UPDATE");
+        let row: Option<(String,)> = native!(tx(tx), |c, sql| sqlx::query_as(sql(statement),)
+            .bind(id.to_string())
+            .fetch_optional(c)
+            .await)?;
         let Some((json,)) = row else {
             return Ok(Update::Refused(OrderError::NotFound(id)));
         };
@@ -166,23 +171,24 @@ impl SqlOrderStore {
             }
             #[allow(unreachable_patterns)]
             other => {
-                native!(tx other, |c, sql| bind_patch!(sqlx::query(sql(sql!(
+                let statement = sql!(
                     "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5"
-                ))))
-                .execute(c)
-                .await
-                .map(|done| done.rows_affected()))?
-                    == 1
+                );
+                native!(tx(other), |c, sql| {
+                    bind_patch!(sqlx::query(sql(statement)))
+                        .execute(c)
+                        .await
+                        .map(|done| done.rows_affected())
+                })? == 1
             }
         };
         if !written {
             // Nothing was written: the order changed since `current` was read, or is gone.
-            let stored: Option<(i64,)> = native!(tx tx, |c, sql| sqlx::query_as(
-                sql(sql!("SELECT version FROM orders WHERE id = $1")),
-            )
-            .bind(current.id.to_string())
-            .fetch_optional(c)
-            .await)?;
+            let statement = sql!("SELECT version FROM orders WHERE id = $1");
+            let stored: Option<(i64,)> = native!(tx(tx), |c, sql| sqlx::query_as(sql(statement),)
+                .bind(current.id.to_string())
+                .fetch_optional(c)
+                .await)?;
             return Ok(Update::Refused(match stored {
                 Some((actual,)) => OrderError::VersionConflict {
                     order: current.id,
@@ -392,12 +398,14 @@ impl OrderStore for SqlOrderStore {
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, OrderError> {
-        let row: Option<(String,)> =
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!("SELECT data FROM orders WHERE id = $1")))
-                .bind(id.to_string())
-                .fetch_optional(c)
-                .await)
-                .map_err(|e| store_error("reading an order", e))?;
+        let statement = sql!("SELECT data FROM orders WHERE id = $1");
+        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ))
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await)
+        .map_err(|e| store_error("reading an order", e))?;
         Ok(row.map(|(json,)| decode("order", &json)).transpose()?)
     }
 
@@ -406,9 +414,10 @@ impl OrderStore for SqlOrderStore {
         customer: CustomerId,
         key: &IdempotencyKey,
     ) -> Result<Option<Order>, OrderError> {
-        let row: Option<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(
-            sql(sql!("SELECT data FROM orders WHERE idempotency_key = $1")),
-        )
+        let statement = sql!("SELECT data FROM orders WHERE idempotency_key = $1");
+        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ),)
         .bind(scoped_key(customer, key))
         .fetch_optional(c)
         .await)
@@ -452,14 +461,17 @@ impl OrderStore for SqlOrderStore {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
         // Ids are UUID v7 in hyphenated lowercase hex: their text order is creation order.
         let before = before.map_or_else(|| "~".to_owned(), |c| c.to_string());
-        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
+        let statement = sql!(
             "SELECT data FROM orders WHERE customer_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-        )))
-        .bind(customer.to_string())
-        .bind(before)
-        .bind(limit as i64 + 1)
-        .fetch_all(c)
-        .await)
+        );
+        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| {
+            sqlx::query_as(sql(statement))
+                .bind(customer.to_string())
+                .bind(before)
+                .bind(limit as i64 + 1)
+                .fetch_all(c)
+                .await
+        })
         .map_err(|e| store_error("reading order history", e))?;
         let items = orders(rows)?;
         Ok(Page::from_probe(items, limit, |o| o.id))
@@ -470,9 +482,12 @@ impl OrderStore for SqlOrderStore {
         cutoff: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Order>, OrderError> {
-        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
+        let statement = sql!(
             "SELECT data FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id LIMIT $3"
-        )))
+        );
+        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ))
         .bind(OrderStatus::Pending.as_str())
         .bind(micros(cutoff))
         .bind(limit as i64)
@@ -486,12 +501,16 @@ impl OrderStore for SqlOrderStore {
 #[async_trait]
 impl Outbox for SqlOrderStore {
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
-        let rows: Vec<(i64, String, String, String, String, String)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(
-            sql!("SELECT seq, id, aggregatetype, aggregateid, type, payload FROM outbox ORDER BY seq LIMIT $1"),
-        ))
-        .bind(limit as i64)
-        .fetch_all(c)
-        .await)
+        let statement = sql!(
+            "SELECT seq, id, aggregatetype, aggregateid, type, payload FROM outbox ORDER BY seq LIMIT $1"
+        );
+        let rows: Vec<(i64, String, String, String, String, String)> = native!(
+            pool(self.db.pool()),
+            |c, sql| sqlx::query_as(sql(statement))
+                .bind(limit as i64)
+                .fetch_all(c)
+                .await
+        )
         .map_err(|e| store_error("reading the outbox", e))?;
         rows.into_iter()
             .map(
@@ -518,7 +537,7 @@ impl Outbox for SqlOrderStore {
                 "DELETE FROM outbox WHERE id IN ({})",
                 self.db.dialect().placeholders(1, chunk.len())
             );
-            native!(pool self.db.writer(), |c, _sql| {
+            native!(pool(self.db.writer()), |c, _sql| {
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for id in chunk {
                     query = query.bind(id.to_string());

@@ -94,12 +94,11 @@ impl SqlPromotionStore {
         }
         let db = &self.db;
         let order_id = order.to_string();
-        let existing: Option<(String,)> = native!(tx tx, |c, sql| sqlx::query_as(sql(sql!(
-            "SELECT order_id FROM promotion_uses WHERE order_id = $1 LIMIT 1"
-        )))
-        .bind(&order_id)
-        .fetch_optional(c)
-        .await)?;
+        let statement = sql!("SELECT order_id FROM promotion_uses WHERE order_id = $1 LIMIT 1");
+        let existing: Option<(String,)> = native!(tx(tx), |c, sql| sqlx::query_as(sql(statement))
+            .bind(&order_id)
+            .fetch_optional(c)
+            .await)?;
         if existing.is_some() {
             return Ok(Ok(()));
         }
@@ -117,7 +116,7 @@ impl SqlPromotionStore {
                 "SELECT id FROM promotions WHERE id IN ({}) ORDER BY id{lock}",
                 db.dialect().placeholders(1, ids.len())
             );
-            native!(tx tx, |c, _sql| {
+            native!(tx(tx), |c, _sql| {
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for id in &ids {
                     query = query.bind(*id);
@@ -136,46 +135,57 @@ impl SqlPromotionStore {
             // An amount too large for minor units passes no budget and counts nothing.
             let (add, need) = (minor.unwrap_or(0), minor.unwrap_or(i64::MAX));
             let promotion = u.promotion.as_str();
-            let counted = native!(tx tx, |c, sql| sqlx::query(sql(
-                sql!("UPDATE promotions SET taken = taken + 1, spent_minor = spent_minor + $1 WHERE id = $2 AND (max_uses IS NULL OR taken + 1 <= max_uses) AND (budget_minor IS NULL OR $3 <= budget_minor - spent_minor)"),
-            ))
-            .bind(add)
-            .bind(promotion)
-            .bind(need)
-            .execute(c)
-            .await
-.map(|done| done.rows_affected()))?;
+            let statement = sql!(
+                "UPDATE promotions SET taken = taken + 1, spent_minor = spent_minor + $1 WHERE id = $2 AND (max_uses IS NULL OR taken + 1 <= max_uses) AND (budget_minor IS NULL OR $3 <= budget_minor - spent_minor)"
+            );
+            let counted = native!(tx(tx), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(add)
+                    .bind(promotion)
+                    .bind(need)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
             if counted == 0 {
                 return Ok(Err(self.refusal(tx, u).await?));
             }
-            native!(tx tx, |c, sql| sqlx::query(sql(customer_row))
+            native!(tx(tx), |c, sql| sqlx::query(sql(customer_row))
                 .bind(promotion)
                 .bind(u.customer.as_str())
                 .execute(c)
                 .await
-.map(|done| done.rows_affected()))?;
-            let counted = native!(tx tx, |c, sql| sqlx::query(sql(
-                sql!("UPDATE promotion_customers SET used = used + 1 WHERE promotion = $1 AND customer_key = $2 AND used + 1 <= COALESCE((SELECT per_customer FROM promotions WHERE id = $3), used + 1)"),
-            ))
-            .bind(promotion)
-            .bind(u.customer.as_str())
-            .bind(promotion)
-            .execute(c)
-            .await
-.map(|done| done.rows_affected()))?;
+                .map(|done| done.rows_affected()))?;
+            let statement = sql!(
+                "UPDATE promotion_customers SET used = used + 1 WHERE promotion = $1 AND customer_key = $2 AND used + 1 <= COALESCE((SELECT per_customer FROM promotions WHERE id = $3), used + 1)"
+            );
+            let counted = native!(tx(tx), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(promotion)
+                    .bind(u.customer.as_str())
+                    .bind(promotion)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
             if counted == 0 {
                 return Ok(Err(exhausted(u, Limit::PerCustomer)));
             }
             if let Some(code) = &u.code {
-                let counted = native!(tx tx, |c, sql| sqlx::query(sql(
-                    sql!("UPDATE coupons SET used = used + 1 WHERE code = $1 AND (max_uses IS NULL OR used + 1 <= max_uses)"),
-                ))
-                .bind(code.as_str())
-                .execute(c)
-                .await
-.map(|done| done.rows_affected()))?;
+                let statement = sql!(
+                    "UPDATE coupons SET used = used + 1 WHERE code = $1 AND (max_uses IS NULL OR used + 1 <= max_uses)"
+                );
+                let counted = native!(tx(tx), |c, sql| {
+                    sqlx::query(sql(statement))
+                        .bind(code.as_str())
+                        .execute(c)
+                        .await
+                        .map(|done| done.rows_affected())
+                })?;
                 if counted == 0 {
-                    let known: Option<(String,)> = native!(tx tx, |c, sql| sqlx::query_as(sql(sql!("SELECT code FROM coupons WHERE code = $1")))
+                    let statement = sql!("SELECT code FROM coupons WHERE code = $1");
+                    let known: Option<(String,)> =
+                        native!(tx(tx), |c, sql| sqlx::query_as(sql(statement))
                             .bind(code.as_str())
                             .fetch_optional(c)
                             .await)?;
@@ -184,20 +194,23 @@ impl SqlPromotionStore {
                     }
                 }
             }
-            native!(tx tx, |c, sql| sqlx::query(sql(
-                sql!("INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, amount_minor, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-            ))
-            .bind(&order_id)
-            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-            .bind(promotion)
-            .bind(u.code.as_ref().map(CouponCode::as_str))
-            .bind(u.customer.as_str())
-            .bind(add)
-            .bind(state_str(UseState::Held))
-            .bind(now)
-            .execute(c)
-            .await
-.map(|done| done.rows_affected()))?;
+            let statement = sql!(
+                "INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, amount_minor, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            );
+            native!(tx(tx), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(&order_id)
+                    .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                    .bind(promotion)
+                    .bind(u.code.as_ref().map(CouponCode::as_str))
+                    .bind(u.customer.as_str())
+                    .bind(add)
+                    .bind(state_str(UseState::Held))
+                    .bind(now)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
         }
         Ok(Ok(()))
     }
@@ -206,12 +219,13 @@ impl SqlPromotionStore {
     /// uses before it were counted): no such promotion, or the first limit it would pass,
     /// in the order total, per customer, budget.
     async fn refusal(&self, tx: &mut Tx, u: &PromotionUse) -> Result<PromotionError, sqlx::Error> {
-        let row: Option<(Option<i64>, Option<i64>, i64)> = native!(tx tx, |c, sql| sqlx::query_as(sql(sql!(
-            "SELECT max_uses, per_customer, taken FROM promotions WHERE id = $1 FOR UPDATE"
-        )))
-        .bind(u.promotion.as_str())
-        .fetch_optional(c)
-        .await)?;
+        let statement =
+            sql!("SELECT max_uses, per_customer, taken FROM promotions WHERE id = $1 FOR UPDATE");
+        let row: Option<(Option<i64>, Option<i64>, i64)> =
+            native!(tx(tx), |c, sql| sqlx::query_as(sql(statement))
+                .bind(u.promotion.as_str())
+                .fetch_optional(c)
+                .await)?;
         let Some((max_uses, per_customer, taken)) = row else {
             return Ok(PromotionError::NotFound(u.promotion.clone()));
         };
@@ -219,13 +233,16 @@ impl SqlPromotionStore {
             return Ok(exhausted(u, Limit::Total));
         }
         if let Some(max) = per_customer {
-            let used: Option<(i64,)> = native!(tx tx, |c, sql| sqlx::query_as(sql(sql!(
+            let statement = sql!(
                 "SELECT used FROM promotion_customers WHERE promotion = $1 AND customer_key = $2"
-            )))
-            .bind(u.promotion.as_str())
-            .bind(u.customer.as_str())
-            .fetch_optional(c)
-            .await)?;
+            );
+            let used: Option<(i64,)> = native!(tx(tx), |c, sql| {
+                sqlx::query_as(sql(statement))
+                    .bind(u.promotion.as_str())
+                    .bind(u.customer.as_str())
+                    .fetch_optional(c)
+                    .await
+            })?;
             if used.map_or(0, |(n,)| n) >= max {
                 return Ok(exhausted(u, Limit::PerCustomer));
             }
@@ -236,12 +253,15 @@ impl SqlPromotionStore {
     /// The order's use rows, locked, by promotion: promotion, code, customer key, amount,
     /// state.
     async fn locked_uses(&self, tx: &mut Tx, order: OrderId) -> Result<Vec<UseRow>, sqlx::Error> {
-        native!(tx tx, |c, sql| sqlx::query_as(sql(
-            sql!("SELECT promotion, code, customer_key, amount_minor, state FROM promotion_uses WHERE order_id = $1 ORDER BY promotion, seq FOR UPDATE"),
-        ))
-        .bind(order.to_string())
-        .fetch_all(c)
-        .await)
+        let statement = sql!(
+            "SELECT promotion, code, customer_key, amount_minor, state FROM promotion_uses WHERE order_id = $1 ORDER BY promotion, seq FOR UPDATE"
+        );
+        native!(tx(tx), |c, sql| {
+            sqlx::query_as(sql(statement))
+                .bind(order.to_string())
+                .fetch_all(c)
+                .await
+        })
     }
 
     /// Commits (`release == false`) or releases an order's uses in one transaction.
@@ -279,13 +299,16 @@ impl SqlPromotionStore {
         if !release {
             // The row locks this takes order it after a concurrent release, whose state it
             // then reads (`released`: nothing to commit).
-            let committed = native!(tx tx, |c, sql| sqlx::query(sql(sql!(
+            let statement = sql!(
                 "UPDATE promotion_uses SET state = 'committed' WHERE order_id = $1 AND state = 'held'"
-            )))
-            .bind(order.to_string())
-            .execute(c)
-            .await
-.map(|done| done.rows_affected()))?;
+            );
+            let committed = native!(tx(tx), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(order.to_string())
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
             return Ok(Ok(committed > 0));
         }
         let rows = self.locked_uses(tx, order).await?;
@@ -300,40 +323,48 @@ impl SqlPromotionStore {
             return Ok(Ok(false));
         }
         for (promotion, code, customer, amount, _) in &rows {
-            native!(tx tx, |c, sql| sqlx::query(sql(sql!(
+            let statement = sql!(
                 "UPDATE promotions SET taken = taken - 1, spent_minor = spent_minor - $1 WHERE id = $2"
-            )))
-                .bind(*amount)
-                .bind(promotion)
-                .execute(c)
-                .await
-.map(|done| done.rows_affected()))?;
-            native!(tx tx, |c, sql| sqlx::query(sql(
-                sql!("UPDATE promotion_customers SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE promotion = $1 AND customer_key = $2"),
-            ))
-            .bind(promotion)
-            .bind(customer)
-            .execute(c)
-            .await
-.map(|done| done.rows_affected()))?;
+            );
+            native!(tx(tx), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(*amount)
+                    .bind(promotion)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
+            let statement = sql!(
+                "UPDATE promotion_customers SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE promotion = $1 AND customer_key = $2"
+            );
+            native!(tx(tx), |c, sql| {
+                sqlx::query(sql(statement))
+                    .bind(promotion)
+                    .bind(customer)
+                    .execute(c)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
             if let Some(code) = code {
-                native!(tx tx, |c, sql| sqlx::query(sql(
-                    sql!("UPDATE coupons SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE code = $1"),
-                ))
-                .bind(code)
-                .execute(c)
-                .await
-.map(|done| done.rows_affected()))?;
+                let statement = sql!(
+                    "UPDATE coupons SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END WHERE code = $1"
+                );
+                native!(tx(tx), |c, sql| {
+                    sqlx::query(sql(statement))
+                        .bind(code)
+                        .execute(c)
+                        .await
+                        .map(|done| done.rows_affected())
+                })?;
             }
         }
-        native!(tx tx, |c, sql| sqlx::query(sql(sql!(
-            "UPDATE promotion_uses SET state = $1 WHERE order_id = $2"
-        )))
-        .bind(state_str(UseState::Released))
-        .bind(order.to_string())
-        .execute(c)
-        .await
-.map(|done| done.rows_affected()))?;
+        let statement = sql!("UPDATE promotion_uses SET state = $1 WHERE order_id = $2");
+        native!(tx(tx), |c, sql| sqlx::query(sql(statement))
+            .bind(state_str(UseState::Released))
+            .bind(order.to_string())
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
         Ok(Ok(true))
     }
 }
@@ -394,7 +425,7 @@ impl PromotionStore for SqlPromotionStore {
         );
         let budget = limits.budget.map(|b| b.to_minor().unwrap_or(0));
         db.retry("saving a promotion", || async {
-            native!(pool db.writer(), |c, sql| sqlx::query(sql(upsert))
+            native!(pool(db.writer()), |c, sql| sqlx::query(sql(upsert))
                 .bind(promotion.id.as_str())
                 .bind(&data)
                 .bind(max_uses)
@@ -403,7 +434,7 @@ impl PromotionStore for SqlPromotionStore {
                 .bind(i64::from(!promotion.code_only))
                 .execute(c)
                 .await
-.map(|done| done.rows_affected()))
+                .map(|done| done.rows_affected()))
         })
         .await?;
         Ok(())
@@ -411,11 +442,13 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn promotions(&self) -> Result<Vec<Promotion>, PromotionError> {
-        let rows: Vec<(String,)> =
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!("SELECT data FROM promotions ORDER BY id")))
-                .fetch_all(c)
-                .await)
-                .map_err(|e| store_error("listing promotions", e))?;
+        let statement = sql!("SELECT data FROM promotions ORDER BY id");
+        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ))
+        .fetch_all(c)
+        .await)
+        .map_err(|e| store_error("listing promotions", e))?;
         Ok(rows
             .iter()
             .map(|(data,)| decode("promotion", data))
@@ -424,9 +457,10 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn automatic(&self) -> Result<Vec<Promotion>, PromotionError> {
-        let rows: Vec<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
-            "SELECT data FROM promotions WHERE automatic = 1 ORDER BY id"
-        )))
+        let statement = sql!("SELECT data FROM promotions WHERE automatic = 1 ORDER BY id");
+        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ))
         .fetch_all(c)
         .await)
         .map_err(|e| store_error("listing automatic promotions", e))?;
@@ -438,9 +472,10 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %id))]
     async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>, PromotionError> {
-        let row: Option<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(
-            sql(sql!("SELECT data FROM promotions WHERE id = $1")),
-        )
+        let statement = sql!("SELECT data FROM promotions WHERE id = $1");
+        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ),)
         .bind(id.as_str())
         .fetch_optional(c)
         .await)
@@ -460,8 +495,9 @@ impl PromotionStore for SqlPromotionStore {
         let max_uses = coupon.max_uses.map(i64::from);
         db.retry("saving a coupon code", || async {
             let mut tx = db.begin_write().await?;
+            let statement = sql!("SELECT id FROM promotions WHERE id = $1");
             let found: Option<(String,)> =
-                native!(tx &mut tx, |c, sql| sqlx::query_as(sql(sql!("SELECT id FROM promotions WHERE id = $1")))
+                native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
                     .bind(promotion)
                     .fetch_optional(c)
                     .await)?;
@@ -469,29 +505,30 @@ impl PromotionStore for SqlPromotionStore {
                 tx.rollback().await?;
                 return Ok(Err(PromotionError::NotFound(coupon.promotion.clone())));
             }
-            native!(tx &mut tx, |c, sql| sqlx::query(sql(insert))
+            native!(tx(&mut tx), |c, sql| sqlx::query(sql(insert))
                 .bind(code)
                 .bind(promotion)
                 .bind(max_uses)
                 .execute(c)
                 .await
-.map(|done| done.rows_affected()))?;
-            let (owner,): (String,) = native!(tx &mut tx, |c, sql| sqlx::query_as(sql(sql!(
-                "SELECT promotion FROM coupons WHERE code = $1 FOR UPDATE"
-            )))
-            .bind(code)
-            .fetch_one(c)
-            .await)?;
+                .map(|done| done.rows_affected()))?;
+            let statement = sql!("SELECT promotion FROM coupons WHERE code = $1 FOR UPDATE");
+            let (owner,): (String,) =
+                native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
+                    .bind(code)
+                    .fetch_one(c)
+                    .await)?;
             if owner != promotion {
                 tx.rollback().await?;
                 return Ok(Err(PromotionError::CodeTaken(coupon.code.clone())));
             }
-            native!(tx &mut tx, |c, sql| sqlx::query(sql(sql!("UPDATE coupons SET max_uses = $1 WHERE code = $2")))
+            let statement = sql!("UPDATE coupons SET max_uses = $1 WHERE code = $2");
+            native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
                 .bind(max_uses)
                 .bind(code)
                 .execute(c)
                 .await
-.map(|done| done.rows_affected()))?;
+                .map(|done| done.rows_affected()))?;
             tx.commit().await?;
             Ok(Ok(()))
         })
@@ -500,13 +537,14 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn coupon(&self, code: &CouponCode) -> Result<Option<Coupon>, PromotionError> {
+        let statement = sql!("SELECT promotion, max_uses FROM coupons WHERE code = $1");
         let row: Option<(String, Option<i64>)> =
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
-            "SELECT promotion, max_uses FROM coupons WHERE code = $1"
-        )))
-        .bind(code.as_str())
-        .fetch_optional(c)
-        .await)
+            native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+                statement
+            ))
+            .bind(code.as_str())
+            .fetch_optional(c)
+            .await)
             .map_err(|e| store_error("reading a coupon code", e))?;
         let Some((promotion, max_uses)) = row else {
             return Ok(None);
@@ -563,9 +601,10 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), order = %order))]
     async fn uses_of(&self, order: OrderId) -> Result<Option<UseState>, PromotionError> {
-        let row: Option<(String,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
-            "SELECT state FROM promotion_uses WHERE order_id = $1 LIMIT 1"
-        )))
+        let statement = sql!("SELECT state FROM promotion_uses WHERE order_id = $1 LIMIT 1");
+        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ))
         .bind(order.to_string())
         .fetch_optional(c)
         .await)
@@ -576,13 +615,17 @@ impl PromotionStore for SqlPromotionStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
     async fn usage(&self, promotion: &PromotionId) -> Result<Usage, PromotionError> {
         // One statement, so the uses taken and those committed are of one moment.
-        let row: Option<(String, i64, i64, i64)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
+        let statement = sql!(
             "SELECT data, taken, (SELECT COUNT(*) FROM promotion_uses WHERE promotion = promotions.id AND state = 'committed'), spent_minor FROM promotions WHERE id = $1"
-        )))
-        .bind(promotion.as_str())
-        .fetch_optional(c)
-        .await)
-        .map_err(|e| store_error("reading promotion usage", e))?;
+        );
+        let row: Option<(String, i64, i64, i64)> =
+            native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+                statement
+            ))
+            .bind(promotion.as_str())
+            .fetch_optional(c)
+            .await)
+            .map_err(|e| store_error("reading promotion usage", e))?;
         let Some((data, taken, committed, spent)) = row else {
             return Err(PromotionError::NotFound(promotion.clone()));
         };
@@ -597,13 +640,14 @@ impl PromotionStore for SqlPromotionStore {
     /// The promotion's row alone: its `taken` and `spent_minor`, without counting use rows.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
     async fn taken(&self, promotion: &PromotionId) -> Result<Taken, PromotionError> {
+        let statement = sql!("SELECT data, taken, spent_minor FROM promotions WHERE id = $1");
         let row: Option<(String, i64, i64)> =
-            native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
-            "SELECT data, taken, spent_minor FROM promotions WHERE id = $1"
-        )))
-        .bind(promotion.as_str())
-        .fetch_optional(c)
-        .await)
+            native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+                statement
+            ))
+            .bind(promotion.as_str())
+            .fetch_optional(c)
+            .await)
             .map_err(|e| store_error("reading the uses a promotion's limits count", e))?;
         let Some((data, taken, spent)) = row else {
             return Err(PromotionError::NotFound(promotion.clone()));
@@ -617,9 +661,10 @@ impl PromotionStore for SqlPromotionStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn code_uses(&self, code: &CouponCode) -> Result<u32, PromotionError> {
-        let row: Option<(i64,)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(
-            sql(sql!("SELECT used FROM coupons WHERE code = $1")),
-        )
+        let statement = sql!("SELECT used FROM coupons WHERE code = $1");
+        let row: Option<(i64,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ),)
         .bind(code.as_str())
         .fetch_optional(c)
         .await)
@@ -643,25 +688,29 @@ impl PromotionStore for SqlPromotionStore {
         let cutoff_ms =
             millis(cutoff) + i64::from(cutoff.timestamp_subsec_nanos() % 1_000_000 != 0);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(String, i64)> = native!(pool self.db.pool(), |c, sql| match &after {
-            None => sqlx::query_as(sql(
-                sql!("SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2"),
-            ))
-            .bind(cutoff_ms)
-            .bind(limit)
-            .fetch_all(c)
-            .await,
+        let first_page = sql!(
+            "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2"
+        );
+        let next_page = sql!(
+            "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 AND (created_at > $2 OR (created_at = $3 AND order_id > $4)) ORDER BY created_at, order_id LIMIT $5"
+        );
+        let rows: Vec<(String, i64)> = native!(pool(self.db.pool()), |c, sql| match &after {
+            None =>
+                sqlx::query_as(sql(first_page))
+                    .bind(cutoff_ms)
+                    .bind(limit)
+                    .fetch_all(c)
+                    .await,
             // After the last entry of the page before (times are whole milliseconds here).
-            Some((at, order)) => sqlx::query_as(sql(
-                sql!("SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 AND (created_at > $2 OR (created_at = $3 AND order_id > $4)) ORDER BY created_at, order_id LIMIT $5"),
-            ))
-            .bind(cutoff_ms)
-            .bind(millis(*at))
-            .bind(millis(*at))
-            .bind(order.to_string())
-            .bind(limit)
-            .fetch_all(c)
-            .await,
+            Some((at, order)) =>
+                sqlx::query_as(sql(next_page))
+                    .bind(cutoff_ms)
+                    .bind(millis(*at))
+                    .bind(millis(*at))
+                    .bind(order.to_string())
+                    .bind(limit)
+                    .fetch_all(c)
+                    .await,
         })
         .map_err(|e| store_error("finding held promotion uses", e))?;
         rows.into_iter()

@@ -45,11 +45,11 @@ impl RecommendationStore for SqlRecommendations {
         );
         db.retry("recording co-purchases", || async {
             let mut tx = db.begin_write().await?;
-            let claimed = native!(tx &mut tx, |c, sql| sqlx::query(sql(claim))
+            let claimed = native!(tx(&mut tx), |c, sql| sqlx::query(sql(claim))
                 .bind(order.to_string())
                 .execute(c)
                 .await
-.map(|done| done.rows_affected()))?
+                .map(|done| done.rows_affected()))?
                 == 1;
             if !claimed {
                 tx.rollback().await?;
@@ -58,12 +58,12 @@ impl RecommendationStore for SqlRecommendations {
             for a in &skus {
                 for b in &skus {
                     if a != b {
-                        native!(tx &mut tx, |c, sql| sqlx::query(sql(bump))
+                        native!(tx(&mut tx), |c, sql| sqlx::query(sql(bump))
                             .bind(a.as_str())
                             .bind(b.as_str())
                             .execute(c)
                             .await
-.map(|done| done.rows_affected()))?;
+                            .map(|done| done.rows_affected()))?;
                     }
                 }
             }
@@ -75,15 +75,18 @@ impl RecommendationStore for SqlRecommendations {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), sku = %sku, k = k))]
     async fn also_bought(&self, sku: &Sku, k: usize) -> Result<Vec<AlsoBought>, StoreError> {
-        let rows: Vec<(String, i64)> = native!(pool self.db.pool(), |c, sql| sqlx::query_as(sql(sql!(
+        let statement = sql!(
             "SELECT other, count FROM co_purchases WHERE sku = $1 ORDER BY count DESC, other LIMIT $2",
             mysql: "SELECT other, `count` FROM co_purchases WHERE sku = ? ORDER BY `count` DESC, other LIMIT ?",
-        )))
-            .bind(sku.as_str())
-            .bind(k.min(MAX_RECOMMENDATIONS) as i64)
-            .fetch_all(c)
-            .await)
-            .map_err(|e| store_error("reading co-purchases", e))?;
+        );
+        let rows: Vec<(String, i64)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+            statement
+        ))
+        .bind(sku.as_str())
+        .bind(k.min(MAX_RECOMMENDATIONS) as i64)
+        .fetch_all(c)
+        .await)
+        .map_err(|e| store_error("reading co-purchases", e))?;
         rows.into_iter()
             .map(|(other, count)| {
                 Ok(AlsoBought {

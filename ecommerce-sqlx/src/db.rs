@@ -324,8 +324,10 @@ impl Pool {
         }
     }
 
-    /// Runs one statement without parameters (DDL, a cleanup, a setting) as it is written,
-    /// and gives the number of rows it affected.
+    /// Runs one statement without parameters (DDL, a cleanup) as it is written, on one
+    /// connection of the pool, and gives the number of rows it affected. A session setting
+    /// set this way holds on that connection only: give settings to
+    /// [`Db::connect_with`]'s `setup`, which runs them on every connection.
     ///
     /// # Errors
     /// The driver's error.
@@ -704,13 +706,14 @@ impl Db {
         &self.pool
     }
 
-    /// Runs one statement of your own without parameters on the pool (see
-    /// [`Pool::execute`]).
+    /// Runs one statement of your own without parameters (see [`Pool::execute`]) where the
+    /// stores' writes go: on SQLite its single write connection, so it queues with them
+    /// instead of waiting on the busy timeout; elsewhere the pool.
     ///
     /// # Errors
     /// The driver's error.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        self.pool.execute(sql).await
+        self.writer.execute(sql).await
     }
 
     /// Closes the pool.

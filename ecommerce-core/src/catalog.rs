@@ -103,6 +103,18 @@ fn check_text(
     if value.chars().count() > max {
         return Err(ValidationError::TooLong { field, max });
     }
+    refuse_nul(field, value)
+}
+
+/// Refuses a NUL character: no text column of PostgreSQL's (`TEXT`, `JSONB`) can hold one,
+/// so no backend takes it.
+pub(crate) fn refuse_nul(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value.contains('\0') {
+        return Err(ValidationError::Invalid {
+            field,
+            reason: "contains a NUL character".into(),
+        });
+    }
     Ok(())
 }
 
@@ -208,8 +220,8 @@ impl Product {
     }
 
     /// Checks the rules every store enforces before writing a product: non-empty title, text
-    /// lengths, 1 to [`MAX_VARIANTS`] variants with distinct SKUs, non-negative prices, one
-    /// currency for all variants.
+    /// lengths, no NUL character in any text, 1 to [`MAX_VARIANTS`] variants with distinct
+    /// SKUs, non-negative prices, one currency for all variants.
     ///
     /// # Errors
     /// The first broken rule.
@@ -303,7 +315,7 @@ impl Category {
     /// Checks the category's name.
     ///
     /// # Errors
-    /// An empty or overlong name.
+    /// An empty or overlong name, or one with a NUL character.
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_text("category name", &self.name, MAX_LABEL_LEN, true)
     }

@@ -1135,7 +1135,7 @@ impl Storefront {
         match answer {
             Ok(charge) => self.settle_with(order, charge, cart).await,
             Err(PaymentError::Rejected { message }) => {
-                let reason = FailureReason::PaymentDeclined { reason: message };
+                let reason = FailureReason::declined(message);
                 self.fail(order, reason, None, vec![]).await
             }
             Err(e) => Err(e.into()),
@@ -1294,11 +1294,11 @@ impl Storefront {
                 self.confirm(order, charge, cart).await
             }
             (OrderStatus::Pending, PaymentStatus::Failed) => {
-                let reason = FailureReason::PaymentDeclined {
-                    reason: charge
+                let reason = FailureReason::declined(
+                    charge
                         .failure_reason
                         .unwrap_or_else(|| "payment failed".into()),
-                };
+                );
                 self.fail(order, reason, Some(payment), vec![]).await
             }
             (OrderStatus::Pending | OrderStatus::Failed, PaymentStatus::Refunded) => {

@@ -135,6 +135,21 @@ pub enum FailureReason {
     CartChanged,
 }
 
+impl FailureReason {
+    /// [`FailureReason::PaymentDeclined`] with the provider's reason as it can be stored: a
+    /// NUL character (which no PostgreSQL text column holds) becomes U+FFFD, so a payment
+    /// adapter's message can never keep an order from failing.
+    pub fn declined(reason: impl Into<String>) -> FailureReason {
+        let reason = reason.into();
+        let reason = if reason.contains('\0') {
+            reason.replace('\0', "\u{FFFD}")
+        } else {
+            reason
+        };
+        FailureReason::PaymentDeclined { reason }
+    }
+}
+
 /// One line of an order, frozen at checkout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
@@ -471,6 +486,22 @@ pub trait OrderStore: Debug + Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declined_reason_keeps_no_nul() {
+        assert_eq!(
+            FailureReason::declined("card\0declined"),
+            FailureReason::PaymentDeclined {
+                reason: "card\u{FFFD}declined".into()
+            }
+        );
+        assert_eq!(
+            FailureReason::declined("insufficient funds"),
+            FailureReason::PaymentDeclined {
+                reason: "insufficient funds".into()
+            }
+        );
+    }
 
     #[test]
     fn only_the_lifecycle_transitions_are_allowed() {

@@ -543,7 +543,7 @@ impl Promotion {
         self.action.class()
     }
 
-    /// Checks the name, the amounts (in the promotion's currency, not negative), the
+    /// Checks the name (not empty, at most 200 characters, no NUL), the amounts (in the promotion's currency, not negative), the
     /// percentages (0 to 100), buy X get Y counts (at least 1 each) and the window.
     ///
     /// # Errors
@@ -560,6 +560,7 @@ impl Promotion {
                 max: 200,
             });
         }
+        crate::catalog::refuse_nul("promotion name", &self.name)?;
         let money = |m: &Money, field: &'static str| {
             if m.currency != self.currency {
                 Err(ValidationError::Invalid {

@@ -4,7 +4,7 @@
 use super::{Backend, category, product, sku, usd};
 use crate::catalog::Category;
 use crate::error::CatalogError;
-use crate::id::CategoryId;
+use crate::id::{CategoryId, ProductId};
 use crate::money::Currency;
 
 /// Invalid products get a typed error and write nothing.
@@ -15,6 +15,19 @@ pub async fn catalog_rejects_invalid_products_and_changes_nothing(backend: Backe
     bad.push(p.clone());
     p.title = "x".repeat(201);
     bad.push(p.clone());
+    // A NUL character, which no text column of PostgreSQL's can hold, in each kind of text.
+    let mut nul = product("Nul", &[("CAT-1", 100)]);
+    nul.title = "Sneakers\0".into();
+    bad.push(nul.clone());
+    nul.title = "Sneakers".into();
+    nul.description = "Soft\0".into();
+    bad.push(nul.clone());
+    nul.description.clear();
+    nul.attributes.insert("material".into(), "can\0vas".into());
+    bad.push(nul.clone());
+    nul.attributes.clear();
+    nul.variants[0].options.insert("size".into(), "M\0".into());
+    bad.push(nul);
     bad.push(product("No variants", &[]));
     bad.push(product("Negative", &[("CAT-2", -1)]));
     bad.push(product("Twice", &[("CAT-3", 1), ("CAT-3", 2)]));
@@ -38,6 +51,11 @@ pub async fn catalog_rejects_invalid_products_and_changes_nothing(backend: Backe
     let empty_name = Category::new(category(), " ");
     assert!(matches!(
         catalog.upsert_category(empty_name).await,
+        Err(CatalogError::Invalid(_))
+    ));
+    let nul_name = Category::new(category(), "Shoes\0");
+    assert!(matches!(
+        catalog.upsert_category(nul_name).await,
         Err(CatalogError::Invalid(_))
     ));
     assert!(catalog.categories().await.expect("categories").is_empty());
@@ -95,6 +113,12 @@ pub async fn catalog_lists_published_products_by_page(backend: Backend) {
         }
         if i == 5 {
             p.category = CategoryId::new("other").expect("slug");
+        }
+        if i == 6 {
+            // The first of all ids, listed like any other.
+            p.id = ProductId::from_uuid(uuid::Uuid::nil());
+            ids.pop();
+            ids.push(p.id);
         }
         catalog.upsert_product(p).await.expect("upsert");
     }

@@ -462,6 +462,22 @@ pub async fn coupon_codes_refuse_bad_input_and_change_nothing(backend: Backend) 
     .expect("valid")
     .with_code_only();
     shop.save_promotion(&euro).await.expect("save");
+    // A name with a NUL character, which no PostgreSQL text column holds, is refused.
+    let mut nul = euro.clone();
+    nul.id = pid("nul");
+    nul.name = "Euro\0off".into();
+    assert!(matches!(
+        shop.save_promotion(&nul).await,
+        Err(PromotionError::Invalid(_))
+    ));
+    assert_eq!(
+        backend
+            .promotions
+            .promotion(&pid("nul"))
+            .await
+            .expect("read"),
+        None
+    );
     shop.save_coupon(&Coupon::new(code("EURO"), pid("euro")))
         .await
         .expect("save");

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use ecommerce::cart::{Cart, CartLine, CheckoutClaim};
-use ecommerce::id::{OrderId, Sku};
+use ecommerce::id::{OrderId, ProductId, Sku};
 use ecommerce::money::{Currency, Money};
+use ecommerce_sqlx::types::{Json, Time, Uuid};
 use ecommerce_sqlx::{Db, DbOptions};
 use sqlx::Executor;
 
@@ -24,43 +25,44 @@ pub(crate) enum Raw {
 
 const PG_TAKE: &str = "UPDATE stock SET on_hand = on_hand - $1, taken = taken + $2 WHERE sku = $3 AND bucket = $4 AND on_hand >= $5";
 const PG_LEDGER: &str = "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, 'reserved', $2, $3, $4)";
-const PG_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at";
+const PG_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, clock_timestamp() + $5 * INTERVAL '1 microsecond') ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at";
 const MY_TAKE: &str = "UPDATE stock SET on_hand = on_hand - ?, taken = taken + ? WHERE sku = ? AND bucket = ? AND on_hand >= ?";
 const MY_LEDGER: &str =
     "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'reserved', ?, ?, ?)";
-const MY_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)";
-const MARIADB_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?) RETURNING id, state, line_items, takes, expires_at";
+const MY_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)";
+const MARIADB_ROW: &str = "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND) RETURNING id, state, line_items, takes, expires_at";
 const PG_BUCKETS: &str = "SELECT bucket, on_hand FROM stock WHERE sku = $1 ORDER BY bucket";
 const MY_BUCKETS: &str = "SELECT bucket, on_hand FROM stock WHERE sku = ? ORDER BY bucket";
 const PG_READ: &str =
     "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = $1";
 const MY_READ: &str =
     "SELECT id, state, line_items, takes, expires_at FROM reservations WHERE order_id = ?";
-const LITE_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at";
+const LITE_ROW: &str = "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, strftime('%Y-%m-%dT%H:%M:%f', 'now', '+' || (? / 1000000.0) || ' seconds') || '000Z') ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at";
 
-pub(crate) type Row = (String, String, String, String, i64);
+pub(crate) type Row = (Uuid, String, Json<String>, Json<String>, Time);
 
 /// Moves one unit of bucket 0 of `sku` with a stock statement (`take` or `sell`: both bind
 /// the quantity twice, the SKU, the bucket and the quantity again); the rows it changed.
 /// PostgreSQL: the reservation row and, when it is new, one unit of bucket 0 taken for its
 /// order with the ledger entry, one statement; the row and whether the unit was taken.
-const PG_ROW_TAKING: &str = "WITH placed AS (INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at), took AS (UPDATE stock SET on_hand = on_hand - $6, taken = taken + $6 WHERE sku = $7 AND bucket = 0 AND on_hand >= $6 AND EXISTS (SELECT 1 FROM placed) RETURNING sku), logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $6, $1, $8 FROM took) SELECT id, state, line_items, takes, expires_at, CAST((SELECT COUNT(*) FROM took) AS BIGINT) FROM placed";
+const PG_ROW_TAKING: &str = "WITH placed AS (INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, clock_timestamp() + $5 * INTERVAL '1 microsecond') ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at), took AS (UPDATE stock SET on_hand = on_hand - $6, taken = taken + $6 WHERE sku = $7 AND bucket = 0 AND on_hand >= $6 AND EXISTS (SELECT 1 FROM placed) RETURNING sku), logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) SELECT sku, 'reserved', $6, $1, $8 FROM took) SELECT id, state, line_items, takes, expires_at, CAST((SELECT COUNT(*) FROM took) AS BIGINT) FROM placed";
 
 /// Runs [`PG_ROW_TAKING`]-shaped `$sql` for one unit of `$sku` for `$order`: units taken
 /// (0 or 1).
 macro_rules! row_taking {
     ($sql:expr, $order:expr, $lines:expr, $takes:expr, $sku:expr, $tx:ident) => {{
-        let row: Option<(String, String, String, String, i64, i64)> = sqlx::query_as($sql)
-            .bind(&$order)
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(&$lines)
-            .bind(&$takes)
-            .bind(TTL.as_millis() as i64)
-            .bind(1i64)
-            .bind($sku)
-            .bind(chrono::Utc::now().timestamp_millis())
-            .fetch_optional(&mut *$tx)
-            .await?;
+        let row: Option<(Uuid, String, Json<String>, Json<String>, Time, i64)> =
+            sqlx::query_as($sql)
+                .bind(&$order)
+                .bind(Uuid(uuid::Uuid::now_v7()))
+                .bind(Json(&$lines))
+                .bind(Json(&$takes))
+                .bind(TTL.as_micros() as i64)
+                .bind(1i64)
+                .bind($sku)
+                .bind(Time::now())
+                .fetch_optional(&mut *$tx)
+                .await?;
         match row {
             Some(row) => row.5,
             None => {
@@ -91,7 +93,7 @@ macro_rules! raw_reserve {
     ($pool:expr, $begin:expr, $take:expr, $row_taking:expr, $ledger:expr, $row:expr, $buckets:expr, $sku:expr, $returning:expr) => {{
         let row_taking: Option<&str> = $row_taking;
         let sku: &str = $sku;
-        let order = OrderId::new().to_string();
+        let order = Uuid::from(OrderId::new());
         let lines = format!(r#"[{{"sku":"{sku}","quantity":1}}]"#);
         let takes = format!(r#"[{{"sku":"{sku}","bucket":0,"quantity":1}}]"#);
         // As the SDK does: the reservation row, then the stock row (held from there to the
@@ -103,19 +105,19 @@ macro_rules! raw_reserve {
             if $returning {
                 let _: Option<Row> = sqlx::query_as($row)
                     .bind(&order)
-                    .bind(uuid::Uuid::now_v7().to_string())
-                    .bind(&lines)
-                    .bind(&takes)
-                    .bind(TTL.as_millis() as i64)
+                    .bind(Uuid(uuid::Uuid::now_v7()))
+                    .bind(Json(&lines))
+                    .bind(Json(&takes))
+                    .bind(TTL.as_micros() as i64)
                     .fetch_optional(&mut *tx)
                     .await?;
             } else {
                 sqlx::query($row)
                     .bind(&order)
-                    .bind(uuid::Uuid::now_v7().to_string())
-                    .bind(&lines)
-                    .bind(&takes)
-                    .bind(TTL.as_millis() as i64)
+                    .bind(Uuid(uuid::Uuid::now_v7()))
+                    .bind(Json(&lines))
+                    .bind(Json(&takes))
+                    .bind(TTL.as_micros() as i64)
                     .execute(&mut *tx)
                     .await?;
                 let _: Row = sqlx::query_as(MY_READ)
@@ -139,7 +141,7 @@ macro_rules! raw_reserve {
                 .bind(sku)
                 .bind(1i64)
                 .bind(&order)
-                .bind(chrono::Utc::now().timestamp_millis())
+                .bind(Time::now())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -208,7 +210,7 @@ const PG_CHECKOUT: CheckoutSql = CheckoutSql {
     returning: true,
     read: PG_READ,
     update_order: "UPDATE orders SET status = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
-    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE",
+    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= clock_timestamp() THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1 FOR UPDATE",
     sell: "INSERT INTO stock_sold (sku, bucket, sold) VALUES ($1, 0, $2) ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES ($1, 'committed', $2, $3, $4)",
     set_state: "UPDATE reservations SET state = $1 WHERE order_id = $2",
@@ -231,7 +233,7 @@ const MY_CHECKOUT: CheckoutSql = CheckoutSql {
     returning: false,
     read: MY_READ,
     update_order: "UPDATE orders SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
-    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
+    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= UTC_TIMESTAMP(6) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
     sell: "INSERT INTO stock_sold (sku, bucket, sold) VALUES (?, 0, ?) ON DUPLICATE KEY UPDATE sold = sold + VALUES(sold)",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
     set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
@@ -263,7 +265,7 @@ const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
     returning: true,
     read: MY_READ,
     update_order: "UPDATE orders SET status = ?, version = ?, data = ? WHERE id = ? AND version = ?",
-    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ?",
+    lock_row: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z' THEN 1 ELSE 0 END FROM reservations WHERE order_id = ?",
     sell: "INSERT INTO stock_sold (sku, bucket, sold) VALUES (?, 0, ?) ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold",
     sold_ledger: "INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) VALUES (?, 'committed', ?, ?, ?)",
     set_state: "UPDATE reservations SET state = ? WHERE order_id = ?",
@@ -272,22 +274,22 @@ const LITE_CHECKOUT: CheckoutSql = CheckoutSql {
 
 /// The documents of one checkout of one unit, shaped as the SDK encodes them.
 struct Checkout {
-    order: String,
-    customer: String,
+    order: Uuid,
+    customer: Uuid,
     /// The unique column: the customer and a SHA-256 of the key, as the SDK stores it.
     scoped_key: String,
-    created_at: i64,
+    created_at: Time,
     /// The order as placed, PENDING at version 1.
     pending: String,
     /// Its `order_placed` event in its envelope.
-    placed: (String, String),
+    placed: (Uuid, String),
     lines: String,
     takes: String,
     /// Filled in after TX1, as the SDK does after the payment.
     document: serde_json::Value,
     /// The cart as it is saved: made with the item, claimed, cleared (versions 1 to 3).
     carts: [String; 3],
-    cart: String,
+    cart: Uuid,
 }
 
 const PRICE: &str = "129.00";
@@ -295,7 +297,7 @@ const PRICE: &str = "129.00";
 impl Checkout {
     fn new(sku: &str) -> Checkout {
         use sha2::{Digest, Sha256};
-        let customer = uuid::Uuid::now_v7().to_string();
+        let customer = uuid::Uuid::now_v7();
         let order_id = OrderId::new();
         let order = order_id.to_string();
         let mut cart = Cart::new_guest();
@@ -320,7 +322,7 @@ impl Checkout {
         carts[1] = next(&mut cart);
         cart.clear_checkout(order_id);
         carts[2] = next(&mut cart);
-        let cart = cart.id.to_string();
+        let cart = cart.id;
         let key = uuid::Uuid::new_v4().to_string();
         let scoped_key = format!("{customer}:{}", hex::encode(Sha256::digest(key.as_bytes())));
         let fingerprint = hex::encode(Sha256::digest(format!("{cart}{customer}tok_approve")));
@@ -342,7 +344,7 @@ impl Checkout {
             "created_at": now,
             "updated_at": now,
         });
-        let event = uuid::Uuid::now_v7().to_string();
+        let event = uuid::Uuid::now_v7();
         let placed = serde_json::json!({
             "id": event,
             "occurred_at": now,
@@ -350,26 +352,26 @@ impl Checkout {
         });
         Checkout {
             pending: document.to_string(),
-            placed: (event, placed.to_string()),
+            placed: (Uuid(event), placed.to_string()),
             lines: format!(r#"[{{"sku":"{sku}","quantity":1}}]"#),
             takes: format!(r#"[{{"sku":"{sku}","bucket":0,"quantity":1}}]"#),
-            created_at: now.timestamp_micros(),
+            created_at: Time::of(now),
             document,
-            order,
-            customer,
+            order: Uuid::from(order_id),
+            customer: Uuid(customer),
             scoped_key,
             carts,
-            cart,
+            cart: Uuid::from(cart),
         }
     }
 
     /// The order CONFIRMED at version 2 with its payment and capture, and its
     /// `order_confirmed` event: `(order, (event id, envelope))`.
-    fn confirmed(&mut self, sku: &str) -> (String, (String, String)) {
+    fn confirmed(&mut self, sku: &str) -> (String, (Uuid, String)) {
         let now = chrono::Utc::now();
         let total = serde_json::json!({ "amount": PRICE, "currency": "USD" });
         let payment = format!("pay_test_{}", uuid::Uuid::new_v4().simple());
-        let order = &self.order;
+        let order = self.order.0;
         let d = &mut self.document;
         d["status"] = "confirmed".into();
         d["version"] = 2.into();
@@ -382,25 +384,25 @@ impl Checkout {
         }]);
         d["charge_started_at"] = serde_json::json!(now);
         d["updated_at"] = serde_json::json!(now);
-        let event = uuid::Uuid::now_v7().to_string();
+        let event = uuid::Uuid::now_v7();
         let confirmed = serde_json::json!({
             "id": event,
             "occurred_at": now,
             "event": {
                 "type": "order_confirmed",
                 "order": order,
-                "customer": self.customer,
+                "customer": self.customer.0,
                 "lines": [[sku, 1]],
                 "total": total,
             },
         });
-        (d.to_string(), (event, confirmed.to_string()))
+        (d.to_string(), (Uuid(event), confirmed.to_string()))
     }
 }
 
 /// The reservation row locked in TX2, with whether it expired (PostgreSQL says `INT4`).
-type LockedPg = (String, String, String, String, i64, i32);
-type Locked = (String, String, String, String, i64, i64);
+type LockedPg = (Uuid, String, Json<String>, Json<String>, Time, i32);
+type Locked = (Uuid, String, Json<String>, Json<String>, Time, i64);
 
 /// A deadlock or a serialization failure: the transaction is worth running again.
 fn retryable(e: &sqlx::Error) -> bool {
@@ -419,12 +421,12 @@ macro_rules! cart_write {
     ($sql:expr, $c:expr, $version:expr, $executor:expr) => {{
         let (c, version): (&Checkout, i64) = (&$c, $version);
         let data = &c.carts[version as usize - 1];
-        let at = chrono::Utc::now().timestamp_millis();
+        let at = Time::now();
         let done = if version == 1 {
             sqlx::query($sql.cart_insert)
                 .bind(&c.cart)
                 .bind(version)
-                .bind(data)
+                .bind(Json(data))
                 .bind(at)
                 .bind(1i64)
                 .execute($executor)
@@ -432,7 +434,7 @@ macro_rules! cart_write {
         } else {
             sqlx::query($sql.cart_update)
                 .bind(version)
-                .bind(data)
+                .bind(Json(data))
                 .bind(at)
                 .bind(&c.cart)
                 .bind(version - 1)
@@ -475,12 +477,12 @@ macro_rules! raw_checkout {
                     .bind("pending")
                     .bind(1i64)
                     .bind(c.created_at)
-                    .bind(&c.pending);
+                    .bind(Json(&c.pending));
                 let inserted = if sql.order_logged.is_some() {
                     insert
                         .bind(&c.placed.0)
                         .bind("order_placed")
-                        .bind(&c.placed.1)
+                        .bind(Json(&c.placed.1))
                         .execute(&mut *tx)
                         .await?
                         .rows_affected()
@@ -498,21 +500,21 @@ macro_rules! raw_checkout {
                         .bind(&c.placed.0)
                         .bind(&c.order)
                         .bind("order_placed")
-                        .bind(&c.placed.1)
+                        .bind(Json(&c.placed.1))
                         .execute(&mut *tx)
                         .await?;
                 }
                 let taken = if let Some(row_taking) = sql.row_taking {
                     row_taking!(row_taking, c.order, c.lines, c.takes, sku, tx)
                 } else {
-                    let id = uuid::Uuid::now_v7().to_string();
+                    let id = Uuid(uuid::Uuid::now_v7());
                     let _: Row = if sql.returning {
                         sqlx::query_as(sql.row)
                             .bind(&c.order)
                             .bind(&id)
-                            .bind(&c.lines)
-                            .bind(&c.takes)
-                            .bind(TTL.as_millis() as i64)
+                            .bind(Json(&c.lines))
+                            .bind(Json(&c.takes))
+                            .bind(TTL.as_micros() as i64)
                             .fetch_one(&mut *tx)
                             .await?
                     } else {
@@ -520,9 +522,9 @@ macro_rules! raw_checkout {
                         sqlx::query(sql.row)
                             .bind(&c.order)
                             .bind(&id)
-                            .bind(&c.lines)
-                            .bind(&c.takes)
-                            .bind(TTL.as_millis() as i64)
+                            .bind(Json(&c.lines))
+                            .bind(Json(&c.takes))
+                            .bind(TTL.as_micros() as i64)
                             .execute(&mut *tx)
                             .await?;
                         sqlx::query_as(sql.read)
@@ -547,7 +549,7 @@ macro_rules! raw_checkout {
                         .bind(sku)
                         .bind(1i64)
                         .bind(&c.order)
-                        .bind(chrono::Utc::now().timestamp_millis())
+                        .bind(Time::now())
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -580,14 +582,14 @@ macro_rules! raw_checkout {
                 )
                 .bind("confirmed")
                 .bind(2i64)
-                .bind(&confirmed)
+                .bind(Json(&confirmed))
                 .bind(&c.order)
                 .bind(1i64);
                 let written = if sql.order_logged.is_some() {
                     update
                         .bind(&event.0)
                         .bind("order_confirmed")
-                        .bind(&event.1)
+                        .bind(Json(&event.1))
                         .execute(&mut *tx)
                         .await?
                         .rows_affected()
@@ -605,7 +607,7 @@ macro_rules! raw_checkout {
                         .bind(&event.0)
                         .bind(&c.order)
                         .bind("order_confirmed")
-                        .bind(&event.1)
+                        .bind(Json(&event.1))
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -626,7 +628,7 @@ macro_rules! raw_checkout {
                         .bind(&c.order)
                         .bind(sku)
                         .bind(1i64)
-                        .bind(chrono::Utc::now().timestamp_millis())
+                        .bind(Time::now())
                         .execute(&mut *tx)
                         .await?
                         .rows_affected(),
@@ -635,7 +637,7 @@ macro_rules! raw_checkout {
                             .bind(sku)
                             .bind(1i64)
                             .bind(&c.order)
-                            .bind(chrono::Utc::now().timestamp_millis())
+                            .bind(Time::now())
                             .execute(&mut *tx)
                             .await?;
                         sqlx::query(sql.set_state)
@@ -678,7 +680,8 @@ const MY_ON_HAND: &str = "SELECT s.on_hand, s.taken - COALESCE(d.sold, 0), COALE
 
 impl Raw {
     /// Reads an order's reservation.
-    pub(crate) async fn reservation(&self, order: &str) -> Result<Option<Row>, sqlx::Error> {
+    pub(crate) async fn reservation(&self, order: OrderId) -> Result<Option<Row>, sqlx::Error> {
+        let order = Uuid::from(order);
         match self {
             Raw::Postgres(p) => sqlx::query_as(PG_READ).bind(order).fetch_optional(p).await,
             Raw::MySql(p, _) => sqlx::query_as(MY_READ).bind(order).fetch_optional(p).await,
@@ -696,7 +699,8 @@ impl Raw {
     }
 
     /// Reads a product's stored row, as a product page does.
-    pub(crate) async fn product(&self, id: &str) -> Result<Option<String>, sqlx::Error> {
+    pub(crate) async fn product(&self, id: ProductId) -> Result<Option<Json<String>>, sqlx::Error> {
+        let id = Uuid::from(id);
         match self {
             Raw::Postgres(p) => {
                 sqlx::query_scalar(PG_PRODUCT)

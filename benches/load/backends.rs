@@ -76,7 +76,7 @@ impl Floor {
             Floor::Gated { sql, .. } => match self.gate(sku).await {
                 // As the SDK does: a turned-away order may hold a reservation already.
                 Some(order) => {
-                    sql.reservation(&order).await.expect("raw read");
+                    sql.reservation(order).await.expect("raw read");
                     false
                 }
                 None => sql.reserve(sku).await.expect("raw reservation"),
@@ -86,16 +86,16 @@ impl Floor {
 
     /// The gate's script for one unit of `sku` under a new order: the order's id when the
     /// gate turned it away, `None` when it let it through.
-    async fn gate(&self, sku: &str) -> Option<String> {
+    async fn gate(&self, sku: &str) -> Option<OrderId> {
         let Floor::Gated { redis, take, .. } = self else {
             return None;
         };
         let prefix = redis.prefix();
-        let order = OrderId::new().to_string();
+        let order = OrderId::new();
         let answer: Vec<String> = take
             .key(format!("{{{prefix}:gate}}:available"))
             .key(format!("{{{prefix}:gate}}:through"))
-            .arg(&order)
+            .arg(order.to_string())
             .arg(format!(r#"[{{"sku":"{sku}","quantity":1}}]"#))
             .arg(sku)
             .arg(1)

@@ -147,7 +147,7 @@ async fn raw_op(
         "browse" => {
             let i = pick % work.products.len();
             let sql = backend.floor.as_ref()?.sql();
-            let product = sql.product(&work.products[i].to_string()).await;
+            let product = sql.product(work.products[i]).await;
             let stock = sql.on_hand(work.first_skus[i].as_str()).await;
             Some(product.is_ok() && stock.is_ok())
         }

@@ -9,14 +9,14 @@
 //! the database's write lock at `BEGIN` anyway.
 
 use async_trait::async_trait;
-use chrono::DateTime;
 use ecommerce_core::address::Address;
 use ecommerce_core::address_book::{AddressBook, MAX_SAVED_ADDRESSES, SavedAddress};
 use ecommerce_core::error::{AddressBookError, StoreError};
 use ecommerce_core::id::{AddressId, CustomerId};
 
-use crate::db::{Db, decode, encode, millis, native, store_error};
+use crate::db::{Db, decode, encode, native, store_error};
 use crate::statement::sql;
+use crate::types::{Json, Time, Uuid};
 
 /// Customers' address books in a SQL database.
 #[derive(Debug, Clone)]
@@ -31,8 +31,8 @@ impl SqlAddressBook {
     }
 }
 
-/// A `customer_addresses` row: id, address JSON, creation time in milliseconds.
-type Row = (String, String, i64);
+/// A `customer_addresses` row: id, address JSON, creation time.
+type Row = (Uuid, Json<String>, Time);
 
 /// What a save found once it held the customer's lock.
 enum Saved {
@@ -44,17 +44,13 @@ enum Saved {
     New,
 }
 
-fn entry(customer: CustomerId, (id, json, created_at): Row) -> Result<SavedAddress, StoreError> {
-    let id: AddressId = id.parse().map_err(|e| StoreError::Corrupt {
-        message: format!("saved address id: {e}"),
-    })?;
+fn entry(
+    customer: CustomerId,
+    (id, Json(json), Time(created_at)): Row,
+) -> Result<SavedAddress, StoreError> {
     let address: Address = decode("saved address", &json)?;
-    let created_at =
-        DateTime::from_timestamp_millis(created_at).ok_or_else(|| StoreError::Corrupt {
-            message: format!("saved address {id}: creation time {created_at} out of range"),
-        })?;
     Ok(SavedAddress {
-        id,
+        id: AddressId::from(id),
         customer,
         address,
         created_at,
@@ -76,18 +72,18 @@ impl AddressBook for SqlAddressBook {
             "INSERT INTO customer_address_books (customer) VALUES ($1) ON CONFLICT (customer) DO UPDATE SET customer = EXCLUDED.customer",
             mysql: "INSERT INTO customer_address_books (customer) VALUES (?) ON DUPLICATE KEY UPDATE customer = customer",
         );
-        let owner = customer.to_string();
+        let owner = Uuid::from(customer);
         let digest = address.digest();
         let new = SavedAddress::new(customer, address);
-        let json = encode(&new.address);
+        let json = Json(encode(&new.address));
         let saved = db
             .retry("saving an address", || async {
                 let mut tx = db.begin_write().await?;
-                native!(tx(&mut tx), |c, sql| sqlx::query(sql(lock)).bind(&owner).execute(c).await
+                native!(tx(&mut tx), |c, sql| sqlx::query(sql(lock)).bind(owner).execute(c).await
                     .map(|done| done.rows_affected()))?;
                 let statement = sql!("SELECT id, address, created_at FROM customer_addresses WHERE customer = $1 AND digest = $2");
                 let existing: Option<Row> = native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
-                .bind(&owner)
+                .bind(owner)
                 .bind(&digest)
                 .fetch_optional(c)
                 .await)?;
@@ -99,7 +95,7 @@ impl AddressBook for SqlAddressBook {
                 let (count,): (i64,) = native!(tx(&mut tx), |c, sql| sqlx::query_as(
                     sql(statement),
                 )
-                .bind(&owner)
+                .bind(owner)
                 .fetch_one(c)
                 .await)?;
                 if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_SAVED_ADDRESSES {
@@ -108,11 +104,11 @@ impl AddressBook for SqlAddressBook {
                 }
                 let statement = sql!("INSERT INTO customer_addresses (id, customer, digest, address, created_at) VALUES ($1, $2, $3, $4, $5)");
                 native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
-                .bind(new.id.to_string())
-                .bind(&owner)
+                .bind(Uuid::from(new.id))
+                .bind(owner)
                 .bind(&digest)
                 .bind(&json)
-                .bind(millis(new.created_at))
+                .bind(Time::of(new.created_at))
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -137,7 +133,7 @@ impl AddressBook for SqlAddressBook {
         let rows: Vec<Row> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
             statement
         ))
-        .bind(customer.to_string())
+        .bind(Uuid::from(customer))
         .fetch_all(c)
         .await)
         .map_err(|e| store_error("listing saved addresses", e))?;
@@ -148,8 +144,8 @@ impl AddressBook for SqlAddressBook {
     async fn remove(&self, customer: CustomerId, id: AddressId) -> Result<bool, StoreError> {
         let statement = sql!("DELETE FROM customer_addresses WHERE id = $1 AND customer = $2");
         let removed = native!(pool(self.db.writer()), |c, sql| sqlx::query(sql(statement))
-            .bind(id.to_string())
-            .bind(customer.to_string())
+            .bind(Uuid::from(id))
+            .bind(Uuid::from(customer))
             .execute(c)
             .await
             .map(|done| done.rows_affected()))

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use crate::db::{Db, On, decode, encode, millis, native, store_error};
+use crate::db::{Db, On, decode, encode, native, store_error};
 use crate::statement::sql;
+use crate::types::{Json, Time, Uuid};
 use async_trait::async_trait;
 use ecommerce_core::cart::{Cart, CartStore};
 use ecommerce_core::error::CartError;
@@ -41,9 +42,12 @@ impl SqlCartStore {
     }
 
     /// The update time before which a guest cart has expired.
-    fn cutoff(&self) -> i64 {
-        let ttl = i64::try_from(self.guest_ttl.as_millis()).unwrap_or(i64::MAX);
-        chrono::Utc::now().timestamp_millis().saturating_sub(ttl)
+    fn cutoff(&self) -> Time {
+        // A TTL that reaches back before 1970 expires nothing (every cart is newer).
+        let now = chrono::Utc::now();
+        let ttl = chrono::TimeDelta::from_std(self.guest_ttl).unwrap_or(chrono::TimeDelta::MAX);
+        let cutoff = now.checked_sub_signed(ttl).unwrap_or_default();
+        Time::of(cutoff.max(chrono::DateTime::UNIX_EPOCH))
     }
 
     /// Deletes up to `limit` expired guest carts; returns how many. Run it from time to time
@@ -57,7 +61,7 @@ impl SqlCartStore {
         let statement = sql!(
             "SELECT id FROM carts WHERE guest = 1 AND updated_at < $1 ORDER BY updated_at LIMIT $2"
         );
-        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| {
+        let rows: Vec<(Uuid,)> = native!(pool(self.db.pool()), |c, sql| {
             sqlx::query_as(sql(statement))
                 .bind(cutoff)
                 .bind(limit as i64)
@@ -67,13 +71,13 @@ impl SqlCartStore {
         .map_err(|e| store_error("finding expired guest carts", e))?;
         let mut purged = 0;
         for (id,) in rows {
-            purged += self.delete_if_expired(&id, cutoff).await?;
+            purged += self.delete_if_expired(id, cutoff).await?;
         }
         Ok(purged)
     }
 
     /// Deletes a guest cart if it is still expired (a save since makes it live again).
-    async fn delete_if_expired(&self, id: &str, cutoff: i64) -> Result<usize, CartError> {
+    async fn delete_if_expired(&self, id: Uuid, cutoff: Time) -> Result<usize, CartError> {
         let statement = sql!("DELETE FROM carts WHERE id = $1 AND guest = 1 AND updated_at < $2");
         let deleted = native!(pool(self.db.writer()), |c, sql| sqlx::query(sql(statement))
             .bind(id)
@@ -93,7 +97,7 @@ impl SqlCartStore {
         cart: &Cart,
         stored: &Cart,
     ) -> Result<bool, sqlx::Error> {
-        let data = encode(stored);
+        let data = Json(encode(stored));
         let done = if cart.version == 0 {
             let statement = sql!(
                 "INSERT INTO carts (id, version, data, updated_at, guest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
@@ -101,10 +105,10 @@ impl SqlCartStore {
             );
             native!(on(on), |c, sql| {
                 sqlx::query(sql(statement))
-                    .bind(cart.id.to_string())
+                    .bind(Uuid::from(cart.id))
                     .bind(stored.version as i64)
                     .bind(data)
-                    .bind(millis(stored.updated_at))
+                    .bind(Time::of(stored.updated_at))
                     .bind(i64::from(stored.customer.is_none()))
                     .execute(c)
                     .await
@@ -118,8 +122,8 @@ impl SqlCartStore {
                 sqlx::query(sql(statement))
                     .bind(stored.version as i64)
                     .bind(data)
-                    .bind(millis(stored.updated_at))
-                    .bind(cart.id.to_string())
+                    .bind(Time::of(stored.updated_at))
+                    .bind(Uuid::from(cart.id))
                     .bind(cart.version as i64)
                     .execute(c)
                     .await
@@ -135,21 +139,20 @@ impl CartStore for SqlCartStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), cart = %id))]
     async fn load(&self, id: CartId) -> Result<Option<Cart>, CartError> {
         let statement = sql!("SELECT data, guest, updated_at FROM carts WHERE id = $1");
-        let row: Option<(String, i64, i64)> =
+        let row: Option<(Json<String>, i64, Time)> =
             native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
                 statement
             ))
-            .bind(id.to_string())
+            .bind(Uuid::from(id))
             .fetch_optional(c)
             .await)
             .map_err(|e| store_error("loading a cart", e))?;
         match row {
             Some((_, guest, updated_at)) if guest == 1 && updated_at < self.cutoff() => {
-                self.delete_if_expired(&id.to_string(), self.cutoff())
-                    .await?;
+                self.delete_if_expired(id.into(), self.cutoff()).await?;
                 Ok(None)
             }
-            Some((json, _, _)) => Ok(Some(decode("cart", &json)?)),
+            Some((Json(json), _, _)) => Ok(Some(decode("cart", &json)?)),
             None => Ok(None),
         }
     }
@@ -175,7 +178,7 @@ impl CartStore for SqlCartStore {
     async fn delete(&self, id: CartId) -> Result<(), CartError> {
         let statement = sql!("DELETE FROM carts WHERE id = $1");
         native!(pool(self.db.writer()), |c, sql| sqlx::query(sql(statement))
-            .bind(id.to_string())
+            .bind(Uuid::from(id))
             .execute(c)
             .await
             .map(drop))
@@ -197,7 +200,7 @@ impl CartStore for SqlCartStore {
                 let mut tx = db.begin_write().await?;
                 let statement = sql!("DELETE FROM carts WHERE id = $1 AND version = $2");
                 let deleted = native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
-                    .bind(consumed.to_string())
+                    .bind(Uuid::from(consumed))
                     .bind(consumed_version as i64)
                     .execute(c)
                     .await
@@ -210,7 +213,7 @@ impl CartStore for SqlCartStore {
                     let statement = sql!("SELECT version FROM carts WHERE id = $1");
                     let exists: Option<(i64,)> =
                         native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
-                            .bind(consumed.to_string())
+                            .bind(Uuid::from(consumed))
                             .fetch_optional(c)
                             .await)?;
                     if exists.is_some() {

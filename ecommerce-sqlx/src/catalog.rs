@@ -11,6 +11,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::db::{Db, decode, encode, is_unique_violation, native, store_error};
 use crate::statement::sql;
+use crate::types::{Json, Uuid};
 
 /// The catalog in a SQL database.
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ impl SqlCatalog {
 
 enum Upsert {
     Done,
-    Taken { sku: Sku, owner: String },
+    Taken { sku: Sku, owner: Option<ProductId> },
 }
 
 #[async_trait]
@@ -42,7 +43,7 @@ impl CatalogStore for SqlCatalog {
         );
         native!(pool(db.writer()), |c, sql| sqlx::query(sql(statement))
             .bind(category.id.as_str())
-            .bind(encode(&category))
+            .bind(Json(encode(&category)))
             .execute(c)
             .await
             .map(|done| done.rows_affected()))
@@ -52,7 +53,7 @@ impl CatalogStore for SqlCatalog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn categories(&self) -> Result<Vec<Category>, CatalogError> {
-        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+        let rows: Vec<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
             "SELECT data FROM categories ORDER BY id"
         )
         .fetch_all(c)
@@ -60,7 +61,7 @@ impl CatalogStore for SqlCatalog {
         .map_err(|e| store_error("listing categories", e))?;
         Ok(rows
             .iter()
-            .map(|(json,)| decode("category", json))
+            .map(|(Json(json),)| decode("category", json))
             .collect::<Result<_, _>>()?)
     }
 
@@ -68,8 +69,8 @@ impl CatalogStore for SqlCatalog {
     async fn upsert_product(&self, product: Product) -> Result<(), CatalogError> {
         product.validate()?;
         let db = &self.db;
-        let id = product.id.to_string();
-        let data = encode(&product);
+        let id = Uuid::from(product.id);
+        let data = Json(encode(&product));
         let published = i64::from(product.published);
         let skus: Vec<String> = product.variants.iter().map(|v| v.sku.to_string()).collect();
         let outcome = db
@@ -77,14 +78,14 @@ impl CatalogStore for SqlCatalog {
                 let mut tx = db.begin_write().await?;
                 for sku in &skus {
                     let statement = sql!("SELECT product_id FROM variants WHERE sku = $1 FOR UPDATE");
-                    let owner: Option<(String,)> = native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
+                    let owner: Option<(Uuid,)> = native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(statement))
                     .bind(sku)
                     .fetch_optional(c)
                     .await)?;
                     if let Some((owner,)) = owner.filter(|(owner,)| owner != &id) {
                         return Ok(Upsert::Taken {
                             sku: Sku::new(sku.clone()).expect("stored skus are valid"),
-                            owner,
+                            owner: Some(owner.into()),
                         });
                     }
                 }
@@ -93,7 +94,7 @@ impl CatalogStore for SqlCatalog {
                     mysql: "INSERT INTO products (id, category, published, data) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE category = VALUES(category), published = VALUES(published), data = VALUES(data)",
                 );
                 native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
-                    .bind(&id)
+                    .bind(id)
                     .bind(product.category.as_str())
                     .bind(published)
                     .bind(&data)
@@ -102,7 +103,7 @@ impl CatalogStore for SqlCatalog {
                     .map(|done| done.rows_affected()))?;
                 let statement = sql!("DELETE FROM variants WHERE product_id = $1");
                 native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
-                    .bind(&id)
+                    .bind(id)
                     .execute(c)
                     .await
                     .map(|done| done.rows_affected()))?;
@@ -110,7 +111,7 @@ impl CatalogStore for SqlCatalog {
                     let statement = sql!("INSERT INTO variants (sku, product_id) VALUES ($1, $2)");
                     let inserted = native!(tx(&mut tx), |c, sql| sqlx::query(sql(statement))
                     .bind(sku)
-                    .bind(&id)
+                    .bind(id)
                     .execute(c)
                     .await
                     .map(|done| done.rows_affected()));
@@ -121,7 +122,7 @@ impl CatalogStore for SqlCatalog {
                             tx.rollback().await?;
                             return Ok(Upsert::Taken {
                                 sku: Sku::new(sku.clone()).expect("stored skus are valid"),
-                                owner: String::new(),
+                                owner: None,
                             });
                         }
                         Err(e) => return Err(e),
@@ -134,9 +135,9 @@ impl CatalogStore for SqlCatalog {
         match outcome {
             Upsert::Done => Ok(()),
             Upsert::Taken { sku, owner } => {
-                let owner = match owner.parse::<ProductId>() {
-                    Ok(owner) => owner,
-                    Err(_) => self.owner_of(&sku).await?.unwrap_or(product.id),
+                let owner = match owner {
+                    Some(owner) => owner,
+                    None => self.owner_of(&sku).await?.unwrap_or(product.id),
                 };
                 Err(CatalogError::DuplicateSku { sku, owner })
             }
@@ -146,14 +147,16 @@ impl CatalogStore for SqlCatalog {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), product = %id))]
     async fn product(&self, id: ProductId) -> Result<Option<Product>, CatalogError> {
         let statement = sql!("SELECT data FROM products WHERE id = $1");
-        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
-            statement
-        ))
-        .bind(id.to_string())
+        let row: Option<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+            sql(statement)
+        )
+        .bind(Uuid::from(id))
         .fetch_optional(c)
         .await)
         .map_err(|e| store_error("reading a product", e))?;
-        Ok(row.map(|(json,)| decode("product", &json)).transpose()?)
+        Ok(row
+            .map(|(Json(json),)| decode("product", &json))
+            .transpose()?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), category = category.as_ref().map(CategoryId::as_str), limit = limit))]
@@ -164,22 +167,36 @@ impl CatalogStore for SqlCatalog {
         limit: usize,
     ) -> Result<Page<Product, ProductCursor>, CatalogError> {
         let limit = limit.clamp(1, 1_000);
-        let statement = sql!(
+        // Product ids are UUIDs, in the UUIDs' own order on every dialect.
+        let first_page = sql!(
+            "SELECT data FROM products WHERE published = 1 AND (category = $1 OR $2 = 0) ORDER BY id LIMIT $3"
+        );
+        let next_page = sql!(
             "SELECT data FROM products WHERE published = 1 AND (category = $1 OR $2 = 0) AND id > $3 ORDER BY id LIMIT $4"
         );
-        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
-            statement
-        ))
-        .bind(category.as_ref().map_or("", |c| c.as_str()))
-        .bind(i64::from(category.is_some()))
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(limit as i64 + 1)
-        .fetch_all(c)
-        .await)
+        let category_id = category.as_ref().map_or("", |c| c.as_str());
+        let filtered = i64::from(category.is_some());
+        let rows: Vec<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| match after {
+            None =>
+                sqlx::query_as(sql(first_page))
+                    .bind(category_id)
+                    .bind(filtered)
+                    .bind(limit as i64 + 1)
+                    .fetch_all(c)
+                    .await,
+            Some(after) =>
+                sqlx::query_as(sql(next_page))
+                    .bind(category_id)
+                    .bind(filtered)
+                    .bind(Uuid::from(after))
+                    .bind(limit as i64 + 1)
+                    .fetch_all(c)
+                    .await,
+        })
         .map_err(|e| store_error("listing products", e))?;
         let items: Vec<Product> = rows
             .iter()
-            .map(|(json,)| decode("product", json))
+            .map(|(Json(json),)| decode("product", json))
             .collect::<Result<_, _>>()?;
         Ok(Page::from_probe(items, limit, |p| p.id))
     }
@@ -194,7 +211,7 @@ impl CatalogStore for SqlCatalog {
             "SELECT v.sku, p.data FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
             dialect.placeholders(1, skus.len())
         );
-        let rows: Vec<(String, String)> = native!(pool(self.db.pool()), |c, _sql| {
+        let rows: Vec<(String, Json<String>)> = native!(pool(self.db.pool()), |c, _sql| {
             let mut query = sqlx::query_as(AssertSqlSafe(sql));
             for sku in skus {
                 query = query.bind(sku.as_str());
@@ -203,7 +220,7 @@ impl CatalogStore for SqlCatalog {
         })
         .map_err(|e| store_error("reading offers", e))?;
         let mut offers = HashMap::with_capacity(rows.len());
-        for (sku, json) in rows {
+        for (sku, Json(json)) in rows {
             let product: Product = decode("product", &json)?;
             let sku = Sku::new(sku).map_err(|e| {
                 CatalogError::Store(ecommerce_core::error::StoreError::Corrupt {
@@ -221,13 +238,13 @@ impl CatalogStore for SqlCatalog {
 impl SqlCatalog {
     async fn owner_of(&self, sku: &Sku) -> Result<Option<ProductId>, CatalogError> {
         let statement = sql!("SELECT product_id FROM variants WHERE sku = $1");
-        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+        let row: Option<(Uuid,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
             statement
         ),)
         .bind(sku.as_str())
         .fetch_optional(c)
         .await)
         .map_err(|e| store_error("reading a sku owner", e))?;
-        Ok(row.and_then(|(id,)| id.parse().ok()))
+        Ok(row.map(|(id,)| id.into()))
     }
 }

@@ -106,6 +106,16 @@ pub enum SqlError {
     /// Migrations failed, or the database has migrations this version does not know.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database holds the stores' tables in the layout of the 0.1 development builds
+    /// (ids as text, times as integers, documents as text). This version neither reads nor
+    /// converts it: point the stores at a new database (or schema), or drop the old tables and
+    /// `_sqlx_migrations` first.
+    #[error(
+        "the database holds the stores' tables in the layout of the 0.1 development builds \
+         (ids as text, times as integers, documents as text), which this version does not read: \
+         use a new database or schema, or drop those tables and `_sqlx_migrations` first"
+    )]
+    OldLayout,
     /// Any other database error.
     #[error(transparent)]
     Database(sqlx::Error),
@@ -613,6 +623,10 @@ impl Db {
             returning: dialect != Dialect::MySql,
         };
         db.first_connection().await?;
+        if let Err(e) = db.refuse_old_layout().await {
+            db.close().await;
+            return Err(e);
+        }
         #[cfg(feature = "mysql")]
         #[allow(irrefutable_let_patterns)]
         if let Pool::MySql(pool) = &db.pool {
@@ -647,6 +661,31 @@ impl Db {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// [`SqlError::OldLayout`] if the database was migrated by a development build of 0.1
+    /// (its first migration was `init`; this version's is `schema`). A database without the
+    /// migrations table is new.
+    async fn refuse_old_layout(&self) -> Result<(), SqlError> {
+        // On PostgreSQL, only the migrations table of the schema the stores work in (the
+        // first of the search path, where migrating would make it): a new schema beside an
+        // old one is new.
+        let statement = match self.dialect {
+            Dialect::Postgres => {
+                "SELECT description FROM _sqlx_migrations WHERE version = 1 AND EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations')"
+            }
+            Dialect::MySql | Dialect::Sqlite => {
+                "SELECT description FROM _sqlx_migrations WHERE version = 1"
+            }
+        };
+        let first: Result<Option<String>, sqlx::Error> = native!(pool(&self.pool), |c, _sql| {
+            sqlx::query_scalar(statement).fetch_optional(c).await
+        });
+        match first {
+            Ok(Some(description)) if description == "init" => Err(SqlError::OldLayout),
+            Ok(_) | Err(sqlx::Error::Database(_)) => Ok(()),
+            Err(e) => Err(SqlError::Unreachable(e)),
         }
     }
 
@@ -874,11 +913,6 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
 /// Encodes a JSON document column.
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("domain types serialize to JSON")
-}
-
-/// Milliseconds since the epoch of a timestamp.
-pub(crate) fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
-    at.timestamp_millis()
 }
 
 #[cfg(test)]

@@ -78,7 +78,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
 use ecommerce_core::error::{InventoryError, Shortage, StoreError};
 use ecommerce_core::id::{OrderId, ReservationId, Sku};
 use ecommerce_core::inventory::{
@@ -90,6 +89,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::db::{Db, Dialect, Tx, decode, encode, native, store_error};
 use crate::statement::{Sql, sql};
+use crate::types::{Json, Time, Uuid};
 
 /// Most buckets of one SKU.
 pub const MAX_BUCKETS: u32 = 64;
@@ -519,8 +519,8 @@ impl SqlInventory {
                 .bind(sku.as_str())
                 .bind(kind.as_str())
                 .bind(i64::from(quantity))
-                .bind(order.map(|o| o.to_string()))
-                .bind(Utc::now().timestamp_millis())
+                .bind(order.map(Uuid::from))
+                .bind(Time::now())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected())
@@ -622,8 +622,8 @@ impl SqlInventory {
         )
         .bind(n)
         .bind(line.sku.as_str())
-        .bind(order.to_string())
-        .bind(Utc::now().timestamp_millis())
+        .bind(Uuid::from(order))
+        .bind(Time::now())
         .execute(c)
         .await
         .map(|done| done.rows_affected())
@@ -705,12 +705,12 @@ impl SqlInventory {
             let takes_json = encode(&takes);
             let statement = sql!("UPDATE reservations SET takes = $1 WHERE order_id = $2");
             native!(tx(tx), |c, sql| sqlx::query(sql(statement))
-                .bind(&takes_json)
-                .bind(order.to_string())
+                .bind(Json(&takes_json))
+                .bind(Uuid::from(order))
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
-            row.3 = takes_json;
+            row.3 = Json(takes_json);
         }
         Ok(Taken::Done(row))
     }
@@ -728,16 +728,16 @@ impl SqlInventory {
         takes_json: &str,
         first: &ReservationLine,
     ) -> Result<Option<(Row, bool)>, sqlx::Error> {
-        let row: Option<(String, String, String, String, i64, i64)> =
+        let row: Option<Flagged> =
             native!(tx(tx), |c, sql| sqlx::query_as(INSERT_RESERVATION_TAKING)
-                .bind(order.to_string())
-                .bind(ReservationId::new().to_string())
-                .bind(&hold.line_json)
-                .bind(takes_json)
-                .bind(hold.ttl_ms)
+                .bind(Uuid::from(order))
+                .bind(Uuid::from(ReservationId::new()))
+                .bind(Json(&hold.line_json))
+                .bind(Json(takes_json))
+                .bind(hold.ttl_us)
                 .bind(i64::from(first.quantity))
                 .bind(first.sku.as_str())
-                .bind(Utc::now().timestamp_millis())
+                .bind(Time::now())
                 .fetch_optional(c)
                 .await)?;
         Ok(row.map(|(id, state, lines, takes, expires, took)| {
@@ -754,7 +754,7 @@ impl SqlInventory {
         takes_json: &str,
     ) -> Result<Option<Row>, sqlx::Error> {
         let insert = INSERT_RESERVATION;
-        let id = ReservationId::new().to_string();
+        let id = Uuid::from(ReservationId::new());
         // The row comes back from the insert (none when ignored), except on MySQL.
         let returning = match self.db.dialect() {
             Dialect::MySql if self.db.returning() => Some(MARIADB_INSERT_RESERVATION),
@@ -763,21 +763,21 @@ impl SqlInventory {
         };
         let row: Option<Row> = if let Some(insert) = returning {
             native!(tx(tx), |c, sql| sqlx::query_as(sql(insert))
-                .bind(order.to_string())
-                .bind(&id)
-                .bind(&hold.line_json)
-                .bind(takes_json)
-                .bind(hold.ttl_ms)
+                .bind(Uuid::from(order))
+                .bind(id)
+                .bind(Json(&hold.line_json))
+                .bind(Json(takes_json))
+                .bind(hold.ttl_us)
                 .fetch_optional(c)
                 .await)?
         } else {
             // No RETURNING: the affected row count says whether the row is ours.
             let inserted = native!(tx(tx), |c, sql| sqlx::query(sql(insert))
-                .bind(order.to_string())
-                .bind(&id)
-                .bind(&hold.line_json)
-                .bind(takes_json)
-                .bind(hold.ttl_ms)
+                .bind(Uuid::from(order))
+                .bind(id)
+                .bind(Json(&hold.line_json))
+                .bind(Json(takes_json))
+                .bind(hold.ttl_us)
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?
@@ -786,7 +786,7 @@ impl SqlInventory {
                 Some(native!(tx(tx), |c, sql| sqlx::query_as(sql(
                     READ_RESERVATION
                 ))
-                .bind(order.to_string())
+                .bind(Uuid::from(order))
                 .fetch_one(c)
                 .await)?)
             } else {
@@ -801,7 +801,7 @@ impl SqlInventory {
         Ok(native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
             READ_RESERVATION
         ))
-        .bind(order.to_string())
+        .bind(Uuid::from(order))
         .fetch_optional(c)
         .await)
         .map_err(|e| store_error("reading a reservation", e))?)
@@ -813,15 +813,14 @@ impl SqlInventory {
         order: OrderId,
     ) -> Result<Option<(Row, bool)>, sqlx::Error> {
         let statement = sql!(
-            postgres: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT THEN 1 ELSE 0 END::BIGINT FROM reservations WHERE order_id = $1 FOR UPDATE",
-            mysql: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
-            sqlite: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1",
+            postgres: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= clock_timestamp() THEN 1 ELSE 0 END::BIGINT FROM reservations WHERE order_id = $1 FOR UPDATE",
+            mysql: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= UTC_TIMESTAMP(6) THEN 1 ELSE 0 END FROM reservations WHERE order_id = ? FOR UPDATE",
+            sqlite: "SELECT id, state, line_items, takes, expires_at, CASE WHEN expires_at <= strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z' THEN 1 ELSE 0 END FROM reservations WHERE order_id = $1",
         );
-        let row: Option<(String, String, String, String, i64, i64)> =
-            native!(tx(tx), |c, sql| sqlx::query_as(sql(statement))
-                .bind(order.to_string())
-                .fetch_optional(c)
-                .await)?;
+        let row: Option<Flagged> = native!(tx(tx), |c, sql| sqlx::query_as(sql(statement))
+            .bind(Uuid::from(order))
+            .fetch_optional(c)
+            .await)?;
         Ok(row.map(|(id, state, lines, takes, expires, expired)| {
             ((id, state, lines, takes, expires), expired == 1)
         }))
@@ -862,8 +861,8 @@ impl SqlInventory {
             // The sale of a held reservation, whole, in one statement; any other state (or
             // none) is answered below, under the row's lock.
             let sold: Option<Row> = native!(tx(tx), |c, sql| sqlx::query_as(SELL_HELD)
-                .bind(order.to_string())
-                .bind(Utc::now().timestamp_millis())
+                .bind(Uuid::from(order))
+                .bind(Time::now())
                 .fetch_optional(c)
                 .await)?;
             if let Some(row) = sold {
@@ -908,9 +907,9 @@ impl SqlInventory {
                 let n = i64::from(first.quantity);
                 let moved = native!(tx(tx), |c, sql| sqlx::query(statement)
                     .bind(to.as_str())
-                    .bind(order.to_string())
+                    .bind(Uuid::from(order))
                     .bind(kind.as_str())
-                    .bind(Utc::now().timestamp_millis())
+                    .bind(Time::now())
                     .bind(serde_json::Value::Array(lines).to_string())
                     .bind(n)
                     .bind(first.sku.as_str())
@@ -931,7 +930,7 @@ impl SqlInventory {
                 let statement = sql!("UPDATE reservations SET state = $1 WHERE order_id = $2");
                 native!(tx(tx), |c, sql| sqlx::query(sql(statement))
                     .bind(to.as_str())
-                    .bind(order.to_string())
+                    .bind(Uuid::from(order))
                     .execute(c)
                     .await
                     .map(|done| done.rows_affected()))?;
@@ -1032,10 +1031,10 @@ const SELL_HELD: &str = concat!(
     "RETURNING id, state, line_items, takes, expires_at), ",
     "logged AS (INSERT INTO stock_ledger (sku, kind, quantity, order_id, at) ",
     "SELECT l ->> 'sku', 'committed', CAST(l ->> 'quantity' AS BIGINT), $1, $2 ",
-    "FROM state, json_array_elements(CAST(state.line_items AS json)) WITH ORDINALITY AS lines (l, n) ORDER BY n), ",
+    "FROM state, jsonb_array_elements(state.line_items) WITH ORDINALITY AS lines (l, n) ORDER BY n), ",
     "sold AS (INSERT INTO stock_sold (sku, bucket, sold) ",
     "SELECT t ->> 'sku', CAST(t ->> 'bucket' AS BIGINT), CAST(t ->> 'quantity' AS BIGINT) ",
-    "FROM state, json_array_elements(CAST(state.takes AS json)) WITH ORDINALITY AS takes (t, n) ORDER BY n ",
+    "FROM state, jsonb_array_elements(state.takes) WITH ORDINALITY AS takes (t, n) ORDER BY n ",
     "ON CONFLICT (sku, bucket) DO UPDATE SET sold = stock_sold.sold + excluded.sold) ",
     "SELECT id, state, line_items, takes, expires_at FROM state",
 );
@@ -1069,21 +1068,19 @@ fn level_of(row: (Option<i64>, Option<i64>, Option<i64>)) -> Option<StockLevel> 
 }
 
 /// A reservation row as stored: id, state, lines, takes, expiry.
-pub(crate) type Row = (String, String, String, String, i64);
+pub(crate) type Row = (Uuid, String, Json<String>, Json<String>, Time);
+
+/// A reservation row read with a flag (1 or 0) after its columns.
+type Flagged = (Uuid, String, Json<String>, Json<String>, Time, i64);
 
 fn reservation(order: OrderId, row: &Row) -> Result<(Reservation, Vec<Take>), StoreError> {
-    let (id, state, lines, takes, expires_at) = row;
+    let (id, state, Json(lines), Json(takes), Time(expires_at)) = row;
     let reservation = Reservation {
-        id: id.parse().map_err(|_| StoreError::Corrupt {
-            message: format!("reservation id `{id}`"),
-        })?,
+        id: ReservationId::from(*id),
         order,
         lines: decode("reservation lines", lines)?,
         state: parse_state(state)?,
-        expires_at: Utc
-            .timestamp_millis_opt(*expires_at)
-            .single()
-            .unwrap_or_default(),
+        expires_at: *expires_at,
     };
     Ok((reservation, decode("reservation takes", takes)?))
 }
@@ -1121,17 +1118,22 @@ impl Attempt for Taken {
 pub(crate) struct Hold {
     lines: Vec<ReservationLine>,
     line_json: String,
-    ttl_ms: i64,
+    /// In microseconds.
+    ttl_us: i64,
 }
 
+/// The longest a reservation is held: a longer TTL holds it this long (100 years).
+const MAX_HOLD: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 impl Hold {
-    /// `lines` normalized, held for `ttl`.
+    /// `lines` normalized, held for `ttl` (at most [`MAX_HOLD`]).
     pub(crate) fn new(lines: &[ReservationLine], ttl: Duration) -> Result<Hold, InventoryError> {
         let lines = normalize_lines(lines)?;
         Ok(Hold {
             line_json: encode(&lines),
             lines,
-            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4),
+            // Within every dialect's time columns (MySQL's `DATETIME` ends in 9999).
+            ttl_us: i64::try_from(ttl.min(MAX_HOLD).as_micros()).unwrap_or(i64::MAX),
         })
     }
 }
@@ -1153,16 +1155,16 @@ const UNSELL: Sql =
 /// (MySQL has no `RETURNING`: the affected row count says whether the row is new; MariaDB
 /// 10.5 and later use [`MARIADB_INSERT_RESERVATION`]).
 const INSERT_RESERVATION: Sql = sql!(
-    postgres: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
-    mysql: "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?)",
-    sqlite: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $5) ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
+    postgres: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, clock_timestamp() + $5 * INTERVAL '1 microsecond') ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
+    mysql: "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)",
+    sqlite: "INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES ($1, $2, 'held', $3, $4, strftime('%Y-%m-%dT%H:%M:%f', 'now', '+' || ($5 / 1000000.0) || ' seconds') || '000Z') ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at",
 );
 
 /// [`INSERT_RESERVATION`] with, on MariaDB 10.5 and later, the row it inserted (none when the
 /// order has one).
 const MARIADB_INSERT_RESERVATION: Sql = sql!(
     postgres: INSERT_RESERVATION.postgres,
-    mysql: "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ?) RETURNING id, state, line_items, takes, expires_at",
+    mysql: "INSERT IGNORE INTO reservations (order_id, id, state, line_items, takes, expires_at) VALUES (?, ?, 'held', ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND) RETURNING id, state, line_items, takes, expires_at",
     sqlite: INSERT_RESERVATION.sqlite,
 );
 
@@ -1172,7 +1174,7 @@ const MARIADB_INSERT_RESERVATION: Sql = sql!(
 /// for the insert (it reads its result), so the reservation row is written first.
 const INSERT_RESERVATION_TAKING: &str = concat!(
     "WITH placed AS (INSERT INTO reservations (order_id, id, state, line_items, takes, expires_at) ",
-    "VALUES ($1, $2, 'held', $3, $4, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $5) ",
+    "VALUES ($1, $2, 'held', $3, $4, clock_timestamp() + $5 * INTERVAL '1 microsecond') ",
     "ON CONFLICT (order_id) DO NOTHING RETURNING id, state, line_items, takes, expires_at), ",
     "took AS (UPDATE stock SET on_hand = on_hand - $6, taken = taken + $6 ",
     "WHERE sku = $7 AND bucket = 0 AND on_hand >= $6 AND EXISTS (SELECT 1 FROM placed) RETURNING sku), ",
@@ -1183,9 +1185,9 @@ const INSERT_RESERVATION_TAKING: &str = concat!(
 
 /// Holds a released reservation row again, with new lines and takes.
 const REHOLD_RESERVATION: Sql = sql!(
-    postgres: "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $3 WHERE order_id = $4",
-    mysql: "UPDATE reservations SET state = 'held', line_items = ?, takes = ?, expires_at = CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) + ? WHERE order_id = ?",
-    sqlite: "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + $3 WHERE order_id = $4",
+    postgres: "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = clock_timestamp() + $3 * INTERVAL '1 microsecond' WHERE order_id = $4",
+    mysql: "UPDATE reservations SET state = 'held', line_items = ?, takes = ?, expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE order_id = ?",
+    sqlite: "UPDATE reservations SET state = 'held', line_items = $1, takes = $2, expires_at = strftime('%Y-%m-%dT%H:%M:%f', 'now', '+' || ($3 / 1000000.0) || ' seconds') || '000Z' WHERE order_id = $4",
 );
 
 /// An order's reservation row.
@@ -1259,8 +1261,8 @@ impl InventoryStore for SqlInventory {
     ) -> Result<Reservation, InventoryError> {
         let hold = Hold::new(lines, ttl)?;
         let hold = &hold;
-        let (lines, line_json, ttl_ms) =
-            (hold.lines.as_slice(), hold.line_json.as_str(), hold.ttl_ms);
+        let (lines, line_json, ttl_us) =
+            (hold.lines.as_slice(), hold.line_json.as_str(), hold.ttl_us);
         let db = &self.db;
         let (rehold, read) = (REHOLD_RESERVATION, READ_RESERVATION);
         // The common case, a new order, costs one transaction: take the stock, then insert
@@ -1314,15 +1316,15 @@ impl InventoryStore for SqlInventory {
                         }
                     };
                     native!(tx(&mut tx), |c, sql| sqlx::query(sql(rehold))
-                        .bind(line_json)
-                        .bind(encode(&takes))
-                        .bind(ttl_ms)
-                        .bind(order.to_string())
+                        .bind(Json(line_json))
+                        .bind(Json(encode(&takes)))
+                        .bind(ttl_us)
+                        .bind(Uuid::from(order))
                         .execute(c)
                         .await
                         .map(|done| done.rows_affected()))?;
                     let row: Row = native!(tx(&mut tx), |c, sql| sqlx::query_as(sql(read))
-                        .bind(order.to_string())
+                        .bind(Uuid::from(order))
                         .fetch_one(c)
                         .await)?;
                     tx.commit().await?;
@@ -1370,11 +1372,11 @@ impl InventoryStore for SqlInventory {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     async fn release_expired(&self, limit: usize) -> Result<Vec<OrderId>, InventoryError> {
         let statement = sql!(
-            postgres: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT ORDER BY expires_at LIMIT $1",
-            mysql: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) ORDER BY expires_at LIMIT ?",
-            sqlite: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) ORDER BY expires_at LIMIT $1",
+            postgres: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= clock_timestamp() ORDER BY expires_at LIMIT $1",
+            mysql: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= UTC_TIMESTAMP(6) ORDER BY expires_at LIMIT ?",
+            sqlite: "SELECT order_id FROM reservations WHERE state = 'held' AND expires_at <= strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z' ORDER BY expires_at LIMIT $1",
         );
-        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
+        let rows: Vec<(Uuid,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
             statement
         ))
         .bind(limit as i64)
@@ -1383,9 +1385,7 @@ impl InventoryStore for SqlInventory {
         .map_err(|e| store_error("finding expired reservations", e))?;
         let mut released = Vec::new();
         for (order,) in rows {
-            let order: OrderId = order.parse().map_err(|_| StoreError::Corrupt {
-                message: format!("order id `{order}`"),
-            })?;
+            let order = OrderId::from(order);
             // Released only if still held and expired once locked: a concurrent re-reserve
             // of a late payment keeps its stock.
             if let Some(r) = self
@@ -1405,7 +1405,7 @@ impl InventoryStore for SqlInventory {
         let statement = sql!(
             "SELECT kind, quantity, order_id, at FROM stock_ledger WHERE sku = $1 ORDER BY seq"
         );
-        let rows: Vec<(String, i64, Option<String>, i64)> = native!(
+        let rows: Vec<(String, i64, Option<Uuid>, Time)> = native!(
             pool(self.db.pool()),
             |c, sql| sqlx::query_as(sql(statement))
                 .bind(sku.as_str())
@@ -1421,8 +1421,8 @@ impl InventoryStore for SqlInventory {
                     quantity: u32::try_from(quantity).map_err(|_| StoreError::Corrupt {
                         message: format!("ledger quantity {quantity}"),
                     })?,
-                    order: order.and_then(|o| o.parse().ok()),
-                    at: Utc.timestamp_millis_opt(at).single().unwrap_or_default(),
+                    order: order.map(OrderId::from),
+                    at: at.0,
                 })
             })
             .collect::<Result<_, StoreError>>()

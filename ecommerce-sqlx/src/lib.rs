@@ -20,6 +20,12 @@
 //! plain columns, because the database itself guards them (`CHECK (on_hand >= 0)`,
 //! conditional decrements and increments, row locks).
 //!
+//! Every column has its database's own type: ids are `uuid` on PostgreSQL, times
+//! `timestamptz`, documents `jsonb` (their closest equivalents on MySQL/MariaDB and SQLite,
+//! see [`types`], which binds and reads them alike on the three drivers for SQL of your
+//! own). A database migrated by 0.1's development builds, whose columns were text and
+//! integers, is refused at connect ([`SqlError::OldLayout`]).
+//!
 //! # When the database fails
 //!
 //! Every wait is bounded ([`DbOptions`]): taking a connection from the pool or opening one
@@ -56,6 +62,7 @@ mod promotion;
 mod recommend;
 mod sharded;
 mod statement;
+pub mod types;
 mod unit;
 
 use std::sync::Arc;

@@ -15,6 +15,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::db::{Db, Dialect, Tx, decode, encode, native, store_error};
 use crate::statement::sql;
+use crate::types::{Json, Time, Uuid};
 
 /// Orders and their outbox in a SQL database.
 #[derive(Debug, Clone)]
@@ -35,11 +36,11 @@ impl SqlOrderStore {
             );
             native!(tx(tx), |c, sql| {
                 sqlx::query(sql(statement))
-                    .bind(row.id)
+                    .bind(Uuid::from(row.id))
                     .bind(row.aggregatetype)
                     .bind(row.aggregateid)
                     .bind(row.r#type)
-                    .bind(row.payload)
+                    .bind(Json(row.payload))
                     .execute(c)
                     .await
                     .map(|done| done.rows_affected())
@@ -62,13 +63,13 @@ impl SqlOrderStore {
         macro_rules! bind_order {
             ($query:expr) => {
                 $query
-                    .bind(order.id.to_string())
-                    .bind(order.customer.to_string())
+                    .bind(Uuid::from(order.id))
+                    .bind(Uuid::from(order.customer))
                     .bind(scoped_key(order.customer, &order.idempotency_key))
                     .bind(order.status.as_str())
                     .bind(order.version as i64)
-                    .bind(micros(order.created_at))
-                    .bind(data)
+                    .bind(Time::of(order.created_at))
+                    .bind(Json(data))
             };
         }
         #[cfg(feature = "postgres")]
@@ -118,11 +119,12 @@ impl SqlOrderStore {
         events: &[DomainEvent],
     ) -> Result<Update, sqlx::Error> {
         let statement = sql!("SELECT data FROM orders WHERE id = $1 FOR UPDATE");
-        let row: Option<(String,)> = native!(tx(tx), |c, sql| sqlx::query_as(sql(statement),)
-            .bind(id.to_string())
-            .fetch_optional(c)
-            .await)?;
-        let Some((json,)) = row else {
+        let row: Option<(Json<String>,)> =
+            native!(tx(tx), |c, sql| sqlx::query_as(sql(statement),)
+                .bind(Uuid::from(id))
+                .fetch_optional(c)
+                .await)?;
+        let Some((Json(json),)) = row else {
             return Ok(Update::Refused(OrderError::NotFound(id)));
         };
         let current: Order = match decode("order", &json) {
@@ -156,8 +158,8 @@ impl SqlOrderStore {
                 $query
                     .bind(next.status.as_str())
                     .bind(next.version as i64)
-                    .bind(&data)
-                    .bind(current.id.to_string())
+                    .bind(Json(&data))
+                    .bind(Uuid::from(current.id))
                     .bind(expected_version as i64)
             };
         }
@@ -186,7 +188,7 @@ impl SqlOrderStore {
             // Nothing was written: the order changed since `current` was read, or is gone.
             let statement = sql!("SELECT version FROM orders WHERE id = $1");
             let stored: Option<(i64,)> = native!(tx(tx), |c, sql| sqlx::query_as(sql(statement),)
-                .bind(current.id.to_string())
+                .bind(Uuid::from(current.id))
                 .fetch_optional(c)
                 .await)?;
             return Ok(Update::Refused(match stored {
@@ -214,7 +216,7 @@ macro_rules! with_events {
         concat!(
             "WITH changed AS (", $change, " RETURNING id), ",
             "appended AS (INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) ",
-            "SELECT e ->> 'id', e ->> 'aggregatetype', e ->> 'aggregateid', e ->> 'type', e ->> 'payload' ",
+            "SELECT CAST(e ->> 'id' AS uuid), e ->> 'aggregatetype', e ->> 'aggregateid', e ->> 'type', CAST(e ->> 'payload' AS jsonb) ",
             "FROM changed, json_array_elements(CAST(", $events, " AS json)) WITH ORDINALITY AS events (e, n) ORDER BY n) ",
             "SELECT COUNT(*) FROM changed"
         )
@@ -299,11 +301,11 @@ async fn changed_with_events<'q>(
         [event] => {
             let row = OutboxRow::of(event);
             bind(sqlx::query(one))
-                .bind(row.id)
+                .bind(Uuid::from(row.id))
                 .bind(row.aggregatetype)
                 .bind(row.aggregateid)
                 .bind(row.r#type)
-                .bind(row.payload)
+                .bind(Json(row.payload))
         }
         _ => bind(sqlx::query(many)).bind(outbox_rows(events)),
     };
@@ -318,7 +320,7 @@ type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArgu
 /// An event as the outbox row it becomes (Debezium's outbox layout).
 #[derive(serde::Serialize)]
 struct OutboxRow {
-    id: String,
+    id: EventId,
     aggregatetype: &'static str,
     aggregateid: String,
     r#type: &'static str,
@@ -330,7 +332,7 @@ impl OutboxRow {
     fn of(event: &DomainEvent) -> Self {
         let envelope = EventEnvelope::new(event.clone());
         OutboxRow {
-            id: envelope.id.to_string(),
+            id: envelope.id,
             aggregatetype: event.aggregate_type(),
             aggregateid: event.aggregate_id(),
             r#type: event.event_type(),
@@ -358,12 +360,10 @@ fn scoped_key(customer: CustomerId, key: &IdempotencyKey) -> String {
     )
 }
 
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-fn orders(rows: Vec<(String,)>) -> Result<Vec<Order>, StoreError> {
-    rows.iter().map(|(json,)| decode("order", json)).collect()
+fn orders(rows: Vec<(Json<String>,)>) -> Result<Vec<Order>, StoreError> {
+    rows.iter()
+        .map(|(Json(json),)| decode("order", json))
+        .collect()
 }
 
 /// What a change of an order in a transaction came to.
@@ -399,14 +399,16 @@ impl OrderStore for SqlOrderStore {
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, OrderError> {
         let statement = sql!("SELECT data FROM orders WHERE id = $1");
-        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
-            statement
-        ))
-        .bind(id.to_string())
+        let row: Option<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+            sql(statement)
+        )
+        .bind(Uuid::from(id))
         .fetch_optional(c)
         .await)
         .map_err(|e| store_error("reading an order", e))?;
-        Ok(row.map(|(json,)| decode("order", &json)).transpose()?)
+        Ok(row
+            .map(|(Json(json),)| decode("order", &json))
+            .transpose()?)
     }
 
     async fn by_idempotency_key(
@@ -415,14 +417,16 @@ impl OrderStore for SqlOrderStore {
         key: &IdempotencyKey,
     ) -> Result<Option<Order>, OrderError> {
         let statement = sql!("SELECT data FROM orders WHERE idempotency_key = $1");
-        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
-            statement
-        ),)
+        let row: Option<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+            sql(statement),
+        )
         .bind(scoped_key(customer, key))
         .fetch_optional(c)
         .await)
         .map_err(|e| store_error("reading an order by key", e))?;
-        Ok(row.map(|(json,)| decode("order", &json)).transpose()?)
+        Ok(row
+            .map(|(Json(json),)| decode("order", &json))
+            .transpose()?)
     }
 
     async fn update(
@@ -459,18 +463,28 @@ impl OrderStore for SqlOrderStore {
         limit: usize,
     ) -> Result<Page<Order, HistoryCursor>, OrderError> {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
-        // Ids are UUID v7 in hyphenated lowercase hex: their text order is creation order.
-        let before = before.map_or_else(|| "~".to_owned(), |c| c.to_string());
-        let statement = sql!(
+        // Ids are UUID v7, whose order is creation order (on every dialect: MySQL and SQLite
+        // keep them as lowercase hyphenated text, whose order is the UUIDs' own).
+        let first_page =
+            sql!("SELECT data FROM orders WHERE customer_id = $1 ORDER BY id DESC LIMIT $2");
+        let next_page = sql!(
             "SELECT data FROM orders WHERE customer_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         );
-        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| {
-            sqlx::query_as(sql(statement))
-                .bind(customer.to_string())
-                .bind(before)
-                .bind(limit as i64 + 1)
-                .fetch_all(c)
-                .await
+        let customer = Uuid::from(customer);
+        let rows: Vec<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| match before {
+            None =>
+                sqlx::query_as(sql(first_page))
+                    .bind(customer)
+                    .bind(limit as i64 + 1)
+                    .fetch_all(c)
+                    .await,
+            Some(before) =>
+                sqlx::query_as(sql(next_page))
+                    .bind(customer)
+                    .bind(Uuid::from(before))
+                    .bind(limit as i64 + 1)
+                    .fetch_all(c)
+                    .await,
         })
         .map_err(|e| store_error("reading order history", e))?;
         let items = orders(rows)?;
@@ -485,11 +499,11 @@ impl OrderStore for SqlOrderStore {
         let statement = sql!(
             "SELECT data FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id LIMIT $3"
         );
-        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
-            statement
-        ))
+        let rows: Vec<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+            sql(statement)
+        )
         .bind(OrderStatus::Pending.as_str())
-        .bind(micros(cutoff))
+        .bind(Time::of(cutoff))
         .bind(limit as i64)
         .fetch_all(c)
         .await)
@@ -504,7 +518,7 @@ impl Outbox for SqlOrderStore {
         let statement = sql!(
             "SELECT seq, id, aggregatetype, aggregateid, type, payload FROM outbox ORDER BY seq LIMIT $1"
         );
-        let rows: Vec<(i64, String, String, String, String, String)> = native!(
+        let rows: Vec<(i64, Uuid, String, String, String, Json<String>)> = native!(
             pool(self.db.pool()),
             |c, sql| sqlx::query_as(sql(statement))
                 .bind(limit as i64)
@@ -514,13 +528,10 @@ impl Outbox for SqlOrderStore {
         .map_err(|e| store_error("reading the outbox", e))?;
         rows.into_iter()
             .map(
-                |(seq, id, aggregate_type, aggregate_id, event_type, payload)| {
-                    let id = id.parse().map_err(|e| StoreError::Corrupt {
-                        message: format!("outbox event id {id:?}: {e}"),
-                    })?;
+                |(seq, id, aggregate_type, aggregate_id, event_type, Json(payload))| {
                     Ok(OutboxRecord::from_parts(
                         seq as u64,
-                        id,
+                        EventId::from(id),
                         aggregate_type,
                         aggregate_id,
                         event_type,
@@ -540,7 +551,7 @@ impl Outbox for SqlOrderStore {
             native!(pool(self.db.writer()), |c, _sql| {
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for id in chunk {
-                    query = query.bind(id.to_string());
+                    query = query.bind(Uuid::from(*id));
                 }
                 query.execute(c).await.map(drop)
             })

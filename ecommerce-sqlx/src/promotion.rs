@@ -11,10 +11,9 @@ use ecommerce_core::promotion::{
 };
 use sqlx::AssertSqlSafe;
 
-use crate::db::{
-    Db, Dialect, Tx, decode, encode, is_unique_violation, millis, native, store_error,
-};
+use crate::db::{Db, Dialect, Tx, decode, encode, is_unique_violation, native, store_error};
 use crate::statement::sql;
+use crate::types::{Json, Time, Uuid};
 
 /// Promotions, coupon codes and their usage in a SQL database, kept as exactly as stock.
 ///
@@ -26,8 +25,7 @@ use crate::statement::sql;
 /// where [`PromotionStore::usage`] counts the committed ones (a count over the promotion's
 /// use rows, by index: a report, not a hot path). [`PromotionStore::taken`], what quotes
 /// check the limits with, reads the promotion's row alone. Money is in minor units of the
-/// promotion's currency, times in milliseconds since the epoch (as in every table but
-/// `orders`, whose `created_at` is in microseconds).
+/// promotion's currency.
 ///
 /// [`PromotionStore::reserve`] runs in one write transaction. An order that already has use
 /// rows gets nothing more (a retry). Otherwise, when the uses name several promotions, their
@@ -62,8 +60,8 @@ use crate::statement::sql;
 /// committed uses back (the promotion's `taken` and spent budget, the customer's and the
 /// code's uses). Deadlocks and serialization failures run the transaction again.
 ///
-/// [`PromotionStore::held_before`] compares times to the millisecond: a use made in the
-/// cutoff's millisecond counts as before it.
+/// [`PromotionStore::held_before`] compares times to the microsecond, as the columns keep
+/// them: a use made in the cutoff's microsecond counts as before it.
 ///
 /// One difference from the in-memory store: a use whose code has no `coupons` row (a code
 /// never saved) counts against no code limit and is not counted for the code.
@@ -93,10 +91,10 @@ impl SqlPromotionStore {
             return Ok(Ok(()));
         }
         let db = &self.db;
-        let order_id = order.to_string();
+        let order_id = Uuid::from(order);
         let statement = sql!("SELECT order_id FROM promotion_uses WHERE order_id = $1 LIMIT 1");
-        let existing: Option<(String,)> = native!(tx(tx), |c, sql| sqlx::query_as(sql(statement))
-            .bind(&order_id)
+        let existing: Option<(Uuid,)> = native!(tx(tx), |c, sql| sqlx::query_as(sql(statement))
+            .bind(order_id)
             .fetch_optional(c)
             .await)?;
         if existing.is_some() {
@@ -129,7 +127,7 @@ impl SqlPromotionStore {
             "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES ($1, $2, 0) ON CONFLICT (promotion, customer_key) DO NOTHING",
             mysql: "INSERT INTO promotion_customers (promotion, customer_key, used) VALUES (?, ?, 0) ON DUPLICATE KEY UPDATE used = used",
         );
-        let now = millis(Utc::now());
+        let now = Time::now();
         for (seq, u) in uses.iter().enumerate() {
             let minor = u.amount.to_minor().ok();
             // An amount too large for minor units passes no budget and counts nothing.
@@ -199,7 +197,7 @@ impl SqlPromotionStore {
             );
             native!(tx(tx), |c, sql| {
                 sqlx::query(sql(statement))
-                    .bind(&order_id)
+                    .bind(order_id)
                     .bind(i64::try_from(seq).unwrap_or(i64::MAX))
                     .bind(promotion)
                     .bind(u.code.as_ref().map(CouponCode::as_str))
@@ -258,7 +256,7 @@ impl SqlPromotionStore {
         );
         native!(tx(tx), |c, sql| {
             sqlx::query_as(sql(statement))
-                .bind(order.to_string())
+                .bind(Uuid::from(order))
                 .fetch_all(c)
                 .await
         })
@@ -304,7 +302,7 @@ impl SqlPromotionStore {
             );
             let committed = native!(tx(tx), |c, sql| {
                 sqlx::query(sql(statement))
-                    .bind(order.to_string())
+                    .bind(Uuid::from(order))
                     .execute(c)
                     .await
                     .map(|done| done.rows_affected())
@@ -361,7 +359,7 @@ impl SqlPromotionStore {
         let statement = sql!("UPDATE promotion_uses SET state = $1 WHERE order_id = $2");
         native!(tx(tx), |c, sql| sqlx::query(sql(statement))
             .bind(state_str(UseState::Released))
-            .bind(order.to_string())
+            .bind(Uuid::from(order))
             .execute(c)
             .await
             .map(|done| done.rows_affected()))?;
@@ -417,7 +415,7 @@ impl PromotionStore for SqlPromotionStore {
             "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET data = excluded.data, max_uses = excluded.max_uses, per_customer = excluded.per_customer, budget_minor = excluded.budget_minor, automatic = excluded.automatic",
             mysql: "INSERT INTO promotions (id, data, max_uses, per_customer, budget_minor, automatic) VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data), max_uses = VALUES(max_uses), per_customer = VALUES(per_customer), budget_minor = VALUES(budget_minor), automatic = VALUES(automatic)",
         );
-        let data = encode(promotion);
+        let data = Json(encode(promotion));
         let limits = &promotion.limits;
         let (max_uses, per_customer) = (
             limits.total.map(i64::from),
@@ -443,44 +441,46 @@ impl PromotionStore for SqlPromotionStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn promotions(&self) -> Result<Vec<Promotion>, PromotionError> {
         let statement = sql!("SELECT data FROM promotions ORDER BY id");
-        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
-            statement
-        ))
+        let rows: Vec<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+            sql(statement)
+        )
         .fetch_all(c)
         .await)
         .map_err(|e| store_error("listing promotions", e))?;
         Ok(rows
             .iter()
-            .map(|(data,)| decode("promotion", data))
+            .map(|(Json(data),)| decode("promotion", data))
             .collect::<Result<_, _>>()?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend()))]
     async fn automatic(&self) -> Result<Vec<Promotion>, PromotionError> {
         let statement = sql!("SELECT data FROM promotions WHERE automatic = 1 ORDER BY id");
-        let rows: Vec<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
-            statement
-        ))
+        let rows: Vec<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+            sql(statement)
+        )
         .fetch_all(c)
         .await)
         .map_err(|e| store_error("listing automatic promotions", e))?;
         Ok(rows
             .iter()
-            .map(|(data,)| decode("promotion", data))
+            .map(|(Json(data),)| decode("promotion", data))
             .collect::<Result<_, _>>()?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %id))]
     async fn promotion(&self, id: &PromotionId) -> Result<Option<Promotion>, PromotionError> {
         let statement = sql!("SELECT data FROM promotions WHERE id = $1");
-        let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
-            statement
-        ),)
+        let row: Option<(Json<String>,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(
+            sql(statement),
+        )
         .bind(id.as_str())
         .fetch_optional(c)
         .await)
         .map_err(|e| store_error("reading a promotion", e))?;
-        Ok(row.map(|(data,)| decode("promotion", &data)).transpose()?)
+        Ok(row
+            .map(|(Json(data),)| decode("promotion", &data))
+            .transpose()?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %coupon.promotion))]
@@ -605,7 +605,7 @@ impl PromotionStore for SqlPromotionStore {
         let row: Option<(String,)> = native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
             statement
         ))
-        .bind(order.to_string())
+        .bind(Uuid::from(order))
         .fetch_optional(c)
         .await)
         .map_err(|e| store_error("reading promotion uses", e))?;
@@ -618,7 +618,7 @@ impl PromotionStore for SqlPromotionStore {
         let statement = sql!(
             "SELECT data, taken, (SELECT COUNT(*) FROM promotion_uses WHERE promotion = promotions.id AND state = 'committed'), spent_minor FROM promotions WHERE id = $1"
         );
-        let row: Option<(String, i64, i64, i64)> =
+        let row: Option<(Json<String>, i64, i64, i64)> =
             native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
                 statement
             ))
@@ -626,7 +626,7 @@ impl PromotionStore for SqlPromotionStore {
             .fetch_optional(c)
             .await)
             .map_err(|e| store_error("reading promotion usage", e))?;
-        let Some((data, taken, committed, spent)) = row else {
+        let Some((Json(data), taken, committed, spent)) = row else {
             return Err(PromotionError::NotFound(promotion.clone()));
         };
         let p: Promotion = decode("promotion", &data)?;
@@ -641,7 +641,7 @@ impl PromotionStore for SqlPromotionStore {
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), promotion = %promotion))]
     async fn taken(&self, promotion: &PromotionId) -> Result<Taken, PromotionError> {
         let statement = sql!("SELECT data, taken, spent_minor FROM promotions WHERE id = $1");
-        let row: Option<(String, i64, i64)> =
+        let row: Option<(Json<String>, i64, i64)> =
             native!(pool(self.db.pool()), |c, sql| sqlx::query_as(sql(
                 statement
             ))
@@ -649,7 +649,7 @@ impl PromotionStore for SqlPromotionStore {
             .fetch_optional(c)
             .await)
             .map_err(|e| store_error("reading the uses a promotion's limits count", e))?;
-        let Some((data, taken, spent)) = row else {
+        let Some((Json(data), taken, spent)) = row else {
             return Err(PromotionError::NotFound(promotion.clone()));
         };
         let p: Promotion = decode("promotion", &data)?;
@@ -675,7 +675,7 @@ impl PromotionStore for SqlPromotionStore {
             .unwrap_or(0))
     }
 
-    /// Times are kept to the millisecond: a use made in the cutoff's millisecond counts as
+    /// Times are kept to the microsecond: a use made in the cutoff's microsecond counts as
     /// before it.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.db.backend(), limit = limit))]
     async fn held_before(
@@ -684,9 +684,8 @@ impl PromotionStore for SqlPromotionStore {
         after: Option<(DateTime<Utc>, OrderId)>,
         limit: usize,
     ) -> Result<Vec<(DateTime<Utc>, OrderId)>, PromotionError> {
-        // The first millisecond not before the cutoff.
-        let cutoff_ms =
-            millis(cutoff) + i64::from(cutoff.timestamp_subsec_nanos() % 1_000_000 != 0);
+        // The first microsecond not before the cutoff.
+        let cutoff = Time::of(cutoff + chrono::TimeDelta::nanoseconds(999));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let first_page = sql!(
             "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 ORDER BY created_at, order_id LIMIT $2"
@@ -694,39 +693,28 @@ impl PromotionStore for SqlPromotionStore {
         let next_page = sql!(
             "SELECT DISTINCT order_id, created_at FROM promotion_uses WHERE state = 'held' AND created_at < $1 AND (created_at > $2 OR (created_at = $3 AND order_id > $4)) ORDER BY created_at, order_id LIMIT $5"
         );
-        let rows: Vec<(String, i64)> = native!(pool(self.db.pool()), |c, sql| match &after {
+        let rows: Vec<(Uuid, Time)> = native!(pool(self.db.pool()), |c, sql| match &after {
             None =>
                 sqlx::query_as(sql(first_page))
-                    .bind(cutoff_ms)
+                    .bind(cutoff)
                     .bind(limit)
                     .fetch_all(c)
                     .await,
-            // After the last entry of the page before (times are whole milliseconds here).
+            // After the last entry of the page before (times are whole microseconds here).
             Some((at, order)) =>
                 sqlx::query_as(sql(next_page))
-                    .bind(cutoff_ms)
-                    .bind(millis(*at))
-                    .bind(millis(*at))
-                    .bind(order.to_string())
+                    .bind(cutoff)
+                    .bind(Time::of(*at))
+                    .bind(Time::of(*at))
+                    .bind(Uuid::from(*order))
                     .bind(limit)
                     .fetch_all(c)
                     .await,
         })
         .map_err(|e| store_error("finding held promotion uses", e))?;
-        rows.into_iter()
-            .map(|(order, at)| {
-                let id = order.parse().map_err(|_| {
-                    PromotionError::Store(StoreError::Corrupt {
-                        message: format!("order id `{order}`"),
-                    })
-                })?;
-                let at = DateTime::from_timestamp_millis(at).ok_or_else(|| {
-                    PromotionError::Store(StoreError::Corrupt {
-                        message: format!("time `{at}` of the uses of {order}"),
-                    })
-                })?;
-                Ok((at, id))
-            })
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|(order, Time(at))| (at, OrderId::from(order)))
+            .collect())
     }
 }

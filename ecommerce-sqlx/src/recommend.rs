@@ -11,6 +11,7 @@ use ecommerce_core::recommend::{
 
 use crate::db::{Db, native, store_error};
 use crate::statement::sql;
+use crate::types::Uuid;
 
 /// Co-purchase counts in a SQL database.
 #[derive(Debug, Clone)]
@@ -46,7 +47,7 @@ impl RecommendationStore for SqlRecommendations {
         db.retry("recording co-purchases", || async {
             let mut tx = db.begin_write().await?;
             let claimed = native!(tx(&mut tx), |c, sql| sqlx::query(sql(claim))
-                .bind(order.to_string())
+                .bind(Uuid::from(order))
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?

@@ -98,25 +98,28 @@ async fn guards(server: Server) {
         "a variant of no product",
         run(
             &db,
-            "INSERT INTO variants (sku, product_id) VALUES ('V-0', 'nothing')",
+            "INSERT INTO variants (sku, product_id) VALUES ('V-0', '00000000-0000-4000-8000-000000000000')",
         )
         .await,
     );
     run(
         &db,
-        "INSERT INTO products (id, category, published, data) VALUES ('prod-1', 'gear', 1, '{}')",
+        "INSERT INTO products (id, category, published, data) VALUES ('00000000-0000-4000-8000-000000000001', 'gear', 1, '{}')",
     )
     .await
     .expect("a product");
     run(
         &db,
-        "INSERT INTO variants (sku, product_id) VALUES ('V-1', 'prod-1')",
+        "INSERT INTO variants (sku, product_id) VALUES ('V-1', '00000000-0000-4000-8000-000000000001')",
     )
     .await
     .expect("a variant of it");
-    run(&db, "DELETE FROM products WHERE id = 'prod-1'")
-        .await
-        .expect("the product deleted");
+    run(
+        &db,
+        "DELETE FROM products WHERE id = '00000000-0000-4000-8000-000000000001'",
+    )
+    .await
+    .expect("the product deleted");
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM variants").await,
         0,

@@ -6,12 +6,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Server, dollar_off, empty_db, fresh_db, on_pool, usd};
+use common::{Server, empty_db, fresh_db, on_pool};
 use ecommerce_core::error::{CartError, StoreError};
-use ecommerce_core::id::OrderId;
 use ecommerce_core::payment::TestGateway;
-use ecommerce_core::promotion::{Limit, PromotionError, PromotionStore, PromotionUse, Usage};
-use ecommerce_sqlx::{Db, DbOptions, SqlError, SqlPromotionStore, SqlStores};
+use ecommerce_sqlx::{Db, DbOptions, SqlError, SqlStores};
 
 #[tokio::test]
 async fn urls_that_do_not_parse_or_name_no_database_are_refused() {
@@ -87,98 +85,92 @@ async fn a_closed_database_fails_calls_and_writes_nothing() {
     }
 }
 
-/// A database on the layout before migration 0008, where a promotion counted its uses held
-/// and committed apart, keeps its usage: the uses taken are their sum, the committed ones
-/// are counted from the use rows, and the limit still holds.
-async fn a_promotions_usage_carries_over_to_one_count_of_uses_taken(server: Server) {
-    let Some((db, _cleanup)) = empty_db(server, 2).await else {
+/// A database migrated by a development build of 0.1 (ids as text, times as integers,
+/// documents as text; its first migration was `0001_init`) is refused when the stores
+/// connect, with an error that says what to do, and is left as it was.
+async fn a_database_in_the_old_layout_is_refused(server: Server) {
+    let Some((db, cleanup)) = empty_db(server, 2).await else {
         return;
     };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(match server {
-            Server::Postgres => "postgres",
-            Server::MySql => "mysql",
-            Server::Sqlite => "sqlite",
-        });
-    let mut before = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
-    before.migrations = before
-        .migrations
-        .iter()
-        .filter(|m| m.version <= 7)
-        .cloned()
-        .collect::<Vec<_>>()
-        .into();
-    on_pool!(db, |pool| before.run(pool).await).expect("migrations 0001 to 0007");
-
-    let promotion = dollar_off("five-only").limited_to(Some(5), None, None);
-    let data = serde_json::to_string(&promotion).expect("json");
-    db.execute(&format!(
-        "INSERT INTO promotions (id, data, max_uses, automatic, held, committed, spent_minor) \
-             VALUES ('five-only', '{}', 5, 1, 2, 3, 500)",
-        data.replace('\'', "''")
-    ))
-    .await
-    .expect("a promotion of the old layout");
-    for (seq, state) in ["committed", "committed", "committed", "held", "held"]
-        .into_iter()
-        .enumerate()
-    {
-        db.execute(&format!(
-            "INSERT INTO promotion_uses (order_id, seq, promotion, code, customer_key, \
-                 amount_minor, state, created_at) VALUES ('{}', 0, 'five-only', NULL, \
-                 'email:{seq}@example.com', 100, '{state}', 0)",
-            OrderId::new()
-        ))
+    let dir = std::env::temp_dir().join(format!("ecommerce-old-layout-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a migrations directory");
+    std::fs::write(
+        dir.join("0001_init.sql"),
+        "CREATE TABLE categories (id VARCHAR(64) PRIMARY KEY, data TEXT NOT NULL);",
+    )
+    .expect("the old first migration");
+    let old = sqlx::migrate::Migrator::new(dir.as_path())
         .await
-        .expect("a use");
+        .expect("migrations");
+    on_pool!(db, |pool| old.run(pool).await).expect("the old layout");
+    std::fs::remove_dir_all(&dir).expect("the directory removed");
+
+    match Db::connect_with(&cleanup.database_url, DbOptions::default(), &cleanup.setup).await {
+        Err(e @ SqlError::OldLayout) => {
+            assert!(e.to_string().contains("new database"), "{server:?}: {e}")
+        }
+        other => panic!("{server:?}: expected the old layout refused, got {other:?}"),
     }
-
-    db.migrate().await.expect("migration 0008");
-    let promotions = SqlPromotionStore::new(db.clone());
-    assert_eq!(
-        promotions.usage(&promotion.id).await.expect("usage"),
-        Usage {
-            held: 2,
-            committed: 3,
-            spent: usd(500),
-        },
-        "{server:?}"
-    );
-    let sixth = promotions
-        .reserve(
-            OrderId::new(),
-            &[PromotionUse {
-                promotion: promotion.id.clone(),
-                code: None,
-                customer: "email:six@example.com".to_owned(),
-                amount: usd(100),
-            }],
-        )
-        .await;
-    assert!(
-        matches!(
-            sixth,
-            Err(PromotionError::Exhausted {
-                limit: Limit::Total,
-                ..
-            })
-        ),
-        "{server:?}: five uses taken of five: {sixth:?}"
-    );
+    let applied: i64 = on_pool!(db, |pool| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM _sqlx_migrations"
+    )
+    .fetch_one(pool)
+    .await)
+    .expect("the migrations table");
+    assert_eq!(applied, 1, "{server:?}: nothing was migrated");
 }
 
 #[tokio::test]
-async fn a_promotions_usage_carries_over_on_postgres() {
-    a_promotions_usage_carries_over_to_one_count_of_uses_taken(Server::Postgres).await;
+async fn the_old_layout_is_refused_on_postgres() {
+    a_database_in_the_old_layout_is_refused(Server::Postgres).await;
 }
 
 #[tokio::test]
-async fn a_promotions_usage_carries_over_on_mysql() {
-    a_promotions_usage_carries_over_to_one_count_of_uses_taken(Server::MySql).await;
+async fn the_old_layout_is_refused_on_mysql() {
+    a_database_in_the_old_layout_is_refused(Server::MySql).await;
 }
 
 #[tokio::test]
-async fn a_promotions_usage_carries_over_on_sqlite() {
-    a_promotions_usage_carries_over_to_one_count_of_uses_taken(Server::Sqlite).await;
+async fn the_old_layout_is_refused_on_sqlite() {
+    a_database_in_the_old_layout_is_refused(Server::Sqlite).await;
+}
+
+/// On PostgreSQL a new schema beside a schema of the old layout is new, even with the old one
+/// on the search path: the stores migrate their own schema (the first of the path).
+#[tokio::test]
+async fn a_new_schema_beside_the_old_layout_is_accepted_on_postgres() {
+    let Some((old, old_cleanup)) = empty_db(Server::Postgres, 2).await else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ecommerce-old-layout-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a migrations directory");
+    std::fs::write(
+        dir.join("0001_init.sql"),
+        "CREATE TABLE categories (id VARCHAR(64) PRIMARY KEY, data TEXT NOT NULL);",
+    )
+    .expect("the old first migration");
+    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .expect("migrations");
+    on_pool!(old, |pool| migrator.run(pool).await).expect("the old layout");
+    std::fs::remove_dir_all(&dir).expect("the directory removed");
+
+    let (_new, new_cleanup) = empty_db(Server::Postgres, 2).await.expect("a new schema");
+    let schema = |cleanup: &common::Cleanup| {
+        cleanup.setup[0]
+            .rsplit(' ')
+            .next()
+            .expect("SET search_path TO <schema>")
+            .to_owned()
+    };
+    let both = vec![format!(
+        "SET search_path TO {}, {}",
+        schema(&new_cleanup),
+        schema(&old_cleanup)
+    )];
+    let db = Db::connect_with(&new_cleanup.database_url, DbOptions::default(), &both)
+        .await
+        .expect("the new schema is accepted");
+    db.migrate().await.expect("and migrated");
+    db.close().await;
 }

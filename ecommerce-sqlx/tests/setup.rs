@@ -85,13 +85,8 @@ async fn a_closed_database_fails_calls_and_writes_nothing() {
     }
 }
 
-/// A database migrated by a development build of 0.1 (ids as text, times as integers,
-/// documents as text; its first migration was `0001_init`) is refused when the stores
-/// connect, with an error that says what to do, and is left as it was.
-async fn a_database_in_the_old_layout_is_refused(server: Server) {
-    let Some((db, cleanup)) = empty_db(server, 2).await else {
-        return;
-    };
+/// Migrates `db` as 0.1's development builds began: a first migration named `init`.
+async fn migrate_as_0_1(db: &Db) {
     let dir = std::env::temp_dir().join(format!("ecommerce-old-layout-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("a migrations directory");
     std::fs::write(
@@ -104,6 +99,16 @@ async fn a_database_in_the_old_layout_is_refused(server: Server) {
         .expect("migrations");
     on_pool!(db, |pool| old.run(pool).await).expect("the old layout");
     std::fs::remove_dir_all(&dir).expect("the directory removed");
+}
+
+/// A database migrated by a development build of 0.1 (ids as text, times as integers,
+/// documents as text; its first migration was `0001_init`) is refused when the stores
+/// connect, with an error that says what to do, and is left as it was.
+async fn a_database_in_the_old_layout_is_refused(server: Server) {
+    let Some((db, cleanup)) = empty_db(server, 2).await else {
+        return;
+    };
+    migrate_as_0_1(&db).await;
 
     match Db::connect_with(&cleanup.database_url, DbOptions::default(), &cleanup.setup).await {
         Err(e @ SqlError::OldLayout) => {
@@ -142,18 +147,7 @@ async fn a_new_schema_beside_the_old_layout_is_accepted_on_postgres() {
     let Some((old, old_cleanup)) = empty_db(Server::Postgres, 2).await else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("ecommerce-old-layout-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("a migrations directory");
-    std::fs::write(
-        dir.join("0001_init.sql"),
-        "CREATE TABLE categories (id VARCHAR(64) PRIMARY KEY, data TEXT NOT NULL);",
-    )
-    .expect("the old first migration");
-    let migrator = sqlx::migrate::Migrator::new(dir.as_path())
-        .await
-        .expect("migrations");
-    on_pool!(old, |pool| migrator.run(pool).await).expect("the old layout");
-    std::fs::remove_dir_all(&dir).expect("the directory removed");
+    migrate_as_0_1(&old).await;
 
     let (_new, new_cleanup) = empty_db(Server::Postgres, 2).await.expect("a new schema");
     let schema = |cleanup: &common::Cleanup| {
